@@ -1,0 +1,76 @@
+//! The command line: the upstream `-m MODE -c FILE` form, plus `run` and `check-config`.
+
+use crate::logging::LogFormat;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+pub const DEFAULT_CONFIG: &str = "waldur-site-agent-config.yaml";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "site-agent",
+    version,
+    about = "Sells S3 object storage through a Waldur marketplace: fulfils orders on the storage backend.",
+    long_about = "Sells S3 object storage through a Waldur marketplace.\n\n\
+        Drop-in for the Python waldur-site-agent: it reads the same YAML config and accepts the same\n\
+        `-m MODE -c FILE` command line, or use `site-agent run -c FILE` to run every role the\n\
+        config enables in one process.",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Upstream form: the one role to run.
+    #[arg(short = 'm', long = "mode", value_enum, default_value_t = Mode::OrderProcess)]
+    pub mode: Mode,
+
+    /// Path to the agent's YAML configuration (upstream format).
+    #[arg(short = 'c', long = "config-file", default_value = DEFAULT_CONFIG, global = true)]
+    pub config: PathBuf,
+
+    /// Run one cycle and exit (for cron, demos and checks).
+    #[arg(long, global = true)]
+    pub once: bool,
+
+    /// Log format: json, text, or auto (text on a terminal, JSON otherwise).
+    #[arg(long, value_enum, default_value_t = LogFormat::Auto, global = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every role the configuration enables (order processing for each offering with an
+    /// order_processing_backend), in one process.
+    Run,
+    /// Validate the configuration and print a summary; exits non-zero when it is invalid.
+    CheckConfig,
+}
+
+/// The upstream modes (`-m`). All names are accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// Poll Waldur for orders and fulfil them (every WALDUR_SITE_AGENT_ORDER_PROCESS_PERIOD_MINUTES, default 5).
+    #[value(name = "order_process")]
+    OrderProcess,
+    /// Usage reporting to Waldur.
+    #[value(name = "report")]
+    Report,
+    /// Membership and status sync.
+    #[value(name = "membership_sync")]
+    MembershipSync,
+    /// Orders by events over STOMP (this build polls instead; see README).
+    #[value(name = "event_process")]
+    EventProcess,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::OrderProcess => "order_process",
+            Mode::Report => "report",
+            Mode::MembershipSync => "membership_sync",
+            Mode::EventProcess => "event_process",
+        }
+    }
+}

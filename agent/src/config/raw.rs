@@ -1,0 +1,119 @@
+//! The upstream waldur-site-agent YAML, as serde structs (keys unchanged).
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Deserialize)]
+pub struct RawConfig {
+    pub offerings: Vec<RawOffering>,
+    #[serde(default)]
+    pub sentry_dsn: Option<String>,
+    #[serde(default)]
+    pub elastic_apm_server_url: Option<String>,
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    #[serde(default)]
+    pub global_proxy: String,
+    #[serde(default = "default_log_level")]
+    pub log_level: String,
+    #[serde(default = "default_reporting_periods")]
+    pub reporting_periods: i64,
+    #[serde(default = "yes")]
+    pub expose_backend_error_details: bool,
+    #[serde(default)]
+    pub log_shipping: Option<Map<String, Value>>,
+    /// site-agent: where the SQLite state (order journal, usage samples, outbox) lives.
+    #[serde(default)]
+    pub database_path: Option<String>,
+    /// site-agent: liveness heartbeat file (upstream: /tmp/waldur-site-agent-heartbeat).
+    #[serde(default)]
+    pub heartbeat_file: Option<String>,
+}
+
+/// Every upstream key is accepted; those for roles this build does not run yet (STOMP,
+/// membership, username management) are parsed so they are never reported as unknown.
+#[derive(Debug, Deserialize)]
+#[allow(dead_code)]
+pub struct RawOffering {
+    pub name: String,
+    pub waldur_api_url: String,
+    #[serde(default)]
+    pub waldur_api_token: String,
+    #[serde(default)]
+    pub waldur_api_token_file: Option<String>,
+    #[serde(default)]
+    pub waldur_api_token_credential: Option<String>,
+    #[serde(default)]
+    pub oidc_token_url: Option<String>,
+    #[serde(default)]
+    pub oidc_client_id: Option<String>,
+    #[serde(default)]
+    pub oidc_client_secret: Option<String>,
+    pub waldur_offering_uuid: String,
+    pub backend_type: String,
+    #[serde(default)]
+    pub order_processing_backend: String,
+    #[serde(default)]
+    pub membership_sync_backend: String,
+    #[serde(default)]
+    pub reporting_backend: String,
+    #[serde(default = "default_username_backend")]
+    pub username_management_backend: String,
+    #[serde(default)]
+    pub backend_settings: Map<String, Value>,
+    #[serde(default)]
+    pub backend_components: BTreeMap<String, RawComponent>,
+    #[serde(default)]
+    pub stomp_enabled: bool,
+    #[serde(default)]
+    pub stomp_membership_sync_enabled: Option<bool>,
+    #[serde(default)]
+    pub stomp_ws_host: Option<String>,
+    #[serde(default)]
+    pub stomp_ws_port: Option<u16>,
+    #[serde(default)]
+    pub stomp_ws_path: Option<String>,
+    #[serde(default = "yes")]
+    pub websocket_use_tls: bool,
+    #[serde(default)]
+    pub resource_import_enabled: bool,
+    #[serde(default)]
+    pub username_reconciliation_enabled: bool,
+    #[serde(default = "yes")]
+    pub verify_ssl: bool,
+}
+
+/// A backend component. Extra fields are kept (plugins and `load-components` read them).
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawComponent {
+    pub measured_unit: String,
+    pub accounting_type: String,
+    pub label: String,
+    #[serde(default)]
+    pub unit_factor: Option<f64>,
+    #[serde(default)]
+    pub unit_factor_reporting: Option<f64>,
+    #[serde(default)]
+    pub limit: Option<f64>,
+    #[serde(default)]
+    pub backend_name: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+fn default_timezone() -> String {
+    "UTC".into()
+}
+fn default_log_level() -> String {
+    "INFO".into()
+}
+fn default_reporting_periods() -> i64 {
+    2
+}
+fn default_username_backend() -> String {
+    "base".into()
+}
+fn yes() -> bool {
+    true
+}

@@ -1,0 +1,459 @@
+//! Turns the raw document into a validated `Config`, collecting every problem at once.
+
+use super::raw::{RawComponent, RawConfig, RawOffering};
+use secrecy::SecretString;
+use serde_json::{Map, Value};
+use site_agent_ceph_s3::CephS3Settings;
+use site_agent_sdk::settings::{read_credential, read_secret_file};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+pub const DEFAULT_DATABASE: &str = "/var/lib/site-agent/state.sqlite3";
+pub const DEFAULT_HEARTBEAT: &str = "/tmp/waldur-site-agent-heartbeat";
+
+/// The backends this build knows, by their upstream entry-point names.
+const ORDER_BACKENDS: &[&str] = &["ceph_s3"];
+const REPORTING_BACKENDS: &[&str] = &["ceph_s3", "croit_usage"];
+
+/// `backend_settings` keys the core reads (upstream), beside the plugin's own.
+const CORE_SETTINGS: &[&str] = &[
+    "allocation_prefix",
+    "project_prefix",
+    "customer_prefix",
+    "check_backend_id_uniqueness",
+    "check_all_offerings",
+    "backend_id_max_retries",
+    "soft_delete",
+    "default_account",
+    "periodic_limits",
+    "enable_user_homedir_account_creation",
+    "default_homedir_umask",
+    "homedir_base_path",
+    "homedir_quota",
+];
+
+#[derive(Debug)]
+pub struct Config {
+    pub offerings: Vec<Offering>,
+    pub timezone: chrono_tz::Tz,
+    /// Upstream level names: DEBUG, INFO, WARNING, ERROR, CRITICAL.
+    pub log_level: String,
+    pub reporting_periods: u32,
+    pub expose_backend_error_details: bool,
+    pub global_proxy: Option<String>,
+    pub database_path: PathBuf,
+    pub heartbeat_file: PathBuf,
+    /// Things worth an operator's attention that do not stop start-up (unknown keys...).
+    pub warnings: Vec<String>,
+    /// Names of the environment variables that overrode the file.
+    pub env_overrides: Vec<String>,
+}
+
+#[derive(Clone)]
+pub enum WaldurAuth {
+    Token(SecretString),
+    Oidc { token_url: String, client_id: String, client_secret: SecretString },
+}
+
+impl std::fmt::Debug for WaldurAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WaldurAuth::Token(_) => f.write_str("Token([REDACTED])"),
+            WaldurAuth::Oidc { token_url, client_id, .. } => {
+                write!(f, "Oidc({token_url}, {client_id}, [REDACTED])")
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum BackendConfig {
+    CephS3(CephS3Settings),
+}
+
+#[derive(Debug, Clone)]
+pub struct Component {
+    pub accounting_type: String,
+    pub measured_unit: String,
+    pub label: String,
+    pub unit_factor: Option<f64>,
+    pub backend_name: Option<String>,
+    pub limit: Option<f64>,
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Offering {
+    pub name: String,
+    /// As configured, with a trailing `/` (e.g. `https://waldur.example/api/`).
+    pub api_url: String,
+    /// Scheme and host (and any path prefix) with the trailing `/api/` removed.
+    pub api_base: String,
+    pub auth: WaldurAuth,
+    pub offering_uuid: uuid::Uuid,
+    pub backend_type: String,
+    pub order_processing_backend: Option<String>,
+    pub membership_sync_backend: Option<String>,
+    pub reporting_backend: Option<String>,
+    pub components: BTreeMap<String, Component>,
+    pub backend: BackendConfig,
+    pub backend_settings: Map<String, Value>,
+    pub stomp_enabled: bool,
+    pub verify_ssl: bool,
+    pub proxy: Option<String>,
+}
+
+impl Offering {
+    /// The storage component (`backend_name: storage`, or keyed `storage`) and its type.
+    pub fn storage_component(&self) -> Option<(&str, &Component)> {
+        storage_component(&self.components)
+    }
+}
+
+fn storage_component(components: &BTreeMap<String, Component>) -> Option<(&str, &Component)> {
+    components
+        .iter()
+        .find(|(_, c)| c.backend_name.as_deref() == Some("storage"))
+        .or_else(|| components.iter().find(|(k, c)| k.as_str() == "storage" && c.backend_name.is_none()))
+        .map(|(k, c)| (k.as_str(), c))
+}
+
+/// Names an offering in messages: `offering "name" (#2)`.
+fn offering_label(doc: &Value, index: usize) -> String {
+    match doc.pointer(&format!("/offerings/{index}/name")).and_then(Value::as_str) {
+        Some(name) => format!("offering {name:?} (#{})", index + 1),
+        None => format!("offering #{}", index + 1),
+    }
+}
+
+/// Rewrites a serde path like `offerings[0].backend_components.x` into words.
+fn describe_path(doc: &Value, path: &str) -> String {
+    if let Some(rest) = path.strip_prefix("offerings[")
+        && let Some((idx, tail)) = rest.split_once(']')
+        && let Ok(i) = idx.parse::<usize>()
+    {
+        let tail = tail.trim_start_matches('.');
+        return if tail.is_empty() {
+            offering_label(doc, i)
+        } else {
+            format!("{}: `{tail}`", offering_label(doc, i))
+        };
+    }
+    format!("`{path}`")
+}
+
+pub fn validate(doc: &Value) -> Result<Config, Vec<String>> {
+    let mut warnings = Vec::new();
+    let mut ignored = Vec::new();
+    let mut record = |p: serde_ignored::Path| ignored.push(p.to_string());
+    let de = serde_ignored::Deserializer::new(doc, &mut record);
+    let raw: RawConfig = match serde_path_to_error::deserialize(de) {
+        Ok(raw) => raw,
+        Err(e) => {
+            let path = e.path().to_string();
+            let where_ = if path == "." { "the top level".to_string() } else { describe_path(doc, &path) };
+            return Err(vec![format!("{where_}: {}", e.into_inner())]);
+        }
+    };
+    for p in ignored {
+        warnings.push(format!("{}: unknown key, ignored", describe_path(doc, &p)));
+    }
+    let mut problems = Vec::new();
+
+    let timezone = match raw.timezone.parse::<chrono_tz::Tz>() {
+        Ok(tz) => tz,
+        Err(_) => {
+            problems.push(format!(
+                "`timezone`: {:?} is not an IANA time zone (e.g. \"UTC\", \"Europe/Tallinn\")",
+                raw.timezone
+            ));
+            chrono_tz::UTC
+        }
+    };
+    let log_level = raw.log_level.to_uppercase();
+    if !["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"].contains(&log_level.as_str()) {
+        problems.push(format!(
+            "`log_level`: {:?} is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL",
+            raw.log_level
+        ));
+    }
+    if !(1..=12).contains(&raw.reporting_periods) {
+        problems.push(format!("`reporting_periods`: must be between 1 and 12, not {}", raw.reporting_periods));
+    }
+    if let Some(dsn) = raw.sentry_dsn.as_deref().filter(|s| !s.is_empty()) {
+        if !is_http_url(dsn) {
+            problems.push("`sentry_dsn`: must be an http(s) URL".into());
+        }
+        warnings.push("`sentry_dsn`: Sentry is not supported by site-agent; errors go to the log".into());
+    }
+    if raw.elastic_apm_server_url.as_deref().is_some_and(|s| !s.is_empty()) {
+        warnings.push("`elastic_apm_server_url`: Elastic APM is not supported by site-agent; ignored".into());
+    }
+    if raw.log_shipping.as_ref().and_then(|m| m.get("enabled")).and_then(Value::as_bool) == Some(true) {
+        warnings.push("`log_shipping.enabled`: log shipping to Waldur is not supported yet; ignored".into());
+    }
+    if raw.offerings.is_empty() {
+        problems.push("`offerings`: at least one offering is required".into());
+    }
+    let global_proxy = Some(raw.global_proxy.clone()).filter(|s| !s.is_empty());
+    if let Some(p) = &global_proxy
+        && !(is_http_url(p) || p.starts_with("socks5://"))
+    {
+        problems.push(format!("`global_proxy`: {p:?} must be an http(s):// or socks5:// URL"));
+    }
+
+    let mut offerings = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, ro) in raw.offerings.iter().enumerate() {
+        let label = offering_label(doc, i);
+        let mut p = Vec::new();
+        if let Some(o) = validate_offering(ro, &global_proxy, &mut p, &mut warnings, &label) {
+            if !seen.insert(o.offering_uuid) {
+                p.push(format!("`waldur_offering_uuid` {} is listed twice", o.offering_uuid.simple()));
+            }
+            offerings.push(o);
+        }
+        problems.extend(p.into_iter().map(|m| format!("{label}: {m}")));
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(Config {
+        offerings,
+        timezone,
+        log_level,
+        reporting_periods: raw.reporting_periods as u32,
+        expose_backend_error_details: raw.expose_backend_error_details,
+        global_proxy,
+        database_path: PathBuf::from(raw.database_path.unwrap_or_else(|| DEFAULT_DATABASE.into())),
+        heartbeat_file: PathBuf::from(raw.heartbeat_file.unwrap_or_else(|| DEFAULT_HEARTBEAT.into())),
+        warnings,
+        env_overrides: Vec::new(),
+    })
+}
+
+fn is_http_url(s: &str) -> bool {
+    (s.starts_with("http://") || s.starts_with("https://")) && url::Url::parse(s).is_ok()
+}
+
+/// Removes a trailing `/api/` (or `/api`): the reference's `rstrip("/api")` strips characters,
+/// which turns `https://waldur.ai/api/` into `https://waldur.`.
+pub fn api_base(api_url: &str) -> String {
+    let trimmed = api_url.trim_end_matches('/');
+    trimmed.strip_suffix("/api").unwrap_or(trimmed).to_string()
+}
+
+fn validate_offering(
+    ro: &RawOffering,
+    global_proxy: &Option<String>,
+    p: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+    label: &str,
+) -> Option<Offering> {
+    if ro.name.trim().is_empty() {
+        p.push("`name`: must not be empty".into());
+    }
+    if !is_http_url(&ro.waldur_api_url) {
+        p.push(format!("`waldur_api_url`: {:?} must be an http:// or https:// URL", ro.waldur_api_url));
+    }
+    let api_url = if ro.waldur_api_url.ends_with('/') {
+        ro.waldur_api_url.clone()
+    } else {
+        format!("{}/", ro.waldur_api_url)
+    };
+    let offering_uuid = match uuid::Uuid::parse_str(ro.waldur_offering_uuid.trim()) {
+        Ok(u) => Some(u),
+        Err(_) => {
+            p.push(format!(
+                "`waldur_offering_uuid`: {:?} is not a UUID (32 hex digits, dashes optional)",
+                ro.waldur_offering_uuid
+            ));
+            None
+        }
+    };
+    let auth = waldur_auth(ro, p);
+
+    let backend_type = ro.backend_type.to_lowercase();
+    if !ORDER_BACKENDS.contains(&backend_type.as_str()) {
+        p.push(format!(
+            "`backend_type`: {:?} is not supported; this build supports: {}",
+            ro.backend_type,
+            ORDER_BACKENDS.join(", ")
+        ));
+    }
+    let role = |key: &str, value: &str, allowed: &[&str], p: &mut Vec<String>| -> Option<String> {
+        if value.is_empty() {
+            return None;
+        }
+        if !allowed.contains(&value) {
+            p.push(format!("`{key}`: unknown backend {value:?}; known: {}", allowed.join(", ")));
+        }
+        Some(value.to_string())
+    };
+    let order_processing_backend = role("order_processing_backend", &ro.order_processing_backend, ORDER_BACKENDS, p);
+    let membership_sync_backend = role("membership_sync_backend", &ro.membership_sync_backend, ORDER_BACKENDS, p);
+    let reporting_backend = role("reporting_backend", &ro.reporting_backend, REPORTING_BACKENDS, p);
+    if ro.stomp_membership_sync_enabled == Some(true) && !ro.stomp_enabled {
+        warnings.push(format!(
+            "{label}: MISCONFIGURATION: `stomp_membership_sync_enabled: true` with `stomp_enabled: false` means nothing syncs membership"
+        ));
+    }
+
+    let mut components = BTreeMap::new();
+    for (key, rc) in &ro.backend_components {
+        if let Some(c) = validate_component(key, rc, p) {
+            components.insert(key.clone(), c);
+        }
+    }
+
+    let backend = match CephS3Settings::from_map(&ro.backend_settings) {
+        Ok(s) => Some(BackendConfig::CephS3(s)),
+        Err(errs) => {
+            p.extend(errs.into_iter().map(|e| format!("backend_settings: {e}")));
+            None
+        }
+    };
+    for key in ro.backend_settings.keys() {
+        let k = key.as_str();
+        if site_agent_ceph_s3::settings::LEGACY_KEYS.contains(&k) {
+            warnings.push(format!("{label}: `backend_settings.{k}` is a legacy croit-s3 setting and has no effect"));
+        } else if !site_agent_ceph_s3::settings::KNOWN_KEYS.contains(&k) && !CORE_SETTINGS.contains(&k) {
+            warnings.push(format!("{label}: `backend_settings.{k}`: unknown key, ignored"));
+        }
+    }
+    if backend_type == "ceph_s3" {
+        match storage_component(&components) {
+            Some((key, c)) => match c.unit_factor {
+                Some(f) if f > 1.0 && f.is_finite() => {}
+                Some(f) => p.push(format!(
+                    "`backend_components.{key}.unit_factor`: must be greater than 1 for the storage component (bytes per GB, e.g. 1000000000), not {f}; at 1 a 5 GB ceiling would be 5 bytes"
+                )),
+                None => p.push(format!(
+                    "`backend_components.{key}.unit_factor`: is required for the storage component (bytes per GB, e.g. 1000000000)"
+                )),
+            },
+            None => warnings.push(format!(
+                "{label}: no storage component (`backend_name: storage`): orders get no storage quota and storage is not billed"
+            )),
+        }
+    }
+
+    let proxy = ro
+        .backend_settings
+        .get("proxy_url")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| global_proxy.clone());
+    Some(Offering {
+        name: ro.name.clone(),
+        api_base: api_base(&api_url),
+        api_url,
+        auth: auth?,
+        offering_uuid: offering_uuid?,
+        backend_type,
+        order_processing_backend,
+        membership_sync_backend,
+        reporting_backend,
+        components,
+        backend: backend?,
+        backend_settings: ro.backend_settings.clone(),
+        stomp_enabled: ro.stomp_enabled,
+        verify_ssl: ro.verify_ssl,
+        proxy: global_proxy.clone().or(proxy),
+    })
+}
+
+fn waldur_auth(ro: &RawOffering, p: &mut Vec<String>) -> Option<WaldurAuth> {
+    let file = ro.waldur_api_token_file.as_deref().filter(|s| !s.is_empty());
+    let cred = ro.waldur_api_token_credential.as_deref().filter(|s| !s.is_empty());
+    let inline = Some(ro.waldur_api_token.as_str()).filter(|s| !s.is_empty());
+    if [inline.is_some(), file.is_some(), cred.is_some()].iter().filter(|b| **b).count() > 1 {
+        p.push("set only one of `waldur_api_token`, `waldur_api_token_file` and `waldur_api_token_credential`".into());
+        return None;
+    }
+    let token = if let Some(t) = inline {
+        Some(SecretString::from(t.to_string()))
+    } else if let Some(path) = file {
+        read_secret_file(std::path::Path::new(path), "waldur_api_token_file", p)
+    } else if let Some(name) = cred {
+        read_credential(name, "waldur_api_token_credential", std::env::var_os("CREDENTIALS_DIRECTORY"), p)
+    } else {
+        None
+    };
+    if let Some(t) = token {
+        return Some(WaldurAuth::Token(t));
+    }
+    if inline.is_some() || file.is_some() || cred.is_some() {
+        return None; // the file problem is already reported
+    }
+    let url = ro.oidc_token_url.as_deref().filter(|s| !s.is_empty());
+    let id = ro.oidc_client_id.as_deref().filter(|s| !s.is_empty());
+    let secret = ro.oidc_client_secret.as_deref().filter(|s| !s.is_empty());
+    match (url, id, secret) {
+        (Some(u), Some(i), Some(s)) => {
+            if !is_http_url(u) {
+                p.push(format!("`oidc_token_url`: {u:?} must be an http(s) URL"));
+                return None;
+            }
+            Some(WaldurAuth::Oidc {
+                token_url: u.to_string(),
+                client_id: i.to_string(),
+                client_secret: SecretString::from(s.to_string()),
+            })
+        }
+        (None, None, None) => {
+            p.push("`waldur_api_token` is required (or `waldur_api_token_file`, `waldur_api_token_credential`, or all of `oidc_token_url`, `oidc_client_id`, `oidc_client_secret`)".into());
+            None
+        }
+        _ => {
+            p.push("OIDC needs all three of `oidc_token_url`, `oidc_client_id` and `oidc_client_secret`".into());
+            None
+        }
+    }
+}
+
+fn validate_component(key: &str, rc: &RawComponent, p: &mut Vec<String>) -> Option<Component> {
+    let at = rc.accounting_type.to_lowercase();
+    let mut ok = true;
+    if !["usage", "limit", "one"].contains(&at.as_str()) {
+        p.push(format!(
+            "`backend_components.{key}.accounting_type`: {:?} must be one of usage, limit, one",
+            rc.accounting_type
+        ));
+        ok = false;
+    }
+    if !key.chars().all(|c| c.is_ascii_alphanumeric() || "_-/:".contains(c)) || key.is_empty() || key.len() > 50 {
+        p.push(format!("`backend_components.{key}`: a component type may only use A-Z, a-z, 0-9, _ - / : (at most 50)"));
+        ok = false;
+    }
+    for (name, v) in [("unit_factor", rc.unit_factor), ("unit_factor_reporting", rc.unit_factor_reporting)] {
+        if let Some(f) = v
+            && !(f > 0.0 && f.is_finite())
+        {
+            p.push(format!("`backend_components.{key}.{name}`: must be a positive number, not {f}"));
+            ok = false;
+        }
+    }
+    ok.then(|| Component {
+        accounting_type: at,
+        measured_unit: rc.measured_unit.clone(),
+        label: rc.label.clone(),
+        unit_factor: rc.unit_factor,
+        backend_name: rc.backend_name.clone(),
+        limit: rc.limit,
+        extra: rc.extra.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::api_base;
+
+    #[test]
+    fn api_base_removes_only_the_api_suffix() {
+        assert_eq!(api_base("https://waldur.ai/api/"), "https://waldur.ai");
+        assert_eq!(api_base("https://waldur.example/api"), "https://waldur.example");
+        assert_eq!(api_base("https://x.org/prefix/api/"), "https://x.org/prefix");
+        assert_eq!(api_base("http://127.0.0.1:8080/"), "http://127.0.0.1:8080");
+    }
+}

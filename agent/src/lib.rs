@@ -1,0 +1,16 @@
+//! site-agent: sells S3 object storage through a Waldur marketplace.
+//!
+//! Follow the names from `main.rs`: [`cli`] parses the command line, [`config`] loads the
+//! upstream YAML, [`app`] builds and runs the roles, [`orders`] fulfils marketplace orders,
+//! [`waldur`] talks to Mastermind, [`store`] keeps the local journal.
+
+pub mod config;
+pub mod retry;
+pub mod waldur;
+pub mod store;
+pub mod orders;
+pub mod backends;
+pub mod app;
+pub mod check;
+pub mod cli;
+pub mod logging;

@@ -1,0 +1,163 @@
+//! Validation of order input (limits) before anything reaches a backend.
+//!
+//! The ordered ceilings are `max_storage_limit` (GB) and `max_object_limit` (objects), read from
+//! the order's `limits` and then its `attributes`; the old names `storage_limit` and
+//! `object_limit` are accepted as fallbacks so old resources survive a restore.
+
+use serde_json::{Map, Value};
+use site_agent_sdk::QuotaSpec;
+
+pub const STORAGE_KEYS: [&str; 2] = ["max_storage_limit", "storage_limit"];
+pub const OBJECT_KEYS: [&str; 2] = ["max_object_limit", "object_limit"];
+
+/// Above this a ceiling is surely a typo (1 EB); backends store sizes as signed 64-bit.
+const MAX_BYTES: u128 = 1_000_000_000_000_000_000;
+const MAX_OBJECTS: u64 = 1_000_000_000_000;
+
+/// The ceilings an order asks for, in Waldur units (GB and objects).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QuotaRequest {
+    pub storage_gb: Option<u64>,
+    pub objects: Option<u64>,
+}
+
+impl QuotaRequest {
+    pub fn is_empty(&self) -> bool {
+        self.storage_gb.is_none() && self.objects.is_none()
+    }
+
+    /// Converts to backend units with the storage component's `unit_factor` (bytes per GB).
+    pub fn to_spec(self, unit_factor: Option<f64>) -> Result<QuotaSpec, String> {
+        let max_bytes = match (self.storage_gb, unit_factor) {
+            (None, _) => None,
+            (Some(gb), Some(f)) => {
+                let bytes = (gb as f64 * f).round();
+                if !(bytes.is_finite() && (bytes as u128) <= MAX_BYTES) {
+                    return Err(format!(
+                        "max_storage_limit {gb} GB is larger than this service allows (at most {} GB)",
+                        (MAX_BYTES as f64 / f) as u64
+                    ));
+                }
+                Some(bytes as u64)
+            }
+            (Some(_), None) => {
+                return Err("this offering has no storage component to turn max_storage_limit into bytes; ask the service provider".into());
+            }
+        };
+        Ok(QuotaSpec { max_bytes, max_objects: self.objects })
+    }
+}
+
+/// Reads one ceiling: the first present key among `keys` in `limits`, then `attributes`.
+/// Zero means "not ordered"; anything but a whole non-negative number is refused.
+fn ceiling(
+    keys: &[&str],
+    limits: Option<&Map<String, Value>>,
+    attributes: Option<&Map<String, Value>>,
+    max: u64,
+) -> Result<Option<u64>, String> {
+    let found = [limits, attributes]
+        .into_iter()
+        .flatten()
+        .find_map(|m| keys.iter().find_map(|k| m.get(*k).filter(|v| !v.is_null()).map(|v| (*k, v))));
+    let Some((key, value)) = found else { return Ok(None) };
+    let n = match value {
+        Value::Number(n) => {
+            if let Some(u) = n.as_u64() {
+                u
+            } else if n.as_i64().is_some_and(|i| i < 0) || n.as_f64().is_some_and(|f| f < 0.0) {
+                return Err(format!("{key} must not be negative (got {n})"));
+            } else {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                if f.is_finite() && f.fract() == 0.0 && f <= u64::MAX as f64 {
+                    f as u64
+                } else {
+                    return Err(format!("{key} must be a whole number (got {n})"));
+                }
+            }
+        }
+        Value::String(s) => match s.trim().parse::<u64>() {
+            Ok(u) => u,
+            Err(_) if s.trim().parse::<f64>().is_ok_and(|f| f < 0.0) => {
+                return Err(format!("{key} must not be negative (got {s:?})"));
+            }
+            Err(_) if s.trim().parse::<f64>().is_ok() => {
+                return Err(format!("{key} must be a whole number (got {s:?})"));
+            }
+            Err(_) => return Err(format!("{key} must be a number (got {s:?})")),
+        },
+        other => return Err(format!("{key} must be a number (got {other})")),
+    };
+    if n > max {
+        return Err(format!("{key} {n} is larger than this service allows (at most {max})"));
+    }
+    Ok((n > 0).then_some(n))
+}
+
+/// The ceilings of an order, validated.
+pub fn quota_request(
+    limits: Option<&Map<String, Value>>,
+    attributes: Option<&Map<String, Value>>,
+) -> Result<QuotaRequest, String> {
+    let storage = ceiling(&STORAGE_KEYS, limits, attributes, u64::MAX);
+    let objects = ceiling(&OBJECT_KEYS, limits, attributes, MAX_OBJECTS);
+    match (storage, objects) {
+        (Ok(storage_gb), Ok(objects)) => Ok(QuotaRequest { storage_gb, objects }),
+        (Err(a), Err(b)) => Err(format!("{a}; {b}")),
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    }
+}
+
+/// A Create or Restore must say how much it may store: an uncapped user bounds neither the
+/// tenant nor the invoice.
+pub fn require_storage_ceiling(q: &QuotaRequest) -> Result<(), String> {
+    if q.storage_gb.is_none() {
+        return Err("the order sets no storage ceiling: max_storage_limit (GB, a whole number above 0) is required".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn req(attrs: Value) -> Result<QuotaRequest, String> {
+        quota_request(None, attrs.as_object())
+    }
+
+    #[test]
+    fn accepts_whole_numbers_and_fallback_names() {
+        assert_eq!(
+            req(json!({"max_storage_limit": 100, "max_object_limit": 5000})).unwrap(),
+            QuotaRequest { storage_gb: Some(100), objects: Some(5000) }
+        );
+        assert_eq!(req(json!({"storage_limit": "7", "object_limit": 0})).unwrap().storage_gb, Some(7));
+        assert_eq!(req(json!({"max_storage_limit": 10.0})).unwrap().storage_gb, Some(10));
+        let limits = json!({"max_storage_limit": 20});
+        let attrs = json!({"max_storage_limit": 10});
+        assert_eq!(quota_request(limits.as_object(), attrs.as_object()).unwrap().storage_gb, Some(20));
+    }
+
+    #[test]
+    fn refuses_bad_input_with_readable_messages() {
+        assert_eq!(req(json!({"max_storage_limit": -5})).unwrap_err(), "max_storage_limit must not be negative (got -5)");
+        assert_eq!(req(json!({"max_storage_limit": 10.5})).unwrap_err(), "max_storage_limit must be a whole number (got 10.5)");
+        assert_eq!(req(json!({"max_storage_limit": "lots"})).unwrap_err(), "max_storage_limit must be a number (got \"lots\")");
+        assert!(req(json!({"max_storage_limit": [1]})).unwrap_err().contains("must be a number"));
+        assert!(req(json!({"max_object_limit": 10_000_000_000_000u64})).unwrap_err().contains("larger than this service allows"));
+        let e = req(json!({"max_storage_limit": -1, "max_object_limit": "x"})).unwrap_err();
+        assert!(e.contains("max_storage_limit") && e.contains("max_object_limit"), "{e}");
+    }
+
+    #[test]
+    fn missing_ceiling_and_absurd_bytes() {
+        let empty = req(json!({"name": "x"})).unwrap();
+        assert!(require_storage_ceiling(&empty).unwrap_err().contains("max_storage_limit"));
+        let huge = req(json!({"max_storage_limit": 9_000_000_000_000u64})).unwrap();
+        assert!(huge.to_spec(Some(1e9)).unwrap_err().contains("larger than this service allows"));
+        let ok = req(json!({"max_storage_limit": 5, "max_object_limit": 10})).unwrap();
+        assert_eq!(ok.to_spec(Some(1e9)).unwrap(), QuotaSpec { max_bytes: Some(5_000_000_000), max_objects: Some(10) });
+        assert!(ok.to_spec(None).is_err());
+    }
+}

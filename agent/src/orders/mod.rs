@@ -1,0 +1,161 @@
+//! Order fulfilment: one idempotent `handle(order)` that re-reads the order over REST,
+//! approves it, provisions the backend step by step (journaled), and completes or errs it.
+
+mod create;
+mod error;
+pub mod input;
+mod keys;
+mod metadata;
+mod terminate;
+mod update;
+
+pub use error::{HIDDEN_DETAILS, StepError};
+
+use crate::config::Offering;
+use crate::store::Store;
+use crate::waldur::{Order, WaldurClient, hex};
+use site_agent_sdk::StorageBackend;
+use std::sync::Arc;
+use tracing::Instrument;
+
+/// States in which an order needs the provider.
+pub const ACTIVE_STATES: [&str; 2] = ["pending-provider", "executing"];
+/// States that are final or not ours to act on.
+const IGNORED_STATES: [&str; 7] =
+    ["done", "erred", "canceled", "rejected", "pending-consumer", "pending-project", "pending-start-date"];
+
+/// What handling an order achieved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    /// Erred with this message.
+    Erred(String),
+    /// Nothing to do (final state, someone else's turn).
+    Skipped,
+    /// A transient problem; the order is untouched and will be retried.
+    Retry(String),
+}
+
+pub struct OrderProcessor {
+    pub offering: Offering,
+    pub waldur: Arc<WaldurClient>,
+    pub backend: Arc<dyn StorageBackend>,
+    pub store: Store,
+    pub expose_details: bool,
+}
+
+impl OrderProcessor {
+    /// Lists the offering's pending-provider and executing orders and handles each.
+    pub async fn process_offering(&self) -> Result<Vec<(String, Outcome)>, StepError> {
+        let offering = self.offering.offering_uuid.simple().to_string();
+        let orders = self.waldur.list_orders(&offering, &ACTIVE_STATES, None).await?;
+        let mut results = Vec::with_capacity(orders.len());
+        for order in orders {
+            let outcome = self.handle_order(order.clone()).await;
+            results.push((order.uuid, outcome));
+        }
+        Ok(results)
+    }
+
+    /// Handles an order by UUID (re-read over REST: events only say that something changed).
+    pub async fn handle(&self, order_uuid: &str) -> Outcome {
+        match self.waldur.get_order(order_uuid).await {
+            Ok(order) => self.handle_order(order).await,
+            Err(e) => self.finish(order_uuid, Err(StepError::from(e))).await,
+        }
+    }
+
+    async fn handle_order(&self, order: Order) -> Outcome {
+        let uuid = hex(&order.uuid);
+        if order.offering_uuid.as_deref().map(hex) != Some(self.offering.offering_uuid.simple().to_string())
+            && order.offering_uuid.is_some()
+        {
+            tracing::warn!(order = %uuid, "order belongs to another offering; skipped");
+            return Outcome::Skipped;
+        }
+        if IGNORED_STATES.contains(&order.state.as_str()) {
+            return Outcome::Skipped;
+        }
+        let span = tracing::info_span!("order", order = %uuid, kind = %order.order_type);
+        let result = self.run(order).instrument(span).await;
+        self.finish(&uuid, result).await
+    }
+
+    async fn run(&self, mut order: Order) -> Result<(), StepError> {
+        let uuid = hex(&order.uuid);
+        // Validate before approving: bad input errs the order and no backend is called.
+        let quota = self.validate(&order).map_err(StepError::Permanent)?;
+        if order.state == "pending-provider" {
+            self.waldur.approve_order(&uuid).await?;
+            self.store.journal_record(&uuid, "approved", "").await?;
+            tracing::info!("order approved");
+            order = self.waldur.get_order(&uuid).await?;
+        }
+        if order.state != "executing" {
+            tracing::warn!(state = %order.state, "order is not executing after approval; left for later");
+            return Err(StepError::Transient(format!("order is {} after approval", order.state)));
+        }
+        match order.order_type.as_str() {
+            "Create" | "Restore" => self.create(&order, quota).await?,
+            "Update" => self.update(&order, quota).await?,
+            "Terminate" => self.terminate(&order).await?,
+            other => return Err(StepError::Permanent(format!("unsupported order type {other:?}"))),
+        }
+        // Only complete an order that is still executing: someone may have finished it.
+        let fresh = self.waldur.get_order(&uuid).await?;
+        if fresh.state == "executing" {
+            self.waldur.set_order_done(&uuid).await?;
+        } else {
+            tracing::warn!(state = %fresh.state, "order changed state while we worked; not marking done");
+        }
+        self.store.journal_record(&uuid, "done", "").await?;
+        Ok(())
+    }
+
+    /// Checks the order's input; returns the validated ceilings.
+    fn validate(&self, order: &Order) -> Result<input::QuotaRequest, String> {
+        let q = input::quota_request(order.limits.as_ref(), order.attributes.as_ref())?;
+        match order.order_type.as_str() {
+            "Create" | "Restore" => {
+                input::require_storage_ceiling(&q)?;
+                q.to_spec(self.storage_unit_factor())?;
+            }
+            "Update" => {
+                q.to_spec(self.storage_unit_factor())?;
+            }
+            _ => {}
+        }
+        Ok(q)
+    }
+
+    fn storage_unit_factor(&self) -> Option<f64> {
+        self.offering.storage_component().and_then(|(_, c)| c.unit_factor)
+    }
+
+    async fn finish(&self, uuid: &str, result: Result<(), StepError>) -> Outcome {
+        match result {
+            Ok(()) => {
+                tracing::info!(order = %uuid, "order done");
+                Outcome::Done
+            }
+            Err(StepError::Transient(m)) => {
+                tracing::warn!(order = %uuid, error = %m, "order left for a later retry");
+                Outcome::Retry(m)
+            }
+            Err(e) => {
+                let message = e.public_message(self.expose_details);
+                tracing::error!(order = %uuid, error = %e, "order failed");
+                match self.waldur.set_order_erred(uuid, &message, "").await {
+                    Ok(()) => {
+                        let _ = self.store.journal_record(uuid, "erred", "").await;
+                        Outcome::Erred(message)
+                    }
+                    Err(we) => {
+                        tracing::error!(order = %uuid, error = %we, "could not mark the order erred");
+                        Outcome::Retry(we.message)
+                    }
+                }
+            }
+        }
+    }
+}

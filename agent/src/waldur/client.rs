@@ -1,0 +1,162 @@
+//! The HTTP core of the Waldur client: auth header, retry with jittered backoff for transient
+//! errors (written once here, for every call), and pagination.
+
+use super::auth::Authenticator;
+use super::error::WaldurError;
+use crate::config::Offering;
+use crate::retry::RetryPolicy;
+use reqwest::Method;
+use secrecy::ExposeSecret;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::time::Duration;
+
+pub type Query = Vec<(String, String)>;
+
+/// A typed client for one offering's Waldur.
+pub struct WaldurClient {
+    http: reqwest::Client,
+    base: String,
+    auth: Authenticator,
+    retry: RetryPolicy,
+}
+
+impl WaldurClient {
+    pub fn new(offering: &Offering, retry: RetryPolicy, user_agent: &str) -> Result<Self, WaldurError> {
+        site_agent_sdk::http::ensure_crypto_provider();
+        let mut b = reqwest::Client::builder()
+            .user_agent(user_agent)
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(120));
+        if !offering.verify_ssl {
+            tracing::warn!(offering = %offering.name, "TLS verification towards Waldur is OFF (verify_ssl: false)");
+            b = b.tls_danger_accept_invalid_certs(true);
+        }
+        b = match &offering.proxy {
+            Some(p) => b.proxy(reqwest::Proxy::all(p).map_err(|e| WaldurError {
+                class: super::WaldurErrorClass::Permanent,
+                status: None,
+                message: format!("invalid proxy {p:?}: {e}"),
+            })?),
+            None => b.no_proxy(),
+        };
+        let http = b.build().map_err(|e| WaldurError {
+            class: super::WaldurErrorClass::Permanent,
+            status: None,
+            message: format!("cannot build the HTTP client: {e}"),
+        })?;
+        Ok(Self { http, base: offering.api_base.clone(), auth: Authenticator::new(offering.auth.clone()), retry })
+    }
+
+    /// One request, without retry. `path` starts with `/api/`.
+    async fn once(
+        &self,
+        what: &str,
+        method: &Method,
+        path: &str,
+        query: &Query,
+        body: Option<&Value>,
+    ) -> Result<(reqwest::header::HeaderMap, String), WaldurError> {
+        let header = self.auth.header(&self.http).await?;
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base))
+            .header(reqwest::header::AUTHORIZATION, header.expose_secret())
+            .header(reqwest::header::ACCEPT, "application/json");
+        if !query.is_empty() {
+            req = req.query(query);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.map_err(|e| WaldurError::transport(what, e))?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.map_err(|e| WaldurError::transport(what, e))?;
+        if (200..300).contains(&status) {
+            Ok((headers, text))
+        } else {
+            Err(WaldurError::from_status(what, status, &text))
+        }
+    }
+
+    /// A request retried on transient errors with jittered exponential backoff.
+    pub async fn call(
+        &self,
+        what: &str,
+        method: Method,
+        path: &str,
+        query: &Query,
+        body: Option<&Value>,
+    ) -> Result<(reqwest::header::HeaderMap, String), WaldurError> {
+        self.retry
+            .run(what, || self.once(what, &method, path, query, body), WaldurError::is_transient)
+            .await
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, what: &str, path: &str, query: &Query) -> Result<T, WaldurError> {
+        let (_, text) = self.call(what, Method::GET, path, query, None).await?;
+        serde_json::from_str(&text).map_err(|e| WaldurError::decode(what, e))
+    }
+
+    /// POST a JSON body; the answer body is returned as JSON (`Null` when empty).
+    pub async fn post(&self, what: &str, path: &str, body: &Value) -> Result<Value, WaldurError> {
+        let (_, text) = self.call(what, Method::POST, path, &Vec::new(), Some(body)).await?;
+        if text.trim().is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_str(&text).map_err(|e| WaldurError::decode(what, e))
+    }
+
+    /// GET every page of a list (page_size 100, following `Link: rel="next"`).
+    pub async fn list<T: DeserializeOwned>(&self, what: &str, path: &str, query: &Query) -> Result<Vec<T>, WaldurError> {
+        let mut out = Vec::new();
+        let mut page = 1u32;
+        loop {
+            let mut q = query.clone();
+            q.push(("page_size".into(), "100".into()));
+            q.push(("page".into(), page.to_string()));
+            let (headers, text) = self.call(what, Method::GET, path, &q, None).await?;
+            let items: Vec<T> = serde_json::from_str(&text).map_err(|e| WaldurError::decode(what, e))?;
+            let got = items.len();
+            out.extend(items);
+            match next_page(&headers) {
+                Some(n) if n > page && got > 0 => page = n,
+                _ => return Ok(out),
+            }
+        }
+    }
+}
+
+/// The `page` of the `rel="next"` link, if any.
+fn next_page(headers: &reqwest::header::HeaderMap) -> Option<u32> {
+    let link = headers.get(reqwest::header::LINK)?.to_str().ok()?;
+    link.split(',').find_map(|part| {
+        let (url, params) = part.split_once(';')?;
+        if !params.contains("rel=\"next\"") {
+            return None;
+        }
+        let url = url.trim().trim_start_matches('<').trim_end_matches('>');
+        let parsed = url::Url::parse(url).ok()?;
+        parsed.query_pairs().find(|(k, _)| k == "page").and_then(|(_, v)| v.parse().ok())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_next_link() {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert(
+            reqwest::header::LINK,
+            "<http://x/api/o/?page_size=100>; rel=\"first\", <http://x/api/o/?page=3&page_size=100>; rel=\"next\", <http://x/api/o/?page=9>; rel=\"last\""
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(next_page(&h), Some(3));
+        h.insert(reqwest::header::LINK, "<http://x/api/o/?page=1>; rel=\"first\"".parse().unwrap());
+        assert_eq!(next_page(&h), None);
+    }
+}

@@ -1,0 +1,11 @@
+//! Typed client for the Waldur Mastermind REST API subset the agent uses.
+
+mod api;
+mod auth;
+mod client;
+mod error;
+pub mod types;
+
+pub use client::WaldurClient;
+pub use error::{WaldurError, WaldurErrorClass};
+pub use types::{ApiKeyStatus, Me, Order, ProviderOffering, Resource, hex};

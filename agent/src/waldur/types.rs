@@ -1,0 +1,95 @@
+//! Waldur response models. Parsed leniently: every field optional or defaulted, unknown fields
+//! ignored, because Mastermind adds and trims fields between versions.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+/// Normalises a UUID to 32 lowercase hex digits (Waldur renders hex; inputs may be dashed).
+pub fn hex(uuid: &str) -> String {
+    uuid.trim().replace('-', "").to_lowercase()
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Order {
+    pub uuid: String,
+    #[serde(rename = "type")]
+    pub order_type: String,
+    pub state: String,
+    pub resource_name: Option<String>,
+    pub marketplace_resource_uuid: Option<String>,
+    pub offering_uuid: Option<String>,
+    pub backend_id: Option<String>,
+    pub limits: Option<Map<String, Value>>,
+    pub attributes: Option<Map<String, Value>>,
+    pub plan_uuid: Option<String>,
+    pub project_uuid: Option<String>,
+    pub project_slug: Option<String>,
+    pub customer_slug: Option<String>,
+    pub error_message: Option<String>,
+    pub created: Option<String>,
+    pub modified: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Resource {
+    pub uuid: String,
+    pub name: String,
+    pub slug: Option<String>,
+    pub state: String,
+    pub backend_id: Option<String>,
+    pub offering_uuid: Option<String>,
+    pub project_slug: Option<String>,
+    pub customer_slug: Option<String>,
+    pub limits: Option<Map<String, Value>>,
+    pub attributes: Option<Map<String, Value>>,
+    pub backend_metadata: Option<Map<String, Value>>,
+    pub paused: Option<bool>,
+    pub downscaled: Option<bool>,
+}
+
+impl Resource {
+    pub fn backend_id(&self) -> Option<&str> {
+        self.backend_id.as_deref().filter(|s| !s.is_empty())
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ApiKeyStatus {
+    pub uuid: String,
+    pub resource_uuid: Option<String>,
+    pub resource_backend_id: Option<String>,
+    pub client_id: Option<String>,
+    pub state: String,
+    pub modified: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Me {
+    pub uuid: String,
+    pub username: String,
+    pub is_staff: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ProviderOffering {
+    pub uuid: String,
+    pub name: String,
+    pub customer_uuid: Option<String>,
+    pub components: Vec<OfferingComponent>,
+    pub plugin_options: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct OfferingComponent {
+    #[serde(rename = "type")]
+    pub component_type: String,
+    pub name: String,
+    pub billing_type: String,
+    pub measured_unit: Option<String>,
+}

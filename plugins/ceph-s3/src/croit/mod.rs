@@ -1,0 +1,8 @@
+//! The croit flavour: croit's management REST API.
+
+mod backend;
+mod client;
+mod wire;
+
+pub use backend::CroitBackend;
+pub use client::CroitClient;

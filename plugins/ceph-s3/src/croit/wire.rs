@@ -1,0 +1,81 @@
+//! croit's JSON shapes (camelCase users, snake_case keys), parsed leniently.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RawUser {
+    pub uid: Option<String>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub suspended: bool,
+    pub keys: Vec<RawKey>,
+    #[serde(rename = "userQuota")]
+    pub user_quota: Option<RawQuota>,
+    #[serde(rename = "bucketQuota")]
+    pub bucket_quota: Option<RawQuota>,
+}
+
+/// The key list is snake_case, unlike everything else croit returns.
+#[derive(Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RawKey {
+    pub access_key: Option<String>,
+    #[serde(rename = "accessKey")]
+    pub access_key_camel: Option<String>,
+}
+
+impl std::fmt::Debug for RawKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RawKey({:?})", self.access_key)
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RawQuota {
+    pub enabled: bool,
+    #[serde(rename = "maxSize")]
+    pub max_size: Option<i64>,
+    #[serde(rename = "maxObjects")]
+    pub max_objects: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RawBucket {
+    pub bucket: Option<String>,
+    #[serde(rename = "usageSum")]
+    pub usage_sum: Option<RawUsage>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RawUsage {
+    pub size: Option<u64>,
+    #[serde(rename = "numObjects")]
+    pub num_objects: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CreateUser<'a> {
+    pub uid: &'a str,
+    pub name: &'a str,
+    pub email: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<&'a str>,
+    #[serde(rename = "defaultPlacement", skip_serializing_if = "Option::is_none")]
+    pub default_placement: Option<&'a str>,
+    #[serde(rename = "defaultStorageClass", skip_serializing_if = "Option::is_none")]
+    pub default_storage_class: Option<&'a str>,
+}
+
+/// A dimension that was not ordered is omitted, never 0 (croit reads 0 as "allow nothing").
+#[derive(Debug, Serialize)]
+pub struct PutQuota {
+    pub enabled: bool,
+    #[serde(rename = "maxSize", skip_serializing_if = "Option::is_none")]
+    pub max_size: Option<u64>,
+    #[serde(rename = "maxObjects", skip_serializing_if = "Option::is_none")]
+    pub max_objects: Option<u64>,
+}

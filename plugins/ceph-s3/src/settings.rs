@@ -1,0 +1,322 @@
+//! `backend_settings` of a ceph_s3 offering: parsed, validated, flavour-checked.
+
+use secrecy::SecretString;
+use serde_json::{Map, Value};
+use site_agent_sdk::http::{HttpConfig, ProxyConfig};
+use site_agent_sdk::settings::{
+    Problems, bool_setting, is_truthy, positive_number_setting, secret_setting, string_setting,
+};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavour {
+    Croit,
+    Radosgw,
+}
+
+impl Flavour {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flavour::Croit => "croit",
+            Flavour::Radosgw => "radosgw",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub enum CroitAuth {
+    Token(SecretString),
+    Basic { username: String, password: SecretString },
+}
+
+impl std::fmt::Debug for CroitAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CroitAuth::Token(_) => f.write_str("Token([REDACTED])"),
+            CroitAuth::Basic { username, .. } => write!(f, "Basic({username}, [REDACTED])"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CroitSettings {
+    pub api_url: String,
+    pub auth: CroitAuth,
+    pub default_tenant: Option<String>,
+    pub default_storage_class: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct RadosgwSettings {
+    pub admin_access_key: String,
+    pub admin_secret_key: SecretString,
+    pub admin_path: String,
+}
+
+impl std::fmt::Debug for RadosgwSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RadosgwSettings")
+            .field("admin_access_key", &self.admin_access_key)
+            .field("admin_secret_key", &"[REDACTED]")
+            .field("admin_path", &self.admin_path)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CephS3Settings {
+    pub flavour: Flavour,
+    pub s3_endpoint: String,
+    pub s3_region: String,
+    pub allocation_prefix: String,
+    pub default_placement: Option<String>,
+    /// Terminate removes the user's buckets and objects too (explicit opt-in).
+    pub purge_data: bool,
+    pub http: HttpConfig,
+    pub croit: Option<CroitSettings>,
+    pub radosgw: Option<RadosgwSettings>,
+}
+
+/// Keys this plugin reads (the agent warns about keys nobody reads).
+pub const KNOWN_KEYS: &[&str] = &[
+    "flavour",
+    "api_url",
+    "token",
+    "token_file",
+    "token_credential",
+    "username",
+    "password",
+    "password_file",
+    "password_credential",
+    "admin_access_key",
+    "admin_secret_key",
+    "admin_secret_key_file",
+    "admin_secret_key_credential",
+    "admin_path",
+    "s3_endpoint",
+    "s3_region",
+    "verify_ssl",
+    "timeout",
+    "allocation_prefix",
+    "default_tenant",
+    "default_placement",
+    "default_storage_class",
+    "purge_data",
+    "proxy_url",
+    "proxy_username",
+    "proxy_password",
+    "proxy_password_file",
+    "proxy_password_credential",
+];
+
+/// Legacy croit-s3 keys: accepted, but they do nothing any more.
+pub const LEGACY_KEYS: &[&str] = &["user_prefix", "slug_separator", "max_username_length"];
+
+const CROIT_ONLY: &[&str] = &["api_url", "username", "password", "token", "default_tenant", "default_storage_class"];
+const RADOSGW_ONLY: &[&str] = &["admin_access_key", "admin_secret_key", "admin_path"];
+
+impl CephS3Settings {
+    /// Parses and validates; every problem names its key.
+    pub fn from_map(map: &Map<String, Value>) -> Result<Self, Problems> {
+        let mut p = Problems::new();
+        let flavour = match string_setting(map, "flavour", &mut p).map(|s| s.to_lowercase()).as_deref() {
+            None | Some("croit") => Flavour::Croit,
+            Some("radosgw") => Flavour::Radosgw,
+            Some(other) => {
+                p.push(format!("`flavour` must be `croit` or `radosgw`, not {other:?}"));
+                Flavour::Croit
+            }
+        };
+        // A half-migrated offering could otherwise authenticate somewhere unintended.
+        let foreign = if flavour == Flavour::Croit { RADOSGW_ONLY } else { CROIT_ONLY };
+        let mixed: Vec<&str> = foreign
+            .iter()
+            .flat_map(|k| [k.to_string(), format!("{k}_file"), format!("{k}_credential")])
+            .filter(|k| is_truthy(map, k))
+            .filter_map(|k| foreign.iter().find(|f| k.starts_with(**f)).copied())
+            .collect();
+        if !mixed.is_empty() {
+            p.push(format!(
+                "settings of the other flavour are not allowed with `flavour: {}`: {}",
+                flavour.as_str(),
+                mixed.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+            ));
+        }
+
+        let s3_endpoint = match string_setting(map, "s3_endpoint", &mut p) {
+            Some(e) if e.starts_with("http://") || e.starts_with("https://") => {
+                e.trim_end_matches('/').to_string()
+            }
+            Some(e) => {
+                p.push(format!("`s3_endpoint` must be an http(s) URL, not {e:?}"));
+                String::new()
+            }
+            None => {
+                p.push("`s3_endpoint` is required: the S3 URL tenants connect to".into());
+                String::new()
+            }
+        };
+        let s3_region = string_setting(map, "s3_region", &mut p)
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "default".into());
+        let allocation_prefix = string_setting(map, "allocation_prefix", &mut p).unwrap_or_default();
+        if !allocation_prefix.is_empty()
+            && site_agent_sdk::validate_identifier("allocation_prefix", &allocation_prefix).is_err()
+        {
+            p.push(format!(
+                "`allocation_prefix` {allocation_prefix:?} may only contain A-Z, a-z, 0-9, '.', '_' and '-'"
+            ));
+        }
+        let default_placement = string_setting(map, "default_placement", &mut p).filter(|s| !s.is_empty());
+        let purge_data = bool_setting(map, "purge_data", false, &mut p);
+        let verify = bool_setting(map, "verify_ssl", true, &mut p);
+        let timeout = positive_number_setting(map, "timeout", 30.0, &mut p);
+        let proxy = proxy_settings(map, &mut p);
+
+        let (croit, radosgw) = match flavour {
+            Flavour::Croit => (croit_settings(map, &mut p), None),
+            Flavour::Radosgw => (None, radosgw_settings(map, &mut p)),
+        };
+        if !p.is_empty() {
+            return Err(p);
+        }
+        Ok(Self {
+            flavour,
+            s3_endpoint,
+            s3_region,
+            allocation_prefix,
+            default_placement,
+            purge_data,
+            http: HttpConfig {
+                timeout: Duration::from_secs_f64(timeout),
+                verify_tls: verify,
+                proxy,
+                ..HttpConfig::default()
+            },
+            croit,
+            radosgw,
+        })
+    }
+}
+
+fn croit_settings(map: &Map<String, Value>, p: &mut Problems) -> Option<CroitSettings> {
+    let api_url = match string_setting(map, "api_url", p) {
+        Some(u) if u.starts_with("http://") || u.starts_with("https://") => u.trim_end_matches('/').to_string(),
+        Some(u) => {
+            p.push(format!("`api_url` must be an http(s) URL, not {u:?}"));
+            return None;
+        }
+        None => {
+            p.push("`api_url` is required for the croit flavour (the croit management URL)".into());
+            return None;
+        }
+    };
+    let before = p.len();
+    let token = secret_setting(map, "token", p);
+    let username = string_setting(map, "username", p).filter(|s| !s.is_empty());
+    let password = secret_setting(map, "password", p);
+    let auth = match (token, username, password) {
+        (Some(t), _, _) => CroitAuth::Token(t),
+        (None, Some(username), Some(password)) => CroitAuth::Basic { username, password },
+        // An unreadable token file is already reported; do not pile on.
+        _ if p.len() > before => return None,
+        _ => {
+            p.push("croit credentials are required: set `token`, or both `username` and `password`".into());
+            return None;
+        }
+    };
+    Some(CroitSettings {
+        api_url,
+        auth,
+        default_tenant: string_setting(map, "default_tenant", p).filter(|s| !s.is_empty()),
+        default_storage_class: string_setting(map, "default_storage_class", p).filter(|s| !s.is_empty()),
+    })
+}
+
+fn radosgw_settings(map: &Map<String, Value>, p: &mut Problems) -> Option<RadosgwSettings> {
+    let access = string_setting(map, "admin_access_key", p).filter(|s| !s.is_empty());
+    let secret = secret_setting(map, "admin_secret_key", p);
+    let admin_path = string_setting(map, "admin_path", p)
+        .map(|s| s.trim_matches('/').to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "admin".into());
+    match (access, secret) {
+        (Some(admin_access_key), Some(admin_secret_key)) => Some(RadosgwSettings {
+            admin_access_key,
+            admin_secret_key,
+            admin_path,
+        }),
+        _ => {
+            p.push("`admin_access_key` and `admin_secret_key` are required for the radosgw flavour".into());
+            None
+        }
+    }
+}
+
+fn proxy_settings(map: &Map<String, Value>, p: &mut Problems) -> Option<ProxyConfig> {
+    let url = string_setting(map, "proxy_url", p).filter(|s| !s.is_empty())?;
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        p.push(format!("`proxy_url` must be an http(s) URL, not {url:?}"));
+        return None;
+    }
+    let username = string_setting(map, "proxy_username", p).filter(|s| !s.is_empty());
+    let password = secret_setting(map, "proxy_password", p);
+    if username.is_some() != password.is_some() {
+        p.push("`proxy_username` and `proxy_password` must be set together".into());
+    }
+    Some(ProxyConfig { url, username, password })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: Value) -> Result<CephS3Settings, Problems> {
+        CephS3Settings::from_map(v.as_object().unwrap())
+    }
+
+    #[test]
+    fn croit_minimal() {
+        let s = parse(json!({"api_url": "https://croit.local/", "token": "t", "s3_endpoint": "https://s3.local/"})).unwrap();
+        assert_eq!(s.flavour, Flavour::Croit);
+        assert_eq!(s.s3_endpoint, "https://s3.local");
+        assert_eq!(s.s3_region, "default");
+        assert_eq!(s.croit.unwrap().api_url, "https://croit.local");
+        assert!(s.http.verify_tls);
+    }
+
+    #[test]
+    fn flavour_mixing_is_refused_by_name() {
+        let e = parse(json!({"api_url": "https://c", "token": "t", "s3_endpoint": "https://s3",
+            "admin_access_key": "AK", "admin_path": "adm"}))
+        .unwrap_err();
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].contains("`admin_access_key`") && e[0].contains("`admin_path`"), "{e:?}");
+        let e = parse(json!({"flavour": "RadosGW", "admin_access_key": "AK", "admin_secret_key": "S",
+            "s3_endpoint": "https://s3", "token": "t", "default_tenant": "x"}))
+        .unwrap_err();
+        assert!(e[0].contains("`token`") && e[0].contains("`default_tenant`"), "{e:?}");
+    }
+
+    #[test]
+    fn missing_and_bad_values_name_keys() {
+        let e = parse(json!({"flavour": "minio", "api_url": "croit", "verify_ssl": "no"})).unwrap_err();
+        let all = e.join("\n");
+        assert!(all.contains("`flavour` must be `croit` or `radosgw`"), "{all}");
+        assert!(all.contains("`s3_endpoint` is required"), "{all}");
+        assert!(all.contains("`api_url` must be an http(s) URL"), "{all}");
+        assert!(all.contains("`verify_ssl` must be true or false"), "{all}");
+        let e = parse(json!({"api_url": "https://c", "s3_endpoint": "https://s3", "username": "u"})).unwrap_err();
+        assert!(e[0].contains("set `token`, or both `username` and `password`"));
+    }
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let s = parse(json!({"api_url": "https://c", "token": "tok-canary", "s3_endpoint": "https://s3",
+            "proxy_url": "http://p:3128", "proxy_username": "u", "proxy_password": "pw-canary"}))
+        .unwrap();
+        let d = format!("{s:?}");
+        assert!(!d.contains("tok-canary") && !d.contains("pw-canary"), "{d}");
+    }
+}

@@ -1,0 +1,51 @@
+//! The `StorageBackend` trait: small, async and vendor-neutral.
+
+use crate::{
+    AppliedQuota, BackendError, Capabilities, ConnectionInfo, DeleteMode, Ensured, KeyPair,
+    QuotaSpec, UsageSample, UserInfo, UserSpec,
+};
+
+/// Everything the agent needs from an object store. Implementations must be idempotent:
+/// `ensure_user` adopts its own half-made user, `delete_key`/`delete_user` on something absent
+/// succeed. Every identifier is validated before a URL is built.
+#[async_trait::async_trait]
+pub trait StorageBackend: Send + Sync {
+    /// A short name for logs, e.g. `ceph_s3/croit`.
+    fn kind(&self) -> &'static str;
+    fn capabilities(&self) -> &Capabilities;
+    fn connection_info(&self) -> ConnectionInfo;
+
+    /// The backend uid for a Waldur resource slug (namespaced, lower-cased, validated).
+    fn user_id_for_slug(&self, slug: &str) -> Result<String, BackendError>;
+
+    /// A cheap call that proves the API answers and our credentials work.
+    async fn ping(&self) -> Result<(), BackendError>;
+
+    /// Creates the user, or adopts it when it carries this resource's ownership stamp.
+    /// A user owned by anyone else is a `Conflict`: never taken over.
+    async fn ensure_user(&self, spec: &UserSpec) -> Result<Ensured, BackendError>;
+
+    /// `Ok(None)` when the user does not exist.
+    async fn user(&self, uid: &str) -> Result<Option<UserInfo>, BackendError>;
+
+    /// Applies the same ceiling as user quota and as bucket quota; returns what is in force.
+    async fn apply_quota(&self, uid: &str, quota: &QuotaSpec) -> Result<AppliedQuota, BackendError>;
+
+    /// Reads the quotas in force.
+    async fn quota(&self, uid: &str) -> Result<AppliedQuota, BackendError>;
+
+    async fn set_suspended(&self, uid: &str, suspended: bool) -> Result<(), BackendError>;
+
+    /// Adds (or overwrites) one key pair on a user provisioned by Waldur.
+    async fn put_key(&self, uid: &str, key: &KeyPair) -> Result<(), BackendError>;
+
+    /// Removes one key; an absent key is success.
+    async fn delete_key(&self, uid: &str, access_key: &str) -> Result<(), BackendError>;
+
+    /// Current usage of a user.
+    async fn usage(&self, uid: &str) -> Result<UsageSample, BackendError>;
+
+    /// Removes the user; an absent user is success. With `KeepData`, a user that still owns
+    /// buckets is refused with a `Permanent` error that says so.
+    async fn delete_user(&self, uid: &str, mode: DeleteMode) -> Result<(), BackendError>;
+}

@@ -1,0 +1,121 @@
+//! The shared HTTP client for backends: one rustls stack, timeouts, TLS verification switch,
+//! optional authenticated proxy.
+
+use crate::BackendError;
+use secrecy::{ExposeSecret, SecretString};
+use std::time::Duration;
+
+/// Installs the process-wide rustls crypto provider (ring). Safe to call many times.
+pub fn ensure_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// An HTTP(S) proxy, optionally with basic auth.
+#[derive(Clone)]
+pub struct ProxyConfig {
+    pub url: String,
+    pub username: Option<String>,
+    pub password: Option<SecretString>,
+}
+
+impl std::fmt::Debug for ProxyConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyConfig")
+            .field("url", &self.url)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "[REDACTED]"))
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub timeout: Duration,
+    pub verify_tls: bool,
+    pub proxy: Option<ProxyConfig>,
+    pub user_agent: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(30),
+            verify_tls: true,
+            proxy: None,
+            user_agent: format!("site-agent/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+/// Builds a reqwest client from the shared settings.
+pub fn build_client(cfg: &HttpConfig) -> Result<reqwest::Client, BackendError> {
+    ensure_crypto_provider();
+    let mut b = reqwest::Client::builder()
+        .timeout(cfg.timeout)
+        .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
+        .user_agent(cfg.user_agent.clone());
+    if !cfg.verify_tls {
+        tracing::warn!("TLS certificate verification is OFF for a backend client (verify_ssl: false)");
+        b = b.tls_danger_accept_invalid_certs(true);
+    }
+    match &cfg.proxy {
+        Some(p) => {
+            let mut proxy = reqwest::Proxy::all(&p.url).map_err(|e| {
+                BackendError::permanent(format!("invalid proxy URL {:?}: {e}", p.url))
+            })?;
+            if let (Some(u), Some(pw)) = (&p.username, &p.password) {
+                proxy = proxy.basic_auth(u, pw.expose_secret());
+            }
+            b = b.proxy(proxy);
+        }
+        None => b = b.no_proxy(),
+    }
+    b.build()
+        .map_err(|e| BackendError::permanent(format!("cannot build HTTP client: {e}")))
+}
+
+/// Classifies a transport error: everything at this level is worth a retry.
+pub fn transport_error(what: &str, err: reqwest::Error) -> BackendError {
+    if err.is_timeout() {
+        BackendError::transient(format!("{what}: request timed out"))
+    } else if err.is_connect() {
+        BackendError::transient(format!("{what}: connection failed"))
+    } else {
+        // Without the URL: it may carry secrets in its query string.
+        BackendError::transient(format!("{what}: request failed: {}", err.without_url()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxy_debug_hides_password() {
+        let p = ProxyConfig {
+            url: "http://proxy:3128".into(),
+            username: Some("u".into()),
+            password: Some(SecretString::from("pw-canary")),
+        };
+        assert!(!format!("{p:?}").contains("pw-canary"));
+    }
+
+    #[test]
+    fn builds_with_proxy_and_without_verification() {
+        let cfg = HttpConfig {
+            verify_tls: false,
+            proxy: Some(ProxyConfig {
+                url: "http://127.0.0.1:3128".into(),
+                username: Some("u".into()),
+                password: Some(SecretString::from("p")),
+            }),
+            ..HttpConfig::default()
+        };
+        assert!(build_client(&cfg).is_ok());
+        let bad = HttpConfig {
+            proxy: Some(ProxyConfig { url: "::nope".into(), username: None, password: None }),
+            ..HttpConfig::default()
+        };
+        assert!(build_client(&bad).is_err());
+    }
+}

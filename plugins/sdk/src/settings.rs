@@ -1,0 +1,199 @@
+//! Helpers for reading plugin settings (`backend_settings` maps) with messages that name the key.
+
+use secrecy::SecretString;
+use serde_json::{Map, Value};
+use std::path::{Path, PathBuf};
+
+/// Problems found while reading settings; each message names the key.
+pub type Problems = Vec<String>;
+
+/// Reads a secret that may be given inline (`key`), from a file (`key_file`), or from a systemd
+/// credential (`key_credential`, read from `$CREDENTIALS_DIRECTORY`). Exactly one may be set.
+pub fn secret_setting(
+    map: &Map<String, Value>,
+    key: &str,
+    problems: &mut Problems,
+) -> Option<SecretString> {
+    let file_key = format!("{key}_file");
+    let cred_key = format!("{key}_credential");
+    let inline = string_setting(map, key, problems).filter(|s| !s.is_empty());
+    let file = string_setting(map, &file_key, problems).filter(|s| !s.is_empty());
+    let cred = string_setting(map, &cred_key, problems).filter(|s| !s.is_empty());
+    let given = [inline.is_some(), file.is_some(), cred.is_some()].iter().filter(|b| **b).count();
+    if given > 1 {
+        problems.push(format!("set only one of `{key}`, `{file_key}` and `{cred_key}`"));
+        return None;
+    }
+    if let Some(v) = inline {
+        return Some(SecretString::from(v));
+    }
+    if let Some(path) = file {
+        return read_secret_file(Path::new(&path), &file_key, problems);
+    }
+    if let Some(name) = cred {
+        return read_credential(&name, &cred_key, std::env::var_os("CREDENTIALS_DIRECTORY"), problems);
+    }
+    None
+}
+
+/// Reads a systemd credential by name from the given credentials directory.
+pub fn read_credential(
+    name: &str,
+    key: &str,
+    dir: Option<std::ffi::OsString>,
+    problems: &mut Problems,
+) -> Option<SecretString> {
+    if name.contains('/') || name == ".." || name == "." {
+        problems.push(format!("`{key}`: {name:?} is not a credential name"));
+        return None;
+    }
+    let Some(dir) = dir else {
+        problems.push(format!(
+            "`{key}`: CREDENTIALS_DIRECTORY is not set (use LoadCredential= in the systemd unit)"
+        ));
+        return None;
+    };
+    read_secret_file(&PathBuf::from(dir).join(name), key, problems)
+}
+
+/// Reads a secret from a file, trimming one trailing newline; the error names the key and path
+/// but never the content.
+pub fn read_secret_file(path: &Path, key: &str, problems: &mut Problems) -> Option<SecretString> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => {
+            let s = s.trim_end_matches(['\n', '\r']).to_string();
+            if s.is_empty() {
+                problems.push(format!("`{key}`: {} is empty", path.display()));
+                None
+            } else {
+                Some(SecretString::from(s))
+            }
+        }
+        Err(e) => {
+            problems.push(format!("`{key}`: cannot read {}: {e}", path.display()));
+            None
+        }
+    }
+}
+
+/// A string setting; a non-string value is a problem.
+pub fn string_setting(map: &Map<String, Value>, key: &str, problems: &mut Problems) -> Option<String> {
+    match map.get(key) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(other) => {
+            problems.push(format!("`{key}` must be a string, not {}", type_name(other)));
+            None
+        }
+    }
+}
+
+/// A boolean setting (YAML booleans only).
+pub fn bool_setting(map: &Map<String, Value>, key: &str, default: bool, problems: &mut Problems) -> bool {
+    match map.get(key) {
+        None | Some(Value::Null) => default,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => {
+            problems.push(format!("`{key}` must be true or false, not {}", type_name(other)));
+            default
+        }
+    }
+}
+
+/// A positive number setting.
+pub fn positive_number_setting(
+    map: &Map<String, Value>,
+    key: &str,
+    default: f64,
+    problems: &mut Problems,
+) -> f64 {
+    match map.get(key) {
+        None | Some(Value::Null) => default,
+        Some(Value::Number(n)) => match n.as_f64() {
+            Some(v) if v > 0.0 && v.is_finite() => v,
+            _ => {
+                problems.push(format!("`{key}` must be a positive number, not {n}"));
+                default
+            }
+        },
+        Some(other) => {
+            problems.push(format!("`{key}` must be a number, not {}", type_name(other)));
+            default
+        }
+    }
+}
+
+/// True when the key is present with a truthy value (non-empty string, true, non-zero number).
+pub fn is_truthy(map: &Map<String, Value>, key: &str) -> bool {
+    match map.get(key) {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Number(n)) => n.as_f64() != Some(0.0),
+        Some(Value::Array(a)) => !a.is_empty(),
+        Some(Value::Object(o)) => !o.is_empty(),
+    }
+}
+
+pub fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+    use serde_json::json;
+
+    fn map(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn secret_inline_file_and_credential() {
+        let dir = std::env::temp_dir().join(format!("sdk-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("tok"), "from-file\n").unwrap();
+        let mut p = vec![];
+        let m = map(json!({"token": "inline"}));
+        assert_eq!(secret_setting(&m, "token", &mut p).unwrap().expose_secret(), "inline");
+        let m = map(json!({"token_file": dir.join("tok").to_str().unwrap()}));
+        assert_eq!(secret_setting(&m, "token", &mut p).unwrap().expose_secret(), "from-file");
+        let c = read_credential("tok", "token_credential", Some(dir.clone().into()), &mut p);
+        assert_eq!(c.unwrap().expose_secret(), "from-file");
+        assert!(p.is_empty(), "{p:?}");
+        let m = map(json!({"token": "a", "token_file": "/x"}));
+        assert!(secret_setting(&m, "token", &mut p).is_none());
+        assert!(p[0].contains("only one of `token`"));
+        let mut p = vec![];
+        let m = map(json!({"token_file": "/nonexistent/site-agent"}));
+        assert!(secret_setting(&m, "token", &mut p).is_none());
+        assert!(p[0].contains("`token_file`: cannot read /nonexistent/site-agent"));
+        let mut p = vec![];
+        assert!(read_credential("../etc", "k", Some(dir.into()), &mut p).is_none());
+        assert!(read_credential("x", "k", None, &mut p).is_none());
+        assert_eq!(p.len(), 2);
+    }
+
+    #[test]
+    fn typed_settings_name_the_key() {
+        let m = map(json!({"verify_ssl": "yes", "timeout": -3, "name": 5}));
+        let mut p = vec![];
+        assert!(bool_setting(&m, "verify_ssl", true, &mut p));
+        assert_eq!(positive_number_setting(&m, "timeout", 30.0, &mut p), 30.0);
+        assert_eq!(string_setting(&m, "name", &mut p), None);
+        assert_eq!(p.len(), 3);
+        assert!(p[0].starts_with("`verify_ssl`"));
+        assert!(p[1].starts_with("`timeout`"));
+        assert!(p[2].starts_with("`name` must be a string"));
+        assert!(is_truthy(&map(json!({"a": "x"})), "a"));
+        assert!(!is_truthy(&map(json!({"a": ""})), "a"));
+    }
+}
