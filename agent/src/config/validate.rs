@@ -97,7 +97,6 @@ pub struct Offering {
     pub reporting_backend: Option<String>,
     pub components: BTreeMap<String, Component>,
     pub backend: BackendConfig,
-    pub backend_settings: Map<String, Value>,
     pub stomp_enabled: bool,
     pub verify_ssl: bool,
     pub proxy: Option<String>,
@@ -128,8 +127,12 @@ fn offering_label(doc: &Value, index: usize) -> String {
 
 /// Rewrites a serde path like `offerings[0].backend_components.x` into words.
 fn describe_path(doc: &Value, path: &str) -> String {
-    if let Some(rest) = path.strip_prefix("offerings[")
-        && let Some((idx, tail)) = rest.split_once(']')
+    // serde_path_to_error writes `offerings[0].x`, serde_ignored `offerings.0.x`.
+    let split = path
+        .strip_prefix("offerings[")
+        .and_then(|rest| rest.split_once(']'))
+        .or_else(|| path.strip_prefix("offerings.").map(|rest| rest.split_once('.').unwrap_or((rest, ""))));
+    if let Some((idx, tail)) = split
         && let Ok(i) = idx.parse::<usize>()
     {
         let tail = tail.trim_start_matches('.');
@@ -338,12 +341,6 @@ fn validate_offering(
         }
     }
 
-    let proxy = ro
-        .backend_settings
-        .get("proxy_url")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .or_else(|| global_proxy.clone());
     Some(Offering {
         name: ro.name.clone(),
         api_base: api_base(&api_url),
@@ -356,10 +353,10 @@ fn validate_offering(
         reporting_backend,
         components,
         backend: backend?,
-        backend_settings: ro.backend_settings.clone(),
         stomp_enabled: ro.stomp_enabled,
         verify_ssl: ro.verify_ssl,
-        proxy: global_proxy.clone().or(proxy),
+        // Waldur clients use `global_proxy`; backends have their own `proxy_url`.
+        proxy: global_proxy.clone(),
     })
 }
 

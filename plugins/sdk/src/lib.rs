@@ -5,6 +5,7 @@
 //! [`ErrorClass`] tells the agent whether to retry, err the order, or treat it as idempotent.
 
 pub mod backend;
+pub mod conformance;
 pub mod error;
 pub mod http;
 pub mod ident;
