@@ -17,7 +17,10 @@ pub struct AppOptions {
 
 impl Default for AppOptions {
     fn default() -> Self {
-        Self { retry: RetryPolicy::default(), user_agent: format!("site-agent/{}", env!("CARGO_PKG_VERSION")) }
+        Self {
+            retry: RetryPolicy::default(),
+            user_agent: format!("site-agent/{}", env!("CARGO_PKG_VERSION")),
+        }
     }
 }
 
@@ -34,12 +37,37 @@ impl App {
         Self::build_with_store(config, store, options)
     }
 
-    pub fn build_with_store(config: Config, store: Store, options: &AppOptions) -> anyhow::Result<App> {
+    pub fn build_with_store(
+        config: Config,
+        store: Store,
+        options: &AppOptions,
+    ) -> anyhow::Result<App> {
+        let retry = options.retry;
+        Self::build_with_backends(config, store, options, |o| crate::backends::build(o, retry))
+    }
+
+    /// As `build_with_store`, with the backend of each offering made by `make_backend`
+    /// (tests wrap the real plugin to inject crashes).
+    pub fn build_with_backends(
+        config: Config,
+        store: Store,
+        options: &AppOptions,
+        make_backend: impl Fn(
+            &crate::config::Offering,
+        ) -> Result<
+            Arc<dyn site_agent_sdk::StorageBackend>,
+            site_agent_sdk::BackendError,
+        >,
+    ) -> anyhow::Result<App> {
         let mut processors = Vec::new();
-        for offering in config.offerings.iter().filter(|o| o.order_processing_backend.is_some()) {
+        for offering in config
+            .offerings
+            .iter()
+            .filter(|o| o.order_processing_backend.is_some())
+        {
             let waldur = WaldurClient::new(offering, options.retry, &options.user_agent)
                 .map_err(|e| anyhow::anyhow!("offering {:?}: {e}", offering.name))?;
-            let backend = crate::backends::build(offering, options.retry)
+            let backend = make_backend(offering)
                 .map_err(|e| anyhow::anyhow!("offering {:?}: {e}", offering.name))?;
             processors.push(OrderProcessor {
                 offering: offering.clone(),
@@ -49,7 +77,11 @@ impl App {
                 expose_details: config.expose_backend_error_details,
             });
         }
-        Ok(App { config, store, processors })
+        Ok(App {
+            config,
+            store,
+            processors,
+        })
     }
 
     /// One pass over every offering's pending orders. One offering failing never stops others.
@@ -62,14 +94,20 @@ impl App {
             }
             match p.process_offering().await {
                 Ok(results) => all.extend(results),
-                Err(e) => tracing::error!(offering = %p.offering.name, error = %e, "could not list orders"),
+                Err(e) => {
+                    tracing::error!(offering = %p.offering.name, error = %e, "could not list orders")
+                }
             }
         }
         all
     }
 
     /// Polls orders every `period` until `shutdown` resolves; touches the heartbeat each tick.
-    pub async fn run_orders(&self, period: Duration, shutdown: impl std::future::Future<Output = ()>) {
+    pub async fn run_orders(
+        &self,
+        period: Duration,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
         tokio::pin!(shutdown);
         let tick = Duration::from_secs(60).min(period);
         let mut next = tokio::time::Instant::now();

@@ -16,20 +16,37 @@ pub fn print_summary(config: &Config) -> ExitCode {
         println!("    waldur: {} ({auth})", o.api_url);
         match &o.backend {
             BackendConfig::CephS3(s) => {
-                println!("    backend: ceph_s3, flavour {}, S3 endpoint {}", s.flavour.as_str(), s.s3_endpoint)
+                println!(
+                    "    backend: ceph_s3, flavour {}, S3 endpoint {}",
+                    s.flavour.as_str(),
+                    s.s3_endpoint
+                )
             }
         }
         let roles: Vec<&str> = [
             o.order_processing_backend.as_ref().map(|_| "orders"),
             o.reporting_backend.as_ref().map(|_| "usage reporting"),
-            o.membership_sync_backend.as_ref().map(|_| "membership sync"),
+            o.membership_sync_backend
+                .as_ref()
+                .map(|_| "membership sync"),
         ]
         .into_iter()
         .flatten()
         .collect();
-        println!("    roles: {}", if roles.is_empty() { "none".to_string() } else { roles.join(", ") });
+        println!(
+            "    roles: {}",
+            if roles.is_empty() {
+                "none".to_string()
+            } else {
+                roles.join(", ")
+            }
+        );
         if let Some((key, c)) = o.storage_component() {
-            println!("    storage component: {key} ({}, unit_factor {})", c.measured_unit, c.unit_factor.unwrap_or(0.0));
+            println!(
+                "    storage component: {key} ({}, unit_factor {})",
+                c.measured_unit,
+                c.unit_factor.unwrap_or(0.0)
+            );
         }
     }
     for w in &config.warnings {

@@ -4,13 +4,13 @@
 //! upstream YAML, [`app`] builds and runs the roles, [`orders`] fulfils marketplace orders,
 //! [`waldur`] talks to Mastermind, [`store`] keeps the local journal.
 
-pub mod config;
-pub mod retry;
-pub mod waldur;
-pub mod store;
-pub mod orders;
-pub mod backends;
 pub mod app;
+pub mod backends;
 pub mod check;
 pub mod cli;
+pub mod config;
 pub mod logging;
+pub mod orders;
+pub mod retry;
+pub mod store;
+pub mod waldur;

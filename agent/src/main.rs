@@ -25,7 +25,11 @@ fn main() -> ExitCode {
         Some(Command::Run) => None,
         _ => Some(cli.mode),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");
@@ -39,11 +43,16 @@ async fn run(config: site_agent::config::Config, mode: Option<Mode>, once: bool)
     match mode {
         Some(Mode::Report) | Some(Mode::MembershipSync) => {
             let m = mode.map(Mode::name).unwrap_or_default();
-            tracing::error!(mode = m, "this mode is not available in this build yet; run `-m order_process` (or `run`) for orders");
+            tracing::error!(
+                mode = m,
+                "this mode is not available in this build yet; run `-m order_process` (or `run`) for orders"
+            );
             return ExitCode::from(2);
         }
         Some(Mode::EventProcess) => {
-            tracing::warn!("event_process: STOMP events are not available in this build yet; processing orders by polling instead");
+            tracing::warn!(
+                "event_process: STOMP events are not available in this build yet; processing orders by polling instead"
+            );
         }
         _ => {}
     }
@@ -61,7 +70,11 @@ async fn run(config: site_agent::config::Config, mode: Option<Mode>, once: bool)
             return ExitCode::FAILURE;
         }
     };
-    tracing::info!(offerings = app.processors.len(), period_s = period.as_secs_f64(), "site-agent started");
+    tracing::info!(
+        offerings = app.processors.len(),
+        period_s = period.as_secs_f64(),
+        "site-agent started"
+    );
     if once {
         let results = app.order_cycle().await;
         for (order, outcome) in &results {
@@ -75,7 +88,10 @@ async fn run(config: site_agent::config::Config, mode: Option<Mode>, once: bool)
 
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
         (Ok(mut term), Ok(mut int)) => {
             tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
         }

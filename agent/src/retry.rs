@@ -14,16 +14,28 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { retries: 5, min_delay: Duration::from_secs(1), max_delay: Duration::from_secs(30) }
+        Self {
+            retries: 5,
+            min_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(30),
+        }
     }
 }
 
 impl RetryPolicy {
     pub fn none() -> Self {
-        Self { retries: 0, ..Self::default() }
+        Self {
+            retries: 0,
+            ..Self::default()
+        }
     }
 
-    pub async fn run<T, E, Fut, F>(&self, what: &str, f: F, transient: fn(&E) -> bool) -> Result<T, E>
+    pub async fn run<T, E, Fut, F>(
+        &self,
+        what: &str,
+        f: F,
+        transient: fn(&E) -> bool,
+    ) -> Result<T, E>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, E>>,
@@ -49,16 +61,37 @@ mod tests {
 
     #[tokio::test]
     async fn retries_only_transient_errors() {
-        let p = RetryPolicy { retries: 3, min_delay: Duration::from_millis(1), max_delay: Duration::from_millis(2) };
+        let p = RetryPolicy {
+            retries: 3,
+            min_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+        };
         let n = AtomicUsize::new(0);
         let r: Result<u32, String> = p
-            .run("t", || async { if n.fetch_add(1, Ordering::SeqCst) < 2 { Err("busy".to_string()) } else { Ok(7) } }, |_| true)
+            .run(
+                "t",
+                || async {
+                    if n.fetch_add(1, Ordering::SeqCst) < 2 {
+                        Err("busy".to_string())
+                    } else {
+                        Ok(7)
+                    }
+                },
+                |_| true,
+            )
             .await;
         assert_eq!(r, Ok(7));
         assert_eq!(n.load(Ordering::SeqCst), 3);
         let m = AtomicUsize::new(0);
         let r: Result<u32, String> = p
-            .run("t", || async { m.fetch_add(1, Ordering::SeqCst); Err("bad".to_string()) }, |e| e != "bad")
+            .run(
+                "t",
+                || async {
+                    m.fetch_add(1, Ordering::SeqCst);
+                    Err("bad".to_string())
+                },
+                |e| e != "bad",
+            )
             .await;
         assert!(r.is_err());
         assert_eq!(m.load(Ordering::SeqCst), 1);

@@ -39,15 +39,24 @@ fn upstream_config_loads_with_warnings_for_unknown_keys() {
     let c = load_str(GOOD, "good.yaml", no_env()).unwrap();
     let o = &c.offerings[0];
     assert_eq!(c.timezone, chrono_tz::Europe::Tallinn);
-    assert_eq!(o.offering_uuid.simple().to_string(), "0ff00000000000000000000000000001");
+    assert_eq!(
+        o.offering_uuid.simple().to_string(),
+        "0ff00000000000000000000000000001"
+    );
     assert_eq!(o.backend_type, "ceph_s3");
     assert_eq!(o.api_base, "https://waldur.example.com");
     assert_eq!(o.storage_component().unwrap().0, "s3_storage");
     assert_eq!(o.components["s3_storage"].extra["article_code"], "X1");
     let w = c.warnings.join("\n");
-    assert!(w.contains(r#"offering "S3" (#1): `mqtt_enabled`: unknown key"#), "{w}");
+    assert!(
+        w.contains(r#"offering "S3" (#1): `mqtt_enabled`: unknown key"#),
+        "{w}"
+    );
     assert!(w.contains("`backend_settings.colour`: unknown key"), "{w}");
-    assert!(w.contains("`backend_settings.user_prefix` is a legacy"), "{w}");
+    assert!(
+        w.contains("`backend_settings.user_prefix` is a legacy"),
+        "{w}"
+    );
 }
 
 #[test]
@@ -68,10 +77,22 @@ fn every_example_in_config_dir_is_valid() {
 fn broken_examples_are_refused_naming_the_key() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/broken");
     for (file, needle) in [
-        ("missing-offering-uuid.yaml", r#"offering "No UUID" (#1): missing field `waldur_offering_uuid`"#),
-        ("unit-factor-one.yaml", "`backend_components.s3_storage.unit_factor`: must be greater than 1"),
-        ("bad-timezone.yaml", r#"`timezone`: "Mars/Base" is not an IANA time zone"#),
-        ("flavour-mixed.yaml", "`admin_access_key`, `admin_secret_key`"),
+        (
+            "missing-offering-uuid.yaml",
+            r#"offering "No UUID" (#1): missing field `waldur_offering_uuid`"#,
+        ),
+        (
+            "unit-factor-one.yaml",
+            "`backend_components.s3_storage.unit_factor`: must be greater than 1",
+        ),
+        (
+            "bad-timezone.yaml",
+            r#"`timezone`: "Mars/Base" is not an IANA time zone"#,
+        ),
+        (
+            "flavour-mixed.yaml",
+            "`admin_access_key`, `admin_secret_key`",
+        ),
     ] {
         let e = load(&dir.join(file)).unwrap_err().to_string();
         assert!(e.contains(needle), "{file}: {e}");
@@ -86,26 +107,70 @@ fn with(replace: &str, by: &str) -> String {
 #[test]
 fn semantic_errors_name_offering_and_key() {
     let cases = [
-        (with("waldur_api_token: 0123456789abcdef", ""), "`waldur_api_token` is required"),
-        (with("waldur_api_token: 0123456789abcdef", "oidc_token_url: https://sso/token"), "OIDC needs all three"),
-        (with("https://waldur.example.com/api/", "ftp://waldur"), "`waldur_api_url`: \"ftp://waldur\" must be an http"),
-        (with("0ff00000-0000-0000-0000-000000000001", "not-a-uuid"), "`waldur_offering_uuid`: \"not-a-uuid\" is not a UUID"),
-        (with("backend_type: CEPH_S3", "backend_type: slurm"), "`backend_type`: \"slurm\" is not supported"),
-        (with("unit_factor: 1000000000", ""), "`backend_components.s3_storage.unit_factor`: is required"),
-        (with("accounting_type: usage", "accounting_type: monthly"), "must be one of usage, limit, one"),
-        (with("timezone: Europe/Tallinn", "reporting_periods: 13"), "`reporting_periods`: must be between 1 and 12"),
-        (with("timezone: Europe/Tallinn", "log_level: LOUD"), "`log_level`"),
-        (with("s3_endpoint: https://s3.example.com", "s3_endpoint: s3"), "backend_settings: `s3_endpoint` must be an http(s) URL"),
+        (
+            with("waldur_api_token: 0123456789abcdef", ""),
+            "`waldur_api_token` is required",
+        ),
+        (
+            with(
+                "waldur_api_token: 0123456789abcdef",
+                "oidc_token_url: https://sso/token",
+            ),
+            "OIDC needs all three",
+        ),
+        (
+            with("https://waldur.example.com/api/", "ftp://waldur"),
+            "`waldur_api_url`: \"ftp://waldur\" must be an http",
+        ),
+        (
+            with("0ff00000-0000-0000-0000-000000000001", "not-a-uuid"),
+            "`waldur_offering_uuid`: \"not-a-uuid\" is not a UUID",
+        ),
+        (
+            with("backend_type: CEPH_S3", "backend_type: slurm"),
+            "`backend_type`: \"slurm\" is not supported",
+        ),
+        (
+            with("unit_factor: 1000000000", ""),
+            "`backend_components.s3_storage.unit_factor`: is required",
+        ),
+        (
+            with("accounting_type: usage", "accounting_type: monthly"),
+            "must be one of usage, limit, one",
+        ),
+        (
+            with("timezone: Europe/Tallinn", "reporting_periods: 13"),
+            "`reporting_periods`: must be between 1 and 12",
+        ),
+        (
+            with("timezone: Europe/Tallinn", "log_level: LOUD"),
+            "`log_level`",
+        ),
+        (
+            with("s3_endpoint: https://s3.example.com", "s3_endpoint: s3"),
+            "backend_settings: `s3_endpoint` must be an http(s) URL",
+        ),
         (with("name: S3", "name: 5"), "`name`"),
         ("offerings: 3".to_string(), "`offerings`"),
-        ("- just a list".to_string(), "the top level must be a mapping"),
+        (
+            "- just a list".to_string(),
+            "the top level must be a mapping",
+        ),
         ("offerings: [".to_string(), "not valid YAML"),
     ];
     for (yaml, needle) in cases {
         let e = load_str(&yaml, "t.yaml", no_env()).unwrap_err().to_string();
         assert!(e.contains(needle), "expected {needle:?} in:\n{e}");
-        if needle.starts_with('`') && yaml.contains("name: S3") && !needle.contains("timezone") && !needle.contains("reporting") && !needle.contains("log_level") {
-            assert!(e.contains(r#"offering "S3" (#1)"#), "offering not named in:\n{e}");
+        if needle.starts_with('`')
+            && yaml.contains("name: S3")
+            && !needle.contains("timezone")
+            && !needle.contains("reporting")
+            && !needle.contains("log_level")
+        {
+            assert!(
+                e.contains(r#"offering "S3" (#1)"#),
+                "offering not named in:\n{e}"
+            );
         }
     }
 }
@@ -115,25 +180,44 @@ fn environment_overrides_and_token_from_file() {
     let dir = tempfile::tempdir().unwrap();
     let tok = dir.path().join("token");
     std::fs::write(&tok, "file-token-canary\n").unwrap();
-    let yaml = with("waldur_api_token: 0123456789abcdef", &format!("waldur_api_token_file: {}", tok.display()));
+    let yaml = with(
+        "waldur_api_token: 0123456789abcdef",
+        &format!("waldur_api_token_file: {}", tok.display()),
+    );
     let env = vec![
         ("SITE_AGENT__TIMEZONE".to_string(), "UTC".to_string()),
-        ("SITE_AGENT__OFFERINGS__0__VERIFY_SSL".to_string(), "false".to_string()),
+        (
+            "SITE_AGENT__OFFERINGS__0__VERIFY_SSL".to_string(),
+            "false".to_string(),
+        ),
     ];
     let c = load_str(&yaml, "t.yaml", env).unwrap();
     assert_eq!(c.timezone, chrono_tz::UTC);
     assert!(!c.offerings[0].verify_ssl);
     assert_eq!(c.env_overrides.len(), 2);
     match &c.offerings[0].auth {
-        WaldurAuth::Token(t) => assert_eq!(secrecy::ExposeSecret::expose_secret(t), "file-token-canary"),
+        WaldurAuth::Token(t) => {
+            assert_eq!(secrecy::ExposeSecret::expose_secret(t), "file-token-canary")
+        }
         other => panic!("{other:?}"),
     }
-    assert!(!format!("{c:?}").contains("file-token-canary"), "Debug output leaks the token");
-    assert!(!format!("{c:?}").contains("croit\""), "Debug output leaks the croit token");
+    assert!(
+        !format!("{c:?}").contains("file-token-canary"),
+        "Debug output leaks the token"
+    );
+    assert!(
+        !format!("{c:?}").contains("croit\""),
+        "Debug output leaks the croit token"
+    );
 }
 
 #[test]
 fn api_base_keeps_hosts_ending_in_a_p_or_i() {
-    let c = load_str(&with("https://waldur.example.com/api/", "https://waldur.ai/api/"), "t", no_env()).unwrap();
+    let c = load_str(
+        &with("https://waldur.example.com/api/", "https://waldur.ai/api/"),
+        "t",
+        no_env(),
+    )
+    .unwrap();
     assert_eq!(c.offerings[0].api_base, "https://waldur.ai");
 }

@@ -3,8 +3,8 @@
 
 use crate::retry::RetryPolicy;
 use site_agent_sdk::{
-    AppliedQuota, BackendError, Capabilities, ConnectionInfo, DeleteMode, Ensured, KeyPair, QuotaSpec,
-    StorageBackend, UsageSample, UserInfo, UserSpec,
+    AppliedQuota, BackendError, Capabilities, ConnectionInfo, DeleteMode, Ensured, KeyPair,
+    QuotaSpec, StorageBackend, UsageSample, UserInfo, UserSpec,
 };
 use std::sync::Arc;
 use std::time::Instant;
@@ -29,7 +29,9 @@ impl Layered {
         let ms = started.elapsed().as_millis() as u64;
         match &r {
             Ok(_) => tracing::debug!(backend = self.inner.kind(), op, ms, "backend call"),
-            Err(e) => tracing::debug!(backend = self.inner.kind(), op, ms, error = %e, "backend call failed"),
+            Err(e) => {
+                tracing::debug!(backend = self.inner.kind(), op, ms, error = %e, "backend call failed")
+            }
         }
         r
     }
@@ -53,30 +55,39 @@ impl StorageBackend for Layered {
         self.call("ping", || self.inner.ping()).await
     }
     async fn ensure_user(&self, spec: &UserSpec) -> Result<Ensured, BackendError> {
-        self.call("ensure_user", || self.inner.ensure_user(spec)).await
+        self.call("ensure_user", || self.inner.ensure_user(spec))
+            .await
     }
     async fn user(&self, uid: &str) -> Result<Option<UserInfo>, BackendError> {
         self.call("user", || self.inner.user(uid)).await
     }
-    async fn apply_quota(&self, uid: &str, quota: &QuotaSpec) -> Result<AppliedQuota, BackendError> {
-        self.call("apply_quota", || self.inner.apply_quota(uid, quota)).await
+    async fn apply_quota(
+        &self,
+        uid: &str,
+        quota: &QuotaSpec,
+    ) -> Result<AppliedQuota, BackendError> {
+        self.call("apply_quota", || self.inner.apply_quota(uid, quota))
+            .await
     }
     async fn quota(&self, uid: &str) -> Result<AppliedQuota, BackendError> {
         self.call("quota", || self.inner.quota(uid)).await
     }
     async fn set_suspended(&self, uid: &str, suspended: bool) -> Result<(), BackendError> {
-        self.call("set_suspended", || self.inner.set_suspended(uid, suspended)).await
+        self.call("set_suspended", || self.inner.set_suspended(uid, suspended))
+            .await
     }
     async fn put_key(&self, uid: &str, key: &KeyPair) -> Result<(), BackendError> {
         self.call("put_key", || self.inner.put_key(uid, key)).await
     }
     async fn delete_key(&self, uid: &str, access_key: &str) -> Result<(), BackendError> {
-        self.call("delete_key", || self.inner.delete_key(uid, access_key)).await
+        self.call("delete_key", || self.inner.delete_key(uid, access_key))
+            .await
     }
     async fn usage(&self, uid: &str) -> Result<UsageSample, BackendError> {
         self.call("usage", || self.inner.usage(uid)).await
     }
     async fn delete_user(&self, uid: &str, mode: DeleteMode) -> Result<(), BackendError> {
-        self.call("delete_user", || self.inner.delete_user(uid, mode)).await
+        self.call("delete_user", || self.inner.delete_user(uid, mode))
+            .await
     }
 }

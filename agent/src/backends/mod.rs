@@ -10,7 +10,10 @@ use site_agent_sdk::{BackendError, StorageBackend};
 use std::sync::Arc;
 
 /// The plugin for an offering, with retry and logging layers around it.
-pub fn build(offering: &Offering, retry: RetryPolicy) -> Result<Arc<dyn StorageBackend>, BackendError> {
+pub fn build(
+    offering: &Offering,
+    retry: RetryPolicy,
+) -> Result<Arc<dyn StorageBackend>, BackendError> {
     let inner = match &offering.backend {
         BackendConfig::CephS3(settings) => site_agent_ceph_s3::build(settings.clone())?,
     };

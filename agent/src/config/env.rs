@@ -15,10 +15,16 @@ pub fn apply_overrides(
 ) -> (Vec<String>, Vec<String>) {
     let mut applied = Vec::new();
     let mut problems = Vec::new();
-    let mut vars: Vec<(String, String)> = vars.into_iter().filter(|(k, _)| k.starts_with(PREFIX)).collect();
+    let mut vars: Vec<(String, String)> = vars
+        .into_iter()
+        .filter(|(k, _)| k.starts_with(PREFIX))
+        .collect();
     vars.sort();
     for (name, raw) in vars {
-        let path: Vec<String> = name[PREFIX.len()..].split("__").map(|s| s.to_lowercase()).collect();
+        let path: Vec<String> = name[PREFIX.len()..]
+            .split("__")
+            .map(|s| s.to_lowercase())
+            .collect();
         if path.iter().any(|s| s.is_empty()) {
             problems.push(format!("environment variable {name}: empty key segment"));
             continue;
@@ -51,19 +57,28 @@ fn set_path(node: &mut Value, path: &[String], value: Value) -> Result<(), Strin
     let (head, rest) = path.split_first().ok_or("empty path")?;
     match node {
         Value::Array(items) => {
-            let i: usize = head.parse().map_err(|_| format!("{head:?} is not a list index"))?;
+            let i: usize = head
+                .parse()
+                .map_err(|_| format!("{head:?} is not a list index"))?;
             let len = items.len();
             let item = items
                 .get_mut(i)
                 .ok_or_else(|| format!("there is no list entry {i} (the list has {len})"))?;
-            if rest.is_empty() { *item = value; Ok(()) } else { set_path(item, rest, value) }
+            if rest.is_empty() {
+                *item = value;
+                Ok(())
+            } else {
+                set_path(item, rest, value)
+            }
         }
         Value::Object(map) => {
             if rest.is_empty() {
                 map.insert(head.clone(), value);
                 Ok(())
             } else {
-                let child = map.entry(head.clone()).or_insert_with(|| Value::Object(Default::default()));
+                let child = map
+                    .entry(head.clone())
+                    .or_insert_with(|| Value::Object(Default::default()));
                 set_path(child, rest, value)
             }
         }
@@ -83,8 +98,14 @@ mod tests {
             &mut doc,
             vec![
                 ("SITE_AGENT__TIMEZONE".into(), "Europe/Tallinn".into()),
-                ("SITE_AGENT__OFFERINGS__0__VERIFY_SSL".into(), "false".into()),
-                ("SITE_AGENT__OFFERINGS__0__BACKEND_SETTINGS__TIMEOUT".into(), "5".into()),
+                (
+                    "SITE_AGENT__OFFERINGS__0__VERIFY_SSL".into(),
+                    "false".into(),
+                ),
+                (
+                    "SITE_AGENT__OFFERINGS__0__BACKEND_SETTINGS__TIMEOUT".into(),
+                    "5".into(),
+                ),
                 ("SITE_AGENT__OFFERINGS__3__NAME".into(), "x".into()),
                 ("OTHER".into(), "ignored".into()),
             ],
@@ -95,6 +116,9 @@ mod tests {
         assert_eq!(doc["offerings"][0]["backend_settings"]["s3_region"], "x");
         assert_eq!(applied.len(), 3);
         assert_eq!(problems.len(), 1);
-        assert!(problems[0].contains("SITE_AGENT__OFFERINGS__3__NAME") && problems[0].contains("no list entry 3"));
+        assert!(
+            problems[0].contains("SITE_AGENT__OFFERINGS__3__NAME")
+                && problems[0].contains("no list entry 3")
+        );
     }
 }

@@ -33,11 +33,16 @@ pub fn load_str(
     origin: &str,
     vars: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Config, ConfigError> {
-    let fail = |problems: Vec<String>| ConfigError { path: origin.to_string(), problems };
-    let mut doc: Value = serde_saphyr::from_str(text)
-        .map_err(|e| fail(vec![format!("not valid YAML: {e}")]))?;
+    let fail = |problems: Vec<String>| ConfigError {
+        path: origin.to_string(),
+        problems,
+    };
+    let mut doc: Value =
+        serde_saphyr::from_str(text).map_err(|e| fail(vec![format!("not valid YAML: {e}")]))?;
     if !doc.is_object() {
-        return Err(fail(vec!["the top level must be a mapping with an `offerings` list".into()]));
+        return Err(fail(vec![
+            "the top level must be a mapping with an `offerings` list".into(),
+        ]));
     }
     let (applied, problems) = env::apply_overrides(&mut doc, vars);
     if !problems.is_empty() {

@@ -52,14 +52,22 @@ pub struct Config {
 #[derive(Clone)]
 pub enum WaldurAuth {
     Token(SecretString),
-    Oidc { token_url: String, client_id: String, client_secret: SecretString },
+    Oidc {
+        token_url: String,
+        client_id: String,
+        client_secret: SecretString,
+    },
 }
 
 impl std::fmt::Debug for WaldurAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             WaldurAuth::Token(_) => f.write_str("Token([REDACTED])"),
-            WaldurAuth::Oidc { token_url, client_id, .. } => {
+            WaldurAuth::Oidc {
+                token_url,
+                client_id,
+                ..
+            } => {
                 write!(f, "Oidc({token_url}, {client_id}, [REDACTED])")
             }
         }
@@ -113,13 +121,20 @@ fn storage_component(components: &BTreeMap<String, Component>) -> Option<(&str, 
     components
         .iter()
         .find(|(_, c)| c.backend_name.as_deref() == Some("storage"))
-        .or_else(|| components.iter().find(|(k, c)| k.as_str() == "storage" && c.backend_name.is_none()))
+        .or_else(|| {
+            components
+                .iter()
+                .find(|(k, c)| k.as_str() == "storage" && c.backend_name.is_none())
+        })
         .map(|(k, c)| (k.as_str(), c))
 }
 
 /// Names an offering in messages: `offering "name" (#2)`.
 fn offering_label(doc: &Value, index: usize) -> String {
-    match doc.pointer(&format!("/offerings/{index}/name")).and_then(Value::as_str) {
+    match doc
+        .pointer(&format!("/offerings/{index}/name"))
+        .and_then(Value::as_str)
+    {
         Some(name) => format!("offering {name:?} (#{})", index + 1),
         None => format!("offering #{}", index + 1),
     }
@@ -131,7 +146,10 @@ fn describe_path(doc: &Value, path: &str) -> String {
     let split = path
         .strip_prefix("offerings[")
         .and_then(|rest| rest.split_once(']'))
-        .or_else(|| path.strip_prefix("offerings.").map(|rest| rest.split_once('.').unwrap_or((rest, ""))));
+        .or_else(|| {
+            path.strip_prefix("offerings.")
+                .map(|rest| rest.split_once('.').unwrap_or((rest, "")))
+        });
     if let Some((idx, tail)) = split
         && let Ok(i) = idx.parse::<usize>()
     {
@@ -154,7 +172,11 @@ pub fn validate(doc: &Value) -> Result<Config, Vec<String>> {
         Ok(raw) => raw,
         Err(e) => {
             let path = e.path().to_string();
-            let where_ = if path == "." { "the top level".to_string() } else { describe_path(doc, &path) };
+            let where_ = if path == "." {
+                "the top level".to_string()
+            } else {
+                describe_path(doc, &path)
+            };
             return Err(vec![format!("{where_}: {}", e.into_inner())]);
         }
     };
@@ -181,19 +203,38 @@ pub fn validate(doc: &Value) -> Result<Config, Vec<String>> {
         ));
     }
     if !(1..=12).contains(&raw.reporting_periods) {
-        problems.push(format!("`reporting_periods`: must be between 1 and 12, not {}", raw.reporting_periods));
+        problems.push(format!(
+            "`reporting_periods`: must be between 1 and 12, not {}",
+            raw.reporting_periods
+        ));
     }
     if let Some(dsn) = raw.sentry_dsn.as_deref().filter(|s| !s.is_empty()) {
         if !is_http_url(dsn) {
             problems.push("`sentry_dsn`: must be an http(s) URL".into());
         }
-        warnings.push("`sentry_dsn`: Sentry is not supported by site-agent; errors go to the log".into());
+        warnings.push(
+            "`sentry_dsn`: Sentry is not supported by site-agent; errors go to the log".into(),
+        );
     }
-    if raw.elastic_apm_server_url.as_deref().is_some_and(|s| !s.is_empty()) {
-        warnings.push("`elastic_apm_server_url`: Elastic APM is not supported by site-agent; ignored".into());
+    if raw
+        .elastic_apm_server_url
+        .as_deref()
+        .is_some_and(|s| !s.is_empty())
+    {
+        warnings.push(
+            "`elastic_apm_server_url`: Elastic APM is not supported by site-agent; ignored".into(),
+        );
     }
-    if raw.log_shipping.as_ref().and_then(|m| m.get("enabled")).and_then(Value::as_bool) == Some(true) {
-        warnings.push("`log_shipping.enabled`: log shipping to Waldur is not supported yet; ignored".into());
+    if raw
+        .log_shipping
+        .as_ref()
+        .and_then(|m| m.get("enabled"))
+        .and_then(Value::as_bool)
+        == Some(true)
+    {
+        warnings.push(
+            "`log_shipping.enabled`: log shipping to Waldur is not supported yet; ignored".into(),
+        );
     }
     if raw.offerings.is_empty() {
         problems.push("`offerings`: at least one offering is required".into());
@@ -202,7 +243,9 @@ pub fn validate(doc: &Value) -> Result<Config, Vec<String>> {
     if let Some(p) = &global_proxy
         && !(is_http_url(p) || p.starts_with("socks5://"))
     {
-        problems.push(format!("`global_proxy`: {p:?} must be an http(s):// or socks5:// URL"));
+        problems.push(format!(
+            "`global_proxy`: {p:?} must be an http(s):// or socks5:// URL"
+        ));
     }
 
     let mut offerings = Vec::new();
@@ -212,7 +255,10 @@ pub fn validate(doc: &Value) -> Result<Config, Vec<String>> {
         let mut p = Vec::new();
         if let Some(o) = validate_offering(ro, &global_proxy, &mut p, &mut warnings, &label) {
             if !seen.insert(o.offering_uuid) {
-                p.push(format!("`waldur_offering_uuid` {} is listed twice", o.offering_uuid.simple()));
+                p.push(format!(
+                    "`waldur_offering_uuid` {} is listed twice",
+                    o.offering_uuid.simple()
+                ));
             }
             offerings.push(o);
         }
@@ -229,7 +275,10 @@ pub fn validate(doc: &Value) -> Result<Config, Vec<String>> {
         expose_backend_error_details: raw.expose_backend_error_details,
         global_proxy,
         database_path: PathBuf::from(raw.database_path.unwrap_or_else(|| DEFAULT_DATABASE.into())),
-        heartbeat_file: PathBuf::from(raw.heartbeat_file.unwrap_or_else(|| DEFAULT_HEARTBEAT.into())),
+        heartbeat_file: PathBuf::from(
+            raw.heartbeat_file
+                .unwrap_or_else(|| DEFAULT_HEARTBEAT.into()),
+        ),
         warnings,
         env_overrides: Vec::new(),
     })
@@ -257,7 +306,10 @@ fn validate_offering(
         p.push("`name`: must not be empty".into());
     }
     if !is_http_url(&ro.waldur_api_url) {
-        p.push(format!("`waldur_api_url`: {:?} must be an http:// or https:// URL", ro.waldur_api_url));
+        p.push(format!(
+            "`waldur_api_url`: {:?} must be an http:// or https:// URL",
+            ro.waldur_api_url
+        ));
     }
     let api_url = if ro.waldur_api_url.ends_with('/') {
         ro.waldur_api_url.clone()
@@ -289,13 +341,31 @@ fn validate_offering(
             return None;
         }
         if !allowed.contains(&value) {
-            p.push(format!("`{key}`: unknown backend {value:?}; known: {}", allowed.join(", ")));
+            p.push(format!(
+                "`{key}`: unknown backend {value:?}; known: {}",
+                allowed.join(", ")
+            ));
         }
         Some(value.to_string())
     };
-    let order_processing_backend = role("order_processing_backend", &ro.order_processing_backend, ORDER_BACKENDS, p);
-    let membership_sync_backend = role("membership_sync_backend", &ro.membership_sync_backend, ORDER_BACKENDS, p);
-    let reporting_backend = role("reporting_backend", &ro.reporting_backend, REPORTING_BACKENDS, p);
+    let order_processing_backend = role(
+        "order_processing_backend",
+        &ro.order_processing_backend,
+        ORDER_BACKENDS,
+        p,
+    );
+    let membership_sync_backend = role(
+        "membership_sync_backend",
+        &ro.membership_sync_backend,
+        ORDER_BACKENDS,
+        p,
+    );
+    let reporting_backend = role(
+        "reporting_backend",
+        &ro.reporting_backend,
+        REPORTING_BACKENDS,
+        p,
+    );
     if ro.stomp_membership_sync_enabled == Some(true) && !ro.stomp_enabled {
         warnings.push(format!(
             "{label}: MISCONFIGURATION: `stomp_membership_sync_enabled: true` with `stomp_enabled: false` means nothing syncs membership"
@@ -319,9 +389,15 @@ fn validate_offering(
     for key in ro.backend_settings.keys() {
         let k = key.as_str();
         if site_agent_ceph_s3::settings::LEGACY_KEYS.contains(&k) {
-            warnings.push(format!("{label}: `backend_settings.{k}` is a legacy croit-s3 setting and has no effect"));
-        } else if !site_agent_ceph_s3::settings::KNOWN_KEYS.contains(&k) && !CORE_SETTINGS.contains(&k) {
-            warnings.push(format!("{label}: `backend_settings.{k}`: unknown key, ignored"));
+            warnings.push(format!(
+                "{label}: `backend_settings.{k}` is a legacy croit-s3 setting and has no effect"
+            ));
+        } else if !site_agent_ceph_s3::settings::KNOWN_KEYS.contains(&k)
+            && !CORE_SETTINGS.contains(&k)
+        {
+            warnings.push(format!(
+                "{label}: `backend_settings.{k}`: unknown key, ignored"
+            ));
         }
     }
     if backend_type == "ceph_s3" {
@@ -361,10 +437,21 @@ fn validate_offering(
 }
 
 fn waldur_auth(ro: &RawOffering, p: &mut Vec<String>) -> Option<WaldurAuth> {
-    let file = ro.waldur_api_token_file.as_deref().filter(|s| !s.is_empty());
-    let cred = ro.waldur_api_token_credential.as_deref().filter(|s| !s.is_empty());
+    let file = ro
+        .waldur_api_token_file
+        .as_deref()
+        .filter(|s| !s.is_empty());
+    let cred = ro
+        .waldur_api_token_credential
+        .as_deref()
+        .filter(|s| !s.is_empty());
     let inline = Some(ro.waldur_api_token.as_str()).filter(|s| !s.is_empty());
-    if [inline.is_some(), file.is_some(), cred.is_some()].iter().filter(|b| **b).count() > 1 {
+    if [inline.is_some(), file.is_some(), cred.is_some()]
+        .iter()
+        .filter(|b| **b)
+        .count()
+        > 1
+    {
         p.push("set only one of `waldur_api_token`, `waldur_api_token_file` and `waldur_api_token_credential`".into());
         return None;
     }
@@ -373,7 +460,12 @@ fn waldur_auth(ro: &RawOffering, p: &mut Vec<String>) -> Option<WaldurAuth> {
     } else if let Some(path) = file {
         read_secret_file(std::path::Path::new(path), "waldur_api_token_file", p)
     } else if let Some(name) = cred {
-        read_credential(name, "waldur_api_token_credential", std::env::var_os("CREDENTIALS_DIRECTORY"), p)
+        read_credential(
+            name,
+            "waldur_api_token_credential",
+            std::env::var_os("CREDENTIALS_DIRECTORY"),
+            p,
+        )
     } else {
         None
     };
@@ -419,15 +511,25 @@ fn validate_component(key: &str, rc: &RawComponent, p: &mut Vec<String>) -> Opti
         ));
         ok = false;
     }
-    if !key.chars().all(|c| c.is_ascii_alphanumeric() || "_-/:".contains(c)) || key.is_empty() || key.len() > 50 {
+    if !key
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_-/:".contains(c))
+        || key.is_empty()
+        || key.len() > 50
+    {
         p.push(format!("`backend_components.{key}`: a component type may only use A-Z, a-z, 0-9, _ - / : (at most 50)"));
         ok = false;
     }
-    for (name, v) in [("unit_factor", rc.unit_factor), ("unit_factor_reporting", rc.unit_factor_reporting)] {
+    for (name, v) in [
+        ("unit_factor", rc.unit_factor),
+        ("unit_factor_reporting", rc.unit_factor_reporting),
+    ] {
         if let Some(f) = v
             && !(f > 0.0 && f.is_finite())
         {
-            p.push(format!("`backend_components.{key}.{name}`: must be a positive number, not {f}"));
+            p.push(format!(
+                "`backend_components.{key}.{name}`: must be a positive number, not {f}"
+            ));
             ok = false;
         }
     }
@@ -449,8 +551,14 @@ mod tests {
     #[test]
     fn api_base_removes_only_the_api_suffix() {
         assert_eq!(api_base("https://waldur.ai/api/"), "https://waldur.ai");
-        assert_eq!(api_base("https://waldur.example/api"), "https://waldur.example");
-        assert_eq!(api_base("https://x.org/prefix/api/"), "https://x.org/prefix");
+        assert_eq!(
+            api_base("https://waldur.example/api"),
+            "https://waldur.example"
+        );
+        assert_eq!(
+            api_base("https://x.org/prefix/api/"),
+            "https://x.org/prefix"
+        );
         assert_eq!(api_base("http://127.0.0.1:8080/"), "http://127.0.0.1:8080");
     }
 }

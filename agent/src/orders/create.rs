@@ -11,7 +11,9 @@ impl OrderProcessor {
             .marketplace_resource_uuid
             .as_deref()
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| StepError::Permanent("the order names no marketplace resource".into()))?;
+            .ok_or_else(|| {
+                StepError::Permanent("the order names no marketplace resource".into())
+            })?;
         Ok(self.waldur.get_resource(uuid).await?)
     }
 
@@ -23,37 +25,64 @@ impl OrderProcessor {
         let uid = match resource.backend_id() {
             Some(id) => id.to_string(),
             None => {
-                let slug = resource.slug.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| {
-                    StepError::Permanent(format!("resource {:?} has no slug to name its S3 user", resource.name))
-                })?;
-                self.backend
-                    .user_id_for_slug(slug)
-                    .map_err(|e| StepError::Permanent(format!("resource slug {slug:?} cannot name an S3 user: {e}")))?
+                let slug = resource
+                    .slug
+                    .as_deref()
+                    .filter(|s| !s.is_empty())
+                    .ok_or_else(|| {
+                        StepError::Permanent(format!(
+                            "resource {:?} has no slug to name its S3 user",
+                            resource.name
+                        ))
+                    })?;
+                self.backend.user_id_for_slug(slug).map_err(|e| {
+                    StepError::Permanent(format!(
+                        "resource slug {slug:?} cannot name an S3 user: {e}"
+                    ))
+                })?
             }
         };
         site_agent_sdk::validate_identifier("S3 user id", &uid)?;
         let hyphenated = uuid::Uuid::parse_str(&resource_uuid)
             .map(|u| u.hyphenated().to_string())
-            .map_err(|_| StepError::Permanent(format!("resource UUID {resource_uuid:?} is not a UUID")))?;
-        let spec = UserSpec { uid: uid.clone(), display_name: resource.name.clone(), resource_uuid: hyphenated };
-        let ensured = self.backend.ensure_user(&spec).await.map_err(|e| match e.class {
-            ErrorClass::Conflict => StepError::Permanent(e.message().to_string()),
-            _ => StepError::from(e),
-        })?;
+            .map_err(|_| {
+                StepError::Permanent(format!("resource UUID {resource_uuid:?} is not a UUID"))
+            })?;
+        let spec = UserSpec {
+            uid: uid.clone(),
+            display_name: resource.name.clone(),
+            resource_uuid: hyphenated,
+        };
+        let ensured = self
+            .backend
+            .ensure_user(&spec)
+            .await
+            .map_err(|e| match e.class {
+                ErrorClass::Conflict => StepError::Permanent(e.message().to_string()),
+                _ => StepError::from(e),
+            })?;
         self.store.journal_record(&order_uuid, "user", &uid).await?;
         tracing::info!(uid = %uid, adopted = (ensured == Ensured::Adopted), "S3 user ready");
 
-        let spec = quota.to_spec(self.storage_unit_factor()).map_err(StepError::Permanent)?;
+        let spec = quota
+            .to_spec(self.storage_unit_factor())
+            .map_err(StepError::Permanent)?;
         let applied = self.backend.apply_quota(&uid, &spec).await?;
         self.store.journal_record(&order_uuid, "quota", "").await?;
 
         if resource.backend_id() != Some(uid.as_str()) {
-            self.waldur.set_resource_backend_id(&resource_uuid, &uid).await?;
+            self.waldur
+                .set_resource_backend_id(&resource_uuid, &uid)
+                .await?;
         }
-        self.store.journal_record(&order_uuid, "backend_id", &uid).await?;
+        self.store
+            .journal_record(&order_uuid, "backend_id", &uid)
+            .await?;
 
-        self.publish_metadata(&resource_uuid, &uid, Some(&applied)).await?;
-        self.provision_keys(&order_uuid, &resource_uuid, &uid).await?;
+        self.publish_metadata(&resource_uuid, &uid, Some(&applied))
+            .await?;
+        self.provision_keys(&order_uuid, &resource_uuid, &uid)
+            .await?;
         Ok(())
     }
 }

@@ -59,3 +59,30 @@ impl StepError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn details_are_hidden_only_for_api_refusals() {
+        let api = StepError::Api("Waldur get resource: HTTP 400: {\"x\": 1}".into());
+        assert_eq!(api.public_message(false), HIDDEN_DETAILS);
+        assert!(api.public_message(true).contains("HTTP 400"));
+        let ours =
+            StepError::Permanent("max_storage_limit must be a whole number (got 1.5)".into());
+        assert_eq!(ours.public_message(false), ours.to_string());
+    }
+
+    #[test]
+    fn classification() {
+        let t: StepError = WaldurError::from_status("x", 502, "").into();
+        assert!(matches!(t, StepError::Transient(_)));
+        let p: StepError = WaldurError::from_status("x", 400, "").into();
+        assert!(matches!(p, StepError::Api(_)));
+        let b: StepError = BackendError::conflict("exists").into();
+        assert!(matches!(b, StepError::Permanent(_)));
+        let s: StepError = StoreError("disk full".into()).into();
+        assert!(matches!(s, StepError::Transient(_)));
+    }
+}

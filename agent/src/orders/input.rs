@@ -44,7 +44,10 @@ impl QuotaRequest {
                 return Err("this offering has no storage component to turn max_storage_limit into bytes; ask the service provider".into());
             }
         };
-        Ok(QuotaSpec { max_bytes, max_objects: self.objects })
+        Ok(QuotaSpec {
+            max_bytes,
+            max_objects: self.objects,
+        })
     }
 }
 
@@ -56,11 +59,13 @@ fn ceiling(
     attributes: Option<&Map<String, Value>>,
     max: u64,
 ) -> Result<Option<u64>, String> {
-    let found = [limits, attributes]
-        .into_iter()
-        .flatten()
-        .find_map(|m| keys.iter().find_map(|k| m.get(*k).filter(|v| !v.is_null()).map(|v| (*k, v))));
-    let Some((key, value)) = found else { return Ok(None) };
+    let found = [limits, attributes].into_iter().flatten().find_map(|m| {
+        keys.iter()
+            .find_map(|k| m.get(*k).filter(|v| !v.is_null()).map(|v| (*k, v)))
+    });
+    let Some((key, value)) = found else {
+        return Ok(None);
+    };
     let n = match value {
         Value::Number(n) => {
             if let Some(u) = n.as_u64() {
@@ -89,7 +94,9 @@ fn ceiling(
         other => return Err(format!("{key} must be a number (got {other})")),
     };
     if n > max {
-        return Err(format!("{key} {n} is larger than this service allows (at most {max})"));
+        return Err(format!(
+            "{key} {n} is larger than this service allows (at most {max})"
+        ));
     }
     Ok((n > 0).then_some(n))
 }
@@ -102,7 +109,10 @@ pub fn quota_request(
     let storage = ceiling(&STORAGE_KEYS, limits, attributes, u64::MAX);
     let objects = ceiling(&OBJECT_KEYS, limits, attributes, MAX_OBJECTS);
     match (storage, objects) {
-        (Ok(storage_gb), Ok(objects)) => Ok(QuotaRequest { storage_gb, objects }),
+        (Ok(storage_gb), Ok(objects)) => Ok(QuotaRequest {
+            storage_gb,
+            objects,
+        }),
         (Err(a), Err(b)) => Err(format!("{a}; {b}")),
         (Err(e), _) | (_, Err(e)) => Err(e),
     }
@@ -130,34 +140,84 @@ mod tests {
     fn accepts_whole_numbers_and_fallback_names() {
         assert_eq!(
             req(json!({"max_storage_limit": 100, "max_object_limit": 5000})).unwrap(),
-            QuotaRequest { storage_gb: Some(100), objects: Some(5000) }
+            QuotaRequest {
+                storage_gb: Some(100),
+                objects: Some(5000)
+            }
         );
-        assert_eq!(req(json!({"storage_limit": "7", "object_limit": 0})).unwrap().storage_gb, Some(7));
-        assert_eq!(req(json!({"max_storage_limit": 10.0})).unwrap().storage_gb, Some(10));
+        assert_eq!(
+            req(json!({"storage_limit": "7", "object_limit": 0}))
+                .unwrap()
+                .storage_gb,
+            Some(7)
+        );
+        assert_eq!(
+            req(json!({"max_storage_limit": 10.0})).unwrap().storage_gb,
+            Some(10)
+        );
         let limits = json!({"max_storage_limit": 20});
         let attrs = json!({"max_storage_limit": 10});
-        assert_eq!(quota_request(limits.as_object(), attrs.as_object()).unwrap().storage_gb, Some(20));
+        assert_eq!(
+            quota_request(limits.as_object(), attrs.as_object())
+                .unwrap()
+                .storage_gb,
+            Some(20)
+        );
     }
 
     #[test]
     fn refuses_bad_input_with_readable_messages() {
-        assert_eq!(req(json!({"max_storage_limit": -5})).unwrap_err(), "max_storage_limit must not be negative (got -5)");
-        assert_eq!(req(json!({"max_storage_limit": 10.5})).unwrap_err(), "max_storage_limit must be a whole number (got 10.5)");
-        assert_eq!(req(json!({"max_storage_limit": "lots"})).unwrap_err(), "max_storage_limit must be a number (got \"lots\")");
-        assert!(req(json!({"max_storage_limit": [1]})).unwrap_err().contains("must be a number"));
-        assert!(req(json!({"max_object_limit": 10_000_000_000_000u64})).unwrap_err().contains("larger than this service allows"));
+        assert_eq!(
+            req(json!({"max_storage_limit": -5})).unwrap_err(),
+            "max_storage_limit must not be negative (got -5)"
+        );
+        assert_eq!(
+            req(json!({"max_storage_limit": 10.5})).unwrap_err(),
+            "max_storage_limit must be a whole number (got 10.5)"
+        );
+        assert_eq!(
+            req(json!({"max_storage_limit": "lots"})).unwrap_err(),
+            "max_storage_limit must be a number (got \"lots\")"
+        );
+        assert!(
+            req(json!({"max_storage_limit": [1]}))
+                .unwrap_err()
+                .contains("must be a number")
+        );
+        assert!(
+            req(json!({"max_object_limit": 10_000_000_000_000u64}))
+                .unwrap_err()
+                .contains("larger than this service allows")
+        );
         let e = req(json!({"max_storage_limit": -1, "max_object_limit": "x"})).unwrap_err();
-        assert!(e.contains("max_storage_limit") && e.contains("max_object_limit"), "{e}");
+        assert!(
+            e.contains("max_storage_limit") && e.contains("max_object_limit"),
+            "{e}"
+        );
     }
 
     #[test]
     fn missing_ceiling_and_absurd_bytes() {
         let empty = req(json!({"name": "x"})).unwrap();
-        assert!(require_storage_ceiling(&empty).unwrap_err().contains("max_storage_limit"));
+        assert!(
+            require_storage_ceiling(&empty)
+                .unwrap_err()
+                .contains("max_storage_limit")
+        );
         let huge = req(json!({"max_storage_limit": 9_000_000_000_000u64})).unwrap();
-        assert!(huge.to_spec(Some(1e9)).unwrap_err().contains("larger than this service allows"));
+        assert!(
+            huge.to_spec(Some(1e9))
+                .unwrap_err()
+                .contains("larger than this service allows")
+        );
         let ok = req(json!({"max_storage_limit": 5, "max_object_limit": 10})).unwrap();
-        assert_eq!(ok.to_spec(Some(1e9)).unwrap(), QuotaSpec { max_bytes: Some(5_000_000_000), max_objects: Some(10) });
+        assert_eq!(
+            ok.to_spec(Some(1e9)).unwrap(),
+            QuotaSpec {
+                max_bytes: Some(5_000_000_000),
+                max_objects: Some(10)
+            }
+        );
         assert!(ok.to_spec(None).is_err());
     }
 }

@@ -18,12 +18,24 @@ impl OrderProcessor {
         md.insert("s3_region".into(), json!(info.s3_region));
         md.insert("s3_user".into(), json!(uid));
         if let Some(q) = quota {
-            md.insert("s3_quota_max_size_bytes".into(), json!(q.user.max_size_bytes));
+            md.insert(
+                "s3_quota_max_size_bytes".into(),
+                json!(q.user.max_size_bytes),
+            );
             md.insert("s3_quota_max_objects".into(), json!(q.user.max_objects));
-            md.insert("quotas".into(), json!({ "user_quota": q.user, "bucket_quota": q.bucket }));
+            md.insert(
+                "quotas".into(),
+                json!({ "user_quota": q.user, "bucket_quota": q.bucket }),
+            );
         }
-        md.insert("backend_type".into(), Value::String(self.backend.kind().to_string()));
-        self.waldur.set_resource_backend_metadata(resource_uuid, &md).await.or_else(warn_unless_transient)?;
+        md.insert(
+            "backend_type".into(),
+            Value::String(self.backend.kind().to_string()),
+        );
+        self.waldur
+            .set_resource_backend_metadata(resource_uuid, &md)
+            .await
+            .or_else(warn_unless_transient)?;
         self.waldur
             .set_resource_endpoints(resource_uuid, "S3 endpoint", &info.s3_endpoint)
             .await

@@ -21,8 +21,15 @@ use tracing::Instrument;
 /// States in which an order needs the provider.
 pub const ACTIVE_STATES: [&str; 2] = ["pending-provider", "executing"];
 /// States that are final or not ours to act on.
-const IGNORED_STATES: [&str; 7] =
-    ["done", "erred", "canceled", "rejected", "pending-consumer", "pending-project", "pending-start-date"];
+const IGNORED_STATES: [&str; 7] = [
+    "done",
+    "erred",
+    "canceled",
+    "rejected",
+    "pending-consumer",
+    "pending-project",
+    "pending-start-date",
+];
 
 /// What handling an order achieved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +55,10 @@ impl OrderProcessor {
     /// Lists the offering's pending-provider and executing orders and handles each.
     pub async fn process_offering(&self) -> Result<Vec<(String, Outcome)>, StepError> {
         let offering = self.offering.offering_uuid.simple().to_string();
-        let orders = self.waldur.list_orders(&offering, &ACTIVE_STATES, None).await?;
+        let orders = self
+            .waldur
+            .list_orders(&offering, &ACTIVE_STATES, None)
+            .await?;
         let mut results = Vec::with_capacity(orders.len());
         for order in orders {
             let outcome = self.handle_order(order.clone()).await;
@@ -67,7 +77,8 @@ impl OrderProcessor {
 
     async fn handle_order(&self, order: Order) -> Outcome {
         let uuid = hex(&order.uuid);
-        if order.offering_uuid.as_deref().map(hex) != Some(self.offering.offering_uuid.simple().to_string())
+        if order.offering_uuid.as_deref().map(hex)
+            != Some(self.offering.offering_uuid.simple().to_string())
             && order.offering_uuid.is_some()
         {
             tracing::warn!(order = %uuid, "order belongs to another offering; skipped");
@@ -93,13 +104,20 @@ impl OrderProcessor {
         }
         if order.state != "executing" {
             tracing::warn!(state = %order.state, "order is not executing after approval; left for later");
-            return Err(StepError::Transient(format!("order is {} after approval", order.state)));
+            return Err(StepError::Transient(format!(
+                "order is {} after approval",
+                order.state
+            )));
         }
         match order.order_type.as_str() {
             "Create" | "Restore" => self.create(&order, quota).await?,
             "Update" => self.update(&order, quota).await?,
             "Terminate" => self.terminate(&order).await?,
-            other => return Err(StepError::Permanent(format!("unsupported order type {other:?}"))),
+            other => {
+                return Err(StepError::Permanent(format!(
+                    "unsupported order type {other:?}"
+                )));
+            }
         }
         // Only complete an order that is still executing: someone may have finished it.
         let fresh = self.waldur.get_order(&uuid).await?;
@@ -129,7 +147,9 @@ impl OrderProcessor {
     }
 
     fn storage_unit_factor(&self) -> Option<f64> {
-        self.offering.storage_component().and_then(|(_, c)| c.unit_factor)
+        self.offering
+            .storage_component()
+            .and_then(|(_, c)| c.unit_factor)
     }
 
     async fn finish(&self, uuid: &str, result: Result<(), StepError>) -> Outcome {

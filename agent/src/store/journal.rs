@@ -12,7 +12,12 @@ pub struct JournalEntry {
 
 impl Store {
     /// Records that `step` (with `detail`, e.g. an access key) happened; idempotent.
-    pub async fn journal_record(&self, order: &str, step: &str, detail: &str) -> Result<(), StoreError> {
+    pub async fn journal_record(
+        &self,
+        order: &str,
+        step: &str,
+        detail: &str,
+    ) -> Result<(), StoreError> {
         let (order, step, detail) = (order.to_string(), step.to_string(), detail.to_string());
         let at = chrono::Utc::now().to_rfc3339();
         self.call(move |c| {
@@ -28,14 +33,26 @@ impl Store {
     pub async fn journal_entries(&self, order: &str) -> Result<Vec<JournalEntry>, StoreError> {
         let order = order.to_string();
         self.call(move |c| {
-            let mut st = c.prepare("SELECT step, detail FROM order_journal WHERE order_uuid = ?1 ORDER BY at, step")?;
-            let rows = st.query_map(params![order], |r| Ok(JournalEntry { step: r.get(0)?, detail: r.get(1)? }))?;
+            let mut st = c.prepare(
+                "SELECT step, detail FROM order_journal WHERE order_uuid = ?1 ORDER BY at, step",
+            )?;
+            let rows = st.query_map(params![order], |r| {
+                Ok(JournalEntry {
+                    step: r.get(0)?,
+                    detail: r.get(1)?,
+                })
+            })?;
             rows.collect()
         })
         .await
     }
 
-    pub async fn journal_remove(&self, order: &str, step: &str, detail: &str) -> Result<(), StoreError> {
+    pub async fn journal_remove(
+        &self,
+        order: &str,
+        step: &str,
+        detail: &str,
+    ) -> Result<(), StoreError> {
         let (order, step, detail) = (order.to_string(), step.to_string(), detail.to_string());
         self.call(move |c| {
             c.execute(
@@ -66,7 +83,10 @@ mod tests {
         let s = Store::open(&path).unwrap();
         let e = s.journal_entries("o1").await.unwrap();
         assert_eq!(e.len(), 2);
-        assert!(e.contains(&JournalEntry { step: "key_pending".into(), detail: "AK1".into() }));
+        assert!(e.contains(&JournalEntry {
+            step: "key_pending".into(),
+            detail: "AK1".into()
+        }));
         s.journal_remove("o1", "key_pending", "AK1").await.unwrap();
         assert_eq!(s.journal_entries("o1").await.unwrap().len(), 1);
     }

@@ -49,7 +49,9 @@ impl Store {
         migrations::migrations()
             .to_latest(&mut conn)
             .map_err(|e| StoreError(format!("migration failed: {e}")))?;
-        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
     }
 
     /// Runs `f` with the connection on the blocking pool.
@@ -60,7 +62,9 @@ impl Store {
     {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
-            let guard = conn.lock().map_err(|_| StoreError("connection lock poisoned".into()))?;
+            let guard = conn
+                .lock()
+                .map_err(|_| StoreError("connection lock poisoned".into()))?;
             f(&guard).map_err(StoreError::from)
         })
         .await

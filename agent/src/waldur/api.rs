@@ -6,7 +6,10 @@ use super::types::{ApiKeyStatus, Me, Order, ProviderOffering, Resource, hex};
 use serde_json::{Value, json};
 
 fn q(pairs: &[(&str, &str)]) -> Query {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 impl WaldurClient {
@@ -15,7 +18,10 @@ impl WaldurClient {
     }
 
     pub async fn offering(&self, offering_uuid: &str) -> Result<ProviderOffering, WaldurError> {
-        let path = format!("/api/marketplace-provider-offerings/{}/", hex(offering_uuid));
+        let path = format!(
+            "/api/marketplace-provider-offerings/{}/",
+            hex(offering_uuid)
+        );
         self.get("get offering", &path, &Vec::new()).await
     }
 
@@ -31,50 +37,98 @@ impl WaldurClient {
         if let Some(m) = modified_before {
             query.push(("modified_before".into(), m.into()));
         }
-        self.list("list orders", "/api/marketplace-orders/", &query).await
+        self.list("list orders", "/api/marketplace-orders/", &query)
+            .await
     }
 
     pub async fn get_order(&self, order_uuid: &str) -> Result<Order, WaldurError> {
-        self.get("get order", &format!("/api/marketplace-orders/{}/", hex(order_uuid)), &Vec::new()).await
+        self.get(
+            "get order",
+            &format!("/api/marketplace-orders/{}/", hex(order_uuid)),
+            &Vec::new(),
+        )
+        .await
     }
 
-    async fn order_action(&self, order_uuid: &str, action: &str, body: Value) -> Result<Value, WaldurError> {
+    async fn order_action(
+        &self,
+        order_uuid: &str,
+        action: &str,
+        body: Value,
+    ) -> Result<Value, WaldurError> {
         let path = format!("/api/marketplace-orders/{}/{action}/", hex(order_uuid));
         self.post(action, &path, &body).await
     }
 
     pub async fn approve_order(&self, order_uuid: &str) -> Result<(), WaldurError> {
-        self.order_action(order_uuid, "approve_by_provider", json!({})).await.map(|_| ())
+        self.order_action(order_uuid, "approve_by_provider", json!({}))
+            .await
+            .map(|_| ())
     }
 
     pub async fn reject_order(&self, order_uuid: &str, comment: &str) -> Result<(), WaldurError> {
-        self.order_action(order_uuid, "reject_by_provider", json!({ "provider_rejection_comment": comment }))
-            .await
-            .map(|_| ())
+        self.order_action(
+            order_uuid,
+            "reject_by_provider",
+            json!({ "provider_rejection_comment": comment }),
+        )
+        .await
+        .map(|_| ())
     }
 
     pub async fn set_order_done(&self, order_uuid: &str) -> Result<(), WaldurError> {
-        self.order_action(order_uuid, "set_state_done", json!({})).await.map(|_| ())
-    }
-
-    pub async fn set_order_erred(&self, order_uuid: &str, message: &str, traceback: &str) -> Result<(), WaldurError> {
-        self.order_action(order_uuid, "set_state_erred", json!({ "error_message": message, "error_traceback": traceback }))
+        self.order_action(order_uuid, "set_state_done", json!({}))
             .await
             .map(|_| ())
     }
 
+    pub async fn set_order_erred(
+        &self,
+        order_uuid: &str,
+        message: &str,
+        traceback: &str,
+    ) -> Result<(), WaldurError> {
+        self.order_action(
+            order_uuid,
+            "set_state_erred",
+            json!({ "error_message": message, "error_traceback": traceback }),
+        )
+        .await
+        .map(|_| ())
+    }
+
     pub async fn get_resource(&self, resource_uuid: &str) -> Result<Resource, WaldurError> {
-        let path = format!("/api/marketplace-provider-resources/{}/", hex(resource_uuid));
+        let path = format!(
+            "/api/marketplace-provider-resources/{}/",
+            hex(resource_uuid)
+        );
         self.get("get resource", &path, &Vec::new()).await
     }
 
-    async fn resource_action(&self, resource_uuid: &str, action: &str, body: Value) -> Result<(), WaldurError> {
-        let path = format!("/api/marketplace-provider-resources/{}/{action}/", hex(resource_uuid));
+    async fn resource_action(
+        &self,
+        resource_uuid: &str,
+        action: &str,
+        body: Value,
+    ) -> Result<(), WaldurError> {
+        let path = format!(
+            "/api/marketplace-provider-resources/{}/{action}/",
+            hex(resource_uuid)
+        );
         self.post(action, &path, &body).await.map(|_| ())
     }
 
-    pub async fn set_resource_backend_id(&self, resource_uuid: &str, backend_id: &str) -> Result<(), WaldurError> {
-        self.resource_action(resource_uuid, "set_backend_id", json!({ "backend_id": backend_id })).await
+    pub async fn set_resource_backend_id(
+        &self,
+        resource_uuid: &str,
+        backend_id: &str,
+    ) -> Result<(), WaldurError> {
+        self.resource_action(
+            resource_uuid,
+            "set_backend_id",
+            json!({ "backend_id": backend_id }),
+        )
+        .await
     }
 
     pub async fn set_resource_backend_metadata(
@@ -82,8 +136,12 @@ impl WaldurClient {
         resource_uuid: &str,
         metadata: &serde_json::Map<String, Value>,
     ) -> Result<(), WaldurError> {
-        self.resource_action(resource_uuid, "set_backend_metadata", json!({ "backend_metadata": metadata }))
-            .await
+        self.resource_action(
+            resource_uuid,
+            "set_backend_metadata",
+            json!({ "backend_metadata": metadata }),
+        )
+        .await
     }
 
     pub async fn set_resource_limits(
@@ -91,25 +149,52 @@ impl WaldurClient {
         resource_uuid: &str,
         limits: &serde_json::Map<String, Value>,
     ) -> Result<(), WaldurError> {
-        self.resource_action(resource_uuid, "set_limits", json!({ "limits": limits })).await
+        self.resource_action(resource_uuid, "set_limits", json!({ "limits": limits }))
+            .await
     }
 
-    pub async fn set_resource_endpoints(&self, resource_uuid: &str, name: &str, url: &str) -> Result<(), WaldurError> {
-        self.resource_action(resource_uuid, "set_endpoints", json!({ "endpoints": [{ "name": name, "url": url }] }))
-            .await
+    pub async fn set_resource_endpoints(
+        &self,
+        resource_uuid: &str,
+        name: &str,
+        url: &str,
+    ) -> Result<(), WaldurError> {
+        self.resource_action(
+            resource_uuid,
+            "set_endpoints",
+            json!({ "endpoints": [{ "name": name, "url": url }] }),
+        )
+        .await
     }
 
     /// Keys Waldur holds for a resource (no secrets).
-    pub async fn list_api_keys(&self, resource_uuid: &str) -> Result<Vec<ApiKeyStatus>, WaldurError> {
-        self.list("list api keys", "/api/marketplace-resource-api-keys/", &q(&[("resource_uuid", &hex(resource_uuid))]))
-            .await
+    pub async fn list_api_keys(
+        &self,
+        resource_uuid: &str,
+    ) -> Result<Vec<ApiKeyStatus>, WaldurError> {
+        self.list(
+            "list api keys",
+            "/api/marketplace-resource-api-keys/",
+            &q(&[("resource_uuid", &hex(resource_uuid))]),
+        )
+        .await
     }
 
     /// Reports a key that is already live on the backend.
-    pub async fn report_api_key(&self, resource_uuid: &str, client_id: &str, api_key: &str) -> Result<(), WaldurError> {
-        let body = json!({ "resource": hex(resource_uuid), "client_id": client_id, "api_key": api_key });
-        self.post("report api key", "/api/marketplace-resource-api-keys/report_created/", &body)
-            .await
-            .map(|_| ())
+    pub async fn report_api_key(
+        &self,
+        resource_uuid: &str,
+        client_id: &str,
+        api_key: &str,
+    ) -> Result<(), WaldurError> {
+        let body =
+            json!({ "resource": hex(resource_uuid), "client_id": client_id, "api_key": api_key });
+        self.post(
+            "report api key",
+            "/api/marketplace-resource-api-keys/report_created/",
+            &body,
+        )
+        .await
+        .map(|_| ())
     }
 }

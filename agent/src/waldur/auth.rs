@@ -21,19 +21,29 @@ struct TokenResponse {
 
 impl Authenticator {
     pub fn new(auth: WaldurAuth) -> Self {
-        Self { auth, cached: Mutex::new(None) }
+        Self {
+            auth,
+            cached: Mutex::new(None),
+        }
     }
 
     /// The `Authorization` header value.
     pub async fn header(&self, http: &reqwest::Client) -> Result<SecretString, WaldurError> {
         match &self.auth {
             WaldurAuth::Token(t) => Ok(SecretString::from(format!("Token {}", t.expose_secret()))),
-            WaldurAuth::Oidc { token_url, client_id, client_secret } => {
+            WaldurAuth::Oidc {
+                token_url,
+                client_id,
+                client_secret,
+            } => {
                 let mut cached = self.cached.lock().await;
                 if let Some((tok, valid_until)) = cached.as_ref()
                     && Instant::now() < *valid_until
                 {
-                    return Ok(SecretString::from(format!("Bearer {}", tok.expose_secret())));
+                    return Ok(SecretString::from(format!(
+                        "Bearer {}",
+                        tok.expose_secret()
+                    )));
                 }
                 let what = "OIDC token request";
                 let resp = http
@@ -48,19 +58,24 @@ impl Authenticator {
                     .await
                     .map_err(|e| WaldurError::transport(what, e))?;
                 let status = resp.status().as_u16();
-                let body = resp.text().await.map_err(|e| WaldurError::transport(what, e))?;
+                let body = resp
+                    .text()
+                    .await
+                    .map_err(|e| WaldurError::transport(what, e))?;
                 if !(200..300).contains(&status) {
                     let mut e = WaldurError::from_status(what, status, &body);
                     if status == 400 || status == 401 {
-                        e.message = format!("{}: check oidc_client_id / oidc_client_secret", e.message);
+                        e.message =
+                            format!("{}: check oidc_client_id / oidc_client_secret", e.message);
                     }
                     return Err(e);
                 }
-                let parsed: TokenResponse = serde_json::from_str(&body).map_err(|_| WaldurError {
-                    class: WaldurErrorClass::Transient,
-                    status: Some(status),
-                    message: "OIDC token response has no access_token".into(),
-                })?;
+                let parsed: TokenResponse =
+                    serde_json::from_str(&body).map_err(|_| WaldurError {
+                        class: WaldurErrorClass::Transient,
+                        status: Some(status),
+                        message: "OIDC token response has no access_token".into(),
+                    })?;
                 let lifetime = parsed.expires_in.unwrap_or(300).saturating_sub(30);
                 let tok = SecretString::from(parsed.access_token);
                 let header = SecretString::from(format!("Bearer {}", tok.expose_secret()));

@@ -22,7 +22,11 @@ pub struct WaldurClient {
 }
 
 impl WaldurClient {
-    pub fn new(offering: &Offering, retry: RetryPolicy, user_agent: &str) -> Result<Self, WaldurError> {
+    pub fn new(
+        offering: &Offering,
+        retry: RetryPolicy,
+        user_agent: &str,
+    ) -> Result<Self, WaldurError> {
         site_agent_sdk::http::ensure_crypto_provider();
         let mut b = reqwest::Client::builder()
             .user_agent(user_agent)
@@ -45,7 +49,12 @@ impl WaldurClient {
             status: None,
             message: format!("cannot build the HTTP client: {e}"),
         })?;
-        Ok(Self { http, base: offering.api_base.clone(), auth: Authenticator::new(offering.auth.clone()), retry })
+        Ok(Self {
+            http,
+            base: offering.api_base.clone(),
+            auth: Authenticator::new(offering.auth.clone()),
+            retry,
+        })
     }
 
     /// One request, without retry. `path` starts with `/api/`.
@@ -69,10 +78,16 @@ impl WaldurClient {
         if let Some(b) = body {
             req = req.json(b);
         }
-        let resp = req.send().await.map_err(|e| WaldurError::transport(what, e))?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| WaldurError::transport(what, e))?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let text = resp.text().await.map_err(|e| WaldurError::transport(what, e))?;
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| WaldurError::transport(what, e))?;
         if (200..300).contains(&status) {
             Ok((headers, text))
         } else {
@@ -90,18 +105,29 @@ impl WaldurClient {
         body: Option<&Value>,
     ) -> Result<(reqwest::header::HeaderMap, String), WaldurError> {
         self.retry
-            .run(what, || self.once(what, &method, path, query, body), WaldurError::is_transient)
+            .run(
+                what,
+                || self.once(what, &method, path, query, body),
+                WaldurError::is_transient,
+            )
             .await
     }
 
-    pub async fn get<T: DeserializeOwned>(&self, what: &str, path: &str, query: &Query) -> Result<T, WaldurError> {
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        path: &str,
+        query: &Query,
+    ) -> Result<T, WaldurError> {
         let (_, text) = self.call(what, Method::GET, path, query, None).await?;
         serde_json::from_str(&text).map_err(|e| WaldurError::decode(what, e))
     }
 
     /// POST a JSON body; the answer body is returned as JSON (`Null` when empty).
     pub async fn post(&self, what: &str, path: &str, body: &Value) -> Result<Value, WaldurError> {
-        let (_, text) = self.call(what, Method::POST, path, &Vec::new(), Some(body)).await?;
+        let (_, text) = self
+            .call(what, Method::POST, path, &Vec::new(), Some(body))
+            .await?;
         if text.trim().is_empty() {
             return Ok(Value::Null);
         }
@@ -109,7 +135,12 @@ impl WaldurClient {
     }
 
     /// GET every page of a list (page_size 100, following `Link: rel="next"`).
-    pub async fn list<T: DeserializeOwned>(&self, what: &str, path: &str, query: &Query) -> Result<Vec<T>, WaldurError> {
+    pub async fn list<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        path: &str,
+        query: &Query,
+    ) -> Result<Vec<T>, WaldurError> {
         let mut out = Vec::new();
         let mut page = 1u32;
         loop {
@@ -117,7 +148,8 @@ impl WaldurClient {
             q.push(("page_size".into(), "100".into()));
             q.push(("page".into(), page.to_string()));
             let (headers, text) = self.call(what, Method::GET, path, &q, None).await?;
-            let items: Vec<T> = serde_json::from_str(&text).map_err(|e| WaldurError::decode(what, e))?;
+            let items: Vec<T> =
+                serde_json::from_str(&text).map_err(|e| WaldurError::decode(what, e))?;
             let got = items.len();
             out.extend(items);
             match next_page(&headers) {
@@ -138,7 +170,10 @@ fn next_page(headers: &reqwest::header::HeaderMap) -> Option<u32> {
         }
         let url = url.trim().trim_start_matches('<').trim_end_matches('>');
         let parsed = url::Url::parse(url).ok()?;
-        parsed.query_pairs().find(|(k, _)| k == "page").and_then(|(_, v)| v.parse().ok())
+        parsed
+            .query_pairs()
+            .find(|(k, _)| k == "page")
+            .and_then(|(_, v)| v.parse().ok())
     })
 }
 
@@ -156,7 +191,10 @@ mod tests {
                 .unwrap(),
         );
         assert_eq!(next_page(&h), Some(3));
-        h.insert(reqwest::header::LINK, "<http://x/api/o/?page=1>; rel=\"first\"".parse().unwrap());
+        h.insert(
+            reqwest::header::LINK,
+            "<http://x/api/o/?page=1>; rel=\"first\"".parse().unwrap(),
+        );
         assert_eq!(next_page(&h), None);
     }
 }

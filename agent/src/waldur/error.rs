@@ -26,7 +26,8 @@ impl WaldurError {
             409 => WaldurErrorClass::Conflict,
             _ => WaldurErrorClass::Permanent,
         };
-        let detail = site_agent_sdk::scrub::scrub_secrets(&body.chars().take(500).collect::<String>());
+        let detail =
+            site_agent_sdk::scrub::scrub_secrets(&body.chars().take(500).collect::<String>());
         let hint = if status == 401 {
             " (check waldur_api_token: it is missing, wrong or expired)"
         } else if status == 403 {
@@ -49,7 +50,11 @@ impl WaldurError {
         } else {
             err.without_url().to_string()
         };
-        Self { class: WaldurErrorClass::Transient, status: None, message: format!("Waldur {what}: {kind}") }
+        Self {
+            class: WaldurErrorClass::Transient,
+            status: None,
+            message: format!("Waldur {what}: {kind}"),
+        }
     }
 
     pub fn decode(what: &str, err: impl std::fmt::Display) -> Self {
@@ -74,9 +79,18 @@ mod tests {
     fn classes() {
         assert!(WaldurError::from_status("x", 503, "").is_transient());
         assert!(WaldurError::from_status("x", 429, "").is_transient());
-        assert_eq!(WaldurError::from_status("x", 404, "").class, WaldurErrorClass::NotFound);
-        assert_eq!(WaldurError::from_status("x", 409, "").class, WaldurErrorClass::Conflict);
-        assert_eq!(WaldurError::from_status("x", 400, "").class, WaldurErrorClass::Permanent);
+        assert_eq!(
+            WaldurError::from_status("x", 404, "").class,
+            WaldurErrorClass::NotFound
+        );
+        assert_eq!(
+            WaldurError::from_status("x", 409, "").class,
+            WaldurErrorClass::Conflict
+        );
+        assert_eq!(
+            WaldurError::from_status("x", 400, "").class,
+            WaldurErrorClass::Permanent
+        );
         let e = WaldurError::from_status("x", 401, r#"{"detail": "Invalid token."}"#);
         assert!(e.message.contains("waldur_api_token"));
     }

@@ -50,12 +50,24 @@ mod tests {
     #[test]
     fn message_extraction() {
         assert_eq!(
-            extract_message(500, r#"{"code":500,"message":"Unable to remove user with buckets."}"#),
+            extract_message(
+                500,
+                r#"{"code":500,"message":"Unable to remove user with buckets."}"#
+            ),
             "Unable to remove user with buckets."
         );
-        assert_eq!(extract_message(403, r#"{"Code":"AccessDenied"}"#), "AccessDenied");
-        assert_eq!(extract_message(502, "<html>bad gateway</html>"), "API error 502: <html>bad gateway</html>");
-        assert_eq!(extract_message(400, &"x".repeat(900)).len(), "API error 400: ".len() + 500);
+        assert_eq!(
+            extract_message(403, r#"{"Code":"AccessDenied"}"#),
+            "AccessDenied"
+        );
+        assert_eq!(
+            extract_message(502, "<html>bad gateway</html>"),
+            "API error 502: <html>bad gateway</html>"
+        );
+        assert_eq!(
+            extract_message(400, &"x".repeat(900)).len(),
+            "API error 400: ".len() + 500
+        );
     }
 
     #[test]
@@ -65,7 +77,11 @@ mod tests {
         assert_eq!(classify_croit("x", 503, "{}").class, ErrorClass::Transient);
         assert_eq!(classify_croit("x", 401, "{}").class, ErrorClass::Transient);
         assert_eq!(classify_croit("x", 400, "{}").class, ErrorClass::Permanent);
-        let b = classify_croit("delete", 500, r#"{"code":500,"message":"Unable to remove user with buckets."}"#);
+        let b = classify_croit(
+            "delete",
+            500,
+            r#"{"code":500,"message":"Unable to remove user with buckets."}"#,
+        );
         assert_eq!(b.class, ErrorClass::Permanent);
         let s = classify_croit("put", 400, r#"{"message":"bad secretKey=abc"}"#);
         assert!(!s.to_string().contains("abc"));

@@ -26,7 +26,10 @@ impl Flavour {
 #[derive(Clone)]
 pub enum CroitAuth {
     Token(SecretString),
-    Basic { username: String, password: SecretString },
+    Basic {
+        username: String,
+        password: SecretString,
+    },
 }
 
 impl std::fmt::Debug for CroitAuth {
@@ -112,26 +115,48 @@ pub const KNOWN_KEYS: &[&str] = &[
 /// Legacy croit-s3 keys: accepted, but they do nothing any more.
 pub const LEGACY_KEYS: &[&str] = &["user_prefix", "slug_separator", "max_username_length"];
 
-const CROIT_ONLY: &[&str] = &["api_url", "username", "password", "token", "default_tenant", "default_storage_class"];
+const CROIT_ONLY: &[&str] = &[
+    "api_url",
+    "username",
+    "password",
+    "token",
+    "default_tenant",
+    "default_storage_class",
+];
 const RADOSGW_ONLY: &[&str] = &["admin_access_key", "admin_secret_key", "admin_path"];
 
 impl CephS3Settings {
     /// Parses and validates; every problem names its key.
     pub fn from_map(map: &Map<String, Value>) -> Result<Self, Problems> {
         let mut p = Problems::new();
-        let flavour = match string_setting(map, "flavour", &mut p).map(|s| s.to_lowercase()).as_deref() {
+        let flavour = match string_setting(map, "flavour", &mut p)
+            .map(|s| s.to_lowercase())
+            .as_deref()
+        {
             None | Some("croit") => Flavour::Croit,
             Some("radosgw") => Flavour::Radosgw,
             Some(other) => {
-                p.push(format!("`flavour` must be `croit` or `radosgw`, not {other:?}"));
+                p.push(format!(
+                    "`flavour` must be `croit` or `radosgw`, not {other:?}"
+                ));
                 Flavour::Croit
             }
         };
         // A half-migrated offering could otherwise authenticate somewhere unintended.
-        let foreign = if flavour == Flavour::Croit { RADOSGW_ONLY } else { CROIT_ONLY };
+        let foreign = if flavour == Flavour::Croit {
+            RADOSGW_ONLY
+        } else {
+            CROIT_ONLY
+        };
         let mixed: Vec<&str> = foreign
             .iter()
-            .flat_map(|k| [k.to_string(), format!("{k}_file"), format!("{k}_credential")])
+            .flat_map(|k| {
+                [
+                    k.to_string(),
+                    format!("{k}_file"),
+                    format!("{k}_credential"),
+                ]
+            })
             .filter(|k| is_truthy(map, k))
             .filter_map(|k| foreign.iter().find(|f| k.starts_with(**f)).copied())
             .collect();
@@ -139,7 +164,11 @@ impl CephS3Settings {
             p.push(format!(
                 "settings of the other flavour are not allowed with `flavour: {}`: {}",
                 flavour.as_str(),
-                mixed.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                mixed
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
 
@@ -159,7 +188,8 @@ impl CephS3Settings {
         let s3_region = string_setting(map, "s3_region", &mut p)
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| "default".into());
-        let allocation_prefix = string_setting(map, "allocation_prefix", &mut p).unwrap_or_default();
+        let allocation_prefix =
+            string_setting(map, "allocation_prefix", &mut p).unwrap_or_default();
         if !allocation_prefix.is_empty()
             && site_agent_sdk::validate_identifier("allocation_prefix", &allocation_prefix).is_err()
         {
@@ -167,7 +197,8 @@ impl CephS3Settings {
                 "`allocation_prefix` {allocation_prefix:?} may only contain A-Z, a-z, 0-9, '.', '_' and '-'"
             ));
         }
-        let default_placement = string_setting(map, "default_placement", &mut p).filter(|s| !s.is_empty());
+        let default_placement =
+            string_setting(map, "default_placement", &mut p).filter(|s| !s.is_empty());
         let purge_data = bool_setting(map, "purge_data", false, &mut p);
         let verify = bool_setting(map, "verify_ssl", true, &mut p);
         let timeout = positive_number_setting(map, "timeout", 30.0, &mut p);
@@ -201,7 +232,9 @@ impl CephS3Settings {
 
 fn croit_settings(map: &Map<String, Value>, p: &mut Problems) -> Option<CroitSettings> {
     let api_url = match string_setting(map, "api_url", p) {
-        Some(u) if u.starts_with("http://") || u.starts_with("https://") => u.trim_end_matches('/').to_string(),
+        Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
+            u.trim_end_matches('/').to_string()
+        }
         Some(u) => {
             p.push(format!("`api_url` must be an http(s) URL, not {u:?}"));
             return None;
@@ -221,7 +254,10 @@ fn croit_settings(map: &Map<String, Value>, p: &mut Problems) -> Option<CroitSet
         // An unreadable token file is already reported; do not pile on.
         _ if p.len() > before => return None,
         _ => {
-            p.push("croit credentials are required: set `token`, or both `username` and `password`".into());
+            p.push(
+                "croit credentials are required: set `token`, or both `username` and `password`"
+                    .into(),
+            );
             return None;
         }
     };
@@ -229,7 +265,8 @@ fn croit_settings(map: &Map<String, Value>, p: &mut Problems) -> Option<CroitSet
         api_url,
         auth,
         default_tenant: string_setting(map, "default_tenant", p).filter(|s| !s.is_empty()),
-        default_storage_class: string_setting(map, "default_storage_class", p).filter(|s| !s.is_empty()),
+        default_storage_class: string_setting(map, "default_storage_class", p)
+            .filter(|s| !s.is_empty()),
     })
 }
 
@@ -247,7 +284,10 @@ fn radosgw_settings(map: &Map<String, Value>, p: &mut Problems) -> Option<Radosg
             admin_path,
         }),
         _ => {
-            p.push("`admin_access_key` and `admin_secret_key` are required for the radosgw flavour".into());
+            p.push(
+                "`admin_access_key` and `admin_secret_key` are required for the radosgw flavour"
+                    .into(),
+            );
             None
         }
     }
@@ -264,7 +304,11 @@ fn proxy_settings(map: &Map<String, Value>, p: &mut Problems) -> Option<ProxyCon
     if username.is_some() != password.is_some() {
         p.push("`proxy_username` and `proxy_password` must be set together".into());
     }
-    Some(ProxyConfig { url, username, password })
+    Some(ProxyConfig {
+        url,
+        username,
+        password,
+    })
 }
 
 #[cfg(test)]
@@ -288,33 +332,51 @@ mod tests {
 
     #[test]
     fn flavour_mixing_is_refused_by_name() {
-        let e = parse(json!({"api_url": "https://c", "token": "t", "s3_endpoint": "https://s3",
-            "admin_access_key": "AK", "admin_path": "adm"}))
+        let e = parse(
+            json!({"api_url": "https://c", "token": "t", "s3_endpoint": "https://s3",
+            "admin_access_key": "AK", "admin_path": "adm"}),
+        )
         .unwrap_err();
         assert_eq!(e.len(), 1, "{e:?}");
-        assert!(e[0].contains("`admin_access_key`") && e[0].contains("`admin_path`"), "{e:?}");
-        let e = parse(json!({"flavour": "RadosGW", "admin_access_key": "AK", "admin_secret_key": "S",
-            "s3_endpoint": "https://s3", "token": "t", "default_tenant": "x"}))
+        assert!(
+            e[0].contains("`admin_access_key`") && e[0].contains("`admin_path`"),
+            "{e:?}"
+        );
+        let e = parse(
+            json!({"flavour": "RadosGW", "admin_access_key": "AK", "admin_secret_key": "S",
+            "s3_endpoint": "https://s3", "token": "t", "default_tenant": "x"}),
+        )
         .unwrap_err();
-        assert!(e[0].contains("`token`") && e[0].contains("`default_tenant`"), "{e:?}");
+        assert!(
+            e[0].contains("`token`") && e[0].contains("`default_tenant`"),
+            "{e:?}"
+        );
     }
 
     #[test]
     fn missing_and_bad_values_name_keys() {
-        let e = parse(json!({"flavour": "minio", "api_url": "croit", "verify_ssl": "no"})).unwrap_err();
+        let e =
+            parse(json!({"flavour": "minio", "api_url": "croit", "verify_ssl": "no"})).unwrap_err();
         let all = e.join("\n");
-        assert!(all.contains("`flavour` must be `croit` or `radosgw`"), "{all}");
+        assert!(
+            all.contains("`flavour` must be `croit` or `radosgw`"),
+            "{all}"
+        );
         assert!(all.contains("`s3_endpoint` is required"), "{all}");
         assert!(all.contains("`api_url` must be an http(s) URL"), "{all}");
         assert!(all.contains("`verify_ssl` must be true or false"), "{all}");
-        let e = parse(json!({"api_url": "https://c", "s3_endpoint": "https://s3", "username": "u"})).unwrap_err();
+        let e =
+            parse(json!({"api_url": "https://c", "s3_endpoint": "https://s3", "username": "u"}))
+                .unwrap_err();
         assert!(e[0].contains("set `token`, or both `username` and `password`"));
     }
 
     #[test]
     fn debug_never_shows_secrets() {
-        let s = parse(json!({"api_url": "https://c", "token": "tok-canary", "s3_endpoint": "https://s3",
-            "proxy_url": "http://p:3128", "proxy_username": "u", "proxy_password": "pw-canary"}))
+        let s = parse(
+            json!({"api_url": "https://c", "token": "tok-canary", "s3_endpoint": "https://s3",
+            "proxy_url": "http://p:3128", "proxy_username": "u", "proxy_password": "pw-canary"}),
+        )
         .unwrap();
         let d = format!("{s:?}");
         assert!(!d.contains("tok-canary") && !d.contains("pw-canary"), "{d}");

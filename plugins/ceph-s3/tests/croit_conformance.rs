@@ -29,7 +29,9 @@ impl Harness for CroitHarness {
 }
 
 async fn harness() -> CroitHarness {
-    let sim = CroitSim::start(CroitAuth::Bearer("croit-token".into())).await.unwrap();
+    let sim = CroitSim::start(CroitAuth::Bearer("croit-token".into()))
+        .await
+        .unwrap();
     let settings = CephS3Settings::from_map(
         json!({"api_url": sim.base_url(), "token": "croit-token", "s3_endpoint": "https://s3.test"})
             .as_object()
@@ -49,22 +51,63 @@ async fn croit_passes_the_conformance_suite() {
 #[tokio::test]
 async fn fresh_create_stamps_the_user_and_drops_the_auto_key() {
     let h = harness().await;
-    let spec = UserSpec { uid: "waldur-u".into(), display_name: "My bucket".into(), resource_uuid: "12345678-1234-5678-9abc-123456789abc".into() };
-    assert_eq!(h.backend.ensure_user(&spec).await.unwrap(), Ensured::Created);
+    let spec = UserSpec {
+        uid: "waldur-u".into(),
+        display_name: "My bucket".into(),
+        resource_uuid: "12345678-1234-5678-9abc-123456789abc".into(),
+    };
+    assert_eq!(
+        h.backend.ensure_user(&spec).await.unwrap(),
+        Ensured::Created
+    );
     let user = h.sim.user("waldur-u").unwrap();
-    assert_eq!(user.email, "waldur-12345678-1234-5678-9abc-123456789abc-waldur-u@invalid");
-    assert!(user.keys.is_empty(), "croit's auto-generated key is removed");
-    assert_eq!(h.sim.calls().iter().filter(|c| c.method == "DELETE" && c.path.contains("/keys/")).count(), 1);
+    assert_eq!(
+        user.email,
+        "waldur-12345678-1234-5678-9abc-123456789abc-waldur-u@invalid"
+    );
+    assert!(
+        user.keys.is_empty(),
+        "croit's auto-generated key is removed"
+    );
+    assert_eq!(
+        h.sim
+            .calls()
+            .iter()
+            .filter(|c| c.method == "DELETE" && c.path.contains("/keys/"))
+            .count(),
+        1
+    );
 }
 
 #[tokio::test]
 async fn quota_body_omits_unordered_dimensions() {
     let h = harness().await;
-    let spec = UserSpec { uid: "waldur-q".into(), display_name: "q".into(), resource_uuid: "12345678-1234-5678-9abc-123456789abc".into() };
+    let spec = UserSpec {
+        uid: "waldur-q".into(),
+        display_name: "q".into(),
+        resource_uuid: "12345678-1234-5678-9abc-123456789abc".into(),
+    };
     h.backend.ensure_user(&spec).await.unwrap();
-    let applied = h.backend.apply_quota("waldur-q", &QuotaSpec { max_bytes: Some(5_000_000_000), max_objects: None }).await.unwrap();
-    assert_eq!(applied.user.max_size_bytes, Some(5_000_000_512), "croit rounds up to KiB");
-    assert_eq!(applied.user.max_objects, None, "an unordered dimension stays unlimited, never 0");
+    let applied = h
+        .backend
+        .apply_quota(
+            "waldur-q",
+            &QuotaSpec {
+                max_bytes: Some(5_000_000_000),
+                max_objects: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        applied.user.max_size_bytes,
+        Some(5_000_000_512),
+        "croit rounds up to KiB"
+    );
+    assert_eq!(
+        applied.user.max_objects, None,
+        "an unordered dimension stays unlimited, never 0"
+    );
     let user = h.sim.user("waldur-q").unwrap();
     assert_eq!(user.bucket_quota.max_objects, -1);
 }
@@ -73,27 +116,51 @@ async fn quota_body_omits_unordered_dimensions() {
 async fn transient_and_permanent_errors_are_classified() {
     let h = harness().await;
     h.sim.fail_next(1, 503, "maintenance");
-    assert_eq!(h.backend.ping().await.unwrap_err().class, ErrorClass::Transient);
+    assert_eq!(
+        h.backend.ping().await.unwrap_err().class,
+        ErrorClass::Transient
+    );
     h.backend.ping().await.unwrap();
-    let spec = UserSpec { uid: "waldur-d".into(), display_name: "d".into(), resource_uuid: "12345678-1234-5678-9abc-123456789abc".into() };
+    let spec = UserSpec {
+        uid: "waldur-d".into(),
+        display_name: "d".into(),
+        resource_uuid: "12345678-1234-5678-9abc-123456789abc".into(),
+    };
     h.backend.ensure_user(&spec).await.unwrap();
     h.sim.add_bucket("waldur-d", "b1", 1, 1);
-    let e = h.backend.delete_user("waldur-d", DeleteMode::KeepData).await.unwrap_err();
+    let e = h
+        .backend
+        .delete_user("waldur-d", DeleteMode::KeepData)
+        .await
+        .unwrap_err();
     assert_eq!(e.class, ErrorClass::Permanent);
     assert!(e.message().contains("still owns 1 bucket(s)"), "{e}");
-    let e = h.backend.delete_user("waldur-d", DeleteMode::Purge).await.unwrap_err();
+    let e = h
+        .backend
+        .delete_user("waldur-d", DeleteMode::Purge)
+        .await
+        .unwrap_err();
     assert!(e.message().contains("purge_data is not supported"), "{e}");
 }
 
 #[tokio::test]
 async fn wrong_token_is_an_operator_problem_not_a_customer_error() {
-    let sim = CroitSim::start(CroitAuth::Bearer("right".into())).await.unwrap();
+    let sim = CroitSim::start(CroitAuth::Bearer("right".into()))
+        .await
+        .unwrap();
     let settings = CephS3Settings::from_map(
         json!({"api_url": sim.base_url(), "token": "wrong-canary", "s3_endpoint": "https://s3.test"}).as_object().unwrap(),
     )
     .unwrap();
     let e = build(settings).unwrap().ping().await.unwrap_err();
-    assert_eq!(e.class, ErrorClass::Transient, "orders wait for the operator to fix the token");
-    assert!(e.message().contains("rejected the configured credentials"), "{e}");
+    assert_eq!(
+        e.class,
+        ErrorClass::Transient,
+        "orders wait for the operator to fix the token"
+    );
+    assert!(
+        e.message().contains("rejected the configured credentials"),
+        "{e}"
+    );
     assert!(!e.message().contains("wrong-canary"));
 }

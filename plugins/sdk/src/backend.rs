@@ -29,7 +29,8 @@ pub trait StorageBackend: Send + Sync {
     async fn user(&self, uid: &str) -> Result<Option<UserInfo>, BackendError>;
 
     /// Applies the same ceiling as user quota and as bucket quota; returns what is in force.
-    async fn apply_quota(&self, uid: &str, quota: &QuotaSpec) -> Result<AppliedQuota, BackendError>;
+    async fn apply_quota(&self, uid: &str, quota: &QuotaSpec)
+    -> Result<AppliedQuota, BackendError>;
 
     /// Reads the quotas in force.
     async fn quota(&self, uid: &str) -> Result<AppliedQuota, BackendError>;

@@ -2,7 +2,8 @@
 //! simulator or real server. Each check panics with a message naming the broken promise.
 
 use crate::{
-    BackendError, DeleteMode, Ensured, ErrorClass, QuotaSpec, StorageBackend, UserSpec, keys::generate_key_pair,
+    BackendError, DeleteMode, Ensured, ErrorClass, QuotaSpec, StorageBackend, UserSpec,
+    keys::generate_key_pair,
 };
 use std::sync::Arc;
 
@@ -39,25 +40,51 @@ pub async fn run_all(h: &dyn Harness, prefix: &str) {
 
 pub async fn create_then_adopt(h: &dyn Harness, uid: &str) {
     let b = h.backend();
-    assert_eq!(b.ensure_user(&spec(uid)).await.unwrap(), Ensured::Created, "first ensure_user creates");
-    assert_eq!(b.ensure_user(&spec(uid)).await.unwrap(), Ensured::Adopted, "second ensure_user adopts our own user");
+    assert_eq!(
+        b.ensure_user(&spec(uid)).await.unwrap(),
+        Ensured::Created,
+        "first ensure_user creates"
+    );
+    assert_eq!(
+        b.ensure_user(&spec(uid)).await.unwrap(),
+        Ensured::Adopted,
+        "second ensure_user adopts our own user"
+    );
     let user = b.user(uid).await.unwrap().expect("user exists");
-    assert!(user.access_keys.is_empty(), "a fresh user has no keys the agent did not mint: {:?}", user.access_keys);
+    assert!(
+        user.access_keys.is_empty(),
+        "a fresh user has no keys the agent did not mint: {:?}",
+        user.access_keys
+    );
     let mut other = spec(uid);
     other.resource_uuid = "87654321-1234-5678-9abc-123456789abc".into();
     let e = b.ensure_user(&other).await.unwrap_err();
-    assert_eq!(e.class, ErrorClass::Conflict, "another resource's user is a conflict: {e}");
+    assert_eq!(
+        e.class,
+        ErrorClass::Conflict,
+        "another resource's user is a conflict: {e}"
+    );
 }
 
 pub async fn refuses_foreign_user(h: &dyn Harness, uid: &str) {
     h.add_foreign_user(uid).await;
     let b = h.backend();
     let e = b.ensure_user(&spec(uid)).await.unwrap_err();
-    assert_eq!(e.class, ErrorClass::Conflict, "a stranger's user is never taken over: {e}");
+    assert_eq!(
+        e.class,
+        ErrorClass::Conflict,
+        "a stranger's user is never taken over: {e}"
+    );
     assert!(e.message().contains("not owned"), "{e}");
     let key = generate_key_pair().unwrap();
-    assert!(b.put_key(uid, &key).await.is_err(), "keys of a stranger's user are never touched");
-    assert!(b.delete_user(uid, DeleteMode::KeepData).await.is_err(), "a stranger's user is never deleted");
+    assert!(
+        b.put_key(uid, &key).await.is_err(),
+        "keys of a stranger's user are never touched"
+    );
+    assert!(
+        b.delete_user(uid, DeleteMode::KeepData).await.is_err(),
+        "a stranger's user is never deleted"
+    );
     assert!(b.user(uid).await.unwrap().is_some());
 }
 
@@ -65,17 +92,39 @@ pub async fn quota_applied_and_read_back(h: &dyn Harness, uid: &str) {
     let b = h.backend();
     b.ensure_user(&spec(uid)).await.unwrap();
     let g = b.capabilities().quota_byte_granularity.max(1);
-    let want = QuotaSpec { max_bytes: Some(5_000_000_000), max_objects: Some(1000) };
+    let want = QuotaSpec {
+        max_bytes: Some(5_000_000_000),
+        max_objects: Some(1000),
+    };
     let applied = b.apply_quota(uid, &want).await.unwrap();
     for (scope, q) in [("user", &applied.user), ("bucket", &applied.bucket)] {
         assert!(q.enabled, "{scope} quota enabled");
         let got = q.max_size_bytes.expect("size ceiling set");
-        assert!(got >= 5_000_000_000 && got < 5_000_000_000 + g, "{scope} size {got} within granularity {g}");
+        assert!(
+            got >= 5_000_000_000 && got < 5_000_000_000 + g,
+            "{scope} size {got} within granularity {g}"
+        );
         assert_eq!(q.max_objects, Some(1000), "{scope} objects");
     }
-    assert_eq!(b.quota(uid).await.unwrap(), applied, "quota reads back as applied");
-    let raised = b.apply_quota(uid, &QuotaSpec { max_bytes: Some(10_000_000_000), max_objects: None }).await.unwrap();
-    assert!(raised.user.max_size_bytes.unwrap() >= 10_000_000_000, "quota can be raised");
+    assert_eq!(
+        b.quota(uid).await.unwrap(),
+        applied,
+        "quota reads back as applied"
+    );
+    let raised = b
+        .apply_quota(
+            uid,
+            &QuotaSpec {
+                max_bytes: Some(10_000_000_000),
+                max_objects: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        raised.user.max_size_bytes.unwrap() >= 10_000_000_000,
+        "quota can be raised"
+    );
 }
 
 pub async fn keys_put_and_delete(h: &dyn Harness, uid: &str) {
@@ -85,9 +134,14 @@ pub async fn keys_put_and_delete(h: &dyn Harness, uid: &str) {
     b.put_key(uid, &k1).await.unwrap();
     b.put_key(uid, &k2).await.unwrap();
     let keys = b.user(uid).await.unwrap().unwrap().access_keys;
-    assert!(keys.contains(&k1.access_key) && keys.contains(&k2.access_key), "{keys:?}");
+    assert!(
+        keys.contains(&k1.access_key) && keys.contains(&k2.access_key),
+        "{keys:?}"
+    );
     b.delete_key(uid, &k1.access_key).await.unwrap();
-    b.delete_key(uid, &k1.access_key).await.expect("deleting an absent key succeeds");
+    b.delete_key(uid, &k1.access_key)
+        .await
+        .expect("deleting an absent key succeeds");
     let keys = b.user(uid).await.unwrap().unwrap().access_keys;
     assert_eq!(keys, vec![k2.access_key.clone()]);
 }
@@ -108,11 +162,19 @@ pub async fn usage_sums_buckets(h: &dyn Harness, uid: &str) {
     let b = h.backend();
     b.ensure_user(&spec(uid)).await.unwrap();
     let empty = b.usage(uid).await.unwrap();
-    assert_eq!((empty.bytes, empty.objects), (0, 0), "a new user stores nothing");
+    assert_eq!(
+        (empty.bytes, empty.objects),
+        (0, 0),
+        "a new user stores nothing"
+    );
     h.add_bucket(uid, &format!("{uid}-a"), 1000, 3).await;
     h.add_bucket(uid, &format!("{uid}-b"), 500, 2).await;
     let u = b.usage(uid).await.unwrap();
-    assert_eq!((u.bytes, u.objects, u.buckets.len()), (1500, 5, 2), "usage sums the buckets: {u:?}");
+    assert_eq!(
+        (u.bytes, u.objects, u.buckets.len()),
+        (1500, 5, 2),
+        "usage sums the buckets: {u:?}"
+    );
 }
 
 pub async fn delete_rules(h: &dyn Harness, uid: &str) {
@@ -121,21 +183,38 @@ pub async fn delete_rules(h: &dyn Harness, uid: &str) {
     h.add_bucket(uid, &format!("{uid}-data"), 10, 1).await;
     let e: BackendError = b.delete_user(uid, DeleteMode::KeepData).await.unwrap_err();
     assert_eq!(e.class, ErrorClass::Permanent, "{e}");
-    assert!(e.message().contains("still owns"), "the refusal says why: {e}");
-    assert!(b.user(uid).await.unwrap().is_some(), "refused delete keeps the user");
+    assert!(
+        e.message().contains("still owns"),
+        "the refusal says why: {e}"
+    );
+    assert!(
+        b.user(uid).await.unwrap().is_some(),
+        "refused delete keeps the user"
+    );
     h.remove_bucket(uid, &format!("{uid}-data")).await;
     b.delete_user(uid, DeleteMode::KeepData).await.unwrap();
     assert!(b.user(uid).await.unwrap().is_none(), "user gone");
-    b.delete_user(uid, DeleteMode::KeepData).await.expect("deleting an absent user succeeds");
+    b.delete_user(uid, DeleteMode::KeepData)
+        .await
+        .expect("deleting an absent user succeeds");
 }
 
 pub async fn refuses_bad_identifiers(h: &dyn Harness) {
     let b = h.backend();
     for bad in ["..", "a/../../admin", "u?x=1", ""] {
-        assert!(b.delete_user(bad, DeleteMode::KeepData).await.is_err(), "{bad:?} reached the backend");
-        assert!(b.delete_key("conformance-ok", bad).await.is_err(), "{bad:?} as key reached the backend");
+        assert!(
+            b.delete_user(bad, DeleteMode::KeepData).await.is_err(),
+            "{bad:?} reached the backend"
+        );
+        assert!(
+            b.delete_key("conformance-ok", bad).await.is_err(),
+            "{bad:?} as key reached the backend"
+        );
         if let Ok(uid) = b.user_id_for_slug(bad) {
-            assert!(crate::validate_identifier("uid", &uid).is_ok(), "slug {bad:?} made the unsafe uid {uid:?}");
+            assert!(
+                crate::validate_identifier("uid", &uid).is_ok(),
+                "slug {bad:?} made the unsafe uid {uid:?}"
+            );
         }
     }
 }

@@ -55,7 +55,9 @@ pub fn build_client(cfg: &HttpConfig) -> Result<reqwest::Client, BackendError> {
         .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
         .user_agent(cfg.user_agent.clone());
     if !cfg.verify_tls {
-        tracing::warn!("TLS certificate verification is OFF for a backend client (verify_ssl: false)");
+        tracing::warn!(
+            "TLS certificate verification is OFF for a backend client (verify_ssl: false)"
+        );
         b = b.tls_danger_accept_invalid_certs(true);
     }
     match &cfg.proxy {
@@ -113,7 +115,11 @@ mod tests {
         };
         assert!(build_client(&cfg).is_ok());
         let bad = HttpConfig {
-            proxy: Some(ProxyConfig { url: "::nope".into(), username: None, password: None }),
+            proxy: Some(ProxyConfig {
+                url: "::nope".into(),
+                username: None,
+                password: None,
+            }),
             ..HttpConfig::default()
         };
         assert!(build_client(&bad).is_err());

@@ -45,7 +45,12 @@ mod tests {
         assert_eq!(a.access_key.len(), 20);
         assert!(a.access_key.bytes().all(|c| ACCESS_ALPHABET.contains(&c)));
         assert_eq!(a.secret_key.expose_secret().len(), 40);
-        assert!(a.secret_key.expose_secret().bytes().all(|c| SECRET_ALPHABET.contains(&c)));
+        assert!(
+            a.secret_key
+                .expose_secret()
+                .bytes()
+                .all(|c| SECRET_ALPHABET.contains(&c))
+        );
         assert_ne!(a.access_key, b.access_key);
         assert!(!format!("{a:?}").contains(a.secret_key.expose_secret()));
     }

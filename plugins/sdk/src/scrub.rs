@@ -71,8 +71,7 @@ fn secret_name_at(text: &str, i: usize) -> Option<(usize, usize)> {
 
 fn value_end(bytes: &[u8], start: usize) -> usize {
     let mut j = start;
-    while j < bytes.len() && !matches!(bytes[j], b'&' | b'"' | b' ' | b',' | b'\n' | b'}' | b'\'')
-    {
+    while j < bytes.len() && !matches!(bytes[j], b'&' | b'"' | b' ' | b',' | b'\n' | b'}' | b'\'') {
         j += 1;
     }
     j
@@ -89,7 +88,10 @@ mod tests {
             "PUT /u/keys/AK?secretKey=[REDACTED]&x=1"
         );
         assert_eq!(scrub_secrets("a?Secret-Key=zz"), "a?Secret-Key=[REDACTED]");
-        assert_eq!(scrub_secrets("token=t0k&password=pw"), "token=[REDACTED]&password=[REDACTED]");
+        assert_eq!(
+            scrub_secrets("token=t0k&password=pw"),
+            "token=[REDACTED]&password=[REDACTED]"
+        );
     }
 
     #[test]

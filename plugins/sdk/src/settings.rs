@@ -19,9 +19,14 @@ pub fn secret_setting(
     let inline = string_setting(map, key, problems).filter(|s| !s.is_empty());
     let file = string_setting(map, &file_key, problems).filter(|s| !s.is_empty());
     let cred = string_setting(map, &cred_key, problems).filter(|s| !s.is_empty());
-    let given = [inline.is_some(), file.is_some(), cred.is_some()].iter().filter(|b| **b).count();
+    let given = [inline.is_some(), file.is_some(), cred.is_some()]
+        .iter()
+        .filter(|b| **b)
+        .count();
     if given > 1 {
-        problems.push(format!("set only one of `{key}`, `{file_key}` and `{cred_key}`"));
+        problems.push(format!(
+            "set only one of `{key}`, `{file_key}` and `{cred_key}`"
+        ));
         return None;
     }
     if let Some(v) = inline {
@@ -31,7 +36,12 @@ pub fn secret_setting(
         return read_secret_file(Path::new(&path), &file_key, problems);
     }
     if let Some(name) = cred {
-        return read_credential(&name, &cred_key, std::env::var_os("CREDENTIALS_DIRECTORY"), problems);
+        return read_credential(
+            &name,
+            &cred_key,
+            std::env::var_os("CREDENTIALS_DIRECTORY"),
+            problems,
+        );
     }
     None
 }
@@ -77,24 +87,39 @@ pub fn read_secret_file(path: &Path, key: &str, problems: &mut Problems) -> Opti
 }
 
 /// A string setting; a non-string value is a problem.
-pub fn string_setting(map: &Map<String, Value>, key: &str, problems: &mut Problems) -> Option<String> {
+pub fn string_setting(
+    map: &Map<String, Value>,
+    key: &str,
+    problems: &mut Problems,
+) -> Option<String> {
     match map.get(key) {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.clone()),
         Some(other) => {
-            problems.push(format!("`{key}` must be a string, not {}", type_name(other)));
+            problems.push(format!(
+                "`{key}` must be a string, not {}",
+                type_name(other)
+            ));
             None
         }
     }
 }
 
 /// A boolean setting (YAML booleans only).
-pub fn bool_setting(map: &Map<String, Value>, key: &str, default: bool, problems: &mut Problems) -> bool {
+pub fn bool_setting(
+    map: &Map<String, Value>,
+    key: &str,
+    default: bool,
+    problems: &mut Problems,
+) -> bool {
     match map.get(key) {
         None | Some(Value::Null) => default,
         Some(Value::Bool(b)) => *b,
         Some(other) => {
-            problems.push(format!("`{key}` must be true or false, not {}", type_name(other)));
+            problems.push(format!(
+                "`{key}` must be true or false, not {}",
+                type_name(other)
+            ));
             default
         }
     }
@@ -117,7 +142,10 @@ pub fn positive_number_setting(
             }
         },
         Some(other) => {
-            problems.push(format!("`{key}` must be a number, not {}", type_name(other)));
+            problems.push(format!(
+                "`{key}` must be a number, not {}",
+                type_name(other)
+            ));
             default
         }
     }
@@ -163,9 +191,15 @@ mod tests {
         std::fs::write(dir.join("tok"), "from-file\n").unwrap();
         let mut p = vec![];
         let m = map(json!({"token": "inline"}));
-        assert_eq!(secret_setting(&m, "token", &mut p).unwrap().expose_secret(), "inline");
+        assert_eq!(
+            secret_setting(&m, "token", &mut p).unwrap().expose_secret(),
+            "inline"
+        );
         let m = map(json!({"token_file": dir.join("tok").to_str().unwrap()}));
-        assert_eq!(secret_setting(&m, "token", &mut p).unwrap().expose_secret(), "from-file");
+        assert_eq!(
+            secret_setting(&m, "token", &mut p).unwrap().expose_secret(),
+            "from-file"
+        );
         let c = read_credential("tok", "token_credential", Some(dir.clone().into()), &mut p);
         assert_eq!(c.unwrap().expose_secret(), "from-file");
         assert!(p.is_empty(), "{p:?}");

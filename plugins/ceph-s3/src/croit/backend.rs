@@ -41,7 +41,12 @@ impl CroitBackend {
     /// croit has no get-one-user call: list and filter.
     async fn raw_user(&self, uid: &str) -> Result<Option<RawUser>, BackendError> {
         validate_identifier("S3 user id", uid)?;
-        Ok(self.client.list_users().await?.into_iter().find(|u| u.uid.as_deref() == Some(uid)))
+        Ok(self
+            .client
+            .list_users()
+            .await?
+            .into_iter()
+            .find(|u| u.uid.as_deref() == Some(uid)))
     }
 
     /// Keys are addressed by uid only, so refuse users Waldur did not provision.
@@ -51,7 +56,9 @@ impl CroitBackend {
             Some(_) => Err(BackendError::permanent(format!(
                 "refusing to touch the S3 keys of {uid:?}: the user was not provisioned by Waldur"
             ))),
-            None => Err(BackendError::not_found(format!("S3 user {uid:?} does not exist"))),
+            None => Err(BackendError::not_found(format!(
+                "S3 user {uid:?} does not exist"
+            ))),
         }
     }
 
@@ -122,7 +129,11 @@ impl StorageBackend for CroitBackend {
         let croit = self.settings.croit.as_ref();
         let body = CreateUser {
             uid,
-            name: if spec.display_name.is_empty() { &fallback_name } else { &spec.display_name },
+            name: if spec.display_name.is_empty() {
+                &fallback_name
+            } else {
+                &spec.display_name
+            },
             email: &stamp,
             tenant: croit.and_then(|c| c.default_tenant.as_deref()),
             default_placement: self.settings.default_placement.as_deref(),
@@ -134,14 +145,25 @@ impl StorageBackend for CroitBackend {
                 Ok(Ensured::Created)
             }
             // croit sometimes reports a duplicate as a 500 "... exists" (after its own retries).
-            Err(e) if e.class == ErrorClass::Conflict || e.message().to_lowercase().contains("exists") => {
+            Err(e)
+                if e.class == ErrorClass::Conflict
+                    || e.message().to_lowercase().contains("exists") =>
+            {
                 match self.raw_user(uid).await? {
                     // Backends may store the email lower-cased: compare without case.
-                    Some(u) if u.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(&stamp)) => Ok(Ensured::Adopted),
+                    Some(u)
+                        if u.email
+                            .as_deref()
+                            .is_some_and(|e| e.eq_ignore_ascii_case(&stamp)) =>
+                    {
+                        Ok(Ensured::Adopted)
+                    }
                     Some(_) => Err(BackendError::conflict(format!(
                         "S3 user {uid:?} already exists and is not owned by this resource; refusing to take it over"
                     ))),
-                    None => Err(BackendError::conflict(format!("S3 user {uid:?} could not be created: {e}"))),
+                    None => Err(BackendError::conflict(format!(
+                        "S3 user {uid:?} could not be created: {e}"
+                    ))),
                 }
             }
             Err(e) => Err(e),
@@ -158,7 +180,11 @@ impl StorageBackend for CroitBackend {
         }))
     }
 
-    async fn apply_quota(&self, uid: &str, quota: &QuotaSpec) -> Result<AppliedQuota, BackendError> {
+    async fn apply_quota(
+        &self,
+        uid: &str,
+        quota: &QuotaSpec,
+    ) -> Result<AppliedQuota, BackendError> {
         if !quota.is_empty() {
             let body = PutQuota {
                 enabled: true,
@@ -168,7 +194,9 @@ impl StorageBackend for CroitBackend {
             // User quota first: it is what really bounds the tenant (croit cannot cap the
             // bucket count); the bucket quota is a per-bucket guard.
             self.client.put_quota(uid, QuotaScope::User, &body).await?;
-            self.client.put_quota(uid, QuotaScope::Bucket, &body).await?;
+            self.client
+                .put_quota(uid, QuotaScope::Bucket, &body)
+                .await?;
         }
         self.quota(uid).await
     }
@@ -176,7 +204,9 @@ impl StorageBackend for CroitBackend {
     async fn quota(&self, uid: &str) -> Result<AppliedQuota, BackendError> {
         match self.raw_user(uid).await? {
             Some(u) => Ok(applied(&u)),
-            None => Err(BackendError::not_found(format!("S3 user {uid:?} does not exist"))),
+            None => Err(BackendError::not_found(format!(
+                "S3 user {uid:?} does not exist"
+            ))),
         }
     }
 
@@ -187,7 +217,9 @@ impl StorageBackend for CroitBackend {
 
     async fn put_key(&self, uid: &str, key: &KeyPair) -> Result<(), BackendError> {
         self.require_waldur_user(uid).await?;
-        self.client.put_key(uid, &key.access_key, &key.secret_key).await
+        self.client
+            .put_key(uid, &key.access_key, &key.secret_key)
+            .await
     }
 
     async fn delete_key(&self, uid: &str, access_key: &str) -> Result<(), BackendError> {
@@ -198,13 +230,22 @@ impl StorageBackend for CroitBackend {
             Err(e) if e.class == ErrorClass::NotFound => return Ok(()),
             Err(e) => return Err(e),
         };
-        if !keys.iter().any(|k| k.access_key.as_deref() == Some(access_key)) {
+        if !keys
+            .iter()
+            .any(|k| k.access_key.as_deref() == Some(access_key))
+        {
             return Ok(());
         }
         match self.client.delete_key(uid, access_key).await {
             Ok(()) => Ok(()),
             Err(e) if e.class == ErrorClass::NotFound => Ok(()),
-            Err(e) if e.message().to_lowercase().contains("unable to find access key") => Ok(()),
+            Err(e)
+                if e.message()
+                    .to_lowercase()
+                    .contains("unable to find access key") =>
+            {
+                Ok(())
+            }
             Err(e) => Err(e),
         }
     }
@@ -218,7 +259,11 @@ impl StorageBackend for CroitBackend {
             .map(|b| BucketUsage {
                 name: b.bucket.unwrap_or_default(),
                 bytes: b.usage_sum.as_ref().and_then(|u| u.size).unwrap_or(0),
-                objects: b.usage_sum.as_ref().and_then(|u| u.num_objects).unwrap_or(0),
+                objects: b
+                    .usage_sum
+                    .as_ref()
+                    .and_then(|u| u.num_objects)
+                    .unwrap_or(0),
             })
             .collect();
         Ok(UsageSample {
@@ -250,7 +295,11 @@ impl StorageBackend for CroitBackend {
                 let n = self.client.buckets(uid).await.map(|b| b.len()).unwrap_or(0);
                 Err(BackendError::permanent(format!(
                     "S3 user {uid:?} still owns {} bucket(s); empty and remove them, then retry the termination (croit: Unable to remove user with buckets.)",
-                    if n == 0 { "one or more".to_string() } else { n.to_string() }
+                    if n == 0 {
+                        "one or more".to_string()
+                    } else {
+                        n.to_string()
+                    }
                 )))
             }
             Err(e) => Err(e),

@@ -44,7 +44,9 @@ impl CroitClient {
             .header("Accept", "application/json");
         req = match &self.auth {
             CroitAuth::Token(t) => req.bearer_auth(t.expose_secret()),
-            CroitAuth::Basic { username, password } => req.basic_auth(username, Some(password.expose_secret())),
+            CroitAuth::Basic { username, password } => {
+                req.basic_auth(username, Some(password.expose_secret()))
+            }
         };
         if !query.is_empty() {
             req = req.query(query);
@@ -58,13 +60,18 @@ impl CroitClient {
         if ok.contains(&status) {
             Ok(text)
         } else if (200..300).contains(&status) {
-            Err(BackendError::permanent(format!("{what}: unexpected response code {status}")))
+            Err(BackendError::permanent(format!(
+                "{what}: unexpected response code {status}"
+            )))
         } else {
             Err(classify_croit(what, status, &text))
         }
     }
 
-    fn parse<T: serde::de::DeserializeOwned + Default>(what: &str, text: &str) -> Result<T, BackendError> {
+    fn parse<T: serde::de::DeserializeOwned + Default>(
+        what: &str,
+        text: &str,
+    ) -> Result<T, BackendError> {
         if text.trim().is_empty() {
             return Ok(T::default());
         }
@@ -74,7 +81,9 @@ impl CroitClient {
 
     pub async fn list_users(&self) -> Result<Vec<RawUser>, BackendError> {
         let what = "croit list users";
-        let text = self.send(what, Method::GET, "/s3/users", &[], None, &[200]).await?;
+        let text = self
+            .send(what, Method::GET, "/s3/users", &[], None, &[200])
+            .await?;
         // A non-array counts as empty.
         Ok(match serde_json::from_str::<serde_json::Value>(&text) {
             Ok(serde_json::Value::Array(items)) => items
@@ -87,35 +96,71 @@ impl CroitClient {
 
     pub async fn create_user(&self, body: &CreateUser<'_>) -> Result<(), BackendError> {
         validate_identifier("S3 user id", body.uid)?;
-        let json = serde_json::to_value(body).map_err(|e| BackendError::permanent(e.to_string()))?;
-        self.send("croit create user", Method::POST, "/s3/users", &[], Some(json), &[201, 204])
-            .await
-            .map(|_| ())
+        let json =
+            serde_json::to_value(body).map_err(|e| BackendError::permanent(e.to_string()))?;
+        self.send(
+            "croit create user",
+            Method::POST,
+            "/s3/users",
+            &[],
+            Some(json),
+            &[201, 204],
+        )
+        .await
+        .map(|_| ())
     }
 
     pub async fn delete_user(&self, uid: &str) -> Result<(), BackendError> {
         let uid = validate_identifier("S3 user id", uid)?;
-        self.send("croit delete user", Method::DELETE, &format!("/s3/users/{uid}"), &[], None, &[204])
-            .await
-            .map(|_| ())
+        self.send(
+            "croit delete user",
+            Method::DELETE,
+            &format!("/s3/users/{uid}"),
+            &[],
+            None,
+            &[204],
+        )
+        .await
+        .map(|_| ())
     }
 
     pub async fn set_suspended(&self, uid: &str, suspended: bool) -> Result<(), BackendError> {
         let uid = validate_identifier("S3 user id", uid)?;
         let body = serde_json::json!({ "suspended": suspended });
-        self.send("croit suspend user", Method::PATCH, &format!("/s3/users/{uid}"), &[], Some(body), &[200, 204])
-            .await
-            .map(|_| ())
+        self.send(
+            "croit suspend user",
+            Method::PATCH,
+            &format!("/s3/users/{uid}"),
+            &[],
+            Some(body),
+            &[200, 204],
+        )
+        .await
+        .map(|_| ())
     }
 
     pub async fn list_keys(&self, uid: &str) -> Result<Vec<RawKey>, BackendError> {
         let uid = validate_identifier("S3 user id", uid)?;
         let what = "croit list keys";
-        let text = self.send(what, Method::GET, &format!("/s3/users/{uid}/keys"), &[], None, &[200]).await?;
+        let text = self
+            .send(
+                what,
+                Method::GET,
+                &format!("/s3/users/{uid}/keys"),
+                &[],
+                None,
+                &[200],
+            )
+            .await?;
         Self::parse(what, &text)
     }
 
-    pub async fn put_key(&self, uid: &str, access_key: &str, secret: &SecretString) -> Result<(), BackendError> {
+    pub async fn put_key(
+        &self,
+        uid: &str,
+        access_key: &str,
+        secret: &SecretString,
+    ) -> Result<(), BackendError> {
         let uid = validate_identifier("S3 user id", uid)?;
         let ak = validate_identifier("access key", access_key)?;
         // croit takes the secret as a query parameter; it is scrubbed from any error text.
@@ -134,25 +179,52 @@ impl CroitClient {
     pub async fn delete_key(&self, uid: &str, access_key: &str) -> Result<(), BackendError> {
         let uid = validate_identifier("S3 user id", uid)?;
         let ak = validate_identifier("access key", access_key)?;
-        self.send("croit delete key", Method::DELETE, &format!("/s3/users/{uid}/keys/{ak}"), &[], None, &[204])
-            .await
-            .map(|_| ())
+        self.send(
+            "croit delete key",
+            Method::DELETE,
+            &format!("/s3/users/{uid}/keys/{ak}"),
+            &[],
+            None,
+            &[204],
+        )
+        .await
+        .map(|_| ())
     }
 
     pub async fn buckets(&self, uid: &str) -> Result<Vec<RawBucket>, BackendError> {
         let uid = validate_identifier("S3 user id", uid)?;
         let what = "croit list buckets";
-        let text = self.send(what, Method::GET, &format!("/s3/users/{uid}/buckets"), &[], None, &[200]).await?;
+        let text = self
+            .send(
+                what,
+                Method::GET,
+                &format!("/s3/users/{uid}/buckets"),
+                &[],
+                None,
+                &[200],
+            )
+            .await?;
         Self::parse(what, &text)
     }
 
-    pub async fn put_quota(&self, uid: &str, scope: QuotaScope, body: &PutQuota) -> Result<(), BackendError> {
+    pub async fn put_quota(
+        &self,
+        uid: &str,
+        scope: QuotaScope,
+        body: &PutQuota,
+    ) -> Result<(), BackendError> {
         let uid = validate_identifier("S3 user id", uid)?;
         let (what, path) = match scope {
             QuotaScope::User => ("croit set user quota", format!("/s3/users/{uid}/quota")),
-            QuotaScope::Bucket => ("croit set bucket quota", format!("/s3/users/{uid}/bucket-quota")),
+            QuotaScope::Bucket => (
+                "croit set bucket quota",
+                format!("/s3/users/{uid}/bucket-quota"),
+            ),
         };
-        let json = serde_json::to_value(body).map_err(|e| BackendError::permanent(e.to_string()))?;
-        self.send(what, Method::PUT, &path, &[], Some(json), &[204]).await.map(|_| ())
+        let json =
+            serde_json::to_value(body).map_err(|e| BackendError::permanent(e.to_string()))?;
+        self.send(what, Method::PUT, &path, &[], Some(json), &[204])
+            .await
+            .map(|_| ())
     }
 }

@@ -66,7 +66,10 @@ pub struct CreateUser<'a> {
     pub tenant: Option<&'a str>,
     #[serde(rename = "defaultPlacement", skip_serializing_if = "Option::is_none")]
     pub default_placement: Option<&'a str>,
-    #[serde(rename = "defaultStorageClass", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "defaultStorageClass",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub default_storage_class: Option<&'a str>,
 }
 

@@ -1,0 +1,2 @@
+pub mod croit;
+pub mod waldur;

@@ -1,0 +1,112 @@
+//! axum glue: one fallback handler turns every HTTP request into a `Ctx`, applies the
+//! outage/failure knobs, routes it, records it, and turns the `Reply` into a response.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State as AxState};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::Response;
+
+use super::context::Ctx;
+use super::query::Query;
+use super::reply::Reply;
+use super::state::State;
+use super::{CallRecord, WaldurSim, auth, control, router};
+
+const MAX_BODY: usize = 16 * 1024 * 1024;
+
+pub(crate) fn app(sim: WaldurSim) -> Router {
+    Router::new().fallback(handle).with_state(sim)
+}
+
+async fn handle(AxState(sim): AxState<WaldurSim>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b.to_vec(),
+        Err(_) => {
+            return to_response(
+                Reply::detail(413, "Request body is too large."),
+                parts.method.as_str() == "HEAD",
+            );
+        }
+    };
+    let header_str = |name: header::HeaderName| {
+        parts
+            .headers
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    };
+    let raw_query = parts.uri.query().unwrap_or("").to_string();
+    let mut st = sim.lock();
+    let origin = header_str(header::HOST)
+        .filter(|h| !h.is_empty())
+        .map(|h| format!("http://{h}"))
+        .unwrap_or_else(|| st.origin.clone());
+    let ctx = Ctx {
+        method: parts.method.as_str().to_string(),
+        path: parts.uri.path().to_string(),
+        query: Query::parse(&raw_query),
+        raw_query,
+        origin,
+        authorization: header_str(header::AUTHORIZATION),
+        content_type: header_str(header::CONTENT_TYPE),
+        body: bytes,
+    };
+    let reply = process(&mut st, &ctx);
+    drop(st);
+    to_response(reply, ctx.is_head())
+}
+
+/// Everything after HTTP parsing, synchronous under the state lock.
+pub(crate) fn process(st: &mut State, ctx: &Ctx) -> Reply {
+    let path = ctx.path.as_str();
+    if path == "/sim" || path.starts_with("/sim/") {
+        return control::handle(st, ctx);
+    }
+    let reply = if path == "/api" || path.starts_with("/api/") {
+        if st.down {
+            Reply::detail(503, "Service temporarily unavailable (simulated outage).")
+        } else if st.fail_remaining > 0 {
+            st.fail_remaining -= 1;
+            Reply::detail(st.fail_status, "Simulated failure")
+        } else {
+            router::dispatch(st, ctx)
+        }
+    } else if path == "/oidc/token" || path == "/oidc/token/" {
+        auth::token_endpoint(st, ctx)
+    } else {
+        Reply::not_found()
+    };
+    st.calls.push(CallRecord {
+        method: ctx.method.clone(),
+        path: ctx.path.clone(),
+        query: ctx.raw_query.clone(),
+        status: reply.status,
+        body: ctx.recorded_body(),
+    });
+    reply
+}
+
+fn to_response(reply: Reply, head: bool) -> Response {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let bytes = match (&reply.body, head) {
+        (Some(v), false) => serde_json::to_vec(v).unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    let mut resp = Response::new(Body::from(bytes));
+    *resp.status_mut() = status;
+    let headers = resp.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    for (k, v) in reply.headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(&v),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    resp
+}

@@ -1,0 +1,196 @@
+//! Shared set-up for the end-to-end tests: waldur-sim + croit-sim + the agent library.
+
+#![allow(dead_code)]
+
+use serde_json::{Value, json};
+use site_agent::app::{App, AppOptions};
+use site_agent::retry::RetryPolicy;
+use site_agent::store::Store;
+use site_agent_sdk::{BackendError, StorageBackend};
+use site_agent_sims::croit::{CroitAuth, CroitSim};
+use site_agent_sims::waldur::{
+    ComponentSeed, OfferingSeed, OrderSeed, PlacedOrder, SimOptions, WaldurSim,
+};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const CROIT_TOKEN: &str = "croit-canary-token-5f1e";
+pub const OFFERING: &str = "0ff00000000000000000000000000001";
+
+pub struct Env {
+    pub waldur: WaldurSim,
+    pub croit: CroitSim,
+    pub dir: tempfile::TempDir,
+    pub offering: String,
+}
+
+pub fn fast_retry() -> RetryPolicy {
+    RetryPolicy {
+        retries: 3,
+        min_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(20),
+    }
+}
+
+pub async fn env() -> Env {
+    let waldur = WaldurSim::start(SimOptions::default()).await.unwrap();
+    let croit = CroitSim::start(CroitAuth::Bearer(CROIT_TOKEN.into()))
+        .await
+        .unwrap();
+    let offering = waldur.add_offering(OfferingSeed {
+        uuid: Some(OFFERING.parse().unwrap()),
+        name: "S3".into(),
+        components: vec![ComponentSeed {
+            type_: "s3_storage".into(),
+            name: "Storage".into(),
+            billing_type: "usage".into(),
+            measured_unit: "GB-day".into(),
+            unit_factor: Some(1_000_000_000),
+            limit_amount: None,
+        }],
+        ..OfferingSeed::default()
+    });
+    Env {
+        waldur,
+        croit,
+        dir: tempfile::tempdir().unwrap(),
+        offering,
+    }
+}
+
+impl Env {
+    pub fn config_yaml(&self) -> String {
+        format!(
+            r#"
+timezone: UTC
+database_path: {db}
+heartbeat_file: {hb}
+offerings:
+  - name: S3
+    waldur_api_url: {api}
+    waldur_api_token: {token}
+    waldur_offering_uuid: {off}
+    backend_type: ceph_s3
+    order_processing_backend: ceph_s3
+    backend_settings:
+      api_url: {croit}
+      token: {CROIT_TOKEN}
+      s3_endpoint: https://s3.test
+      s3_region: eu-test
+    backend_components:
+      s3_storage:
+        backend_name: storage
+        measured_unit: GB-day
+        accounting_type: usage
+        label: Storage
+        unit_factor: 1000000000
+"#,
+            db = self.dir.path().join("state.sqlite3").display(),
+            hb = self.dir.path().join("heartbeat").display(),
+            api = self.waldur.api_url(),
+            token = self.waldur.provider_token(),
+            off = self.offering,
+            croit = self.croit.base_url(),
+        )
+    }
+
+    pub fn config(&self) -> site_agent::config::Config {
+        site_agent::config::load_str(
+            &self.config_yaml(),
+            "test.yaml",
+            Vec::<(String, String)>::new(),
+        )
+        .unwrap()
+    }
+
+    /// A fresh agent process, as after a restart: new memory, the same database file.
+    pub fn app(&self) -> App {
+        let config = self.config();
+        let store = Store::open(&config.database_path).unwrap();
+        App::build_with_store(
+            config,
+            store,
+            &AppOptions {
+                retry: fast_retry(),
+                ..AppOptions::default()
+            },
+        )
+        .unwrap()
+    }
+
+    /// An agent whose backend is wrapped by `wrap`.
+    pub fn app_with(
+        &self,
+        wrap: impl Fn(Arc<dyn StorageBackend>) -> Arc<dyn StorageBackend>,
+    ) -> App {
+        let config = self.config();
+        let store = Store::open(&config.database_path).unwrap();
+        App::build_with_backends(
+            config,
+            store,
+            &AppOptions {
+                retry: fast_retry(),
+                ..AppOptions::default()
+            },
+            |o| site_agent::backends::build(o, fast_retry()).map(&wrap),
+        )
+        .unwrap()
+    }
+
+    pub fn place_create(&self, name: &str, attributes: Value) -> PlacedOrder {
+        self.waldur.place_order(OrderSeed {
+            offering_uuid: self.offering.clone(),
+            order_type: "Create".into(),
+            resource_name: name.into(),
+            project_slug: "acme-ml".into(),
+            customer_slug: "acme".into(),
+            attributes,
+            limits: json!({}),
+            ..OrderSeed::default()
+        })
+    }
+
+    pub fn place_for(
+        &self,
+        resource: &str,
+        order_type: &str,
+        attributes: Value,
+        limits: Value,
+    ) -> PlacedOrder {
+        self.waldur.place_order(OrderSeed {
+            offering_uuid: self.offering.clone(),
+            order_type: order_type.into(),
+            resource_uuid: Some(resource.into()),
+            resource_name: "x".into(),
+            project_slug: "acme-ml".into(),
+            customer_slug: "acme".into(),
+            attributes,
+            limits,
+            ..OrderSeed::default()
+        })
+    }
+
+    pub fn order_state(&self, order: &str) -> String {
+        self.waldur.order(order).unwrap()["state"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    pub fn resource(&self, r: &str) -> Value {
+        self.waldur.resource(r).unwrap()
+    }
+
+    /// Croit calls that change something (POST/PUT/PATCH/DELETE).
+    pub fn croit_writes(&self) -> usize {
+        self.croit
+            .calls()
+            .iter()
+            .filter(|c| c.method != "GET")
+            .count()
+    }
+}
+
+pub fn transient(msg: &str) -> BackendError {
+    BackendError::transient(msg)
+}
