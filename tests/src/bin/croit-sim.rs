@@ -69,28 +69,6 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, Stri
     Ok(Some(Args { listen, auth }))
 }
 
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = match parse_args(std::env::args().skip(1)) {
@@ -113,7 +91,7 @@ async fn main() -> ExitCode {
     };
     println!("CROIT_SIM_URL={}", sim.base_url());
     let _ = std::io::stdout().flush();
-    shutdown_signal().await;
+    site_agent_sims::shutdown_signal().await;
     eprintln!("croit-sim: stopping");
     ExitCode::SUCCESS
 }

@@ -117,28 +117,6 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Parsed, String> {
     }))
 }
 
-async fn wait_for_shutdown() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = match parse_args(std::env::args().skip(1)) {
@@ -186,7 +164,7 @@ async fn main() -> ExitCode {
     println!("WALDUR_SIM_URL={}", sim.api_url());
     use std::io::Write;
     let _ = std::io::stdout().flush();
-    wait_for_shutdown().await;
+    site_agent_sims::shutdown_signal().await;
     eprintln!("waldur-sim: shutting down");
     ExitCode::SUCCESS
 }
