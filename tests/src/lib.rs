@@ -1,4 +1,5 @@
 pub mod croit;
+pub mod s3;
 pub mod waldur;
 
 /// Resolves on SIGTERM or ctrl-c (the simulator binaries run until then).

@@ -87,3 +87,71 @@ mod tests {
         assert!(!s.to_string().contains("abc"));
     }
 }
+
+/// Classifies an RGW Admin Ops error by its JSON `Code` (the part before any `:`), not by the
+/// HTTP status: RGW answers 403 both for a missing key and for missing caps.
+pub fn classify_rgw(what: &str, status: u16, body: &str) -> BackendError {
+    let code = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.get("Code")
+                .and_then(|c| c.as_str())
+                .map(|c| c.split(':').next().unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_default();
+    let msg = extract_message(status, body);
+    let class = match code.as_str() {
+        "NoSuchUser" | "InvalidAccessKeyId" | "NoSuchKey" | "NoSuchBucket" => ErrorClass::NotFound,
+        "UserAlreadyExists" | "KeyExists" | "EmailExists" => ErrorClass::Conflict,
+        // RGW's misleading code for deleting a user who still owns buckets.
+        "BucketAlreadyExists" => ErrorClass::Permanent,
+        "AccessDenied" | "SignatureDoesNotMatch" | "InvalidAccessKeyIdAdmin" => {
+            return BackendError::transient(format!(
+                "{what}: RGW refused the admin credentials ({code}): check admin_access_key/admin_secret_key and the caps users=*;buckets=*"
+            ));
+        }
+        "SlowDown" | "ServiceUnavailable" | "RequestTimeout" => ErrorClass::Transient,
+        _ if status >= 500 || status == 429 => ErrorClass::Transient,
+        _ => ErrorClass::Permanent,
+    };
+    BackendError::new(class, format!("{what}: {msg}"))
+}
+
+#[cfg(test)]
+mod rgw_tests {
+    use super::*;
+
+    #[test]
+    fn rgw_codes() {
+        assert_eq!(
+            classify_rgw("x", 404, r#"{"Code":"NoSuchUser"}"#).class,
+            ErrorClass::NotFound
+        );
+        assert_eq!(
+            classify_rgw("x", 403, r#"{"Code":"InvalidAccessKeyId"}"#).class,
+            ErrorClass::NotFound
+        );
+        assert_eq!(
+            classify_rgw("x", 409, r#"{"Code":"UserAlreadyExists"}"#).class,
+            ErrorClass::Conflict
+        );
+        assert_eq!(
+            classify_rgw("x", 409, r#"{"Code":"BucketAlreadyExists"}"#).class,
+            ErrorClass::Permanent
+        );
+        let auth = classify_rgw("x", 403, r#"{"Code":"AccessDenied"}"#);
+        assert!(auth.is_transient() && auth.message().contains("caps"));
+        assert_eq!(
+            classify_rgw("x", 400, r#"{"Code":"InvalidArgument"}"#).class,
+            ErrorClass::Permanent
+        );
+        assert_eq!(
+            classify_rgw("x", 503, "<html/>").class,
+            ErrorClass::Transient
+        );
+        assert_eq!(
+            classify_rgw("x", 400, r#"{"Code":"InvalidArgument: bad"}"#).message(),
+            "x: InvalidArgument: bad"
+        );
+    }
+}

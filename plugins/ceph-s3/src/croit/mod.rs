@@ -1,8 +1,8 @@
 //! The croit flavour: croit's management REST API.
 
-mod backend;
 mod client;
+mod ops;
 mod wire;
 
-pub use backend::CroitBackend;
 pub use client::CroitClient;
+pub use ops::CroitOps;

@@ -1,0 +1,182 @@
+//! [`FlavourOps`] over the croit client.
+
+use super::client::{CroitClient, QuotaScope};
+use super::wire::{CreateUser, PutQuota, RawQuota, RawUser};
+use crate::ops::{FlavourOps, NeutralUser};
+use crate::settings::CephS3Settings;
+use secrecy::SecretString;
+use site_agent_sdk::{
+    AppliedQuota, BackendError, BucketUsage, Capabilities, ErrorClass, QuotaSpec, QuotaState,
+};
+
+pub struct CroitOps {
+    client: CroitClient,
+    tenant: Option<String>,
+    placement: Option<String>,
+    storage_class: Option<String>,
+}
+
+impl CroitOps {
+    pub fn new(settings: &CephS3Settings) -> Result<Self, BackendError> {
+        let croit = settings
+            .croit
+            .as_ref()
+            .ok_or_else(|| BackendError::permanent("croit settings missing"))?;
+        Ok(Self {
+            client: CroitClient::new(croit, &settings.http)?,
+            tenant: croit.default_tenant.clone(),
+            placement: settings.default_placement.clone(),
+            storage_class: croit.default_storage_class.clone(),
+        })
+    }
+
+    /// croit has no get-one-user call: list and filter.
+    async fn raw_user(&self, uid: &str) -> Result<Option<RawUser>, BackendError> {
+        Ok(self
+            .client
+            .list_users()
+            .await?
+            .into_iter()
+            .find(|u| u.uid.as_deref() == Some(uid)))
+    }
+}
+
+fn quota_state(q: Option<&RawQuota>) -> QuotaState {
+    let positive = |v: Option<i64>| v.filter(|n| *n >= 0).map(|n| n as u64);
+    q.map(|q| QuotaState {
+        enabled: q.enabled,
+        max_size_bytes: positive(q.max_size),
+        max_objects: positive(q.max_objects),
+    })
+    .unwrap_or_default()
+}
+
+#[async_trait::async_trait]
+impl FlavourOps for CroitOps {
+    fn kind(&self) -> &'static str {
+        "ceph_s3/croit"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            user_quota: true,
+            bucket_quota: true,
+            object_quota: true,
+            quota_byte_granularity: 1024,
+            suspend: true,
+            purge: false,
+            metered_series: true,
+        }
+    }
+
+    async fn ping(&self) -> Result<(), BackendError> {
+        self.client.list_users().await.map(|_| ())
+    }
+
+    async fn create_user(&self, uid: &str, name: &str, email: &str) -> Result<(), BackendError> {
+        self.client
+            .create_user(&CreateUser {
+                uid,
+                name,
+                email,
+                tenant: self.tenant.as_deref(),
+                default_placement: self.placement.as_deref(),
+                default_storage_class: self.storage_class.as_deref(),
+            })
+            .await
+    }
+
+    /// RGW mints a key whenever croit creates a user; nobody has it yet, so it goes.
+    async fn after_create(&self, uid: &str) -> Result<(), BackendError> {
+        for key in self.client.list_keys(uid).await? {
+            match key.access_key {
+                Some(ak) => self.client.delete_key(uid, &ak).await?,
+                None => tracing::error!(
+                    uid,
+                    camel_case = key.access_key_camel.is_some(),
+                    "croit key entry without access_key; cannot remove the auto-generated key"
+                ),
+            }
+        }
+        Ok(())
+    }
+
+    async fn user(&self, uid: &str) -> Result<Option<NeutralUser>, BackendError> {
+        Ok(self.raw_user(uid).await?.map(|u| NeutralUser {
+            uid: u.uid.clone().unwrap_or_default(),
+            name: u.name.clone().unwrap_or_default(),
+            email: u.email.clone().unwrap_or_default(),
+            suspended: u.suspended,
+            access_keys: u.keys.iter().filter_map(|k| k.access_key.clone()).collect(),
+        }))
+    }
+
+    async fn delete_user(&self, uid: &str, _purge: bool) -> Result<(), BackendError> {
+        match self.client.delete_user(uid).await {
+            Err(e) if e.message().contains("Unable to remove user with buckets") => Err(
+                BackendError::permanent(format!("{e} (the user owns buckets)")),
+            ),
+            other => other,
+        }
+    }
+
+    async fn set_suspended(&self, uid: &str, suspended: bool) -> Result<(), BackendError> {
+        self.client.set_suspended(uid, suspended).await
+    }
+
+    async fn put_key(
+        &self,
+        uid: &str,
+        access_key: &str,
+        secret: &SecretString,
+    ) -> Result<(), BackendError> {
+        self.client.put_key(uid, access_key, secret).await
+    }
+
+    async fn delete_key(&self, uid: &str, access_key: &str) -> Result<(), BackendError> {
+        self.client.delete_key(uid, access_key).await
+    }
+
+    async fn set_quotas(&self, uid: &str, quota: &QuotaSpec) -> Result<(), BackendError> {
+        let body = PutQuota {
+            enabled: true,
+            max_size: quota.max_bytes,
+            max_objects: quota.max_objects,
+        };
+        // User quota first: it is what really bounds the tenant (croit cannot cap the bucket
+        // count); the bucket quota is a per-bucket guard.
+        self.client.put_quota(uid, QuotaScope::User, &body).await?;
+        self.client.put_quota(uid, QuotaScope::Bucket, &body).await
+    }
+
+    async fn quotas(&self, uid: &str) -> Result<AppliedQuota, BackendError> {
+        match self.raw_user(uid).await? {
+            Some(u) => Ok(AppliedQuota {
+                user: quota_state(u.user_quota.as_ref()),
+                bucket: quota_state(u.bucket_quota.as_ref()),
+            }),
+            None => Err(BackendError::new(
+                ErrorClass::NotFound,
+                format!("S3 user {uid:?} does not exist"),
+            )),
+        }
+    }
+
+    async fn buckets(&self, uid: &str) -> Result<Vec<BucketUsage>, BackendError> {
+        Ok(self
+            .client
+            .buckets(uid)
+            .await?
+            .into_iter()
+            .map(|b| BucketUsage {
+                name: b.bucket.unwrap_or_default(),
+                bytes: b.usage_sum.as_ref().and_then(|u| u.size).unwrap_or(0),
+                objects: b
+                    .usage_sum
+                    .as_ref()
+                    .and_then(|u| u.num_objects)
+                    .unwrap_or(0),
+            })
+            .collect())
+    }
+}

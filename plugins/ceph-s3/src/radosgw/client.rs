@@ -1,0 +1,293 @@
+//! Raw Admin Ops calls. Identifiers are validated before any URL is built.
+
+use super::query::AdminQuery;
+use super::sign::Signer;
+use crate::error::classify_rgw;
+use crate::settings::{CephS3Settings, RadosgwSettings};
+use reqwest::Method;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use site_agent_sdk::http::{build_client, transport_error};
+use site_agent_sdk::{BackendError, validate_identifier};
+use std::time::SystemTime;
+
+pub struct RgwClient {
+    http: reqwest::Client,
+    base: String,
+    signer: Signer,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RgwUser {
+    pub user_id: String,
+    pub display_name: String,
+    pub email: String,
+    pub suspended: u8,
+    pub keys: Vec<RgwKey>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub struct RgwKey {
+    pub user: String,
+    pub access_key: String,
+}
+
+impl std::fmt::Debug for RgwKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RgwKey({})", self.access_key)
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RgwQuota {
+    pub enabled: bool,
+    /// Exact bytes; -1 means unlimited. (`max_size_kb` is rounded and ignored.)
+    pub max_size: i64,
+    pub max_objects: i64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RgwBucket {
+    pub bucket: String,
+    pub usage: std::collections::HashMap<String, RgwBucketUsage>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RgwBucketUsage {
+    pub size: u64,
+    pub size_actual: u64,
+    pub num_objects: u64,
+}
+
+#[derive(Clone, Copy)]
+pub enum QuotaType {
+    User,
+    Bucket,
+}
+
+impl QuotaType {
+    fn as_str(self) -> &'static str {
+        match self {
+            QuotaType::User => "user",
+            QuotaType::Bucket => "bucket",
+        }
+    }
+}
+
+impl RgwClient {
+    pub fn new(settings: &CephS3Settings, rgw: &RadosgwSettings) -> Result<Self, BackendError> {
+        Ok(Self {
+            http: build_client(&settings.http)?,
+            base: format!("{}/{}", settings.s3_endpoint, rgw.admin_path),
+            signer: Signer::new(
+                rgw.admin_access_key.clone(),
+                SecretString::from(rgw.admin_secret_key.expose_secret().to_string()),
+                settings.s3_region.clone(),
+            ),
+        })
+    }
+
+    async fn send(
+        &self,
+        what: &str,
+        method: Method,
+        resource: &str,
+        query: &AdminQuery,
+    ) -> Result<String, BackendError> {
+        let url = format!("{}/{resource}?{}", self.base, query.encode());
+        let headers = self
+            .signer
+            .headers(method.as_str(), &url, SystemTime::now())?;
+        let mut req = self.http.request(method, &url);
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        let resp = req.send().await.map_err(|e| transport_error(what, e))?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.map_err(|e| transport_error(what, e))?;
+        if (200..300).contains(&status) {
+            Ok(text)
+        } else {
+            Err(classify_rgw(what, status, &text))
+        }
+    }
+
+    fn parse<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T, BackendError> {
+        serde_json::from_str(text)
+            .map_err(|e| BackendError::transient(format!("{what}: unreadable RGW answer: {e}")))
+    }
+
+    /// R1: `?list` needs only the users cap (unlike `/admin/info` or `/admin/metadata`).
+    pub async fn list_users(&self) -> Result<Vec<String>, BackendError> {
+        #[derive(Deserialize, Default)]
+        #[serde(default)]
+        struct Listing {
+            keys: Vec<String>,
+            truncated: bool,
+        }
+        let what = "RGW list users";
+        let text = self
+            .send(what, Method::GET, "user", &AdminQuery::new().sub("list"))
+            .await?;
+        let l: Listing = Self::parse(what, &text)?;
+        if l.truncated {
+            tracing::warn!("RGW user listing is truncated; only the first page was read");
+        }
+        Ok(l.keys)
+    }
+
+    /// R2: no key is generated; the agent mints its own.
+    pub async fn create_user(
+        &self,
+        uid: &str,
+        display_name: &str,
+        email: &str,
+        placement: Option<&str>,
+    ) -> Result<(), BackendError> {
+        let uid = validate_identifier("S3 user id", uid)?;
+        let q = AdminQuery::new()
+            .param("uid", uid)
+            .param("display-name", display_name)
+            .param("generate-key", "False")
+            .param("email", email)
+            .opt("default-placement", placement);
+        self.send("RGW create user", Method::PUT, "user", &q)
+            .await
+            .map(|_| ())
+    }
+
+    /// R3: `Ok(None)` when the user does not exist.
+    pub async fn user(&self, uid: &str) -> Result<Option<RgwUser>, BackendError> {
+        let uid = validate_identifier("S3 user id", uid)?;
+        let what = "RGW get user";
+        match self
+            .send(
+                what,
+                Method::GET,
+                "user",
+                &AdminQuery::new().param("uid", uid),
+            )
+            .await
+        {
+            Ok(text) => Ok(Some(Self::parse(what, &text)?)),
+            Err(e) if e.class == site_agent_sdk::ErrorClass::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// R4.
+    pub async fn delete_user(&self, uid: &str, purge: bool) -> Result<(), BackendError> {
+        let uid = validate_identifier("S3 user id", uid)?;
+        let q = AdminQuery::new()
+            .param("uid", uid)
+            .opt("purge-data", purge.then_some("True"));
+        self.send("RGW delete user", Method::DELETE, "user", &q)
+            .await
+            .map(|_| ())
+    }
+
+    /// Modify user: suspend or resume.
+    pub async fn set_suspended(&self, uid: &str, suspended: bool) -> Result<(), BackendError> {
+        let uid = validate_identifier("S3 user id", uid)?;
+        let q = AdminQuery::new()
+            .param("uid", uid)
+            .param("suspended", if suspended { "True" } else { "False" });
+        self.send("RGW suspend user", Method::POST, "user", &q)
+            .await
+            .map(|_| ())
+    }
+
+    /// R5: re-sending an existing access key rewrites its secret.
+    pub async fn put_key(
+        &self,
+        uid: &str,
+        access_key: &str,
+        secret: &SecretString,
+    ) -> Result<(), BackendError> {
+        let uid = validate_identifier("S3 user id", uid)?;
+        let ak = validate_identifier("access key", access_key)?;
+        let q = AdminQuery::new()
+            .sub("key")
+            .param("uid", uid)
+            .param("access-key", ak)
+            .param("secret-key", secret.expose_secret());
+        self.send("RGW create key", Method::PUT, "user", &q)
+            .await
+            .map(|_| ())
+    }
+
+    /// R6.
+    pub async fn delete_key(&self, uid: &str, access_key: &str) -> Result<(), BackendError> {
+        let uid = validate_identifier("S3 user id", uid)?;
+        let ak = validate_identifier("access key", access_key)?;
+        let q = AdminQuery::new()
+            .sub("key")
+            .param("uid", uid)
+            .param("access-key", ak);
+        self.send("RGW delete key", Method::DELETE, "user", &q)
+            .await
+            .map(|_| ())
+    }
+
+    /// R7.
+    pub async fn quota(&self, uid: &str, kind: QuotaType) -> Result<RgwQuota, BackendError> {
+        let uid = validate_identifier("S3 user id", uid)?;
+        let what = "RGW get quota";
+        let q = AdminQuery::new()
+            .sub("quota")
+            .param("uid", uid)
+            .param("quota-type", kind.as_str());
+        let text = self.send(what, Method::GET, "user", &q).await?;
+        Self::parse(what, &text)
+    }
+
+    /// R8: sizes in bytes; a PUT merges, so an omitted dimension keeps its stored value. For
+    /// the bucket quota, RGW 16 honours only `max-size-kb` (`max-size` is ignored, and a missing
+    /// `max-size-kb` stores 0, which refuses every write): it is always sent, rounded up to KiB,
+    /// or -1 (unlimited).
+    pub async fn set_quota(
+        &self,
+        uid: &str,
+        kind: QuotaType,
+        max_bytes: Option<u64>,
+        max_objects: Option<u64>,
+    ) -> Result<(), BackendError> {
+        let uid = validate_identifier("S3 user id", uid)?;
+        let mut q = AdminQuery::new()
+            .sub("quota")
+            .param("uid", uid)
+            .param("quota-type", kind.as_str())
+            .param("enabled", "True")
+            .opt("max-size", max_bytes.map(|b| b.to_string()))
+            .opt("max-objects", max_objects.map(|n| n.to_string()));
+        if let QuotaType::Bucket = kind {
+            let kb = max_bytes
+                .map(|b| b.div_ceil(1024).to_string())
+                .unwrap_or_else(|| "-1".into());
+            q = q.param("max-size-kb", kb);
+        }
+        self.send("RGW set quota", Method::PUT, "user", &q)
+            .await
+            .map(|_| ())
+    }
+
+    /// R9: an empty array for a user without buckets, never a 404.
+    pub async fn buckets(&self, uid: &str) -> Result<Vec<RgwBucket>, BackendError> {
+        let uid = validate_identifier("S3 user id", uid)?;
+        let what = "RGW list buckets";
+        let text = self
+            .send(
+                what,
+                Method::GET,
+                "bucket",
+                &AdminQuery::new().param("uid", uid).param("stats", "True"),
+            )
+            .await?;
+        Self::parse(what, &text)
+    }
+}

@@ -1,0 +1,137 @@
+//! [`FlavourOps`] over the Admin Ops client.
+
+use super::client::{QuotaType, RgwClient, RgwQuota};
+use crate::ops::{FlavourOps, NeutralUser};
+use crate::settings::CephS3Settings;
+use secrecy::SecretString;
+use site_agent_sdk::{
+    AppliedQuota, BackendError, BucketUsage, Capabilities, QuotaSpec, QuotaState,
+};
+
+pub struct RgwOps {
+    client: RgwClient,
+    placement: Option<String>,
+}
+
+impl RgwOps {
+    pub fn new(settings: &CephS3Settings) -> Result<Self, BackendError> {
+        let rgw = settings
+            .radosgw
+            .as_ref()
+            .ok_or_else(|| BackendError::permanent("radosgw settings missing"))?;
+        Ok(Self {
+            client: RgwClient::new(settings, rgw)?,
+            placement: settings.default_placement.clone(),
+        })
+    }
+}
+
+fn state(q: RgwQuota) -> QuotaState {
+    let positive = |v: i64| (v >= 0).then_some(v as u64);
+    QuotaState {
+        enabled: q.enabled,
+        max_size_bytes: positive(q.max_size),
+        max_objects: positive(q.max_objects),
+    }
+}
+
+#[async_trait::async_trait]
+impl FlavourOps for RgwOps {
+    fn kind(&self) -> &'static str {
+        "ceph_s3/radosgw"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            user_quota: true,
+            bucket_quota: true,
+            object_quota: true,
+            // The bucket quota is stored in KiB (see `RgwClient::set_quota`).
+            quota_byte_granularity: 1024,
+            suspend: true,
+            purge: true,
+            metered_series: false,
+        }
+    }
+
+    async fn ping(&self) -> Result<(), BackendError> {
+        self.client.list_users().await.map(|_| ())
+    }
+
+    async fn create_user(&self, uid: &str, name: &str, email: &str) -> Result<(), BackendError> {
+        self.client
+            .create_user(uid, name, email, self.placement.as_deref())
+            .await
+    }
+
+    async fn user(&self, uid: &str) -> Result<Option<NeutralUser>, BackendError> {
+        Ok(self.client.user(uid).await?.map(|u| NeutralUser {
+            uid: u.user_id,
+            name: u.display_name,
+            email: u.email,
+            suspended: u.suspended != 0,
+            access_keys: u.keys.into_iter().map(|k| k.access_key).collect(),
+        }))
+    }
+
+    async fn delete_user(&self, uid: &str, purge: bool) -> Result<(), BackendError> {
+        match self.client.delete_user(uid, purge).await {
+            Err(e) if e.message().contains("BucketAlreadyExists") => Err(BackendError::permanent(
+                format!("{e} (the user owns buckets)"),
+            )),
+            other => other,
+        }
+    }
+
+    async fn set_suspended(&self, uid: &str, suspended: bool) -> Result<(), BackendError> {
+        self.client.set_suspended(uid, suspended).await
+    }
+
+    async fn put_key(
+        &self,
+        uid: &str,
+        access_key: &str,
+        secret: &SecretString,
+    ) -> Result<(), BackendError> {
+        self.client.put_key(uid, access_key, secret).await
+    }
+
+    async fn delete_key(&self, uid: &str, access_key: &str) -> Result<(), BackendError> {
+        self.client.delete_key(uid, access_key).await
+    }
+
+    async fn set_quotas(&self, uid: &str, quota: &QuotaSpec) -> Result<(), BackendError> {
+        self.client
+            .set_quota(uid, QuotaType::User, quota.max_bytes, quota.max_objects)
+            .await?;
+        self.client
+            .set_quota(uid, QuotaType::Bucket, quota.max_bytes, quota.max_objects)
+            .await
+    }
+
+    async fn quotas(&self, uid: &str) -> Result<AppliedQuota, BackendError> {
+        Ok(AppliedQuota {
+            user: state(self.client.quota(uid, QuotaType::User).await?),
+            bucket: state(self.client.quota(uid, QuotaType::Bucket).await?),
+        })
+    }
+
+    async fn buckets(&self, uid: &str) -> Result<Vec<BucketUsage>, BackendError> {
+        Ok(self
+            .client
+            .buckets(uid)
+            .await?
+            .into_iter()
+            .map(|b| {
+                // Logical bytes (`size`), the same meaning as croit's usageSum.size; a bucket
+                // without stats has no `rgw.main` and reads as 0.
+                let main = b.usage.get("rgw.main");
+                BucketUsage {
+                    name: b.bucket,
+                    bytes: main.map(|u| u.size).unwrap_or(0),
+                    objects: main.map(|u| u.num_objects).unwrap_or(0),
+                }
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,120 @@
+//! A tiny S3 data-plane client for tests: proves that provisioned keys really work (or are
+//! refused) against a real RadosGW. Presigned requests from rusty-s3, sent with reqwest.
+
+use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
+use std::time::Duration;
+
+/// The answer of an S3 call: status and body (with the S3 error `Code`, if any).
+#[derive(Debug, Clone)]
+pub struct S3Reply {
+    pub status: u16,
+    pub body: String,
+}
+
+impl S3Reply {
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+    /// The `<Code>` of an S3 error body.
+    pub fn code(&self) -> Option<&str> {
+        let start = self.body.find("<Code>")? + "<Code>".len();
+        let end = self.body[start..].find("</Code>")? + start;
+        Some(&self.body[start..end])
+    }
+}
+
+pub struct S3User {
+    endpoint: url::Url,
+    region: String,
+    creds: Credentials,
+    http: reqwest::Client,
+}
+
+impl S3User {
+    pub fn new(endpoint: &str, region: &str, access_key: &str, secret_key: &str) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        Self {
+            endpoint: endpoint.parse().expect("S3 endpoint URL"),
+            region: region.to_string(),
+            creds: Credentials::new(access_key, secret_key),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn bucket(&self, name: &str) -> Bucket {
+        Bucket::new(
+            self.endpoint.clone(),
+            UrlStyle::Path,
+            name.to_string(),
+            self.region.clone(),
+        )
+        .expect("bucket")
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> S3Reply {
+        match req.send().await {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                S3Reply {
+                    status,
+                    body: r.text().await.unwrap_or_default(),
+                }
+            }
+            Err(e) => S3Reply {
+                status: 0,
+                body: e.to_string(),
+            },
+        }
+    }
+
+    const TTL: Duration = Duration::from_secs(600);
+
+    pub async fn create_bucket(&self, name: &str) -> S3Reply {
+        let b = self.bucket(name);
+        let url = b.create_bucket(&self.creds).sign(Self::TTL);
+        self.send(self.http.put(url)).await
+    }
+
+    pub async fn delete_bucket(&self, name: &str) -> S3Reply {
+        let b = self.bucket(name);
+        let url = b.delete_bucket(&self.creds).sign(Self::TTL);
+        self.send(self.http.delete(url)).await
+    }
+
+    pub async fn put_object(&self, bucket: &str, key: &str, body: Vec<u8>) -> S3Reply {
+        let b = self.bucket(bucket);
+        let url = b.put_object(Some(&self.creds), key).sign(Self::TTL);
+        self.send(self.http.put(url).body(body)).await
+    }
+
+    pub async fn delete_object(&self, bucket: &str, key: &str) -> S3Reply {
+        let b = self.bucket(bucket);
+        let url = b.delete_object(Some(&self.creds), key).sign(Self::TTL);
+        self.send(self.http.delete(url)).await
+    }
+}
+
+/// The real RadosGW started by `../shared/peers/start-ceph-rgw.sh` (its `KEY=VALUE` output
+/// exported into the environment, as `./test.sh` and `.ci/run` do).
+#[derive(Debug, Clone)]
+pub struct RgwPeer {
+    pub endpoint: String,
+    pub admin_access_key: String,
+    pub admin_secret_key: String,
+}
+
+impl RgwPeer {
+    /// Panics with instructions when the peer is not running: these tests need the real RGW.
+    pub fn from_env() -> Self {
+        let get = |k: &str| {
+            std::env::var(k).unwrap_or_else(|_| {
+                panic!("{k} is not set: these tests run against a real Ceph RGW; run ./test.sh (it starts ../shared/peers/start-ceph-rgw.sh) or export its output")
+            })
+        };
+        Self {
+            endpoint: get("RGW_ENDPOINT"),
+            admin_access_key: get("RGW_ADMIN_ACCESS_KEY"),
+            admin_secret_key: get("RGW_ADMIN_SECRET_KEY"),
+        }
+    }
+}
