@@ -132,7 +132,7 @@ impl RgwClient {
         }
         let what = "RGW list users";
         let text = self
-            .send(what, Method::GET, "user", &AdminQuery::new().sub("list"))
+            .send(what, Method::GET, "user", &AdminQuery::new().subresource("list"))
             .await?;
         let l: Listing = Self::parse(what, &text)?;
         if l.truncated {
@@ -212,7 +212,7 @@ impl RgwClient {
         let uid = validate_identifier("S3 user id", uid)?;
         let ak = validate_identifier("access key", access_key)?;
         let q = AdminQuery::new()
-            .sub("key")
+            .subresource("key")
             .param("uid", uid)
             .param("access-key", ak)
             .param("secret-key", secret.expose_secret());
@@ -226,7 +226,7 @@ impl RgwClient {
         let uid = validate_identifier("S3 user id", uid)?;
         let ak = validate_identifier("access key", access_key)?;
         let q = AdminQuery::new()
-            .sub("key")
+            .subresource("key")
             .param("uid", uid)
             .param("access-key", ak);
         self.send("RGW delete key", Method::DELETE, "user", &q)
@@ -239,7 +239,7 @@ impl RgwClient {
         let uid = validate_identifier("S3 user id", uid)?;
         let what = "RGW get quota";
         let q = AdminQuery::new()
-            .sub("quota")
+            .subresource("quota")
             .param("uid", uid)
             .param("quota-type", kind.as_str());
         let text = self.send(what, Method::GET, "user", &q).await?;
@@ -259,7 +259,7 @@ impl RgwClient {
     ) -> Result<(), BackendError> {
         let uid = validate_identifier("S3 user id", uid)?;
         let mut q = AdminQuery::new()
-            .sub("quota")
+            .subresource("quota")
             .param("uid", uid)
             .param("quota-type", kind.as_str())
             .param("enabled", "True")

@@ -14,7 +14,7 @@ impl AdminQuery {
     }
 
     /// A valueless sub-resource such as `quota` or `key`.
-    pub fn sub(mut self, name: &str) -> Self {
+    pub fn subresource(mut self, name: &str) -> Self {
         self.set(name, "");
         self
     }
@@ -70,7 +70,7 @@ mod tests {
     #[test]
     fn encoding_rules() {
         let q = AdminQuery::new()
-            .sub("quota")
+            .subresource("quota")
             .param("uid", "waldur-u")
             .param("quota-type", "user")
             .param("display-name", "My Bucket & co")
