@@ -3,7 +3,9 @@
 use crate::config::Config;
 use crate::orders::{OrderProcessor, Outcome};
 use crate::retry::RetryPolicy;
+use crate::rotation::{RotationOutcome, Rotator};
 use crate::store::Store;
+use crate::sync::{ResourceSync, SyncReport};
 use crate::waldur::WaldurClient;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +30,17 @@ pub struct App {
     pub config: Config,
     pub store: Store,
     pub processors: Vec<OrderProcessor>,
+    pub rotators: Vec<Rotator>,
+    pub syncs: Vec<ResourceSync>,
+}
+
+/// Which periodic work runs, and how often.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Roles {
+    /// Order polling (and key rotations with it).
+    pub orders: Option<Duration>,
+    /// The resource reconcile pass (pause/restore, quota drift).
+    pub sync: Option<Duration>,
 }
 
 impl App {
@@ -59,19 +72,32 @@ impl App {
             site_agent_sdk::BackendError,
         >,
     ) -> anyhow::Result<App> {
-        let mut processors = Vec::new();
-        for offering in config
-            .offerings
-            .iter()
-            .filter(|o| o.order_processing_backend.is_some())
-        {
+        let (mut processors, mut rotators, mut syncs) = (Vec::new(), Vec::new(), Vec::new());
+        let active = config.offerings.iter().filter(|o| {
+            o.order_processing_backend.is_some() || o.membership_sync_backend.is_some()
+        });
+        for offering in active {
             let waldur = WaldurClient::new(offering, options.retry, &options.user_agent)
                 .map_err(|e| anyhow::anyhow!("offering {:?}: {e}", offering.name))?;
             let backend = make_backend(offering)
                 .map_err(|e| anyhow::anyhow!("offering {:?}: {e}", offering.name))?;
+            let waldur = Arc::new(waldur);
+            syncs.push(ResourceSync {
+                offering: offering.clone(),
+                waldur: waldur.clone(),
+                backend: backend.clone(),
+            });
+            if offering.order_processing_backend.is_none() {
+                continue;
+            }
+            rotators.push(Rotator {
+                offering: offering.clone(),
+                waldur: waldur.clone(),
+                backend: backend.clone(),
+            });
             processors.push(OrderProcessor {
                 offering: offering.clone(),
-                waldur: Arc::new(waldur),
+                waldur,
                 backend,
                 store: store.clone(),
                 expose_details: config.expose_backend_error_details,
@@ -81,6 +107,8 @@ impl App {
             config,
             store,
             processors,
+            rotators,
+            syncs,
         })
     }
 
@@ -102,29 +130,76 @@ impl App {
         all
     }
 
-    /// Polls orders every `period` until `shutdown` resolves; touches the heartbeat each tick.
-    pub async fn run_orders(
-        &self,
-        period: Duration,
-        shutdown: impl std::future::Future<Output = ()>,
-    ) {
+    /// Rotates every key that Waldur has put in `Updating` (polling: no age threshold).
+    pub async fn key_cycle(&self) -> Vec<(String, RotationOutcome)> {
+        let mut all = Vec::new();
+        for r in &self.rotators {
+            all.extend(r.sweep(chrono::Utc::now()).await);
+        }
+        all
+    }
+
+    /// One reconcile pass over every offering's active resources.
+    pub async fn sync_cycle(&self) -> Vec<(String, SyncReport)> {
+        let mut all = Vec::new();
+        for s in &self.syncs {
+            all.extend(s.run().await);
+        }
+        all
+    }
+
+    /// Runs the roles on their periods until `shutdown` resolves; all run on the first tick,
+    /// and the heartbeat is touched at least every minute.
+    pub async fn run(&self, roles: Roles, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
-        let tick = Duration::from_secs(60).min(period);
-        let mut next = tokio::time::Instant::now();
+        let start = tokio::time::Instant::now();
+        let (mut next_orders, mut next_sync) = (start, start);
         loop {
             touch_heartbeat(&self.config.heartbeat_file);
-            if tokio::time::Instant::now() >= next {
+            let now = tokio::time::Instant::now();
+            if let Some(period) = roles.orders
+                && now >= next_orders
+            {
                 let results = self.order_cycle().await;
                 let done = results.iter().filter(|(_, o)| *o == Outcome::Done).count();
-                tracing::info!(orders = results.len(), done, "order cycle finished");
-                next = tokio::time::Instant::now() + period;
+                let rotations = self.key_cycle().await.len();
+                tracing::info!(
+                    orders = results.len(),
+                    done,
+                    rotations,
+                    "order cycle finished"
+                );
+                next_orders = tokio::time::Instant::now() + period;
             }
+            if let Some(period) = roles.sync
+                && now >= next_sync
+            {
+                let changed = self
+                    .sync_cycle()
+                    .await
+                    .into_iter()
+                    .filter(|(_, r)| *r != SyncReport::default())
+                    .count();
+                tracing::info!(changed, "resource sync finished");
+                next_sync = tokio::time::Instant::now() + period;
+            }
+            let due = [
+                roles.orders.map(|_| next_orders),
+                roles.sync.map(|_| next_sync),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(60));
+            let wait = due
+                .saturating_duration_since(tokio::time::Instant::now())
+                .min(Duration::from_secs(60));
             tokio::select! {
                 _ = &mut shutdown => {
                     tracing::info!("shutting down");
                     return;
                 }
-                _ = tokio::time::sleep(tick.min(next.saturating_duration_since(tokio::time::Instant::now())).max(Duration::from_millis(10))) => {}
+                _ = tokio::time::sleep(wait.max(Duration::from_millis(10))) => {}
             }
         }
     }

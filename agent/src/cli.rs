@@ -40,8 +40,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run every role the configuration enables (order processing for each offering with an
-    /// order_processing_backend), in one process.
+    /// Run every role the configuration enables, in one process: order processing and key
+    /// rotation for each offering with an order_processing_backend, and the resource reconcile
+    /// pass (pause/restore, quota drift).
     Run,
     /// Validate the configuration and print a summary; exits non-zero when it is invalid.
     CheckConfig,
@@ -50,13 +51,14 @@ pub enum Command {
 /// The upstream modes (`-m`). All names are accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
-    /// Poll Waldur for orders and fulfil them (every WALDUR_SITE_AGENT_ORDER_PROCESS_PERIOD_MINUTES, default 5).
+    /// Poll Waldur for orders and key rotations and fulfil them (every WALDUR_SITE_AGENT_ORDER_PROCESS_PERIOD_MINUTES, default 5).
     #[value(name = "order_process")]
     OrderProcess,
     /// Usage reporting to Waldur.
     #[value(name = "report")]
     Report,
-    /// Membership and status sync.
+    /// Resource reconcile: suspend paused users, resume restored ones, repair quota drift
+    /// (every WALDUR_SITE_AGENT_MEMBERSHIP_SYNC_PERIOD_MINUTES, default 5).
     #[value(name = "membership_sync")]
     MembershipSync,
     /// Orders by events over STOMP (this build polls instead; see README).

@@ -12,5 +12,7 @@ pub mod config;
 pub mod logging;
 pub mod orders;
 pub mod retry;
+pub mod rotation;
 pub mod store;
+pub mod sync;
 pub mod waldur;

@@ -1,7 +1,7 @@
 //! Entry point: parse the command line, load the config, run.
 
 use clap::Parser;
-use site_agent::app::{App, AppOptions, period_from_env};
+use site_agent::app::{App, AppOptions, Roles, period_from_env};
 use site_agent::cli::{Cli, Command, Mode};
 use std::process::ExitCode;
 
@@ -40,28 +40,33 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: site_agent::config::Config, mode: Option<Mode>, once: bool) -> ExitCode {
-    match mode {
-        Some(Mode::Report) | Some(Mode::MembershipSync) => {
-            let m = mode.map(Mode::name).unwrap_or_default();
-            tracing::error!(
-                mode = m,
-                "this mode is not available in this build yet; run `-m order_process` (or `run`) for orders"
-            );
-            return ExitCode::from(2);
-        }
-        Some(Mode::EventProcess) => {
-            tracing::warn!(
-                "event_process: STOMP events are not available in this build yet; processing orders by polling instead"
-            );
-        }
-        _ => {}
+    if mode == Some(Mode::Report) {
+        tracing::error!("report: usage reporting is not available in this build yet");
+        return ExitCode::from(2);
     }
-    let period = match period_from_env("WALDUR_SITE_AGENT_ORDER_PROCESS_PERIOD_MINUTES", 5.0) {
-        Ok(p) => p,
-        Err(e) => {
+    if mode == Some(Mode::EventProcess) {
+        tracing::warn!(
+            "event_process: STOMP events are not available in this build yet; processing orders by polling instead"
+        );
+    }
+    let periods = (
+        period_from_env("WALDUR_SITE_AGENT_ORDER_PROCESS_PERIOD_MINUTES", 5.0),
+        period_from_env("WALDUR_SITE_AGENT_MEMBERSHIP_SYNC_PERIOD_MINUTES", 5.0),
+    );
+    let (orders, sync) = match periods {
+        (Ok(o), Ok(s)) => (o, s),
+        (Err(e), _) | (_, Err(e)) => {
             tracing::error!("{e}");
             return ExitCode::from(2);
         }
+    };
+    let roles = Roles {
+        orders: matches!(
+            mode,
+            None | Some(Mode::OrderProcess) | Some(Mode::EventProcess)
+        )
+        .then_some(orders),
+        sync: matches!(mode, None | Some(Mode::MembershipSync)).then_some(sync),
     };
     let app = match App::build(config, &AppOptions::default()) {
         Ok(a) => a,
@@ -70,19 +75,22 @@ async fn run(config: site_agent::config::Config, mode: Option<Mode>, once: bool)
             return ExitCode::FAILURE;
         }
     };
-    tracing::info!(
-        offerings = app.processors.len(),
-        period_s = period.as_secs_f64(),
-        "site-agent started"
-    );
+    tracing::info!(offerings = app.syncs.len(), ?roles, "site-agent started");
     if once {
-        let results = app.order_cycle().await;
-        for (order, outcome) in &results {
-            tracing::info!(order = %order, outcome = ?outcome, "order handled");
+        if roles.orders.is_some() {
+            for (order, outcome) in app.order_cycle().await {
+                tracing::info!(order = %order, outcome = ?outcome, "order handled");
+            }
+            for (key, outcome) in app.key_cycle().await {
+                tracing::info!(api_key = %key, outcome = ?outcome, "key rotation handled");
+            }
+        }
+        if roles.sync.is_some() {
+            app.sync_cycle().await;
         }
         return ExitCode::SUCCESS;
     }
-    app.run_orders(period, shutdown_signal()).await;
+    app.run(roles, shutdown_signal()).await;
     ExitCode::SUCCESS
 }
 

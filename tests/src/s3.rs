@@ -95,7 +95,7 @@ impl S3User {
 }
 
 /// The real RadosGW started by `../shared/peers/start-ceph-rgw.sh` (its `KEY=VALUE` output
-/// exported into the environment, as `./test.sh` and `.ci/run` do).
+/// exported into the environment, as `./scripts/test.sh` and `.ci/run` do).
 #[derive(Debug, Clone)]
 pub struct RgwPeer {
     pub endpoint: String,
@@ -108,7 +108,7 @@ impl RgwPeer {
     pub fn from_env() -> Self {
         let get = |k: &str| {
             std::env::var(k).unwrap_or_else(|_| {
-                panic!("{k} is not set: these tests run against a real Ceph RGW; run ./test.sh (it starts ../shared/peers/start-ceph-rgw.sh) or export its output")
+                panic!("{k} is not set: these tests run against a real Ceph RGW; run ./scripts/test.sh (it starts ../shared/peers/start-ceph-rgw.sh) or export its output")
             })
         };
         Self {

@@ -6,12 +6,16 @@ use serde_json::{Value, json};
 use site_agent::app::{App, AppOptions};
 use site_agent::retry::RetryPolicy;
 use site_agent::store::Store;
-use site_agent_sdk::{BackendError, StorageBackend};
+use site_agent_sdk::{
+    AppliedQuota, BackendError, Capabilities, ConnectionInfo, DeleteMode, Ensured, KeyPair,
+    QuotaSpec, StorageBackend, UsageSample, UserInfo, UserSpec,
+};
 use site_agent_sims::croit::{CroitAuth, CroitSim};
 use site_agent_sims::waldur::{
     ComponentSeed, OfferingSeed, OrderSeed, PlacedOrder, SimOptions, WaldurSim,
 };
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 pub const CROIT_TOKEN: &str = "croit-canary-token-5f1e";
@@ -22,6 +26,25 @@ pub struct Env {
     pub croit: CroitSim,
     pub dir: tempfile::TempDir,
     pub offering: String,
+    /// `backend_settings` and `unit_factor` for the config (croit-sim unless replaced).
+    pub backend_settings: String,
+    pub unit_factor: u64,
+}
+
+/// The env against the real RadosGW (see `site_agent_sims::s3::RgwPeer`), with a tiny "GB"
+/// (`unit_factor` 1024) so quotas can be filled in a test.
+pub async fn rgw_env(peer: &site_agent_sims::s3::RgwPeer) -> Env {
+    let mut e = env().await;
+    e.backend_settings = format!(
+        "flavour: radosgw\n      s3_endpoint: {}\n      admin_access_key: {}\n      admin_secret_key: {}\n      s3_region: default\n      allocation_prefix: w{}-",
+        peer.endpoint,
+        peer.admin_access_key,
+        peer.admin_secret_key,
+        &uuid::Uuid::new_v4().simple().to_string()[..6],
+    );
+
+    e.unit_factor = 1024;
+    e
 }
 
 pub fn fast_retry() -> RetryPolicy {
@@ -50,11 +73,17 @@ pub async fn env() -> Env {
         }],
         ..OfferingSeed::default()
     });
+    let backend_settings = format!(
+        "api_url: {}\n      token: {CROIT_TOKEN}\n      s3_endpoint: https://s3.test\n      s3_region: eu-test",
+        croit.base_url()
+    );
     Env {
         waldur,
         croit,
         dir: tempfile::tempdir().unwrap(),
         offering,
+        backend_settings,
+        unit_factor: 1_000_000_000,
     }
 }
 
@@ -73,24 +102,22 @@ offerings:
     backend_type: ceph_s3
     order_processing_backend: ceph_s3
     backend_settings:
-      api_url: {croit}
-      token: {CROIT_TOKEN}
-      s3_endpoint: https://s3.test
-      s3_region: eu-test
+      {settings}
     backend_components:
       s3_storage:
         backend_name: storage
         measured_unit: GB-day
         accounting_type: usage
         label: Storage
-        unit_factor: 1000000000
+        unit_factor: {factor}
 "#,
             db = self.dir.path().join("state.sqlite3").display(),
             hb = self.dir.path().join("heartbeat").display(),
             api = self.waldur.api_url(),
             token = self.waldur.provider_token(),
             off = self.offering,
-            croit = self.croit.base_url(),
+            settings = self.backend_settings,
+            factor = self.unit_factor,
         )
     }
 
@@ -193,4 +220,71 @@ offerings:
 
 pub fn transient(msg: &str) -> BackendError {
     BackendError::transient(msg)
+}
+
+/// Wraps the real backend and "crashes" (a transient failure, then the app is dropped) at a
+/// chosen point, once.
+pub struct Crashing {
+    pub inner: Arc<dyn StorageBackend>,
+    pub at: &'static str,
+    pub fired: AtomicBool,
+}
+
+impl Crashing {
+    fn fire(&self, point: &str) -> Result<(), BackendError> {
+        if point == self.at && !self.fired.swap(true, Ordering::SeqCst) {
+            return Err(BackendError::transient("simulated crash"));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl StorageBackend for Crashing {
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+    fn capabilities(&self) -> &Capabilities {
+        self.inner.capabilities()
+    }
+    fn connection_info(&self) -> ConnectionInfo {
+        self.inner.connection_info()
+    }
+    fn user_id_for_slug(&self, slug: &str) -> Result<String, BackendError> {
+        self.inner.user_id_for_slug(slug)
+    }
+    async fn ping(&self) -> Result<(), BackendError> {
+        self.inner.ping().await
+    }
+    async fn ensure_user(&self, spec: &UserSpec) -> Result<Ensured, BackendError> {
+        let r = self.inner.ensure_user(spec).await?;
+        self.fire("after_ensure_user")?;
+        Ok(r)
+    }
+    async fn user(&self, uid: &str) -> Result<Option<UserInfo>, BackendError> {
+        self.inner.user(uid).await
+    }
+    async fn apply_quota(&self, uid: &str, q: &QuotaSpec) -> Result<AppliedQuota, BackendError> {
+        self.inner.apply_quota(uid, q).await
+    }
+    async fn quota(&self, uid: &str) -> Result<AppliedQuota, BackendError> {
+        self.inner.quota(uid).await
+    }
+    async fn set_suspended(&self, uid: &str, s: bool) -> Result<(), BackendError> {
+        self.inner.set_suspended(uid, s).await
+    }
+    async fn put_key(&self, uid: &str, key: &KeyPair) -> Result<(), BackendError> {
+        self.inner.put_key(uid, key).await?;
+        self.fire("after_put_key")
+    }
+    async fn delete_key(&self, uid: &str, ak: &str) -> Result<(), BackendError> {
+        self.inner.delete_key(uid, ak).await?;
+        self.fire("after_delete_key")
+    }
+    async fn usage(&self, uid: &str) -> Result<UsageSample, BackendError> {
+        self.inner.usage(uid).await
+    }
+    async fn delete_user(&self, uid: &str, m: DeleteMode) -> Result<(), BackendError> {
+        self.inner.delete_user(uid, m).await
+    }
 }

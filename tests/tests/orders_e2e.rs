@@ -6,12 +6,8 @@ use common::*;
 use secrecy::ExposeSecret;
 use serde_json::json;
 use site_agent::orders::Outcome;
-use site_agent_sdk::{
-    AppliedQuota, BackendError, Capabilities, ConnectionInfo, DeleteMode, Ensured, KeyPair,
-    QuotaSpec, StorageBackend, UsageSample, UserInfo, UserSpec,
-};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 #[tokio::test]
 async fn create_order_completes_with_user_quotas_keys_and_metadata() {
@@ -162,72 +158,6 @@ async fn update_order_reapplies_both_quotas() {
         env.resource(&placed.resource_uuid)["backend_metadata"]["s3_quota_max_objects"],
         7
     );
-}
-
-/// Wraps the real backend and "crashes" (a transient failure, then the app is dropped) at a
-/// chosen point, once.
-struct Crashing {
-    inner: Arc<dyn StorageBackend>,
-    at: &'static str,
-    fired: AtomicBool,
-}
-
-impl Crashing {
-    fn fire(&self, point: &str) -> Result<(), BackendError> {
-        if point == self.at && !self.fired.swap(true, Ordering::SeqCst) {
-            return Err(BackendError::transient("simulated crash"));
-        }
-        Ok(())
-    }
-}
-
-#[async_trait::async_trait]
-impl StorageBackend for Crashing {
-    fn kind(&self) -> &'static str {
-        self.inner.kind()
-    }
-    fn capabilities(&self) -> &Capabilities {
-        self.inner.capabilities()
-    }
-    fn connection_info(&self) -> ConnectionInfo {
-        self.inner.connection_info()
-    }
-    fn user_id_for_slug(&self, slug: &str) -> Result<String, BackendError> {
-        self.inner.user_id_for_slug(slug)
-    }
-    async fn ping(&self) -> Result<(), BackendError> {
-        self.inner.ping().await
-    }
-    async fn ensure_user(&self, spec: &UserSpec) -> Result<Ensured, BackendError> {
-        let r = self.inner.ensure_user(spec).await?;
-        self.fire("after_ensure_user")?;
-        Ok(r)
-    }
-    async fn user(&self, uid: &str) -> Result<Option<UserInfo>, BackendError> {
-        self.inner.user(uid).await
-    }
-    async fn apply_quota(&self, uid: &str, q: &QuotaSpec) -> Result<AppliedQuota, BackendError> {
-        self.inner.apply_quota(uid, q).await
-    }
-    async fn quota(&self, uid: &str) -> Result<AppliedQuota, BackendError> {
-        self.inner.quota(uid).await
-    }
-    async fn set_suspended(&self, uid: &str, s: bool) -> Result<(), BackendError> {
-        self.inner.set_suspended(uid, s).await
-    }
-    async fn put_key(&self, uid: &str, key: &KeyPair) -> Result<(), BackendError> {
-        self.inner.put_key(uid, key).await?;
-        self.fire("after_put_key")
-    }
-    async fn delete_key(&self, uid: &str, ak: &str) -> Result<(), BackendError> {
-        self.inner.delete_key(uid, ak).await
-    }
-    async fn usage(&self, uid: &str) -> Result<UsageSample, BackendError> {
-        self.inner.usage(uid).await
-    }
-    async fn delete_user(&self, uid: &str, m: DeleteMode) -> Result<(), BackendError> {
-        self.inner.delete_user(uid, m).await
-    }
 }
 
 async fn crash_then_restart(at: &'static str) {

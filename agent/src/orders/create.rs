@@ -63,10 +63,28 @@ impl OrderProcessor {
             })?;
         self.store.journal_record(&order_uuid, "user", &uid).await?;
         tracing::info!(uid = %uid, adopted = (ensured == Ensured::Adopted), "S3 user ready");
+        if order.order_type == "Restore" && ensured == Ensured::Adopted {
+            // A restored resource comes back usable, even if it was suspended when it went.
+            self.backend.set_suspended(&uid, false).await?;
+        }
 
+        let quota = if quota.is_empty() && order.order_type == "Restore" {
+            let q =
+                super::input::quota_request(resource.limits.as_ref(), resource.attributes.as_ref())
+                    .map_err(|e| {
+                        StepError::Permanent(format!(
+                            "the resource's recorded ceilings are invalid: {e}"
+                        ))
+                    })?;
+            super::input::require_storage_ceiling(&q).map_err(StepError::Permanent)?;
+            q
+        } else {
+            quota
+        };
         let spec = quota
             .to_spec(self.storage_unit_factor())
             .map_err(StepError::Permanent)?;
+
         let applied = self.backend.apply_quota(&uid, &spec).await?;
         self.store.journal_record(&order_uuid, "quota", "").await?;
 

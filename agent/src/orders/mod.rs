@@ -134,11 +134,12 @@ impl OrderProcessor {
     fn validate(&self, order: &Order) -> Result<input::QuotaRequest, String> {
         let q = input::quota_request(order.limits.as_ref(), order.attributes.as_ref())?;
         match order.order_type.as_str() {
-            "Create" | "Restore" => {
+            "Create" => {
                 input::require_storage_ceiling(&q)?;
                 q.to_spec(self.storage_unit_factor())?;
             }
-            "Update" => {
+            // A restore may repeat no ceiling: the resource's own are used (see `create`).
+            "Update" | "Restore" => {
                 q.to_spec(self.storage_unit_factor())?;
             }
             _ => {}

@@ -198,3 +198,78 @@ impl WaldurClient {
         .map(|_| ())
     }
 }
+
+impl WaldurClient {
+    /// Resources of an offering in the given states.
+    pub async fn list_resources(
+        &self,
+        offering_uuid: &str,
+        states: &[&str],
+    ) -> Result<Vec<Resource>, WaldurError> {
+        let mut query = q(&[("offering_uuid", &hex(offering_uuid))]);
+        query.extend(states.iter().map(|s| ("state".to_string(), s.to_string())));
+        self.list(
+            "list resources",
+            "/api/marketplace-provider-resources/",
+            &query,
+        )
+        .await
+    }
+
+    /// Keys of an offering in `Updating` (rotation requested), not modified since `modified_before`.
+    pub async fn list_keys_updating(
+        &self,
+        offering_uuid: &str,
+        modified_before: &str,
+    ) -> Result<Vec<ApiKeyStatus>, WaldurError> {
+        let query = q(&[
+            ("offering_uuid", &hex(offering_uuid)),
+            ("state", "Updating"),
+            ("modified_before", modified_before),
+        ]);
+        self.list(
+            "list keys to rotate",
+            "/api/marketplace-resource-api-keys/",
+            &query,
+        )
+        .await
+    }
+
+    /// Records a rotated key (the access key changes too, so `client_id` is sent).
+    pub async fn set_api_key(
+        &self,
+        key_uuid: &str,
+        client_id: &str,
+        api_key: &str,
+    ) -> Result<(), WaldurError> {
+        let path = format!(
+            "/api/marketplace-resource-api-keys/{}/set_key/",
+            hex(key_uuid)
+        );
+        self.post(
+            "set api key",
+            &path,
+            &json!({ "api_key": api_key, "client_id": client_id }),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn set_api_key_erred(
+        &self,
+        key_uuid: &str,
+        message: &str,
+    ) -> Result<(), WaldurError> {
+        let path = format!(
+            "/api/marketplace-resource-api-keys/{}/set_erred/",
+            hex(key_uuid)
+        );
+        self.post(
+            "set api key erred",
+            &path,
+            &json!({ "error_message": message }),
+        )
+        .await
+        .map(|_| ())
+    }
+}

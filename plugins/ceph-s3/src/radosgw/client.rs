@@ -132,7 +132,12 @@ impl RgwClient {
         }
         let what = "RGW list users";
         let text = self
-            .send(what, Method::GET, "user", &AdminQuery::new().subresource("list"))
+            .send(
+                what,
+                Method::GET,
+                "user",
+                &AdminQuery::new().subresource("list"),
+            )
             .await?;
         let l: Listing = Self::parse(what, &text)?;
         if l.truncated {

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs the whole test suite. Some tests use real peers (a one-node Ceph RadosGW; RabbitMQ
+# web-stomp): unless RGW_ENDPOINT is already set, this installs them (apt, needs root) and
+# starts them from ../shared/peers, and stops them afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SHARED=${SHARED:-$(pwd)/../shared}
+PEERS=""
+cleanup() {
+  if [ -n "$PEERS" ]; then
+    RMQ_STOP_FAST=1 bash "$SHARED/peers/stop-rabbitmq.sh" "$PEERS/rmq" --purge >/dev/null 2>&1 || true
+    bash "$SHARED/peers/stop-ceph-rgw.sh" "$PEERS/ceph" --purge >/dev/null 2>&1 || true
+    rm -rf "$PEERS"
+  fi
+}
+trap cleanup EXIT
+if [ -z "${RGW_ENDPOINT:-}" ]; then
+  [ -d "$SHARED/peers" ] || { echo "test.sh: $SHARED/peers not found (set SHARED=...)" >&2; exit 1; }
+  bash "$SHARED/peers/install-peers.sh" >&2
+  PEERS=$(mktemp -d /tmp/site-agent-peers.XXXXXX)
+  echo "test.sh: starting RabbitMQ and Ceph RGW under $PEERS" >&2
+  eval "$(bash "$SHARED/peers/start-rabbitmq.sh" "$PEERS/rmq")"
+  eval "$(bash "$SHARED/peers/start-ceph-rgw.sh" "$PEERS/ceph")"
+  export RMQ_WS_URL RMQ_MGMT_URL RMQ_ADMIN_USER RMQ_ADMIN_PASS RGW_ENDPOINT RGW_ADMIN_ACCESS_KEY RGW_ADMIN_SECRET_KEY
+fi
+cargo test --workspace --locked "$@"
