@@ -338,3 +338,28 @@ async fn debug_of_keys_never_shows_secrets() {
     let k = site_agent_sdk::keys::generate_key_pair().unwrap();
     assert!(!format!("{k:?}").contains(k.secret_key.expose_secret()));
 }
+
+#[tokio::test]
+async fn terminate_with_purge_data_removes_the_user_and_its_buckets() {
+    let mut env = env().await;
+    env.backend_settings = format!(
+        "api_url: {}\n      token: {CROIT_TOKEN}\n      s3_endpoint: {}\n      purge_data: true",
+        env.croit.base_url(),
+        env.croit.s3_endpoint()
+    );
+    let placed = env.place_create("Purge me", json!({"max_storage_limit": 1}));
+    let app = env.app();
+    app.order_cycle().await;
+    let uid = env.resource(&placed.resource_uuid)["backend_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.croit.add_bucket(&uid, "photos-of-cats", 4096, 4);
+    let term = env.place_for(&placed.resource_uuid, "Terminate", json!({}), json!({}));
+    assert_eq!(
+        app.order_cycle().await,
+        vec![(term.order_uuid, Outcome::Done)]
+    );
+    assert!(env.croit.user(&uid).is_none(), "user and data removed");
+    assert_eq!(env.resource(&placed.resource_uuid)["state"], "Terminated");
+}

@@ -33,7 +33,7 @@ async fn harness() -> CroitHarness {
         .await
         .unwrap();
     let settings = CephS3Settings::from_map(
-        json!({"api_url": sim.base_url(), "token": "croit-token", "s3_endpoint": "https://s3.test"})
+        json!({"api_url": sim.base_url(), "token": "croit-token", "s3_endpoint": sim.s3_endpoint()})
             .as_object()
             .unwrap(),
     )
@@ -135,12 +135,14 @@ async fn transient_and_permanent_errors_are_classified() {
         .unwrap_err();
     assert_eq!(e.class, ErrorClass::Permanent);
     assert!(e.message().contains("still owns 1 bucket(s)"), "{e}");
-    let e = h
-        .backend
+    h.backend
         .delete_user("waldur-d", DeleteMode::Purge)
         .await
-        .unwrap_err();
-    assert!(e.message().contains("purge_data is not supported"), "{e}");
+        .unwrap();
+    assert!(
+        h.sim.user("waldur-d").is_none(),
+        "purged over the S3 data plane"
+    );
 }
 
 #[tokio::test]

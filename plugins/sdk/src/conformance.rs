@@ -35,6 +35,7 @@ pub async fn run_all(h: &dyn Harness, prefix: &str) {
     suspend_and_resume(h, &format!("{prefix}-susp")).await;
     usage_sums_buckets(h, &format!("{prefix}-usage")).await;
     delete_rules(h, &format!("{prefix}-del")).await;
+    purge_removes_data(h, &format!("{prefix}-purge")).await;
     refuses_bad_identifiers(h).await;
 }
 
@@ -197,6 +198,24 @@ pub async fn delete_rules(h: &dyn Harness, uid: &str) {
     b.delete_user(uid, DeleteMode::KeepData)
         .await
         .expect("deleting an absent user succeeds");
+}
+
+pub async fn purge_removes_data(h: &dyn Harness, uid: &str) {
+    let b = h.backend();
+    if !b.capabilities().purge {
+        return;
+    }
+    b.ensure_user(&spec(uid)).await.unwrap();
+    h.add_bucket(uid, &format!("{uid}-p1"), 300, 3).await;
+    h.add_bucket(uid, &format!("{uid}-p2"), 10, 1).await;
+    b.set_suspended(uid, true).await.unwrap();
+    b.delete_user(uid, DeleteMode::Purge)
+        .await
+        .expect("purge removes the data, even of a suspended user");
+    assert!(
+        b.user(uid).await.unwrap().is_none(),
+        "user gone after purge"
+    );
 }
 
 pub async fn refuses_bad_identifiers(h: &dyn Harness) {

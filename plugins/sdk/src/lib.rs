@@ -6,6 +6,7 @@
 
 pub mod backend;
 pub mod conformance;
+pub mod dataplane;
 pub mod error;
 pub mod http;
 pub mod ident;

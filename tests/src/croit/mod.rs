@@ -20,6 +20,7 @@ mod gate;
 mod keys;
 mod quota;
 mod request;
+mod s3;
 mod state;
 mod stats;
 mod users;
@@ -132,6 +133,19 @@ fn router(sim: CroitSim) -> Router {
             put(quota::put_bucket_quota),
         )
         .route("/api/stats", get(stats::stats))
+        .route(
+            "/s3/{bucket}",
+            get(s3::list_objects).delete(s3::delete_bucket),
+        )
+        // Path-style S3 clients address a bucket with a trailing slash.
+        .route(
+            "/s3/{bucket}/",
+            get(s3::list_objects).delete(s3::delete_bucket),
+        )
+        .route(
+            "/s3/{bucket}/{*key}",
+            axum::routing::delete(s3::delete_object),
+        )
         .route("/sim/users", get(control::users))
         .route("/sim/users/{uid}", get(control::get_user))
         .route("/sim/users/{uid}/buckets", post(control::add_bucket))
@@ -230,9 +244,12 @@ impl CroitSim {
 
     /// Remove a bucket from `uid`; absent is a no-op.
     pub fn remove_bucket(&self, uid: &str, bucket: &str) {
-        if let Some(user) = self.lock().users.get_mut(uid) {
-            user.buckets.retain(|(b, _, _)| b != bucket);
-        }
+        self.lock().drop_bucket(uid, bucket);
+    }
+
+    /// The S3 endpoint of the sim's data plane (`{base_url}/s3`).
+    pub fn s3_endpoint(&self) -> String {
+        format!("{}/s3", self.base_url())
     }
 
     /// Replace `uid`'s `s3-user-data` series: (unix seconds, bytes or

@@ -99,6 +99,8 @@ pub(crate) struct State {
     /// Stats series by uid, sorted by `t`. Kept after the user is deleted,
     /// as croit's graphite keeps the history.
     pub series: HashMap<String, Vec<(i64, Option<u64>)>>,
+    /// The objects of each bucket (key, size), for the S3 data plane under `/s3`.
+    pub objects: HashMap<String, Vec<(String, u64)>>,
     pub failure: Option<Failure>,
     pub calls: Vec<SimCall>,
 }
@@ -109,6 +111,7 @@ impl State {
             auth,
             users: BTreeMap::new(),
             series: HashMap::new(),
+            objects: HashMap::new(),
             failure: None,
             calls: Vec::new(),
         }
@@ -195,7 +198,28 @@ impl State {
             Some(entry) => *entry = (bucket.to_string(), size, objects),
             None => user.buckets.push((bucket.to_string(), size, objects)),
         }
+        // Materialise the objects: `o000000`…, the last one taking the remainder of `size`.
+        let each = size.checked_div(objects).unwrap_or(0);
+        let list = (0..objects)
+            .map(|i| {
+                let s = if i + 1 == objects {
+                    size - each * (objects - 1)
+                } else {
+                    each
+                };
+                (format!("o{i:06}"), s)
+            })
+            .collect();
+        self.objects.insert(bucket.to_string(), list);
         Ok(())
+    }
+
+    /// Drops a bucket and its objects.
+    pub fn drop_bucket(&mut self, uid: &str, bucket: &str) {
+        if let Some(user) = self.users.get_mut(uid) {
+            user.buckets.retain(|(b, _, _)| b != bucket);
+        }
+        self.objects.remove(bucket);
     }
 
     /// Consume one injected failure, if any is pending.

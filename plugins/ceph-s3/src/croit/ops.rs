@@ -5,12 +5,17 @@ use super::wire::{CreateUser, PutQuota, RawQuota, RawUser};
 use crate::ops::{FlavourOps, NeutralUser};
 use crate::settings::CephS3Settings;
 use secrecy::SecretString;
+use site_agent_sdk::dataplane::S3DataPlane;
+use site_agent_sdk::http::build_client;
+use site_agent_sdk::keys::generate_key_pair;
 use site_agent_sdk::{
     AppliedQuota, BackendError, BucketUsage, Capabilities, ErrorClass, QuotaSpec, QuotaState,
 };
 
 pub struct CroitOps {
     client: CroitClient,
+    /// croit cannot remove a user's data itself: purge empties buckets over S3.
+    data: S3DataPlane,
     tenant: Option<String>,
     placement: Option<String>,
     storage_class: Option<String>,
@@ -24,10 +29,45 @@ impl CroitOps {
             .ok_or_else(|| BackendError::permanent("croit settings missing"))?;
         Ok(Self {
             client: CroitClient::new(croit, &settings.http)?,
+            data: S3DataPlane::new(
+                build_client(&settings.http)?,
+                &settings.s3_endpoint,
+                &settings.s3_region,
+            )?,
             tenant: croit.default_tenant.clone(),
             placement: settings.default_placement.clone(),
             storage_class: croit.default_storage_class.clone(),
         })
+    }
+
+    /// Empties and removes every bucket of `uid` over S3, with a temporary key of the user's own.
+    async fn purge_data(&self, uid: &str) -> Result<(), BackendError> {
+        let buckets = self.client.buckets(uid).await?;
+        if buckets.is_empty() {
+            return Ok(());
+        }
+        if self.raw_user(uid).await?.is_some_and(|u| u.suspended) {
+            // The user goes anyway; its keys must work to reach the data.
+            self.client.set_suspended(uid, false).await?;
+        }
+        let key = generate_key_pair()?;
+        self.client
+            .put_key(uid, &key.access_key, &key.secret_key)
+            .await?;
+        let mut result = Ok(());
+        for b in buckets.iter().filter_map(|b| b.bucket.as_deref()) {
+            match self.data.purge_bucket(b, &key).await {
+                Ok(n) => tracing::info!(uid, bucket = b, objects = n, "bucket purged"),
+                Err(e) => {
+                    result = Err(e.context(format!("purging the data of S3 user {uid:?}")));
+                    break;
+                }
+            }
+        }
+        if result.is_err() {
+            let _ = self.client.delete_key(uid, &key.access_key).await;
+        }
+        result
     }
 
     /// croit has no get-one-user call: list and filter.
@@ -64,7 +104,7 @@ impl FlavourOps for CroitOps {
             object_quota: true,
             quota_byte_granularity: 1024,
             suspend: true,
-            purge: false,
+            purge: true,
             metered_series: true,
         }
     }
@@ -111,7 +151,10 @@ impl FlavourOps for CroitOps {
         }))
     }
 
-    async fn delete_user(&self, uid: &str, _purge: bool) -> Result<(), BackendError> {
+    async fn delete_user(&self, uid: &str, purge: bool) -> Result<(), BackendError> {
+        if purge {
+            self.purge_data(uid).await?;
+        }
         match self.client.delete_user(uid).await {
             Err(e) if e.message().contains("Unable to remove user with buckets") => Err(
                 BackendError::permanent(format!("{e} (the user owns buckets)")),
