@@ -19,8 +19,12 @@ if [ -z "${RGW_ENDPOINT:-}" ]; then
   bash "$SHARED/peers/install-peers.sh" >&2
   PEERS=$(mktemp -d /tmp/site-agent-peers.XXXXXX)
   echo "test.sh: starting RabbitMQ and Ceph RGW under $PEERS" >&2
-  eval "$(bash "$SHARED/peers/start-rabbitmq.sh" "$PEERS/rmq")"
-  eval "$(bash "$SHARED/peers/start-ceph-rgw.sh" "$PEERS/ceph")"
+  # Assign first: a failed start must stop the run (an `eval "$(...)"` would hide it).
+  rmq_env=$(bash "$SHARED/peers/start-rabbitmq.sh" "$PEERS/rmq")
+  eval "$rmq_env"
+  rgw_env=$(bash "$SHARED/peers/start-ceph-rgw.sh" "$PEERS/ceph")
+  eval "$rgw_env"
+
   export RMQ_WS_URL RMQ_MGMT_URL RMQ_ADMIN_USER RMQ_ADMIN_PASS RGW_ENDPOINT RGW_ADMIN_ACCESS_KEY RGW_ADMIN_SECRET_KEY
 fi
 cargo test --workspace --locked "$@"
