@@ -16,3 +16,4 @@ pub mod rotation;
 pub mod store;
 pub mod sync;
 pub mod waldur;
+pub mod usage;
