@@ -6,15 +6,19 @@ use crate::retry::RetryPolicy;
 use crate::rotation::{RotationOutcome, Rotator};
 use crate::store::Store;
 use crate::sync::{ResourceSync, SyncReport};
+use crate::usage::clock::{Clock, SystemClock};
+use crate::usage::{CycleReport, UsageReporter};
 use crate::waldur::WaldurClient;
 use std::sync::Arc;
 use std::time::Duration;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AppOptions {
     /// Retry policy for Waldur and backend calls.
     pub retry: RetryPolicy,
     pub user_agent: String,
+    /// Wall-clock time for billing (tests inject a manual clock).
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Default for AppOptions {
@@ -22,6 +26,7 @@ impl Default for AppOptions {
         Self {
             retry: RetryPolicy::default(),
             user_agent: format!("site-agent/{}", env!("CARGO_PKG_VERSION")),
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -32,6 +37,8 @@ pub struct App {
     pub processors: Vec<OrderProcessor>,
     pub rotators: Vec<Rotator>,
     pub syncs: Vec<ResourceSync>,
+    pub reporters: Vec<UsageReporter>,
+    pub clock: Arc<dyn Clock>,
 }
 
 /// Which periodic work runs, and how often.
@@ -41,6 +48,9 @@ pub struct Roles {
     pub orders: Option<Duration>,
     /// The resource reconcile pass (pause/restore, quota drift).
     pub sync: Option<Duration>,
+    /// Usage: sampling on the configured cron schedule, reporting at this period, closing
+    /// each billing period shortly before it ends.
+    pub usage: Option<Duration>,
 }
 
 impl App {
@@ -72,36 +82,53 @@ impl App {
             site_agent_sdk::BackendError,
         >,
     ) -> anyhow::Result<App> {
-        let (mut processors, mut rotators, mut syncs) = (Vec::new(), Vec::new(), Vec::new());
-        let active = config.offerings.iter().filter(|o| {
-            o.order_processing_backend.is_some() || o.membership_sync_backend.is_some()
-        });
-        for offering in active {
+        let (mut processors, mut rotators, mut syncs, mut reporters) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for offering in &config.offerings {
+            let reports = offering.reporting_backend.is_some()
+                && offering.reported_components().next().is_some();
+            let manages = offering.order_processing_backend.is_some()
+                || offering.membership_sync_backend.is_some();
+            if !reports && !manages {
+                continue;
+            }
             let waldur = WaldurClient::new(offering, options.retry, &options.user_agent)
                 .map_err(|e| anyhow::anyhow!("offering {:?}: {e}", offering.name))?;
             let backend = make_backend(offering)
                 .map_err(|e| anyhow::anyhow!("offering {:?}: {e}", offering.name))?;
             let waldur = Arc::new(waldur);
-            syncs.push(ResourceSync {
-                offering: offering.clone(),
-                waldur: waldur.clone(),
-                backend: backend.clone(),
-            });
-            if offering.order_processing_backend.is_none() {
-                continue;
+            if reports {
+                reporters.push(UsageReporter {
+                    offering: offering.clone(),
+                    waldur: waldur.clone(),
+                    backend: backend.clone(),
+                    store: store.clone(),
+                    clock: options.clock.clone(),
+                    tz: config.timezone,
+                    settings: config.usage.clone(),
+                });
             }
-            rotators.push(Rotator {
-                offering: offering.clone(),
-                waldur: waldur.clone(),
-                backend: backend.clone(),
-            });
-            processors.push(OrderProcessor {
-                offering: offering.clone(),
-                waldur,
-                backend,
-                store: store.clone(),
-                expose_details: config.expose_backend_error_details,
-            });
+            if manages {
+                syncs.push(ResourceSync {
+                    offering: offering.clone(),
+                    waldur: waldur.clone(),
+                    backend: backend.clone(),
+                });
+            }
+            if offering.order_processing_backend.is_some() {
+                rotators.push(Rotator {
+                    offering: offering.clone(),
+                    waldur: waldur.clone(),
+                    backend: backend.clone(),
+                });
+                processors.push(OrderProcessor {
+                    offering: offering.clone(),
+                    waldur,
+                    backend,
+                    store: store.clone(),
+                    expose_details: config.expose_backend_error_details,
+                });
+            }
         }
         Ok(App {
             config,
@@ -109,6 +136,8 @@ impl App {
             processors,
             rotators,
             syncs,
+            reporters,
+            clock: options.clock.clone(),
         })
     }
 
@@ -153,7 +182,11 @@ impl App {
     pub async fn run(&self, roles: Roles, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         let start = tokio::time::Instant::now();
-        let (mut next_orders, mut next_sync) = (start, start);
+        let (mut next_orders, mut next_sync, mut next_report) = (start, start, start);
+        // Wall-clock deadlines for usage: cron slots and period closes are instants in the
+        // configured zone, re-checked at least every minute (DST, NTP steps, suspend).
+        let mut next_sample = self.usage_first_sample().await;
+        let mut next_close = self.usage_next_close();
         loop {
             touch_heartbeat(&self.config.heartbeat_file);
             let now = tokio::time::Instant::now();
@@ -183,6 +216,27 @@ impl App {
                 tracing::info!(changed, "resource sync finished");
                 next_sync = tokio::time::Instant::now() + period;
             }
+            let mut wall_due = Vec::new();
+            if let Some(period) = roles.usage {
+                let wall = self.clock.now();
+                if let Some(t) = next_sample
+                    && wall >= t
+                {
+                    self.usage_sample_cycle().await;
+                    next_sample = self.usage_next_sample(self.clock.now());
+                }
+                if now >= next_report || next_close.is_some_and(|c| wall >= c) {
+                    self.usage_report_cycle().await;
+                    next_report = tokio::time::Instant::now() + period;
+                    next_close = self.usage_next_close();
+                }
+                wall_due.extend(next_sample);
+                wall_due.extend(next_close);
+                wall_due.push(
+                    wall + chrono::Duration::from_std(next_report.saturating_duration_since(now))
+                        .unwrap_or_default(),
+                );
+            }
             let due = [
                 roles.orders.map(|_| next_orders),
                 roles.sync.map(|_| next_sync),
@@ -191,9 +245,13 @@ impl App {
             .flatten()
             .min()
             .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(60));
-            let wait = due
+            let mut wait = due
                 .saturating_duration_since(tokio::time::Instant::now())
                 .min(Duration::from_secs(60));
+            if let Some(w) = wall_due.into_iter().min() {
+                let until = (w - self.clock.now()).to_std().unwrap_or_default();
+                wait = wait.min(until);
+            }
             tokio::select! {
                 _ = &mut shutdown => {
                     tracing::info!("shutting down");
@@ -202,6 +260,61 @@ impl App {
                 _ = tokio::time::sleep(wait.max(Duration::from_millis(10))) => {}
             }
         }
+    }
+
+    /// One sampling pass over every reporting offering.
+    pub async fn usage_sample_cycle(&self) {
+        for r in &self.reporters {
+            r.sample_cycle().await;
+        }
+    }
+
+    /// One report pass (closing due periods, recomputing, delivering) over every reporting offering.
+    pub async fn usage_report_cycle(&self) -> Vec<(String, CycleReport)> {
+        let mut out = Vec::new();
+        for r in &self.reporters {
+            out.push((r.offering.name.clone(), r.report_cycle().await));
+        }
+        out
+    }
+
+    /// The first sampling slot: after a restart, a slot missed while the agent was down is
+    /// caught up once, right away (not once per missed slot).
+    async fn usage_first_sample(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let r = self.reporters.first()?;
+        let now = self.clock.now();
+        let last = r
+            .store
+            .state_get(&r.state_key("last_sample"))
+            .await
+            .ok()
+            .flatten()
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(&s).ok())
+            .map(|t| t.with_timezone(&chrono::Utc));
+        match last.and_then(|l| r.next_sample_after(l)) {
+            Some(missed) if missed <= now => Some(now),
+            _ => r.next_sample_after(now),
+        }
+    }
+
+    fn usage_next_sample(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.reporters.first()?.next_sample_after(now)
+    }
+
+    /// When the current billing period's closing figure is due.
+    fn usage_next_close(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let r = self.reporters.first()?;
+        let now = self.clock.now();
+        let p = crate::usage::period::Period::containing(now, self.config.timezone);
+        let close = p.end(self.config.timezone) - self.config.usage.close_lead;
+        Some(if close > now {
+            close
+        } else {
+            p.next().end(self.config.timezone) - r.settings.close_lead
+        })
     }
 }
 

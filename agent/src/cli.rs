@@ -46,6 +46,30 @@ pub enum Command {
     Run,
     /// Validate the configuration and print a summary; exits non-zero when it is invalid.
     CheckConfig,
+    /// Usage billing: inspect what was sampled, computed and sent, or report now.
+    Usage {
+        #[command(subcommand)]
+        action: UsageAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsageAction {
+    /// Print samples, computed figures and what Waldur was sent, as a table.
+    Show {
+        /// Only this resource (UUID).
+        #[arg(long)]
+        resource: Option<String>,
+        /// Only this billing period, `YYYY-MM`.
+        #[arg(long)]
+        period: Option<String>,
+    },
+    /// Take a sample now, compute the current period's figures and send what changed.
+    Report {
+        /// Compute and print the figures from the stored samples; send nothing, store nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// The upstream modes (`-m`). All names are accepted.
@@ -54,7 +78,9 @@ pub enum Mode {
     /// Poll Waldur for orders and key rotations and fulfil them (every WALDUR_SITE_AGENT_ORDER_PROCESS_PERIOD_MINUTES, default 5).
     #[value(name = "order_process")]
     OrderProcess,
-    /// Usage reporting to Waldur.
+    /// Usage billing: sample on `usage_sampling_schedule`, report every
+    /// WALDUR_SITE_AGENT_REPORT_PERIOD_MINUTES (default 30), close each month before it ends.
+
     #[value(name = "report")]
     Report,
     /// Resource reconcile: suspend paused users, resume restored ones, repair quota drift

@@ -15,5 +15,5 @@ pub mod retry;
 pub mod rotation;
 pub mod store;
 pub mod sync;
-pub mod waldur;
 pub mod usage;
+pub mod waldur;

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use site_agent::app::{App, AppOptions, Roles, period_from_env};
-use site_agent::cli::{Cli, Command, Mode};
+use site_agent::cli::{Cli, Command, Mode, UsageAction};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -17,12 +17,33 @@ fn main() -> ExitCode {
     if matches!(cli.command, Some(Command::CheckConfig)) {
         return site_agent::check::print_summary(&config);
     }
+    if let Some(Command::Usage {
+        action: UsageAction::Show { resource, period },
+    }) = &cli.command
+    {
+        return site_agent::usage::show::print(&config, resource.clone(), period.clone());
+    }
     site_agent::logging::init(&config.log_level, cli.log_format);
     for w in &config.warnings {
         tracing::warn!("config: {w}");
     }
-    let mode = match cli.command {
+    let mode = match &cli.command {
         Some(Command::Run) => None,
+        Some(Command::Usage {
+            action: UsageAction::Report { dry_run },
+        }) => {
+            let dry_run = *dry_run;
+            return match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(usage_report_now(config, dry_run)),
+                Err(e) => {
+                    eprintln!("cannot start the async runtime: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         _ => Some(cli.mode),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -40,10 +61,6 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: site_agent::config::Config, mode: Option<Mode>, once: bool) -> ExitCode {
-    if mode == Some(Mode::Report) {
-        tracing::error!("report: usage reporting is not available in this build yet");
-        return ExitCode::from(2);
-    }
     if mode == Some(Mode::EventProcess) {
         tracing::warn!(
             "event_process: STOMP events are not available in this build yet; processing orders by polling instead"
@@ -52,10 +69,11 @@ async fn run(config: site_agent::config::Config, mode: Option<Mode>, once: bool)
     let periods = (
         period_from_env("WALDUR_SITE_AGENT_ORDER_PROCESS_PERIOD_MINUTES", 5.0),
         period_from_env("WALDUR_SITE_AGENT_MEMBERSHIP_SYNC_PERIOD_MINUTES", 5.0),
+        period_from_env("WALDUR_SITE_AGENT_REPORT_PERIOD_MINUTES", 30.0),
     );
-    let (orders, sync) = match periods {
-        (Ok(o), Ok(s)) => (o, s),
-        (Err(e), _) | (_, Err(e)) => {
+    let (orders, sync, report) = match periods {
+        (Ok(o), Ok(s), Ok(r)) => (o, s, r),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
             tracing::error!("{e}");
             return ExitCode::from(2);
         }
@@ -67,6 +85,7 @@ async fn run(config: site_agent::config::Config, mode: Option<Mode>, once: bool)
         )
         .then_some(orders),
         sync: matches!(mode, None | Some(Mode::MembershipSync)).then_some(sync),
+        usage: matches!(mode, None | Some(Mode::Report)).then_some(report),
     };
     let app = match App::build(config, &AppOptions::default()) {
         Ok(a) => a,
@@ -88,9 +107,37 @@ async fn run(config: site_agent::config::Config, mode: Option<Mode>, once: bool)
         if roles.sync.is_some() {
             app.sync_cycle().await;
         }
+        if roles.usage.is_some() {
+            app.usage_sample_cycle().await;
+            app.usage_report_cycle().await;
+        }
         return ExitCode::SUCCESS;
     }
     app.run(roles, shutdown_signal()).await;
+    ExitCode::SUCCESS
+}
+
+/// `usage report`: one sample and report pass now, or a dry run over the stored samples.
+async fn usage_report_now(config: site_agent::config::Config, dry_run: bool) -> ExitCode {
+    let app = match App::build(config, &AppOptions::default()) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if app.reporters.is_empty() {
+        eprintln!("no offering reports usage: set reporting_backend and `usage:` on a component");
+        return ExitCode::from(2);
+    }
+    if dry_run {
+        site_agent::usage::show::print_dry_run(&app).await;
+        return ExitCode::SUCCESS;
+    }
+    app.usage_sample_cycle().await;
+    for (offering, report) in app.usage_report_cycle().await {
+        println!("{offering}: {report:?}");
+    }
     ExitCode::SUCCESS
 }
 

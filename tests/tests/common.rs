@@ -63,14 +63,24 @@ pub async fn env() -> Env {
     let offering = waldur.add_offering(OfferingSeed {
         uuid: Some(OFFERING.parse().unwrap()),
         name: "S3".into(),
-        components: vec![ComponentSeed {
-            type_: "s3_storage".into(),
-            name: "Storage".into(),
-            billing_type: "usage".into(),
-            measured_unit: "GB-day".into(),
-            unit_factor: Some(1_000_000_000),
-            limit_amount: None,
-        }],
+        components: vec![
+            ComponentSeed {
+                type_: "s3_storage".into(),
+                name: "Storage".into(),
+                billing_type: "usage".into(),
+                measured_unit: "GB-day".into(),
+                unit_factor: Some(1_000_000_000),
+                limit_amount: None,
+            },
+            ComponentSeed {
+                type_: "s3_objects".into(),
+                name: "Objects".into(),
+                billing_type: "usage".into(),
+                measured_unit: "objects".into(),
+                unit_factor: None,
+                limit_amount: None,
+            },
+        ],
         ..OfferingSeed::default()
     });
     let backend_settings = format!(
@@ -143,6 +153,34 @@ offerings:
             },
         )
         .unwrap()
+    }
+
+    /// The config with usage billing on: GB-days of storage and peak objects, from samples.
+    pub fn usage_config_yaml(&self) -> String {
+        self.config_yaml()
+            .replace(
+                "    order_processing_backend: ceph_s3\n",
+                "    order_processing_backend: ceph_s3\n    reporting_backend: ceph_s3\n",
+            )
+            .replace(
+                "        label: Storage\n",
+                "        label: Storage\n        usage: gb_days\n",
+            )
+            + "      s3_objects:\n        measured_unit: objects\n        accounting_type: usage\n        label: Objects\n        usage: objects_peak\n"
+    }
+
+    /// A fresh agent process (same database file) with usage billing on and a manual clock.
+    pub fn usage_app(&self, yaml: &str, clock: Arc<site_agent::usage::clock::ManualClock>) -> App {
+        let config =
+            site_agent::config::load_str(yaml, "usage.yaml", Vec::<(String, String)>::new())
+                .unwrap();
+        let store = Store::open(&config.database_path).unwrap();
+        let options = AppOptions {
+            retry: fast_retry(),
+            clock,
+            ..AppOptions::default()
+        };
+        App::build_with_store(config, store, &options).unwrap()
     }
 
     /// An agent whose backend is wrapped by `wrap`.

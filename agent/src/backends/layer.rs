@@ -86,6 +86,17 @@ impl StorageBackend for Layered {
     async fn usage(&self, uid: &str) -> Result<UsageSample, BackendError> {
         self.call("usage", || self.inner.usage(uid)).await
     }
+    async fn metered_series(
+        &self,
+        uid: &str,
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<(i64, Option<u64>)>, BackendError> {
+        self.call("metered_series", || {
+            self.inner.metered_series(uid, start, end)
+        })
+        .await
+    }
     async fn delete_user(&self, uid: &str, mode: DeleteMode) -> Result<(), BackendError> {
         self.call("delete_user", || self.inner.delete_user(uid, mode))
             .await

@@ -5,7 +5,7 @@ mod env;
 mod raw;
 mod validate;
 
-pub use validate::{BackendConfig, Component, Config, Offering, WaldurAuth};
+pub use validate::{BackendConfig, Component, Config, Offering, UsageSettings, WaldurAuth};
 
 use serde_json::Value;
 use std::path::Path;

@@ -29,6 +29,15 @@ pub struct RawConfig {
     /// site-agent: liveness heartbeat file (upstream: /tmp/waldur-site-agent-heartbeat).
     #[serde(default)]
     pub heartbeat_file: Option<String>,
+    /// site-agent: when to sample usage (5-field cron, in `timezone`).
+    #[serde(default)]
+    pub usage_sampling_schedule: Option<String>,
+    /// site-agent: how many minutes before a period ends its closing figure is sent.
+    #[serde(default)]
+    pub usage_close_minutes: Option<i64>,
+    /// site-agent: backend calls in flight while sampling.
+    #[serde(default)]
+    pub usage_sample_concurrency: Option<i64>,
 }
 
 /// Every upstream key is accepted; those for roles this build does not run yet (STOMP,
@@ -98,6 +107,12 @@ pub struct RawComponent {
     pub limit: Option<f64>,
     #[serde(default)]
     pub backend_name: Option<String>,
+    /// site-agent: how this component is billed (`gb_days`, `storage_latest`, ...).
+    #[serde(default)]
+    pub usage: Option<String>,
+    /// site-agent: `samples` (default) or `croit_series` for GB-days.
+    #[serde(default)]
+    pub usage_source: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

@@ -1,6 +1,7 @@
 //! Turns the raw document into a validated `Config`, collecting every problem at once.
 
 use super::raw::{RawComponent, RawConfig, RawOffering};
+use crate::usage::kind::{UsageKind, UsageSource};
 use secrecy::SecretString;
 use serde_json::{Map, Value};
 use site_agent_ceph_s3::CephS3Settings;
@@ -43,11 +44,24 @@ pub struct Config {
     pub global_proxy: Option<String>,
     pub database_path: PathBuf,
     pub heartbeat_file: PathBuf,
+    pub usage: UsageSettings,
     /// Things worth an operator's attention that do not stop start-up (unknown keys...).
     pub warnings: Vec<String>,
     /// Names of the environment variables that overrode the file.
     pub env_overrides: Vec<String>,
 }
+
+/// When and how usage is sampled and periods are closed.
+#[derive(Debug, Clone)]
+pub struct UsageSettings {
+    pub schedule: croner::Cron,
+    pub schedule_text: String,
+    /// The closing figure of a period is sent this long before it ends.
+    pub close_lead: chrono::Duration,
+    pub concurrency: usize,
+}
+
+pub const DEFAULT_SAMPLING: &str = "*/10 * * * *";
 
 #[derive(Clone)]
 pub enum WaldurAuth {
@@ -81,6 +95,9 @@ pub enum BackendConfig {
 
 #[derive(Debug, Clone)]
 pub struct Component {
+    /// How the component is billed; `None`: not reported by this agent.
+    pub usage: Option<UsageKind>,
+    pub usage_source: UsageSource,
     pub accounting_type: String,
     pub measured_unit: String,
     pub label: String,
@@ -114,6 +131,14 @@ impl Offering {
     /// The storage component (`backend_name: storage`, or keyed `storage`) and its type.
     pub fn storage_component(&self) -> Option<(&str, &Component)> {
         storage_component(&self.components)
+    }
+
+    /// The components this agent reports usage for.
+    pub fn reported_components(&self) -> impl Iterator<Item = (&str, &Component)> {
+        self.components
+            .iter()
+            .filter(|(_, c)| c.usage.is_some())
+            .map(|(k, c)| (k.as_str(), c))
     }
 }
 
@@ -239,6 +264,7 @@ pub fn validate(doc: &Value) -> Result<Config, Vec<String>> {
     if raw.offerings.is_empty() {
         problems.push("`offerings`: at least one offering is required".into());
     }
+    let usage = usage_settings(&raw, &mut problems);
     let global_proxy = Some(raw.global_proxy.clone()).filter(|s| !s.is_empty());
     if let Some(p) = &global_proxy
         && !(is_http_url(p) || p.starts_with("socks5://"))
@@ -279,8 +305,48 @@ pub fn validate(doc: &Value) -> Result<Config, Vec<String>> {
             raw.heartbeat_file
                 .unwrap_or_else(|| DEFAULT_HEARTBEAT.into()),
         ),
+        usage: usage.ok_or_else(|| vec!["`usage_sampling_schedule` is invalid".to_string()])?,
         warnings,
         env_overrides: Vec::new(),
+    })
+}
+
+fn usage_settings(raw: &RawConfig, p: &mut Vec<String>) -> Option<UsageSettings> {
+    let text = raw
+        .usage_sampling_schedule
+        .clone()
+        .unwrap_or_else(|| DEFAULT_SAMPLING.to_string());
+    let fields = text.split_whitespace().count();
+    let schedule = match text.parse::<croner::Cron>() {
+        Ok(c) if fields == 5 => Some(c),
+        Ok(_) => {
+            p.push(format!("`usage_sampling_schedule`: {text:?} must have 5 fields (minute hour day month weekday)"));
+            None
+        }
+        Err(e) => {
+            p.push(format!(
+                "`usage_sampling_schedule`: {text:?} is not a cron expression: {e}"
+            ));
+            None
+        }
+    };
+    let close = raw.usage_close_minutes.unwrap_or(5);
+    if !(1..=24 * 60).contains(&close) {
+        p.push(format!(
+            "`usage_close_minutes`: must be between 1 and 1440, not {close}"
+        ));
+    }
+    let concurrency = raw.usage_sample_concurrency.unwrap_or(16);
+    if !(1..=256).contains(&concurrency) {
+        p.push(format!(
+            "`usage_sample_concurrency`: must be between 1 and 256, not {concurrency}"
+        ));
+    }
+    Some(UsageSettings {
+        schedule: schedule?,
+        schedule_text: text,
+        close_lead: chrono::Duration::minutes(close),
+        concurrency: concurrency.clamp(1, 256) as usize,
     })
 }
 
@@ -416,6 +482,14 @@ fn validate_offering(
             )),
         }
     }
+    reporting_components(
+        &mut components,
+        reporting_backend.as_deref(),
+        backend.as_ref(),
+        p,
+        warnings,
+        label,
+    );
 
     Some(Offering {
         name: ro.name.clone(),
@@ -501,6 +575,54 @@ fn waldur_auth(ro: &RawOffering, p: &mut Vec<String>) -> Option<WaldurAuth> {
     }
 }
 
+/// Decides which components are reported and checks that the reporting role makes sense.
+fn reporting_components(
+    components: &mut BTreeMap<String, Component>,
+    reporting_backend: Option<&str>,
+    backend: Option<&BackendConfig>,
+    p: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+    label: &str,
+) {
+    let croit = matches!(backend, Some(BackendConfig::CephS3(s)) if s.flavour == site_agent_ceph_s3::Flavour::Croit);
+    // Drop-in for upstream's `croit_usage`: GB-days of the storage component from croit's own
+    // series, as the Python agent reported them (so the month so far is not billed lower).
+    if reporting_backend == Some("croit_usage") && components.values().all(|c| c.usage.is_none()) {
+        let key = storage_component(components).map(|(k, _)| k.to_string());
+        if let Some(c) = key.and_then(|k| components.get_mut(&k)) {
+            c.usage = Some(UsageKind::GbDays);
+            c.usage_source = UsageSource::CroitSeries;
+        }
+    }
+    let reported: Vec<(String, Component)> = components
+        .iter()
+        .filter(|(_, c)| c.usage.is_some())
+        .map(|(k, c)| (k.clone(), c.clone()))
+        .collect();
+    match reporting_backend {
+        None if !reported.is_empty() => warnings.push(format!(
+            "{label}: components with `usage:` are not reported because `reporting_backend` is not set"
+        )),
+        Some("ceph_s3") if reported.is_empty() => warnings.push(format!(
+            "{label}: `reporting_backend: ceph_s3` with no component that has `usage:` reports nothing"
+        )),
+        Some(_) if reported.is_empty() => p.push(
+            "`reporting_backend` is set but no component says how it is billed: add `usage: gb_days` (or storage_latest, storage_peak, objects_latest, objects_peak) to a component".into(),
+        ),
+        _ => {}
+    }
+    if reporting_backend == Some("croit_usage") && !croit {
+        p.push("`reporting_backend: croit_usage` needs `backend_settings.flavour: croit`".into());
+    }
+    for (key, c) in &reported {
+        if c.usage_source == UsageSource::CroitSeries && !croit {
+            p.push(format!(
+                "`backend_components.{key}.usage_source: croit_series` needs the croit flavour"
+            ));
+        }
+    }
+}
+
 fn validate_component(key: &str, rc: &RawComponent, p: &mut Vec<String>) -> Option<Component> {
     let at = rc.accounting_type.to_lowercase();
     let mut ok = true;
@@ -533,8 +655,62 @@ fn validate_component(key: &str, rc: &RawComponent, p: &mut Vec<String>) -> Opti
             ok = false;
         }
     }
+    let usage = match rc.usage.as_deref() {
+        None => None,
+        Some(u) => match UsageKind::parse(u) {
+            Some(k) => Some(k),
+            None => {
+                p.push(format!(
+                    "`backend_components.{key}.usage`: {u:?} must be one of {}",
+                    UsageKind::NAMES
+                ));
+                ok = false;
+                None
+            }
+        },
+    };
+    if let Some(kind) = usage {
+        if at == "one" {
+            p.push(format!("`backend_components.{key}.usage`: a one-time (`accounting_type: one`) component has no usage to report"));
+            ok = false;
+        }
+        if kind.is_storage() {
+            match rc.unit_factor {
+                Some(f) if f > 1.0 && f.fract() == 0.0 && f <= 1e15 => {}
+                Some(f) => {
+                    p.push(format!("`backend_components.{key}.unit_factor`: `usage: {}` needs a whole number of bytes per unit above 1 (e.g. 1000000000), not {f}", kind.name()));
+                    ok = false;
+                }
+                None => {
+                    p.push(format!("`backend_components.{key}.unit_factor`: is required with `usage: {}` (bytes per unit, e.g. 1000000000)", kind.name()));
+                    ok = false;
+                }
+            }
+        }
+    }
+    let usage_source = match rc.usage_source.as_deref() {
+        None | Some("samples") => UsageSource::Samples,
+        Some("croit_series") if usage == Some(UsageKind::GbDays) => UsageSource::CroitSeries,
+        Some("croit_series") => {
+            p.push(format!(
+                "`backend_components.{key}.usage_source`: croit_series only feeds `usage: gb_days`"
+            ));
+            ok = false;
+            UsageSource::Samples
+        }
+        Some(other) => {
+            p.push(format!(
+                "`backend_components.{key}.usage_source`: {other:?} must be samples or croit_series"
+            ));
+            ok = false;
+            UsageSource::Samples
+        }
+    };
     ok.then(|| Component {
+        usage,
+        usage_source,
         accounting_type: at,
+
         measured_unit: rc.measured_unit.clone(),
         label: rc.label.clone(),
         unit_factor: rc.unit_factor,

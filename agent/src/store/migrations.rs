@@ -2,15 +2,50 @@
 
 use rusqlite_migration::{M, Migrations};
 
-const MIGRATIONS: &[M<'static>] = &[M::up(
-    "CREATE TABLE order_journal (
-        order_uuid TEXT NOT NULL,
-        step TEXT NOT NULL,
-        detail TEXT NOT NULL DEFAULT '',
-        at TEXT NOT NULL,
-        PRIMARY KEY (order_uuid, step, detail)
-    );",
-)];
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(
+        "CREATE TABLE order_journal (
+            order_uuid TEXT NOT NULL,
+            step TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '',
+            at TEXT NOT NULL,
+            PRIMARY KEY (order_uuid, step, detail)
+        );",
+    ),
+    M::up(
+        "CREATE TABLE usage_resources (
+            resource_uuid TEXT PRIMARY KEY,
+            offering_uuid TEXT NOT NULL,
+            uid TEXT NOT NULL,
+            state TEXT NOT NULL,
+            seen_at INTEGER NOT NULL
+        );
+        CREATE TABLE usage_samples (
+            resource_uuid TEXT NOT NULL,
+            sampled_at INTEGER NOT NULL,
+            bytes INTEGER NOT NULL,
+            objects INTEGER NOT NULL,
+            buckets TEXT NOT NULL DEFAULT '[]',
+            PRIMARY KEY (resource_uuid, sampled_at)
+        ) WITHOUT ROWID;
+        CREATE TABLE usage_outbox (
+            resource_uuid TEXT NOT NULL,
+            component TEXT NOT NULL,
+            period TEXT NOT NULL,
+            amount_cents INTEGER NOT NULL,
+            final INTEGER NOT NULL DEFAULT 0,
+            sent_cents INTEGER,
+            state TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT NOT NULL DEFAULT '',
+            computed_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            PRIMARY KEY (resource_uuid, component, period)
+        );
+        CREATE INDEX usage_outbox_state ON usage_outbox (state);
+        CREATE TABLE agent_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    ),
+];
 
 pub fn migrations() -> Migrations<'static> {
     Migrations::from_slice(MIGRATIONS)

@@ -3,6 +3,7 @@
 
 mod journal;
 mod migrations;
+pub mod usage;
 
 pub use journal::JournalEntry;
 

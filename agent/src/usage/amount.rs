@@ -25,7 +25,10 @@ impl Cents {
     pub fn parse(s: &str) -> Option<Cents> {
         let s = s.trim();
         let (int, frac) = s.split_once('.').unwrap_or((s, ""));
-        if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        if int.is_empty()
+            || !int.bytes().all(|b| b.is_ascii_digit())
+            || !frac.bytes().all(|b| b.is_ascii_digit())
+        {
             return None;
         }
         let int: u64 = int.parse().ok()?;
@@ -33,7 +36,9 @@ impl Cents {
         let d1 = digits.next().unwrap_or(0);
         let d2 = digits.next().unwrap_or(0);
         let round_up = digits.next().is_some_and(|d3| d3 >= 5);
-        Some(Cents(int.checked_mul(100)? + d1 * 10 + d2 + u64::from(round_up)))
+        Some(Cents(
+            int.checked_mul(100)? + d1 * 10 + d2 + u64::from(round_up),
+        ))
     }
 }
 
@@ -49,7 +54,11 @@ mod tests {
 
     #[test]
     fn rounding_and_formatting() {
-        assert_eq!(Cents::from_ratio(1, 8).to_string(), "0.13", "0.125 rounds half-up");
+        assert_eq!(
+            Cents::from_ratio(1, 8).to_string(),
+            "0.13",
+            "0.125 rounds half-up"
+        );
         assert_eq!(Cents::from_ratio(1, 3).to_string(), "0.33");
         assert_eq!(Cents::from_ratio(2, 3).to_string(), "0.67");
         assert_eq!(Cents::from_ratio(0, 7).to_string(), "0.00");

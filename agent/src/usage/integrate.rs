@@ -12,7 +12,10 @@ pub struct Reading {
 
 impl Reading {
     pub fn new(t: i64, value: u64) -> Self {
-        Self { t, value: Some(value) }
+        Self {
+            t,
+            value: Some(value),
+        }
     }
 }
 
@@ -23,7 +26,13 @@ impl Reading {
 /// (its distance to the reading before it). Nothing is extrapolated before the first reading.
 /// A reading before `start` counts for the part of its hold inside the window. Returns `None`
 /// when nothing was measured in the window: a resource that was not measured is never billed 0.
-pub fn gb_days(readings: &[Reading], start: i64, end: i64, max_hold: Option<i64>, unit_factor: u64) -> Option<Cents> {
+pub fn gb_days(
+    readings: &[Reading],
+    start: i64,
+    end: i64,
+    max_hold: Option<i64>,
+    unit_factor: u64,
+) -> Option<Cents> {
     let mut byte_seconds: u128 = 0;
     let mut measured = false;
     let mut carry: Option<u64> = None;
@@ -54,12 +63,20 @@ pub fn gb_days(readings: &[Reading], start: i64, end: i64, max_hold: Option<i64>
 
 /// The last reading in `[start, end)`.
 pub fn latest(readings: &[Reading], start: i64, end: i64) -> Option<u64> {
-    readings.iter().rev().filter(|r| r.t >= start && r.t < end).find_map(|r| r.value)
+    readings
+        .iter()
+        .rev()
+        .filter(|r| r.t >= start && r.t < end)
+        .find_map(|r| r.value)
 }
 
 /// The largest reading in `[start, end)`.
 pub fn peak(readings: &[Reading], start: i64, end: i64) -> Option<u64> {
-    readings.iter().filter(|r| r.t >= start && r.t < end).filter_map(|r| r.value).max()
+    readings
+        .iter()
+        .filter(|r| r.t >= start && r.t < end)
+        .filter_map(|r| r.value)
+        .max()
 }
 
 /// Bytes in units of `unit_factor` (e.g. GB), to hundredths.
@@ -75,25 +92,51 @@ mod tests {
     const FAR: i64 = i64::MAX / 4;
 
     fn gb(points: &[(i64, Option<u64>)]) -> Vec<Reading> {
-        points.iter().map(|(t, v)| Reading { t: *t, value: v.map(|g| g * GB) }).collect()
+        points
+            .iter()
+            .map(|(t, v)| Reading {
+                t: *t,
+                value: v.map(|g| g * GB),
+            })
+            .collect()
     }
 
     fn amount(points: &[(i64, Option<u64>)], end: i64) -> String {
-        gb_days(&gb(points), 0, end, None, GB).map(|c| c.to_string()).unwrap_or_else(|| "none".into())
+        gb_days(&gb(points), 0, end, None, GB)
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "none".into())
     }
 
     /// The worked figures of the ceph-s3 plugin reference (§7.2).
     #[test]
     fn reference_test_vectors() {
-        assert_eq!(amount(&[(0, Some(100)), (3600, Some(200)), (7200, Some(200))], FAR), "20.83");
-        assert_eq!(amount(&[(0, Some(240)), (3600, None), (7200, Some(240))], FAR), "30.00");
+        assert_eq!(
+            amount(&[(0, Some(100)), (3600, Some(200)), (7200, Some(200))], FAR),
+            "20.83"
+        );
+        assert_eq!(
+            amount(&[(0, Some(240)), (3600, None), (7200, Some(240))], FAR),
+            "30.00"
+        );
         assert_eq!(amount(&[(0, Some(12)), (360, Some(12))], FAR), "0.10");
-        assert_eq!(amount(&[(0, Some(3)), (1800, Some(3))], FAR), "0.13", "0.125 half-up, not 0.12");
-        assert_eq!(amount(&[(0, Some(1)), (86_400, Some(1))], 86_400), "1.00", "no closing interval at end");
+        assert_eq!(
+            amount(&[(0, Some(3)), (1800, Some(3))], FAR),
+            "0.13",
+            "0.125 half-up, not 0.12"
+        );
+        assert_eq!(
+            amount(&[(0, Some(1)), (86_400, Some(1))], 86_400),
+            "1.00",
+            "no closing interval at end"
+        );
         let daily: Vec<_> = (0..10).map(|d| (d * 86_400, Some(100))).collect();
         assert_eq!(amount(&daily, FAR), "1000.00", "the last day is not lost");
         assert_eq!(amount(&daily, 10 * 86_400), "1000.00");
-        assert_eq!(amount(&[(0, Some(0)), (3600, Some(0))], FAR), "0.00", "a measured zero is reported");
+        assert_eq!(
+            amount(&[(0, Some(0)), (3600, Some(0))], FAR),
+            "0.00",
+            "a measured zero is reported"
+        );
     }
 
     #[test]
@@ -101,15 +144,28 @@ mod tests {
         // June 2026 (30 days), sampled every 10 minutes, in UTC.
         let start = 1_780_272_000; // 2026-06-01T00:00:00Z
         let end = start + 30 * 86_400;
-        let r: Vec<Reading> = (0..30 * 144).map(|i| Reading::new(start + i * 600, 100 * GB)).collect();
-        assert_eq!(gb_days(&r, start, end, Some(600), GB).unwrap().to_string(), "3000.00");
+        let r: Vec<Reading> = (0..30 * 144)
+            .map(|i| Reading::new(start + i * 600, 100 * GB))
+            .collect();
+        assert_eq!(
+            gb_days(&r, start, end, Some(600), GB).unwrap().to_string(),
+            "3000.00"
+        );
     }
 
     #[test]
     fn nothing_measured_is_none_not_zero() {
         assert_eq!(gb_days(&[], 0, 100, Some(600), GB), None);
-        assert_eq!(gb_days(&gb(&[(0, None), (10, None)]), 0, 100, None, GB), None, "all null");
-        assert_eq!(gb_days(&gb(&[(500, Some(1))]), 0, 100, Some(600), GB), None, "after the window");
+        assert_eq!(
+            gb_days(&gb(&[(0, None), (10, None)]), 0, 100, None, GB),
+            None,
+            "all null"
+        );
+        assert_eq!(
+            gb_days(&gb(&[(500, Some(1))]), 0, 100, Some(600), GB),
+            None,
+            "after the window"
+        );
         assert_eq!(latest(&[], 0, 10), None);
     }
 
@@ -117,14 +173,28 @@ mod tests {
     fn readings_and_windows() {
         // A reading taken before the month holds into it, for at most its hold.
         let r = gb(&[(-300, Some(864)), (300, Some(864))]);
-        assert_eq!(gb_days(&r, 0, 600, Some(600), GB).unwrap().to_string(), "6.00");
+        assert_eq!(
+            gb_days(&r, 0, 600, Some(600), GB).unwrap().to_string(),
+            "6.00"
+        );
         // The last reading holds one interval, not to the end of the month.
         let r = gb(&[(0, Some(864))]);
-        assert_eq!(gb_days(&r, 0, 86_400, Some(600), GB).unwrap().to_string(), "6.00");
+        assert_eq!(
+            gb_days(&r, 0, 86_400, Some(600), GB).unwrap().to_string(),
+            "6.00"
+        );
         // A gap (agent down) holds the previous reading until the next one.
         let r = gb(&[(0, Some(864)), (6000, Some(0))]);
-        assert_eq!(gb_days(&r, 0, 86_400, Some(600), GB).unwrap().to_string(), "60.00");
-        let pts = [Reading::new(0, 5), Reading::new(10, 9), Reading::new(20, 7), Reading::new(30, 100)];
+        assert_eq!(
+            gb_days(&r, 0, 86_400, Some(600), GB).unwrap().to_string(),
+            "60.00"
+        );
+        let pts = [
+            Reading::new(0, 5),
+            Reading::new(10, 9),
+            Reading::new(20, 7),
+            Reading::new(30, 100),
+        ];
         assert_eq!(latest(&pts, 0, 30), Some(7));
         assert_eq!(peak(&pts, 0, 30), Some(9));
         assert_eq!(in_units(1_500_000_000, GB).to_string(), "1.50");

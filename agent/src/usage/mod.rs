@@ -2,5 +2,14 @@
 //! (GB-days or point-in-time), and an outbox that delivers each figure to Waldur once.
 
 pub mod amount;
+pub mod clock;
+pub mod deliver;
+pub mod figures;
 pub mod integrate;
+pub mod kind;
 pub mod period;
+pub mod reporter;
+pub mod sampler;
+pub mod show;
+
+pub use reporter::{CycleReport, UsageReporter};

@@ -13,21 +13,47 @@ impl Period {
     /// The period containing `t` in `tz`.
     pub fn containing(t: DateTime<Utc>, tz: Tz) -> Self {
         let local = t.with_timezone(&tz);
-        Self { year: local.year(), month: local.month() }
+        Self {
+            year: local.year(),
+            month: local.month(),
+        }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
         let (y, m) = s.split_once('-')?;
-        let p = Self { year: y.parse().ok()?, month: m.parse().ok()? };
+        let p = Self {
+            year: y.parse().ok()?,
+            month: m.parse().ok()?,
+        };
         (1..=12).contains(&p.month).then_some(p)
     }
 
     pub fn next(self) -> Self {
-        if self.month == 12 { Self { year: self.year + 1, month: 1 } } else { Self { month: self.month + 1, ..self } }
+        if self.month == 12 {
+            Self {
+                year: self.year + 1,
+                month: 1,
+            }
+        } else {
+            Self {
+                month: self.month + 1,
+                ..self
+            }
+        }
     }
 
     pub fn prev(self) -> Self {
-        if self.month == 1 { Self { year: self.year - 1, month: 12 } } else { Self { month: self.month - 1, ..self } }
+        if self.month == 1 {
+            Self {
+                year: self.year - 1,
+                month: 12,
+            }
+        } else {
+            Self {
+                month: self.month - 1,
+                ..self
+            }
+        }
     }
 
     /// Local midnight on the 1st, as an instant.
@@ -84,17 +110,70 @@ mod tests {
 
     #[test]
     fn month_boundaries_in_a_non_utc_zone() {
-        let nov = Period { year: 2026, month: 11 };
-        assert_eq!(nov.start(Tallinn), utc("2026-10-31T22:00:00Z"), "EET is UTC+2 in November");
+        let nov = Period {
+            year: 2026,
+            month: 11,
+        };
+        assert_eq!(
+            nov.start(Tallinn),
+            utc("2026-10-31T22:00:00Z"),
+            "EET is UTC+2 in November"
+        );
         assert_eq!(nov.end(Tallinn), utc("2026-11-30T22:00:00Z"));
-        assert_eq!(Period::containing(utc("2026-11-30T21:59:59Z"), Tallinn), nov);
-        assert_eq!(Period::containing(utc("2026-11-30T22:00:00Z"), Tallinn), Period { year: 2026, month: 12 });
-        assert_eq!(Period::containing(utc("2026-11-30T22:00:00Z"), UTC), nov, "UTC still says November");
+        assert_eq!(
+            Period::containing(utc("2026-11-30T21:59:59Z"), Tallinn),
+            nov
+        );
+        assert_eq!(
+            Period::containing(utc("2026-11-30T22:00:00Z"), Tallinn),
+            Period {
+                year: 2026,
+                month: 12
+            }
+        );
+        assert_eq!(
+            Period::containing(utc("2026-11-30T22:00:00Z"), UTC),
+            nov,
+            "UTC still says November"
+        );
         // Summer time: July starts at 21:00 UTC on June 30.
-        assert_eq!(Period { year: 2026, month: 7 }.start(Tallinn), utc("2026-06-30T21:00:00Z"));
-        assert_eq!(Period { year: 2026, month: 12 }.next(), Period { year: 2027, month: 1 });
-        assert_eq!(Period { year: 2027, month: 1 }.prev(), Period { year: 2026, month: 12 });
-        assert_eq!(Period::parse("2026-03"), Some(Period { year: 2026, month: 3 }));
+        assert_eq!(
+            Period {
+                year: 2026,
+                month: 7
+            }
+            .start(Tallinn),
+            utc("2026-06-30T21:00:00Z")
+        );
+        assert_eq!(
+            Period {
+                year: 2026,
+                month: 12
+            }
+            .next(),
+            Period {
+                year: 2027,
+                month: 1
+            }
+        );
+        assert_eq!(
+            Period {
+                year: 2027,
+                month: 1
+            }
+            .prev(),
+            Period {
+                year: 2026,
+                month: 12
+            }
+        );
+        assert_eq!(
+            Period::parse("2026-03"),
+            Some(Period {
+                year: 2026,
+                month: 3
+            })
+        );
         assert_eq!(Period::parse("2026-13"), None);
         assert_eq!(nov.to_string(), "2026-11");
         assert_eq!(nov.billing_date(), "2026-11-01");
@@ -103,10 +182,22 @@ mod tests {
     #[test]
     fn a_month_with_a_dst_change_has_its_true_length() {
         // Tallinn leaves summer time on 2026-10-25: October has 31 days and one extra hour.
-        let oct = Period { year: 2026, month: 10 };
-        assert_eq!((oct.end(Tallinn) - oct.start(Tallinn)).num_hours(), 31 * 24 + 1);
-        let mar = Period { year: 2026, month: 3 };
-        assert_eq!((mar.end(Tallinn) - mar.start(Tallinn)).num_hours(), 31 * 24 - 1);
+        let oct = Period {
+            year: 2026,
+            month: 10,
+        };
+        assert_eq!(
+            (oct.end(Tallinn) - oct.start(Tallinn)).num_hours(),
+            31 * 24 + 1
+        );
+        let mar = Period {
+            year: 2026,
+            month: 3,
+        };
+        assert_eq!(
+            (mar.end(Tallinn) - mar.start(Tallinn)).num_hours(),
+            31 * 24 - 1
+        );
         assert_eq!(Period::containing(oct.middle(Tallinn), UTC), oct);
     }
 
@@ -114,6 +205,10 @@ mod tests {
     fn midnight_in_a_dst_gap() {
         // Brazil once started DST at midnight: 2018-11-04 00:00 did not exist in Sao Paulo.
         let t = local_instant(Sao_Paulo, 2018, 11, 4, 0);
-        assert_eq!(t, utc("2018-11-04T03:00:00Z"), "01:00 local (-02:00), the first valid instant");
+        assert_eq!(
+            t,
+            utc("2018-11-04T03:00:00Z"),
+            "01:00 local (-02:00), the first valid instant"
+        );
     }
 }

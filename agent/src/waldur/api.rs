@@ -273,3 +273,63 @@ impl WaldurClient {
         .map(|_| ())
     }
 }
+
+/// One component-usage row of a resource and billing period.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct ComponentUsage {
+    #[serde(rename = "type")]
+    pub component_type: String,
+    /// A decimal string (numbers are accepted too).
+    pub usage: Value,
+}
+
+impl ComponentUsage {
+    pub fn usage_text(&self) -> String {
+        match &self.usage {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl WaldurClient {
+    /// Usage rows Waldur holds for a resource in the billing period starting `YYYY-MM-01`.
+    pub async fn list_component_usages(
+        &self,
+        resource_uuid: &str,
+        billing_period: &str,
+    ) -> Result<Vec<ComponentUsage>, WaldurError> {
+        let query = q(&[
+            ("resource_uuid", &hex(resource_uuid)),
+            ("billing_period", billing_period),
+        ]);
+        self.list(
+            "list component usages",
+            "/api/marketplace-component-usages/",
+            &query,
+        )
+        .await
+    }
+
+    /// Sets absolute period totals (`amount` as `%.2f` text) for a resource.
+    pub async fn set_usage(
+        &self,
+        resource_uuid: &str,
+        date: &str,
+        usages: &[(String, String)],
+    ) -> Result<(), WaldurError> {
+        let usages: Vec<Value> = usages
+            .iter()
+            .map(|(t, a)| json!({ "type": t, "amount": a, "recurring": false }))
+            .collect();
+        let body = json!({ "resource": hex(resource_uuid), "date": date, "usages": usages });
+        self.post(
+            "set usage",
+            "/api/marketplace-component-usages/set_usage/",
+            &body,
+        )
+        .await
+        .map(|_| ())
+    }
+}

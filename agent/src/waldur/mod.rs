@@ -6,6 +6,7 @@ mod client;
 mod error;
 pub mod types;
 
+pub use api::ComponentUsage;
 pub use client::WaldurClient;
 pub use error::{WaldurError, WaldurErrorClass};
 pub use types::{ApiKeyStatus, Me, Order, ProviderOffering, Resource, hex};

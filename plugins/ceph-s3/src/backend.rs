@@ -186,6 +186,16 @@ impl<F: FlavourOps> StorageBackend for CephBackend<F> {
         })
     }
 
+    async fn metered_series(
+        &self,
+        uid: &str,
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<(i64, Option<u64>)>, BackendError> {
+        validate_identifier("S3 user id", uid)?;
+        self.ops.series(uid, start, end).await
+    }
+
     async fn delete_user(&self, uid: &str, mode: DeleteMode) -> Result<(), BackendError> {
         validate_identifier("S3 user id", uid)?;
         let Some(user) = self.ops.user(uid).await? else {

@@ -40,4 +40,16 @@ pub trait FlavourOps: Send + Sync {
     async fn set_quotas(&self, uid: &str, quota: &QuotaSpec) -> Result<(), BackendError>;
     async fn quotas(&self, uid: &str) -> Result<AppliedQuota, BackendError>;
     async fn buckets(&self, uid: &str) -> Result<Vec<BucketUsage>, BackendError>;
+    /// The stored-bytes series, where the flavour keeps one (croit's statistics).
+    async fn series(
+        &self,
+        uid: &str,
+        _start: i64,
+        _end: i64,
+    ) -> Result<Vec<(i64, Option<u64>)>, BackendError> {
+        Err(BackendError::permanent(format!(
+            "{} keeps no usage series ({uid})",
+            self.kind()
+        )))
+    }
 }

@@ -46,7 +46,22 @@ pub trait StorageBackend: Send + Sync {
     /// Current usage of a user.
     async fn usage(&self, uid: &str) -> Result<UsageSample, BackendError>;
 
+    /// The backend's own stored-bytes series for a user over `[start, end]` (unix seconds),
+    /// oldest first; `None` values are gaps. Only backends with `metered_series` capability.
+    async fn metered_series(
+        &self,
+        _uid: &str,
+        _start: i64,
+        _end: i64,
+    ) -> Result<Vec<(i64, Option<u64>)>, BackendError> {
+        Err(BackendError::permanent(format!(
+            "{} keeps no usage series",
+            self.kind()
+        )))
+    }
+
     /// Removes the user; an absent user is success. With `KeepData`, a user that still owns
+
     /// buckets is refused with a `Permanent` error that says so.
     async fn delete_user(&self, uid: &str, mode: DeleteMode) -> Result<(), BackendError>;
 }

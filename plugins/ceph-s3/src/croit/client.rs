@@ -207,6 +207,57 @@ impl CroitClient {
         Self::parse(what, &text)
     }
 
+    /// C10: croit's `s3-user-data` statistics (bytes; `v` may be null or fractional).
+    pub async fn stats(
+        &self,
+        uid: &str,
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<(i64, Option<u64>)>, BackendError> {
+        let uid = validate_identifier("S3 user id", uid)?;
+        let what = "croit usage statistics";
+        let (start, end) = (start.to_string(), end.to_string());
+        let query = [
+            ("graph", "s3-user-data"),
+            ("template-s3-user-name", uid),
+            ("startTime", start.as_str()),
+            ("endTime", end.as_str()),
+            ("maxDataPoints", "2000"),
+        ];
+        let text = match self
+            .send(what, Method::GET, "/stats", &query, None, &[200])
+            .await
+        {
+            Err(e) if e.class == site_agent_sdk::ErrorClass::NotFound => {
+                // Not "user gone": the graph itself is missing (it is internal to croit).
+                return Err(BackendError::permanent(format!(
+                    "{what}: croit has no s3-user-data graph: {e}"
+                )));
+            }
+            other => other?,
+        };
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| BackendError::transient(format!("{what}: unreadable answer: {e}")))?;
+        let points = v
+            .pointer("/axis1/graphs/0/datapoints")
+            .and_then(|d| d.as_array())
+            .cloned()
+            .unwrap_or_default();
+        Ok(points
+            .iter()
+            .filter_map(|p| {
+                let t = p.get("t")?.as_i64()?;
+                // A NaN or negative reading is no reading.
+                let v = p
+                    .get("v")
+                    .and_then(|v| v.as_f64())
+                    .filter(|f| f.is_finite() && *f >= 0.0)
+                    .map(|f| f.round() as u64);
+                Some((t, v))
+            })
+            .collect())
+    }
+
     pub async fn put_quota(
         &self,
         uid: &str,

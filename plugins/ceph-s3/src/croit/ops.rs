@@ -205,6 +205,15 @@ impl FlavourOps for CroitOps {
         }
     }
 
+    async fn series(
+        &self,
+        uid: &str,
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<(i64, Option<u64>)>, BackendError> {
+        self.client.stats(uid, start, end).await
+    }
+
     async fn buckets(&self, uid: &str) -> Result<Vec<BucketUsage>, BackendError> {
         Ok(self
             .client

@@ -1,0 +1,366 @@
+//! Usage state: the resources known per offering (so sampling goes on while Waldur is away),
+//! the samples, the report outbox, and small scheduler facts.
+
+use super::{Store, StoreError};
+use rusqlite::{OptionalExtension, params};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownResource {
+    pub resource_uuid: String,
+    pub uid: String,
+    pub state: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sample {
+    pub resource_uuid: String,
+    pub sampled_at: i64,
+    pub bytes: u64,
+    pub objects: u64,
+    pub buckets_json: String,
+}
+
+/// One figure in the outbox: what we computed, and what Waldur is known to hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    pub resource_uuid: String,
+    pub component: String,
+    pub period: String,
+    pub amount_cents: u64,
+    pub is_final: bool,
+    pub sent_cents: Option<u64>,
+    /// `pending` | `sent` | `anomaly` | `needs_staff` | `rejected`.
+    pub state: String,
+    pub attempts: u32,
+    pub last_error: String,
+    pub updated_at: i64,
+}
+
+fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
+    Ok(OutboxRow {
+        resource_uuid: r.get(0)?,
+        component: r.get(1)?,
+        period: r.get(2)?,
+        amount_cents: r.get::<_, i64>(3)? as u64,
+        is_final: r.get::<_, i64>(4)? != 0,
+        sent_cents: r.get::<_, Option<i64>>(5)?.map(|v| v as u64),
+        state: r.get(6)?,
+        attempts: r.get::<_, i64>(7)? as u32,
+        last_error: r.get(8)?,
+        updated_at: r.get(9)?,
+    })
+}
+
+const OUTBOX_COLUMNS: &str = "resource_uuid, component, period, amount_cents, final, sent_cents, state, attempts, last_error, updated_at";
+
+impl Store {
+    /// Replaces the offering's known resources with `list` (one transaction).
+    pub async fn set_known_resources(
+        &self,
+        offering: &str,
+        list: Vec<KnownResource>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let offering = offering.to_string();
+        self.call(move |c| {
+            let tx = c.unchecked_transaction()?;
+            tx.execute("DELETE FROM usage_resources WHERE offering_uuid = ?1", params![offering])?;
+            {
+                let mut st = tx.prepare(
+                    "INSERT OR REPLACE INTO usage_resources (resource_uuid, offering_uuid, uid, state, seen_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?;
+                for r in &list {
+                    st.execute(params![r.resource_uuid, offering, r.uid, r.state, now])?;
+                }
+            }
+            tx.commit()
+        })
+        .await
+    }
+
+    pub async fn known_resources(&self, offering: &str) -> Result<Vec<KnownResource>, StoreError> {
+        let offering = offering.to_string();
+        self.call(move |c| {
+            let mut st = c.prepare(
+                "SELECT resource_uuid, uid, state FROM usage_resources WHERE offering_uuid = ?1 ORDER BY resource_uuid",
+            )?;
+            let rows = st.query_map(params![offering], |r| {
+                Ok(KnownResource { resource_uuid: r.get(0)?, uid: r.get(1)?, state: r.get(2)? })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    /// Stores samples (one transaction); a repeated (resource, time) keeps the first.
+    pub async fn insert_samples(&self, samples: Vec<Sample>) -> Result<(), StoreError> {
+        self.call(move |c| {
+            let tx = c.unchecked_transaction()?;
+            {
+                let mut st = tx.prepare(
+                    "INSERT OR IGNORE INTO usage_samples (resource_uuid, sampled_at, bytes, objects, buckets) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?;
+                for s in &samples {
+                    st.execute(params![s.resource_uuid, s.sampled_at, s.bytes as i64, s.objects as i64, s.buckets_json])?;
+                }
+            }
+            tx.commit()
+        })
+        .await
+    }
+
+    /// Samples of a resource in `[from, to)`, plus the last one before `from` (it holds into
+    /// the window), oldest first.
+    pub async fn samples(
+        &self,
+        resource: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<Sample>, StoreError> {
+        let resource = resource.to_string();
+        self.call(move |c| {
+            let map = |r: &rusqlite::Row<'_>| {
+                Ok(Sample {
+                    resource_uuid: r.get(0)?,
+                    sampled_at: r.get(1)?,
+                    bytes: r.get::<_, i64>(2)? as u64,
+                    objects: r.get::<_, i64>(3)? as u64,
+                    buckets_json: r.get(4)?,
+                })
+            };
+            let before = c
+                .query_row(
+                    "SELECT resource_uuid, sampled_at, bytes, objects, buckets FROM usage_samples
+                     WHERE resource_uuid = ?1 AND sampled_at < ?2 ORDER BY sampled_at DESC LIMIT 1",
+                    params![resource, from],
+                    map,
+                )
+                .optional()?;
+            let mut st = c.prepare(
+                "SELECT resource_uuid, sampled_at, bytes, objects, buckets FROM usage_samples
+                 WHERE resource_uuid = ?1 AND sampled_at >= ?2 AND sampled_at < ?3 ORDER BY sampled_at",
+            )?;
+            let mut out: Vec<Sample> = before.into_iter().collect();
+            for s in st.query_map(params![resource, from, to], map)? {
+                out.push(s?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    pub async fn outbox_row(
+        &self,
+        resource: &str,
+        component: &str,
+        period: &str,
+    ) -> Result<Option<OutboxRow>, StoreError> {
+        let (resource, component, period) = (
+            resource.to_string(),
+            component.to_string(),
+            period.to_string(),
+        );
+        self.call(move |c| {
+            c.query_row(
+                &format!("SELECT {OUTBOX_COLUMNS} FROM usage_outbox WHERE resource_uuid = ?1 AND component = ?2 AND period = ?3"),
+                params![resource, component, period],
+                outbox_row,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    /// Records a computed figure. A final figure is never changed again; a changed amount
+    /// makes the row pending unless Waldur already holds exactly that amount.
+    pub async fn outbox_put(
+        &self,
+        rows: Vec<(String, String, String, u64, bool)>,
+        now: i64,
+    ) -> Result<usize, StoreError> {
+        self.call(move |c| {
+            let tx = c.unchecked_transaction()?;
+            let mut changed = 0;
+            {
+                let mut st = tx.prepare(
+                    "INSERT INTO usage_outbox (resource_uuid, component, period, amount_cents, final, state, computed_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6)
+                     ON CONFLICT (resource_uuid, component, period) DO UPDATE SET
+                        amount_cents = excluded.amount_cents,
+                        final = excluded.final,
+                        state = CASE WHEN usage_outbox.sent_cents = excluded.amount_cents THEN 'sent' ELSE 'pending' END,
+                        computed_at = excluded.computed_at,
+                        updated_at = excluded.updated_at
+                     WHERE usage_outbox.final = 0
+                       AND (usage_outbox.amount_cents != excluded.amount_cents OR usage_outbox.final != excluded.final)",
+                )?;
+                for (r, comp, period, cents, fin) in &rows {
+                    changed += st.execute(params![r, comp, period, *cents as i64, *fin as i64, now])?;
+                }
+            }
+            tx.commit()?;
+            Ok(changed)
+        })
+        .await
+    }
+
+    /// Rows waiting to be delivered (a past period refused for want of a staff token is
+    /// retried too: the operator may have switched tokens).
+    pub async fn outbox_pending(&self) -> Result<Vec<OutboxRow>, StoreError> {
+        self.call(|c| {
+            let mut st = c.prepare(&format!(
+                "SELECT {OUTBOX_COLUMNS} FROM usage_outbox WHERE state IN ('pending', 'needs_staff') ORDER BY period, resource_uuid, component"
+
+            ))?;
+            let rows = st.query_map([], outbox_row)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    /// Rows for the operator view, optionally filtered.
+    pub async fn outbox_rows(
+        &self,
+        resource: Option<String>,
+        period: Option<String>,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        self.call(move |c| {
+            let mut st = c.prepare(&format!(
+                "SELECT {OUTBOX_COLUMNS} FROM usage_outbox
+                 WHERE (?1 IS NULL OR resource_uuid = ?1) AND (?2 IS NULL OR period = ?2)
+                 ORDER BY period, resource_uuid, component"
+            ))?;
+            let rows = st.query_map(params![resource, period], outbox_row)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    /// Records the outcome of a delivery attempt.
+    pub async fn outbox_mark(
+        &self,
+        key: (String, String, String),
+        state: &str,
+        sent_cents: Option<u64>,
+        error: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let (state, error) = (state.to_string(), error.to_string());
+        self.call(move |c| {
+            c.execute(
+                "UPDATE usage_outbox SET state = ?4, sent_cents = COALESCE(?5, sent_cents), last_error = ?6,
+                    attempts = attempts + 1, updated_at = ?7
+                 WHERE resource_uuid = ?1 AND component = ?2 AND period = ?3",
+                params![key.0, key.1, key.2, state, sent_cents.map(|v| v as i64), error, now],
+            )
+        })
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn state_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let key = key.to_string();
+        self.call(move |c| {
+            c.query_row(
+                "SELECT value FROM agent_state WHERE key = ?1",
+                params![key],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+        .await
+    }
+
+    pub async fn state_set(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let (key, value) = (key.to_string(), value.to_string());
+        self.call(move |c| {
+            c.execute(
+                "INSERT OR REPLACE INTO agent_state (key, value) VALUES (?1, ?2)",
+                params![key, value],
+            )
+        })
+        .await
+        .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(r: &str, t: i64, b: u64) -> Sample {
+        Sample {
+            resource_uuid: r.into(),
+            sampled_at: t,
+            bytes: b,
+            objects: 1,
+            buckets_json: "[]".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn samples_window_includes_the_one_before() {
+        let st = Store::in_memory().unwrap();
+        st.insert_samples(vec![
+            s("r", 10, 1),
+            s("r", 20, 2),
+            s("r", 30, 3),
+            s("r", 40, 4),
+            s("x", 25, 9),
+        ])
+        .await
+        .unwrap();
+        st.insert_samples(vec![s("r", 20, 99)]).await.unwrap();
+        let got: Vec<(i64, u64)> = st
+            .samples("r", 25, 40)
+            .await
+            .unwrap()
+            .iter()
+            .map(|s| (s.sampled_at, s.bytes))
+            .collect();
+        assert_eq!(got, vec![(20, 2), (30, 3)]);
+    }
+
+    #[tokio::test]
+    async fn outbox_rules() {
+        let st = Store::in_memory().unwrap();
+        let key = ("r".to_string(), "s3".to_string(), "2026-11".to_string());
+        let row = |c: u64, f: bool| (key.0.clone(), key.1.clone(), key.2.clone(), c, f);
+        assert_eq!(st.outbox_put(vec![row(100, false)], 1).await.unwrap(), 1);
+        assert_eq!(
+            st.outbox_put(vec![row(100, false)], 2).await.unwrap(),
+            0,
+            "unchanged amount: no write"
+        );
+        st.outbox_mark(key.clone(), "sent", Some(100), "", 3)
+            .await
+            .unwrap();
+        assert!(st.outbox_pending().await.unwrap().is_empty());
+        st.outbox_put(vec![row(150, false)], 4).await.unwrap();
+        assert_eq!(st.outbox_pending().await.unwrap()[0].amount_cents, 150);
+        st.outbox_put(vec![row(100, false)], 5).await.unwrap();
+        let r = st
+            .outbox_row(&key.0, &key.1, &key.2)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.state, "sent", "back to what Waldur holds");
+        st.outbox_put(vec![row(200, true)], 6).await.unwrap();
+        assert_eq!(
+            st.outbox_put(vec![row(300, false)], 7).await.unwrap(),
+            0,
+            "a final figure is frozen"
+        );
+        let r = st
+            .outbox_row(&key.0, &key.1, &key.2)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (r.amount_cents, r.is_final, r.state.as_str()),
+            (200, true, "pending")
+        );
+        st.state_set("k", "v").await.unwrap();
+        assert_eq!(st.state_get("k").await.unwrap().as_deref(), Some("v"));
+    }
+}

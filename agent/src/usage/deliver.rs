@@ -1,0 +1,198 @@
+//! Delivery: each changed figure goes to Waldur with `set_usage` — unless Waldur already holds
+//! it, or it would lower a figure that can only grow. Failures stay in the outbox and are
+//! retried; a closed period refused to a provider token waits for a staff token.
+
+use super::amount::Cents;
+use super::period::Period;
+use super::reporter::UsageReporter;
+use crate::store::usage::OutboxRow;
+use futures_util::StreamExt;
+use std::collections::{BTreeMap, HashMap};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliverStats {
+    pub sent: usize,
+    pub skipped_equal: usize,
+    pub anomalies: usize,
+    pub failed: usize,
+}
+
+enum Outcome {
+    Sent(usize),
+    Equal,
+    Anomaly,
+    Failed,
+}
+
+impl UsageReporter {
+    pub async fn deliver(&self) -> DeliverStats {
+        let pending = match self.store.outbox_pending().await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the usage outbox");
+                return DeliverStats::default();
+            }
+        };
+        let known: std::collections::HashSet<String> = self
+            .store
+            .known_resources(&self.offering_key())
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| r.resource_uuid)
+            .collect();
+        let mut groups: BTreeMap<(String, String), Vec<OutboxRow>> = BTreeMap::new();
+        for row in pending
+            .into_iter()
+            .filter(|r| known.contains(&r.resource_uuid))
+        {
+            groups
+                .entry((row.resource_uuid.clone(), row.period.clone()))
+                .or_default()
+                .push(row);
+        }
+        let outcomes: Vec<Vec<Outcome>> = futures_util::stream::iter(groups)
+            .map(|((resource, period), rows)| async move {
+                self.deliver_group(&resource, &period, rows).await
+            })
+            .buffer_unordered(self.settings.concurrency)
+            .collect()
+            .await;
+        let mut stats = DeliverStats::default();
+        for o in outcomes.into_iter().flatten() {
+            match o {
+                Outcome::Sent(n) => stats.sent += n,
+                Outcome::Equal => stats.skipped_equal += 1,
+                Outcome::Anomaly => stats.anomalies += 1,
+                Outcome::Failed => stats.failed += 1,
+            }
+        }
+        if stats != DeliverStats::default() {
+            tracing::info!(offering = %self.offering.name, ?stats, "usage delivered");
+        }
+        stats
+    }
+
+    async fn deliver_group(
+        &self,
+        resource: &str,
+        period: &str,
+        rows: Vec<OutboxRow>,
+    ) -> Vec<Outcome> {
+        let now = self.clock.now();
+        let Some(p) = Period::parse(period) else {
+            return vec![Outcome::Failed];
+        };
+        let key = |r: &OutboxRow| {
+            (
+                r.resource_uuid.clone(),
+                r.component.clone(),
+                r.period.clone(),
+            )
+        };
+        let held: HashMap<String, Option<Cents>> = match self
+            .waldur
+            .list_component_usages(resource, &p.billing_date())
+            .await
+        {
+            Ok(list) => list
+                .into_iter()
+                .map(|u| (u.component_type.clone(), Cents::parse(&u.usage_text())))
+                .collect(),
+            Err(e) => {
+                for r in &rows {
+                    let _ = self
+                        .store
+                        .outbox_mark(key(r), &r.state, None, &e.message, now.timestamp())
+                        .await;
+                }
+                tracing::warn!(resource, period, error = %e, "cannot read Waldur's usage; retried later");
+                return rows.iter().map(|_| Outcome::Failed).collect();
+            }
+        };
+        let mut outcomes = Vec::new();
+        let mut to_send = Vec::new();
+        for r in rows {
+            let ours = Cents(r.amount_cents);
+            let monotonic = self
+                .offering
+                .components
+                .get(&r.component)
+                .and_then(|c| c.usage)
+                .is_some_and(|k| k.is_monotonic());
+            match held.get(&r.component).copied().flatten() {
+                Some(theirs) if theirs == ours => {
+                    let _ = self
+                        .store
+                        .outbox_mark(key(&r), "sent", Some(ours.0), "", now.timestamp())
+                        .await;
+                    outcomes.push(Outcome::Equal);
+                }
+                Some(theirs) if theirs > ours && monotonic => {
+                    let msg = format!(
+                        "Waldur holds {theirs} but the agent computed {ours}; a figure that only grows is never lowered"
+                    );
+                    tracing::error!(resource, period, component = %r.component, "usage anomaly: {msg}");
+                    let _ = self
+                        .store
+                        .outbox_mark(key(&r), "anomaly", None, &msg, now.timestamp())
+                        .await;
+                    outcomes.push(Outcome::Anomaly);
+                }
+                _ => to_send.push(r),
+            }
+        }
+        if to_send.is_empty() {
+            return outcomes;
+        }
+        // The current period is reported as of now (a little back, against clock skew); a past
+        // one as of its middle, which every time zone files in the right month.
+        let date = if p == Period::containing(now, self.tz) {
+            (now - chrono::Duration::minutes(1)).max(p.start(self.tz))
+        } else {
+            p.middle(self.tz)
+        };
+        let usages: Vec<(String, String)> = to_send
+            .iter()
+            .map(|r| (r.component.clone(), Cents(r.amount_cents).to_string()))
+            .collect();
+        match self
+            .waldur
+            .set_usage(resource, &date.to_rfc3339(), &usages)
+            .await
+        {
+            Ok(()) => {
+                for r in &to_send {
+                    let _ = self
+                        .store
+                        .outbox_mark(key(r), "sent", Some(r.amount_cents), "", now.timestamp())
+                        .await;
+                }
+                outcomes.push(Outcome::Sent(to_send.len()));
+            }
+            Err(e) => {
+                let state = if e.is_transient() {
+                    "pending"
+                } else if e.message.contains("backfilling past billing periods") {
+                    tracing::error!(
+                        resource,
+                        period,
+                        "Waldur refuses a closed period to this (non-staff) token; a staff token can backfill it"
+                    );
+                    "needs_staff"
+                } else {
+                    tracing::error!(resource, period, error = %e, "Waldur refused the usage report");
+                    "rejected"
+                };
+                for r in &to_send {
+                    let _ = self
+                        .store
+                        .outbox_mark(key(r), state, None, &e.message, now.timestamp())
+                        .await;
+                }
+                outcomes.extend(to_send.iter().map(|_| Outcome::Failed));
+            }
+        }
+        outcomes
+    }
+}

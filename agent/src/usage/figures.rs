@@ -1,0 +1,129 @@
+//! Billing figures per resource, component and period, from the samples (or croit's series),
+//! written to the outbox.
+
+use super::amount::Cents;
+use super::integrate::{Reading, gb_days, in_units, latest, peak};
+use super::kind::{UsageKind, UsageSource};
+use super::period::Period;
+use super::reporter::UsageReporter;
+use crate::store::usage::Sample;
+
+impl UsageReporter {
+    /// Computes the period's figures into the outbox; `is_final` closes the period (the last
+    /// reading holds to its end). Returns how many outbox rows changed.
+    pub async fn compute(&self, period: Period, is_final: bool) -> usize {
+        let rows = self.figures(period, is_final).await;
+        match self
+            .store
+            .outbox_put(rows, self.clock.now().timestamp())
+            .await
+        {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot write usage figures");
+                0
+            }
+        }
+    }
+
+    /// The period's figures as (resource, component, period, hundredths, final), unwritten.
+    pub async fn figures(
+        &self,
+        period: Period,
+        is_final: bool,
+    ) -> Vec<(String, String, String, u64, bool)> {
+        let now = self.clock.now();
+        let (start, end) = (
+            period.start(self.tz).timestamp(),
+            period.end(self.tz).timestamp(),
+        );
+        let window_end = if is_final {
+            end
+        } else {
+            now.timestamp().min(end)
+        };
+        let interval = self.sampling_interval(period.start(self.tz));
+        // When closing, the final sample is `close_lead` before the end and must cover it.
+        let hold = if is_final {
+            interval.max(self.settings.close_lead.num_seconds() + 60)
+        } else {
+            interval
+        };
+        let mut rows = Vec::new();
+        let resources = self
+            .store
+            .known_resources(&self.offering_key())
+            .await
+            .unwrap_or_default();
+        for r in resources {
+            let samples = match self.store.samples(&r.resource_uuid, start, end).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read samples");
+                    continue;
+                }
+            };
+            for (ctype, comp) in self.offering.reported_components() {
+                let Some(kind) = comp.usage else { continue };
+                let factor = comp.unit_factor.unwrap_or(1.0) as u64;
+                let amount = match (kind, comp.usage_source) {
+                    (UsageKind::GbDays, UsageSource::CroitSeries) => {
+                        match self.backend.metered_series(&r.uid, start, window_end).await {
+                            Ok(series) => {
+                                let readings: Vec<Reading> = series
+                                    .into_iter()
+                                    .map(|(t, value)| Reading { t, value })
+                                    .collect();
+                                gb_days(&readings, start, window_end, None, factor)
+                            }
+                            Err(e) => {
+                                tracing::warn!(uid = %r.uid, error = %e, "croit series not readable; no figure");
+                                None
+                            }
+                        }
+                    }
+                    (UsageKind::GbDays, UsageSource::Samples) => {
+                        gb_days(&bytes(&samples), start, window_end, Some(hold), factor)
+                    }
+                    (UsageKind::StorageLatest, _) => {
+                        latest(&bytes(&samples), start, end).map(|b| in_units(b, factor))
+                    }
+                    (UsageKind::StoragePeak, _) => {
+                        peak(&bytes(&samples), start, end).map(|b| in_units(b, factor))
+                    }
+                    (UsageKind::ObjectsLatest, _) => {
+                        latest(&objects(&samples), start, end).map(Cents::whole)
+                    }
+                    (UsageKind::ObjectsPeak, _) => {
+                        peak(&objects(&samples), start, end).map(Cents::whole)
+                    }
+                };
+                // Not measured: no figure at all (never a zero).
+                if let Some(a) = amount {
+                    rows.push((
+                        r.resource_uuid.clone(),
+                        ctype.to_string(),
+                        period.to_string(),
+                        a.0,
+                        is_final,
+                    ));
+                }
+            }
+        }
+        rows
+    }
+}
+
+fn bytes(samples: &[Sample]) -> Vec<Reading> {
+    samples
+        .iter()
+        .map(|s| Reading::new(s.sampled_at, s.bytes))
+        .collect()
+}
+
+fn objects(samples: &[Sample]) -> Vec<Reading> {
+    samples
+        .iter()
+        .map(|s| Reading::new(s.sampled_at, s.objects))
+        .collect()
+}

@@ -1,0 +1,117 @@
+//! One offering's usage billing: sample, compute figures per period, deliver through the
+//! outbox, and close each period before it ends.
+
+use super::clock::Clock;
+use super::period::Period;
+use crate::config::{Offering, UsageSettings};
+use crate::store::Store;
+use crate::waldur::WaldurClient;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use site_agent_sdk::StorageBackend;
+use std::sync::Arc;
+
+pub struct UsageReporter {
+    pub offering: Offering,
+    pub waldur: Arc<WaldurClient>,
+    pub backend: Arc<dyn StorageBackend>,
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub tz: Tz,
+    pub settings: UsageSettings,
+}
+
+/// What one report cycle did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CycleReport {
+    pub figures_changed: usize,
+    pub sent: usize,
+    pub skipped_equal: usize,
+    pub anomalies: usize,
+    pub failed: usize,
+    pub closed: Vec<String>,
+}
+
+impl UsageReporter {
+    pub fn offering_key(&self) -> String {
+        self.offering.offering_uuid.simple().to_string()
+    }
+
+    pub fn state_key(&self, what: &str) -> String {
+        format!("usage:{}:{what}", self.offering_key())
+    }
+
+    /// Seconds between two sampling slots around `t` (at least a minute): how long the last
+    /// reading may hold.
+    pub fn sampling_interval(&self, t: DateTime<Utc>) -> i64 {
+        let local = t.with_timezone(&self.tz);
+        let next = self.settings.schedule.find_next_occurrence(&local, false);
+        let after = next
+            .as_ref()
+            .ok()
+            .and_then(|n| self.settings.schedule.find_next_occurrence(n, false).ok());
+        match (next, after) {
+            (Ok(a), Some(b)) => (b - a).num_seconds().max(60),
+            _ => 600,
+        }
+    }
+
+    /// The next sampling slot strictly after `t`.
+    pub fn next_sample_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let local = t.with_timezone(&self.tz);
+        self.settings
+            .schedule
+            .find_next_occurrence(&local, false)
+            .ok()
+            .map(|n| n.with_timezone(&Utc))
+    }
+
+    /// A report cycle: close what is due, recompute the current period, deliver.
+    pub async fn report_cycle(&self) -> CycleReport {
+        let mut report = CycleReport::default();
+        let now = self.clock.now();
+        let current = Period::containing(now, self.tz);
+        // A period that ended while the agent was away is closed now (delivered as a backfill).
+        for p in [current.prev(), current] {
+            let due = p.end(self.tz) - self.settings.close_lead;
+            if now >= due && !self.is_closed(p).await {
+                if p == current {
+                    self.sample_cycle().await;
+                }
+                report.figures_changed += self.compute(p, true).await;
+                self.mark_closed(p).await;
+                report.closed.push(p.to_string());
+            }
+        }
+        if !self.is_closed(current).await {
+            report.figures_changed += self.compute(current, false).await;
+        }
+        let d = self.deliver().await;
+        report.sent = d.sent;
+        report.skipped_equal = d.skipped_equal;
+        report.anomalies = d.anomalies;
+        report.failed = d.failed;
+        report
+    }
+
+    async fn is_closed(&self, p: Period) -> bool {
+        matches!(
+            self.store
+                .state_get(&self.state_key(&format!("closed:{p}")))
+                .await,
+            Ok(Some(_))
+        )
+    }
+
+    async fn mark_closed(&self, p: Period) {
+        let key = self.state_key(&format!("closed:{p}"));
+        if let Err(e) = self
+            .store
+            .state_set(&key, &self.clock.now().to_rfc3339())
+            .await
+        {
+            tracing::error!(error = %e, period = %p, "cannot record the closed period");
+        }
+        tracing::info!(offering = %self.offering.name, period = %p, "billing period closed");
+    }
+}

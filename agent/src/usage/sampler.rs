@@ -1,0 +1,95 @@
+//! Sampling: read every active resource's usage from the backend, with bounded concurrency,
+//! into SQLite. A resource whose usage cannot be read gets no sample (never a zero).
+
+use super::reporter::UsageReporter;
+use crate::store::usage::{KnownResource, Sample};
+use crate::waldur::hex;
+use futures_util::StreamExt;
+
+/// Resource states in which Waldur accepts usage.
+const BILLED_STATES: [&str; 4] = ["OK", "Erred", "Updating", "Terminating"];
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SampleStats {
+    pub sampled: usize,
+    pub failed: usize,
+}
+
+impl UsageReporter {
+    /// Refreshes the resource list from Waldur; when Waldur is away the stored list is used,
+    /// so an outage never stops sampling.
+    pub async fn known_resources(&self) -> Vec<KnownResource> {
+        let offering = self.offering_key();
+        match self.waldur.list_resources(&offering, &BILLED_STATES).await {
+            Ok(list) => {
+                let known: Vec<KnownResource> = list
+                    .into_iter()
+                    .filter_map(|r| {
+                        let uid = r.backend_id()?.to_string();
+                        site_agent_sdk::validate_identifier("S3 user id", &uid).ok()?;
+                        Some(KnownResource {
+                            resource_uuid: hex(&r.uuid),
+                            uid,
+                            state: r.state,
+                        })
+                    })
+                    .collect();
+                if let Err(e) = self
+                    .store
+                    .set_known_resources(&offering, known.clone(), self.clock.now().timestamp())
+                    .await
+                {
+                    tracing::error!(error = %e, "cannot store the resource list");
+                }
+                known
+            }
+            Err(e) => {
+                tracing::warn!(offering = %self.offering.name, error = %e, "Waldur unreachable; sampling the resources known from before");
+                self.store
+                    .known_resources(&offering)
+                    .await
+                    .unwrap_or_default()
+            }
+        }
+    }
+
+    pub async fn sample_cycle(&self) -> SampleStats {
+        let now = self.clock.now();
+        let resources = self.known_resources().await;
+        let results: Vec<Option<Sample>> = futures_util::stream::iter(resources)
+            .map(|r| async move {
+                match self.backend.usage(&r.uid).await {
+                    Ok(u) => Some(Sample {
+                        resource_uuid: r.resource_uuid,
+                        sampled_at: now.timestamp(),
+                        bytes: u.bytes,
+                        objects: u.objects,
+                        buckets_json: serde_json::to_string(&u.buckets).unwrap_or_else(|_| "[]".into()),
+                    }),
+                    Err(e) => {
+                        tracing::warn!(resource = %r.resource_uuid, uid = %r.uid, error = %e, "usage not readable; no sample");
+                        None
+                    }
+                }
+            })
+            .buffer_unordered(self.settings.concurrency)
+            .collect()
+            .await;
+        let failed = results.iter().filter(|r| r.is_none()).count();
+        let samples: Vec<Sample> = results.into_iter().flatten().collect();
+        let sampled = samples.len();
+        if let Err(e) = self.store.insert_samples(samples).await {
+            tracing::error!(error = %e, "cannot store usage samples");
+            return SampleStats {
+                sampled: 0,
+                failed: failed + sampled,
+            };
+        }
+        let _ = self
+            .store
+            .state_set(&self.state_key("last_sample"), &now.to_rfc3339())
+            .await;
+        tracing::info!(offering = %self.offering.name, sampled, failed, "usage sampled");
+        SampleStats { sampled, failed }
+    }
+}

@@ -1,0 +1,348 @@
+//! Usage billing end to end: samples taken over simulated time on croit-sim, figures computed
+//! and delivered to waldur-sim exactly once, across outages, restarts and month ends.
+
+mod common;
+
+use chrono::{DateTime, Duration, Utc};
+use common::*;
+use serde_json::json;
+use site_agent::app::App;
+use site_agent::usage::clock::{Clock, ManualClock};
+use std::sync::Arc;
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+struct Billing {
+    env: Env,
+    clock: Arc<ManualClock>,
+    resource: String,
+    uid: String,
+}
+
+impl Billing {
+    async fn new(start: &str) -> Billing {
+        let env = env().await;
+        let clock = Arc::new(ManualClock::new(at(start)));
+        env.waldur.set_now(at(start));
+        let placed = env.place_create("Billed", json!({"max_storage_limit": 1000}));
+        let app = env.usage_app(&env.usage_config_yaml(), clock.clone());
+        app.order_cycle().await;
+        let uid = env.resource(&placed.resource_uuid)["backend_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        Billing {
+            env,
+            clock,
+            resource: placed.resource_uuid,
+            uid,
+        }
+    }
+
+    fn app(&self) -> App {
+        self.env
+            .usage_app(&self.env.usage_config_yaml(), self.clock.clone())
+    }
+
+    /// Moves both clocks.
+    fn advance(&self, d: Duration) {
+        self.clock.advance(d);
+        self.env.waldur.set_now(self.clock.now());
+    }
+
+    /// Samples every 10 minutes for `slots` slots (the first one now).
+    async fn sample_for(&self, app: &App, slots: usize) {
+        for i in 0..slots {
+            if i > 0 {
+                self.advance(Duration::minutes(10));
+            }
+            app.usage_sample_cycle().await;
+        }
+    }
+
+    /// What Waldur holds for the resource and component in the period `YYYY-MM`.
+    fn held(&self, component: &str, period: &str) -> Option<String> {
+        self.env
+            .waldur
+            .component_usages(&self.resource)
+            .into_iter()
+            .find(|u| {
+                u["type"] == component
+                    && u["billing_period"]
+                        .as_str()
+                        .unwrap_or("")
+                        .starts_with(period)
+            })
+            .and_then(|u| u["usage"].as_str().map(str::to_string))
+    }
+
+    fn set_usage_calls(&self) -> usize {
+        self.env.waldur.count_calls("POST", "/set_usage/")
+    }
+}
+
+const GB: u64 = 1_000_000_000;
+
+#[tokio::test]
+async fn sampled_usage_is_integrated_and_reported() {
+    let b = Billing::new("2026-11-10T00:00:00Z").await;
+    b.env.croit.add_bucket(&b.uid, "data", 100 * GB, 40);
+    let app = b.app();
+    b.sample_for(&app, 144).await; // one day, every 10 minutes
+    app.usage_report_cycle().await;
+    // 143 intervals of 600 s at 100 GB (the last reading is just taken) = 99.3055... GB-days.
+    assert_eq!(b.held("s3_storage", "2026-11").as_deref(), Some("99.31"));
+    assert_eq!(b.held("s3_objects", "2026-11").as_deref(), Some("40.00"));
+    assert_eq!(b.set_usage_calls(), 1);
+
+    // Unchanged figures are not sent again.
+    app.usage_report_cycle().await;
+    assert_eq!(b.set_usage_calls(), 1);
+
+    // Ten more minutes: one more interval = exactly 100 GB-days; the object peak is unchanged.
+    b.advance(Duration::minutes(10));
+    app.usage_sample_cycle().await;
+    app.usage_report_cycle().await;
+    assert_eq!(b.held("s3_storage", "2026-11").as_deref(), Some("100.00"));
+    assert_eq!(b.set_usage_calls(), 2);
+    let body = b
+        .env
+        .waldur
+        .calls()
+        .into_iter()
+        .rev()
+        .find(|c| c.path.ends_with("/set_usage/"))
+        .unwrap()
+        .body;
+    assert_eq!(
+        body["usages"],
+        json!([{"type": "s3_storage", "amount": "100.00", "recurring": false}]),
+        "only what changed"
+    );
+}
+
+#[tokio::test]
+async fn a_day_long_waldur_outage_loses_nothing_and_delivers_once() {
+    let b = Billing::new("2026-11-10T00:00:00Z").await;
+    b.env.croit.add_bucket(&b.uid, "data", 48 * GB, 1);
+    let app = b.app();
+    app.usage_sample_cycle().await;
+    b.env.waldur.set_down(true);
+    for _ in 0..48 {
+        b.advance(Duration::minutes(30));
+        app.usage_sample_cycle().await;
+        app.usage_report_cycle().await;
+    }
+    assert_eq!(
+        b.set_usage_calls(),
+        0,
+        "nothing reached Waldur while it was down"
+    );
+    b.env.waldur.set_down(false);
+    let before = b.env.waldur.calls().len();
+    app.usage_report_cycle().await;
+    app.usage_report_cycle().await;
+    // 48 GB for exactly one day, sampled through the outage from the stored resource list.
+    assert_eq!(b.held("s3_storage", "2026-11").as_deref(), Some("48.00"));
+    let posts = b.env.waldur.calls()[before..]
+        .iter()
+        .filter(|c| c.path.ends_with("/set_usage/"))
+        .count();
+    assert_eq!(posts, 1, "delivered once");
+}
+
+#[tokio::test]
+async fn a_restart_mid_month_keeps_integrating_from_stored_samples() {
+    let b = Billing::new("2026-11-10T00:00:00Z").await;
+    b.env.croit.add_bucket(&b.uid, "data", 24 * GB, 1);
+    {
+        let app = b.app();
+        b.sample_for(&app, 73).await; // 12 hours
+        app.usage_report_cycle().await;
+        assert_eq!(b.held("s3_storage", "2026-11").as_deref(), Some("12.00"));
+    } // restart
+    let app = b.app();
+    b.advance(Duration::minutes(10));
+    b.sample_for(&app, 72).await; // the next 12 hours
+    app.usage_report_cycle().await;
+    assert_eq!(
+        b.held("s3_storage", "2026-11").as_deref(),
+        Some("24.00"),
+        "the first half still counts"
+    );
+}
+
+#[tokio::test]
+async fn the_month_is_closed_before_it_ends_and_not_reopened() {
+    let b = Billing::new("2026-11-30T23:00:00Z").await;
+    b.env.croit.add_bucket(&b.uid, "data", 24 * GB, 1);
+    let app = b.app();
+    b.sample_for(&app, 6).await; // 23:00 .. 23:50
+    app.usage_report_cycle().await;
+    let before_close = b.set_usage_calls();
+    b.advance(Duration::minutes(6)); // 23:56, inside the closing window (5 minutes)
+    let reports = app.usage_report_cycle().await;
+    assert_eq!(reports[0].1.closed, vec!["2026-11".to_string()]);
+    // The closing sample holds to the end: 24 GB for the hour 23:00-24:00 = 1 GB-day.
+    assert_eq!(b.held("s3_storage", "2026-11").as_deref(), Some("1.00"));
+    assert!(b.set_usage_calls() > before_close);
+    let close_call = b
+        .env
+        .waldur
+        .calls()
+        .into_iter()
+        .rev()
+        .find(|c| c.path.ends_with("/set_usage/"))
+        .unwrap();
+    let date = at(close_call.body["date"].as_str().unwrap());
+    assert!(
+        date < at("2026-12-01T00:00:00Z"),
+        "the closing figure is dated inside November: {date}"
+    );
+
+    // After the boundary: December starts from its own samples; November is not sent again.
+    b.advance(Duration::minutes(14)); // 00:10
+    app.usage_sample_cycle().await;
+    b.advance(Duration::minutes(10));
+    app.usage_sample_cycle().await;
+    app.usage_report_cycle().await;
+    assert_eq!(b.held("s3_storage", "2026-11").as_deref(), Some("1.00"));
+    assert!(b.held("s3_storage", "2026-12").is_some());
+    let nov_posts = b
+        .env
+        .waldur
+        .calls()
+        .iter()
+        .filter(|c| {
+            c.path.ends_with("/set_usage/")
+                && c.body["date"].as_str().unwrap_or("").starts_with("2026-11")
+        })
+        .count();
+    assert_eq!(nov_posts, 2, "one in-month report and the closing figure");
+}
+
+#[tokio::test]
+async fn a_period_missed_at_its_end_waits_for_a_staff_token() {
+    let b = Billing::new("2026-11-29T00:00:00Z").await;
+    b.env.croit.add_bucket(&b.uid, "data", 24 * GB, 1);
+    let app = b.app();
+    b.sample_for(&app, 7).await; // one hour
+    // The agent is down across the boundary; it comes back on December 1st.
+    b.advance(Duration::days(2));
+    let reports = app.usage_report_cycle().await;
+    assert!(reports[0].1.closed.contains(&"2026-11".to_string()));
+    assert_eq!(
+        b.held("s3_storage", "2026-11"),
+        None,
+        "a provider token cannot backfill November"
+    );
+    let rows = app
+        .store
+        .outbox_rows(None, Some("2026-11".into()))
+        .await
+        .unwrap();
+    assert!(rows.iter().all(|r| r.state == "needs_staff"), "{rows:?}");
+
+    // The operator switches to a staff token: the next cycle backfills it, dated mid-November.
+    let staff_yaml = b
+        .env
+        .usage_config_yaml()
+        .replace(&b.env.waldur.provider_token(), &b.env.waldur.staff_token());
+    let staff_app = b.env.usage_app(&staff_yaml, b.clock.clone());
+    staff_app.usage_report_cycle().await;
+    // 24 GB held for the hour sampled plus one interval: 70 minutes = 1.17 GB-days.
+    assert_eq!(b.held("s3_storage", "2026-11").as_deref(), Some("1.17"));
+    let rows = app
+        .store
+        .outbox_rows(None, Some("2026-11".into()))
+        .await
+        .unwrap();
+    assert!(rows.iter().all(|r| r.state == "sent"), "{rows:?}");
+}
+
+#[tokio::test]
+async fn an_unmeasurable_user_is_reported_as_nothing_not_zero() {
+    let b = Billing::new("2026-11-10T00:00:00Z").await;
+    // A second resource whose user vanished from croit: its usage cannot be read.
+    let other = b.env.place_create("Ghost", json!({"max_storage_limit": 1}));
+    let app = b.app();
+    app.order_cycle().await;
+    let ghost_uid = b.env.resource(&other.resource_uuid)["backend_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = reqwest::Client::new()
+        .delete(format!(
+            "{}/api/s3/users/{ghost_uid}",
+            b.env.croit.base_url()
+        ))
+        .bearer_auth(CROIT_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    b.env.croit.add_bucket(&b.uid, "data", GB, 1);
+    b.sample_for(&app, 3).await;
+    app.usage_report_cycle().await;
+    assert!(
+        b.held("s3_storage", "2026-11").is_some(),
+        "the measurable resource is billed"
+    );
+    assert!(
+        b.env
+            .waldur
+            .component_usages(&other.resource_uuid)
+            .is_empty(),
+        "the ghost gets no figure at all"
+    );
+    assert!(
+        !b.env
+            .waldur
+            .calls()
+            .iter()
+            .any(|c| c.path.ends_with("/set_usage/") && c.body["resource"] == other.resource_uuid),
+        "no zero was sent for it"
+    );
+}
+
+#[tokio::test]
+async fn a_lower_figure_than_waldur_holds_is_an_anomaly_not_a_decrease() {
+    let b = Billing::new("2026-11-10T00:00:00Z").await;
+    b.env.croit.add_bucket(&b.uid, "data", GB, 1);
+    // Someone put a higher figure in Waldur (e.g. the Python agent from the month's start).
+    let r = reqwest::Client::new()
+        .post(format!("{}set_usage/", b.env.waldur.api_url().replace("/api/", "/api/marketplace-component-usages/")))
+        .header("Authorization", format!("Token {}", b.env.waldur.provider_token()))
+        .json(&json!({"resource": b.resource, "date": b.clock.now().to_rfc3339(), "usages": [{"type": "s3_storage", "amount": "500.00"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let app = b.app();
+    b.sample_for(&app, 3).await;
+    app.usage_report_cycle().await;
+    assert_eq!(
+        b.held("s3_storage", "2026-11").as_deref(),
+        Some("500.00"),
+        "never lowered"
+    );
+    let rows = app
+        .store
+        .outbox_rows(Some(b.resource.clone()), None)
+        .await
+        .unwrap();
+    let storage = rows.iter().find(|r| r.component == "s3_storage").unwrap();
+    assert_eq!(storage.state, "anomaly");
+    assert!(
+        storage.last_error.contains("never lowered"),
+        "{}",
+        storage.last_error
+    );
+    assert_eq!(
+        b.held("s3_objects", "2026-11").as_deref(),
+        Some("1.00"),
+        "other components still go"
+    );
+}
