@@ -61,7 +61,6 @@ pub trait StorageBackend: Send + Sync {
     }
 
     /// Removes the user; an absent user is success. With `KeepData`, a user that still owns
-
     /// buckets is refused with a `Permanent` error that says so.
     async fn delete_user(&self, uid: &str, mode: DeleteMode) -> Result<(), BackendError>;
 }
