@@ -291,10 +291,7 @@ impl App {
             .flatten()
             .and_then(|s| chrono::DateTime::parse_from_rfc3339(&s).ok())
             .map(|t| t.with_timezone(&chrono::Utc));
-        match last.and_then(|l| r.next_sample_after(l)) {
-            Some(missed) if missed <= now => Some(now),
-            _ => r.next_sample_after(now),
-        }
+        crate::usage::schedule::first_slot(&r.settings.schedule, r.tz, last, now)
     }
 
     fn usage_next_sample(

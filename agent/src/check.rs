@@ -7,6 +7,13 @@ pub fn print_summary(config: &Config) -> ExitCode {
     println!("configuration is valid");
     println!("  timezone: {}", config.timezone);
     println!("  database: {}", config.database_path.display());
+    println!(
+        "  usage sampling: \"{}\" ({}), closing figures {} min before each month ends",
+        config.usage.schedule_text,
+        config.timezone,
+        config.usage.close_lead.num_minutes()
+    );
+
     for o in &config.offerings {
         let auth = match &o.auth {
             WaldurAuth::Token(_) => "token".to_string(),
@@ -41,6 +48,12 @@ pub fn print_summary(config: &Config) -> ExitCode {
                 roles.join(", ")
             }
         );
+        if o.reporting_backend.is_some() {
+            for (key, c) in o.reported_components() {
+                let kind = c.usage.map(|k| k.name()).unwrap_or("-");
+                println!("    usage: {key} billed as {kind} ({:?})", c.usage_source);
+            }
+        }
         if let Some((key, c)) = o.storage_component() {
             println!(
                 "    storage component: {key} ({}, unit_factor {})",

@@ -221,3 +221,59 @@ fn api_base_keeps_hosts_ending_in_a_p_or_i() {
     .unwrap();
     assert_eq!(c.offerings[0].api_base, "https://waldur.ai");
 }
+
+#[test]
+fn usage_configuration_is_checked_at_start_up() {
+    let reporting = with(
+        "order_processing_backend: ceph_s3",
+        "order_processing_backend: ceph_s3\n    reporting_backend: ceph_s3",
+    );
+    let billed = reporting.replace(
+        "        article_code: X1",
+        "        article_code: X1\n        usage: gb_days",
+    );
+    let quiet = load_str(&reporting, "t", no_env()).unwrap();
+    assert!(quiet.warnings.iter().any(|w| w.contains(
+        "`reporting_backend: ceph_s3` with no component that has `usage:` reports nothing"
+    )));
+    let c = load_str(&billed, "t", no_env()).unwrap();
+    let o = &c.offerings[0];
+    assert_eq!(o.reported_components().count(), 1);
+    assert_eq!(c.usage.schedule_text, "*/10 * * * *");
+    assert_eq!(c.usage.close_lead, chrono::Duration::minutes(5));
+
+    let cases = [
+        (billed.replace("usage: gb_days", "usage: gigabytes"), "`backend_components.s3_storage.usage`: \"gigabytes\" must be one of gb_days"),
+        (billed.replace("unit_factor: 1000000000", "unit_factor: 1.5"), "needs a whole number of bytes per unit above 1"),
+        (billed.replace("usage: gb_days", "usage: objects_peak\n        usage_source: croit_series"), "croit_series only feeds `usage: gb_days`"),
+        (
+            with("order_processing_backend: ceph_s3", "order_processing_backend: ceph_s3\n    reporting_backend: croit_usage")
+                .replace("        backend_name: storage\n", ""),
+            "`reporting_backend` is set but no component says how it is billed",
+        ),
+        (format!("usage_sampling_schedule: \"every ten minutes\"\n{billed}"), "`usage_sampling_schedule`: \"every ten minutes\" is not a cron expression"),
+        (format!("usage_sampling_schedule: \"0 */10 * * * *\"\n{billed}"), "must have 5 fields"),
+        (format!("usage_close_minutes: 0\n{billed}"), "`usage_close_minutes`: must be between 1 and 1440"),
+        (
+            billed.replace("      api_url: https://croit.example.com\n      token: croit\n", "      flavour: radosgw\n      admin_access_key: AK\n      admin_secret_key: SK\n").replace("usage: gb_days", "usage: gb_days\n        usage_source: croit_series"),
+            "usage_source: croit_series` needs the croit flavour",
+        ),
+    ];
+    for (yaml, needle) in cases {
+        let e = load_str(&yaml, "t.yaml", no_env()).unwrap_err().to_string();
+        assert!(e.contains(needle), "expected {needle:?} in:\n{e}");
+    }
+    // Upstream's croit_usage bills GB-days of the storage component from croit's series.
+    let upstream = with(
+        "order_processing_backend: ceph_s3",
+        "order_processing_backend: ceph_s3\n    reporting_backend: croit_usage",
+    );
+    let c = load_str(&upstream, "t", no_env()).unwrap();
+    let (key, comp) = c.offerings[0].reported_components().next().unwrap();
+    assert_eq!(key, "s3_storage");
+    assert_eq!(comp.usage, Some(site_agent::usage::kind::UsageKind::GbDays));
+    assert_eq!(
+        comp.usage_source,
+        site_agent::usage::kind::UsageSource::CroitSeries
+    );
+}

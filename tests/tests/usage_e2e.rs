@@ -346,3 +346,28 @@ async fn a_lower_figure_than_waldur_holds_is_an_anomaly_not_a_decrease() {
         "other components still go"
     );
 }
+
+#[tokio::test]
+async fn upstream_croit_usage_bills_gb_days_from_croits_own_series() {
+    let b = Billing::new("2026-11-03T00:00:00Z").await;
+    // A drop-in upstream config: `reporting_backend: croit_usage`, no `usage:` keys.
+    let yaml = b.env.config_yaml().replace(
+        "    order_processing_backend: ceph_s3\n",
+        "    order_processing_backend: ceph_s3\n    reporting_backend: croit_usage\n",
+    );
+    let app = b.env.usage_app(&yaml, b.clock.clone());
+    // croit's series covers the month since before the agent was installed: 10 GB every 3 h.
+    let start = at("2026-11-01T00:00:00Z").timestamp();
+    let series: Vec<(i64, Option<u64>)> = (0..16)
+        .map(|i| (start + i * 3 * 3600, Some(10 * GB)))
+        .collect();
+    b.env.croit.set_series(&b.uid, series);
+    app.usage_report_cycle().await;
+    // 48 hours at 10 GB (the last point holds one 3-hour step) = 20 GB-days.
+    assert_eq!(b.held("s3_storage", "2026-11").as_deref(), Some("20.00"));
+    assert_eq!(
+        b.held("s3_objects", "2026-11"),
+        None,
+        "only the storage component is billed"
+    );
+}

@@ -52,13 +52,23 @@ pub struct Config {
 }
 
 /// When and how usage is sampled and periods are closed.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct UsageSettings {
     pub schedule: croner::Cron,
     pub schedule_text: String,
     /// The closing figure of a period is sent this long before it ends.
     pub close_lead: chrono::Duration,
     pub concurrency: usize,
+}
+
+impl std::fmt::Debug for UsageSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UsageSettings")
+            .field("schedule", &self.schedule_text)
+            .field("close_lead", &self.close_lead)
+            .field("concurrency", &self.concurrency)
+            .finish()
+    }
 }
 
 pub const DEFAULT_SAMPLING: &str = "*/10 * * * *";

@@ -10,6 +10,7 @@ pub mod kind;
 pub mod period;
 pub mod reporter;
 pub mod sampler;
+pub mod schedule;
 pub mod show;
 
 pub use reporter::{CycleReport, UsageReporter};

@@ -41,35 +41,23 @@ impl UsageReporter {
         format!("usage:{}:{what}", self.offering_key())
     }
 
-    /// Seconds between two sampling slots around `t` (at least a minute): how long the last
-    /// reading may hold.
+    /// Seconds between two sampling slots around `t`: how long the last reading may hold.
     pub fn sampling_interval(&self, t: DateTime<Utc>) -> i64 {
-        let local = t.with_timezone(&self.tz);
-        let next = self.settings.schedule.find_next_occurrence(&local, false);
-        let after = next
-            .as_ref()
-            .ok()
-            .and_then(|n| self.settings.schedule.find_next_occurrence(n, false).ok());
-        match (next, after) {
-            (Ok(a), Some(b)) => (b - a).num_seconds().max(60),
-            _ => 600,
-        }
+        super::schedule::interval(&self.settings.schedule, self.tz, t)
     }
 
     /// The next sampling slot strictly after `t`.
     pub fn next_sample_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let local = t.with_timezone(&self.tz);
-        self.settings
-            .schedule
-            .find_next_occurrence(&local, false)
-            .ok()
-            .map(|n| n.with_timezone(&Utc))
+        super::schedule::next_slot(&self.settings.schedule, self.tz, t)
     }
 
     /// A report cycle: close what is due, recompute the current period, deliver.
     pub async fn report_cycle(&self) -> CycleReport {
         let mut report = CycleReport::default();
         let now = self.clock.now();
+        // Refresh the resource list (or fall back to the stored one while Waldur is away).
+        self.known_resources().await;
+
         let current = Period::containing(now, self.tz);
         // A period that ended while the agent was away is closed now (delivered as a backfill).
         for p in [current.prev(), current] {

@@ -1,0 +1,161 @@
+//! The command line, run as the real binary.
+
+use site_agent::store::Store;
+use site_agent::store::usage::{KnownResource, Sample};
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_site-agent");
+
+fn config(dir: &std::path::Path) -> std::path::PathBuf {
+    let yaml = format!(
+        r#"
+timezone: UTC
+database_path: {db}
+offerings:
+  - name: S3
+    waldur_api_url: http://127.0.0.1:9/api/
+    waldur_api_token: token-canary-0000
+    waldur_offering_uuid: 0ff00000000000000000000000000001
+    backend_type: ceph_s3
+    reporting_backend: ceph_s3
+    backend_settings:
+      api_url: http://127.0.0.1:9
+      token: croit-canary-0000
+      s3_endpoint: https://s3.test
+    backend_components:
+      s3_storage:
+        backend_name: storage
+        measured_unit: GB-day
+        accounting_type: usage
+        label: Storage
+        unit_factor: 1000000000
+        usage: storage_latest
+"#,
+        db = dir.join("state.sqlite3").display()
+    );
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn help_explains_modes_and_commands() {
+    let (code, out, _) = run(&["--help"]);
+    assert_eq!(code, 0);
+    for needle in [
+        "order_process",
+        "report",
+        "membership_sync",
+        "event_process",
+        "check-config",
+        "usage",
+        "run",
+    ] {
+        assert!(out.contains(needle), "--help lacks {needle}:\n{out}");
+    }
+}
+
+#[test]
+fn broken_config_exits_2_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(&path, "offerings: []\ntimezone: Nowhere/City\n").unwrap();
+    let (code, _, err) = run(&["check-config", "-c", path.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("`timezone`") && err.contains("`offerings`"),
+        "{err}"
+    );
+    let (code, _, err) = run(&["-m", "order_process", "-c", "/nonexistent/site-agent.yaml"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot read the file"), "{err}");
+}
+
+#[test]
+fn check_config_summarises_without_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let (code, out, _) = run(&["check-config", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("usage: s3_storage billed as storage_latest"),
+        "{out}"
+    );
+    assert!(out.contains("usage sampling: \"*/10 * * * *\""), "{out}");
+    assert!(!out.contains("canary"), "{out}");
+}
+
+#[test]
+fn usage_show_and_dry_run_read_the_local_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = Store::open(&dir.path().join("state.sqlite3")).unwrap();
+        let r = "e5000000000000000000000000000001".to_string();
+        let now = chrono::Utc::now().timestamp();
+        store
+            .set_known_resources(
+                "0ff00000000000000000000000000001",
+                vec![KnownResource {
+                    resource_uuid: r.clone(),
+                    uid: "waldur-x".into(),
+                    state: "OK".into(),
+                }],
+                now,
+            )
+            .await
+            .unwrap();
+        store
+            .insert_samples(vec![Sample {
+                resource_uuid: r.clone(),
+                sampled_at: now - 60,
+                bytes: 2_500_000_000,
+                objects: 7,
+                buckets_json: "[]".into(),
+            }])
+            .await
+            .unwrap();
+        let period = chrono::Utc::now().format("%Y-%m").to_string();
+        store
+            .outbox_put(
+                vec![(r.clone(), "s3_storage".into(), period, 250, false)],
+                now,
+            )
+            .await
+            .unwrap();
+    });
+    let (code, out, err) = run(&["usage", "show", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("e5000000000000000000000000000001"), "{out}");
+    assert!(out.contains("2500000000"), "last sample shown: {out}");
+    assert!(
+        out.contains("2.50") && out.contains("pending"),
+        "figure and state shown: {out}"
+    );
+    let (code, out, err) = run(&["usage", "report", "--dry-run", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("s3_storage") && out.contains("2.50"), "{out}");
+    let (code, _, err) = run(&[
+        "usage",
+        "show",
+        "--period",
+        "2026-13",
+        "-c",
+        cfg.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("YYYY-MM"), "{err}");
+}
