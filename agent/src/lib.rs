@@ -13,6 +13,7 @@ pub mod logging;
 pub mod orders;
 pub mod retry;
 pub mod rotation;
+pub mod stomp;
 pub mod store;
 pub mod sync;
 pub mod usage;

@@ -1,4 +1,5 @@
 pub mod croit;
+pub mod rmq;
 pub mod s3;
 pub mod waldur;
 

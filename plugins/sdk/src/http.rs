@@ -125,3 +125,74 @@ mod tests {
         assert!(build_client(&bad).is_err());
     }
 }
+
+/// A rustls client configuration for non-HTTP TLS (the STOMP websocket): the system's roots,
+/// or — only when verification is switched off — any certificate.
+pub fn tls_config(verify: bool) -> Result<std::sync::Arc<rustls::ClientConfig>, BackendError> {
+    ensure_crypto_provider();
+    let builder = rustls::ClientConfig::builder();
+    let config = if verify {
+        let mut roots = rustls::RootCertStore::empty();
+        let loaded = rustls_native_certs::load_native_certs();
+        for cert in loaded.certs {
+            let _ = roots.add(cert);
+        }
+        if roots.is_empty() {
+            return Err(BackendError::permanent(
+                "no trusted CA certificates found on this system",
+            ));
+        }
+        builder.with_root_certificates(roots).with_no_client_auth()
+    } else {
+        tracing::warn!("TLS certificate verification is OFF for a websocket (verify_ssl: false)");
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(std::sync::Arc::new(insecure::AcceptAny))
+            .with_no_client_auth()
+    };
+    Ok(std::sync::Arc::new(config))
+}
+
+mod insecure {
+    use rustls::DigitallySignedStruct;
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+
+    /// For lab set-ups with `verify_ssl: false` only.
+    #[derive(Debug)]
+    pub struct AcceptAny;
+
+    impl ServerCertVerifier for AcceptAny {
+        fn verify_server_cert(
+            &self,
+            _: &CertificateDer<'_>,
+            _: &[CertificateDer<'_>],
+            _: &ServerName<'_>,
+            _: &[u8],
+            _: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            Ok(ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(
+            &self,
+            _: &[u8],
+            _: &CertificateDer<'_>,
+            _: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            Ok(HandshakeSignatureValid::assertion())
+        }
+        fn verify_tls13_signature(
+            &self,
+            _: &[u8],
+            _: &CertificateDer<'_>,
+            _: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            Ok(HandshakeSignatureValid::assertion())
+        }
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            rustls::crypto::ring::default_provider()
+                .signature_verification_algorithms
+                .supported_schemes()
+        }
+    }
+}

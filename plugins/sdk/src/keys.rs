@@ -55,3 +55,10 @@ mod tests {
         assert!(!format!("{a:?}").contains(a.secret_key.expose_secret()));
     }
 }
+
+/// A uniformly random number in [0, 1] (for jitter), from the system CSPRNG.
+pub fn random_fraction() -> f64 {
+    let mut b = [0u8; 4];
+    let _ = SystemRandom::new().fill(&mut b);
+    u32::from_le_bytes(b) as f64 / u32::MAX as f64
+}

@@ -1,0 +1,321 @@
+//! A STOMP session over a websocket that never gives up: connect (with login, passcode and
+//! virtual host), subscribe with client-individual acks, send heart-beats and detect a dead
+//! connection from missed ones, and on any failure reconnect with jittered exponential
+//! backoff and subscribe again. Messages are handed out with an [`Acker`]; a message is
+//! acknowledged only when its consumer says so.
+
+use super::codec::{Decoder, Item, encode};
+use super::frame::Frame;
+use futures_util::{SinkExt, StreamExt};
+use secrecy::{ExposeSecret, SecretString};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+
+const MAX_FRAME: usize = 4 << 20;
+
+#[derive(Clone)]
+pub struct SessionConfig {
+    /// `ws://` or `wss://` URL of the web-stomp endpoint.
+    pub url: String,
+    pub vhost: String,
+    pub login: String,
+    pub passcode: SecretString,
+    /// Heart-beat we offer and ask for, in milliseconds (0 turns it off).
+    pub heartbeat_ms: u32,
+    /// (subscription id, destination).
+    pub subscriptions: Vec<(String, String)>,
+    /// TLS for `wss://`.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+    /// A name for logs.
+    pub name: String,
+}
+
+impl std::fmt::Debug for SessionConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionConfig")
+            .field("url", &self.url)
+            .field("vhost", &self.vhost)
+            .field("login", &self.login)
+            .field("passcode", &"[REDACTED]")
+            .field("subscriptions", &self.subscriptions)
+            .finish()
+    }
+}
+
+/// One delivered message.
+#[derive(Debug)]
+pub struct Delivery {
+    pub subscription: String,
+    pub destination: String,
+    pub body: Vec<u8>,
+    pub acker: Acker,
+}
+
+/// Acknowledges one message on the connection it came from (a message whose connection is
+/// gone is redelivered by the broker instead).
+#[derive(Debug)]
+pub struct Acker {
+    tx: mpsc::UnboundedSender<Frame>,
+    ack_id: Option<String>,
+}
+
+impl Acker {
+    pub fn ack(self) {
+        if let Some(id) = self.ack_id {
+            let _ = self.tx.send(Frame::ack(&id));
+        }
+    }
+}
+
+/// Where the session is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionState {
+    Connecting { attempt: u32 },
+    Connected,
+    Stopped,
+}
+
+/// The delay before reconnect attempt `attempt` (1-based): `min * 2^(attempt-1)`, capped at
+/// `max`, plus up to 25 % jitter.
+pub fn backoff(attempt: u32, min: Duration, max: Duration, jitter01: f64) -> Duration {
+    let base = min
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
+        .min(max);
+    base + base.mul_f64(0.25 * jitter01.clamp(0.0, 1.0))
+}
+
+fn jitter() -> f64 {
+    site_agent_sdk::keys::random_fraction()
+}
+
+/// Runs the session until `shutdown` turns true. Never returns early on broker trouble.
+pub async fn run(
+    cfg: SessionConfig,
+    deliveries: mpsc::Sender<Delivery>,
+    mut shutdown: watch::Receiver<bool>,
+    state: watch::Sender<SessionState>,
+) {
+    let mut attempt: u32 = 0;
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let _ = state.send(SessionState::Connecting { attempt });
+        match connect_once(&cfg, &deliveries, &mut shutdown, &state).await {
+            Ok(()) => break,
+            Err((e, was_connected)) => {
+                attempt = if was_connected { 1 } else { attempt + 1 };
+                let delay = backoff(attempt, cfg.backoff_min, cfg.backoff_max, jitter());
+                if attempt <= 3 {
+                    tracing::warn!(stomp = %cfg.name, error = %e, retry_in_ms = delay.as_millis() as u64, "STOMP connection lost; reconnecting");
+                } else {
+                    tracing::error!(stomp = %cfg.name, error = %e, attempt, retry_in_ms = delay.as_millis() as u64, "STOMP broker still unreachable; reconnecting");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+    }
+    let _ = state.send(SessionState::Stopped);
+}
+
+type WsError = (String, bool);
+
+async fn connect_once(
+    cfg: &SessionConfig,
+    deliveries: &mpsc::Sender<Delivery>,
+    shutdown: &mut watch::Receiver<bool>,
+    state: &watch::Sender<SessionState>,
+) -> Result<(), WsError> {
+    let fail = |e: String| (e, false);
+    let connector = cfg.tls.clone().map(tokio_tungstenite::Connector::Rustls);
+    let (ws, _) = tokio::time::timeout(
+        Duration::from_secs(15),
+        tokio_tungstenite::connect_async_tls_with_config(cfg.url.as_str(), None, false, connector),
+    )
+    .await
+    .map_err(|_| fail("websocket connect timed out".into()))?
+    .map_err(|e| fail(format!("websocket connect failed: {e}")))?;
+    let (mut sink, mut stream) = ws.split();
+    let hb = cfg.heartbeat_ms;
+    let connect = Frame::connect(
+        &cfg.vhost,
+        &cfg.login,
+        cfg.passcode.expose_secret(),
+        (hb, hb),
+    );
+    sink.send(to_message(&connect))
+        .await
+        .map_err(|e| fail(format!("send CONNECT: {e}")))?;
+
+    let mut decoder = Decoder::new(MAX_FRAME);
+    let connected = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            match next_frame(&mut stream, &mut decoder).await? {
+                Some(f) if f.command == "CONNECTED" => return Ok(f),
+                Some(f) if f.command == "ERROR" => {
+                    return Err(format!(
+                        "broker refused the connection: {} {}",
+                        f.get("message").unwrap_or(""),
+                        String::from_utf8_lossy(&f.body).trim()
+                    ));
+                }
+                Some(_) | None => continue,
+            }
+        }
+    })
+    .await
+    .map_err(|_| fail("no CONNECTED frame".into()))?
+    .map_err(fail)?;
+
+    // Heart-beat negotiation: we send every max(cx, sy), expect something every max(sx, cy).
+    let (sx, sy) = parse_heartbeat(connected.get("heart-beat").unwrap_or("0,0"));
+    let send_every = (hb > 0 && sy > 0).then(|| Duration::from_millis(u64::from(hb.max(sy))));
+    let expect_every = (sx > 0 && hb > 0).then(|| Duration::from_millis(u64::from(sx.max(hb))));
+
+    for (id, dest) in &cfg.subscriptions {
+        let f = Frame::subscribe(id, dest, "client-individual");
+        sink.send(to_message(&f))
+            .await
+            .map_err(|e| fail(format!("send SUBSCRIBE: {e}")))?;
+    }
+    let _ = state.send(SessionState::Connected);
+    tracing::info!(stomp = %cfg.name, subscriptions = cfg.subscriptions.len(), "STOMP connected");
+
+    let (ack_tx, mut ack_rx) = mpsc::unbounded_channel::<Frame>();
+    let mut last_rx = Instant::now();
+    let mut last_tx = Instant::now();
+    let tick = Duration::from_millis(u64::from(hb.clamp(200, 5000)) / 2);
+    let lost = |e: String| (e, true);
+    loop {
+        tokio::select! {
+            msg = stream.next() => {
+                let msg = match msg {
+                    None => return Err(lost("connection closed by the broker".into())),
+                    Some(Err(e)) => return Err(lost(format!("websocket error: {e}"))),
+                    Some(Ok(m)) => m,
+                };
+                last_rx = Instant::now();
+                let data = match msg {
+                    Message::Text(t) => t.as_bytes().to_vec(),
+                    Message::Binary(b) => b.to_vec(),
+                    Message::Close(c) => return Err(lost(format!("websocket closed: {}", c.map(|c| c.reason.to_string()).unwrap_or_default()))),
+                    _ => continue,
+                };
+                decoder.push(&data);
+                loop {
+                    match decoder.next_item() {
+                        Ok(Some(Item::Heartbeat)) => {}
+                        Ok(Some(Item::Frame(f))) => match f.command.as_str() {
+                            "MESSAGE" => {
+                                tracing::debug!(stomp = %cfg.name, ack = ?f.get("ack"), redelivered = ?f.get("redelivered"), bytes = f.body.len(), "STOMP message");
+                                let d = Delivery {
+                                    subscription: f.get("subscription").unwrap_or_default().to_string(),
+                                    destination: f.get("destination").unwrap_or_default().to_string(),
+                                    acker: Acker { tx: ack_tx.clone(), ack_id: f.get("ack").map(str::to_string) },
+                                    body: f.body,
+                                };
+                                if deliveries.send(d).await.is_err() {
+                                    return Ok(());
+                                }
+                            }
+                            "ERROR" => {
+                                return Err(lost(format!("broker error: {} {}", f.get("message").unwrap_or(""), String::from_utf8_lossy(&f.body).trim())));
+                            }
+                            _ => {}
+                        },
+                        Ok(None) => break,
+                        // A corrupt stream cannot be resynchronised: start over.
+                        Err(e) => return Err(lost(e.to_string())),
+                    }
+                }
+            }
+            Some(frame) = ack_rx.recv() => {
+                tracing::debug!(stomp = %cfg.name, id = ?frame.get("id"), "STOMP ack");
+                sink.send(to_message(&frame)).await.map_err(|e| lost(format!("send ACK: {e}")))?;
+                last_tx = Instant::now();
+            }
+            _ = tokio::time::sleep(tick) => {
+                if let Some(every) = send_every
+                    && last_tx.elapsed() >= every
+                {
+                    sink.send(Message::text("\n")).await.map_err(|e| lost(format!("send heart-beat: {e}")))?;
+                    last_tx = Instant::now();
+                }
+                // Dead-connection detection: nothing heard for twice the agreed interval.
+                if let Some(every) = expect_every
+                    && last_rx.elapsed() > every * 2
+                {
+                    return Err(lost(format!("no heart-beat from the broker for {} s", last_rx.elapsed().as_secs())));
+                }
+            }
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() {
+                    let _ = sink.send(to_message(&Frame::disconnect())).await;
+                    let _ = sink.close().await;
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+fn to_message(f: &Frame) -> Message {
+    Message::text(String::from_utf8_lossy(&encode(f)).into_owned())
+}
+
+async fn next_frame<S>(stream: &mut S, decoder: &mut Decoder) -> Result<Option<Frame>, String>
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        match decoder.next_item() {
+            Ok(Some(Item::Frame(f))) => return Ok(Some(f)),
+            Ok(Some(Item::Heartbeat)) => continue,
+            Ok(None) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+        match stream.next().await {
+            None => return Err("connection closed".into()),
+            Some(Err(e)) => return Err(format!("websocket error: {e}")),
+            Some(Ok(Message::Text(t))) => decoder.push(t.as_bytes()),
+            Some(Ok(Message::Binary(b))) => decoder.push(&b),
+            Some(Ok(Message::Close(_))) => return Err("connection closed".into()),
+            Some(Ok(_)) => {}
+        }
+    }
+}
+
+fn parse_heartbeat(v: &str) -> (u32, u32) {
+    let mut it = v.split(',').map(|p| p.trim().parse::<u32>().unwrap_or(0));
+    (it.next().unwrap_or(0), it.next().unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_caps_with_jitter() {
+        let (min, max) = (Duration::from_secs(1), Duration::from_secs(120));
+        assert_eq!(backoff(1, min, max, 0.0), Duration::from_secs(1));
+        assert_eq!(backoff(2, min, max, 0.0), Duration::from_secs(2));
+        assert_eq!(backoff(4, min, max, 0.0), Duration::from_secs(8));
+        assert_eq!(backoff(30, min, max, 0.0), Duration::from_secs(120));
+        assert_eq!(
+            backoff(30, min, max, 1.0),
+            Duration::from_secs(150),
+            "at most 25 % jitter"
+        );
+        assert!(backoff(1, min, max, jitter()) <= Duration::from_millis(1250));
+        assert_eq!(parse_heartbeat("10000,5000"), (10000, 5000));
+        assert_eq!(parse_heartbeat("junk"), (0, 0));
+    }
+}
