@@ -1,6 +1,7 @@
 //! Wiring: builds the per-offering order processors from the config and runs the roles.
 
 use crate::config::Config;
+use crate::events::{EventListener, Work, WorkQueue};
 use crate::orders::{OrderProcessor, Outcome};
 use crate::retry::RetryPolicy;
 use crate::rotation::{RotationOutcome, Rotator};
@@ -19,6 +20,8 @@ pub struct AppOptions {
     pub user_agent: String,
     /// Wall-clock time for billing (tests inject a manual clock).
     pub clock: Arc<dyn Clock>,
+    /// STOMP reconnect backoff (min, max): 1 s to 2 min.
+    pub event_backoff: (Duration, Duration),
 }
 
 impl Default for AppOptions {
@@ -27,6 +30,7 @@ impl Default for AppOptions {
             retry: RetryPolicy::default(),
             user_agent: format!("site-agent/{}", env!("CARGO_PKG_VERSION")),
             clock: Arc::new(SystemClock),
+            event_backoff: (Duration::from_secs(1), Duration::from_secs(120)),
         }
     }
 }
@@ -38,6 +42,8 @@ pub struct App {
     pub rotators: Vec<Rotator>,
     pub syncs: Vec<ResourceSync>,
     pub reporters: Vec<UsageReporter>,
+    pub listeners: Vec<EventListener>,
+    pub queue: Arc<WorkQueue>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -51,6 +57,8 @@ pub struct Roles {
     /// Usage: sampling on the configured cron schedule, reporting at this period, closing
     /// each billing period shortly before it ends.
     pub usage: Option<Duration>,
+    /// Orders and key rotations by STOMP events (offerings with `stomp_enabled`).
+    pub events: bool,
 }
 
 impl App {
@@ -84,6 +92,9 @@ impl App {
     ) -> anyhow::Result<App> {
         let (mut processors, mut rotators, mut syncs, mut reporters) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let in_flight = crate::orders::InFlight::default();
+        let queue = Arc::new(WorkQueue::default());
+        let mut listeners = Vec::new();
         for offering in &config.offerings {
             let reports = offering.reporting_backend.is_some()
                 && offering.reported_components().next().is_some();
@@ -115,6 +126,16 @@ impl App {
                     backend: backend.clone(),
                 });
             }
+            if offering.order_processing_backend.is_some() && offering.stomp.is_some() {
+                listeners.push(EventListener {
+                    offering: offering.clone(),
+                    waldur: waldur.clone(),
+                    store: store.clone(),
+                    queue: queue.clone(),
+                    backoff_min: options.event_backoff.0,
+                    backoff_max: options.event_backoff.1,
+                });
+            }
             if offering.order_processing_backend.is_some() {
                 rotators.push(Rotator {
                     offering: offering.clone(),
@@ -122,6 +143,7 @@ impl App {
                     backend: backend.clone(),
                 });
                 processors.push(OrderProcessor {
+                    in_flight: in_flight.clone(),
                     offering: offering.clone(),
                     waldur,
                     backend,
@@ -137,6 +159,8 @@ impl App {
             rotators,
             syncs,
             reporters,
+            listeners,
+            queue,
             clock: options.clock.clone(),
         })
     }
@@ -180,6 +204,113 @@ impl App {
     /// Runs the roles on their periods until `shutdown` resolves; all run on the first tick,
     /// and the heartbeat is touched at least every minute.
     pub async fn run(&self, roles: Roles, shutdown: impl std::future::Future<Output = ()>) {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let events = async {
+            if !roles.events || self.listeners.is_empty() {
+                return std::future::pending::<()>().await;
+            }
+            self.replay_inbox().await;
+            let (states_tx, _states_rx) = tokio::sync::watch::channel(Vec::new());
+            let listeners = self
+                .listeners
+                .iter()
+                .map(|l| l.run(stop_rx.clone(), states_tx.clone()));
+            tokio::join!(futures_util::future::join_all(listeners), self.work());
+        };
+        tokio::select! {
+            _ = self.run_periodic(roles, shutdown) => {}
+            _ = events => {}
+        }
+        let _ = stop_tx.send(true);
+    }
+
+    /// Work journaled before a restart is queued again.
+    async fn replay_inbox(&self) {
+        for item in self.store.inbox_all().await.unwrap_or_default() {
+            let work = match item.kind.as_str() {
+                "order" => Work::Order {
+                    offering: item.offering_uuid,
+                    order_uuid: item.key,
+                },
+                _ => Work::Rotate {
+                    offering: item.offering_uuid,
+                    api_key_uuid: item.key,
+                    payload: item.payload,
+                },
+            };
+            self.queue.push(work);
+        }
+    }
+
+    /// Drains the event work queue forever.
+    pub async fn work(&self) {
+        loop {
+            let w = self.queue.pop().await;
+            self.do_work(&w).await;
+        }
+    }
+
+    /// Handles one piece of queued work and clears it from the inbox.
+    pub async fn do_work(&self, w: &Work) {
+        match w {
+            Work::Order {
+                offering,
+                order_uuid,
+            } => {
+                match self
+                    .processors
+                    .iter()
+                    .find(|p| p.offering.offering_uuid.simple().to_string() == *offering)
+                {
+                    Some(p) => {
+                        let outcome = p.handle(order_uuid).await;
+                        tracing::info!(order = %order_uuid, ?outcome, "order event handled");
+                    }
+                    None => {
+                        tracing::warn!(offering, "event for an offering without order processing")
+                    }
+                }
+            }
+            Work::Rotate {
+                offering,
+                api_key_uuid,
+                payload,
+            } => {
+                let r = self
+                    .rotators
+                    .iter()
+                    .find(|r| r.offering.offering_uuid.simple().to_string() == *offering);
+                let key: Option<crate::waldur::ApiKeyStatus> =
+                    serde_json::from_str::<serde_json::Value>(payload)
+                        .ok()
+                        .map(|v| {
+                            let text = |k: &str| {
+                                v.get(k)
+                                    .and_then(serde_json::Value::as_str)
+                                    .map(str::to_string)
+                            };
+                            crate::waldur::ApiKeyStatus {
+                                uuid: api_key_uuid.clone(),
+                                resource_uuid: text("resource_uuid"),
+                                resource_backend_id: text("resource_backend_id"),
+                                client_id: text("client_id"),
+                                state: "Updating".into(),
+                                modified: None,
+                            }
+                        });
+                if let (Some(r), Some(key)) = (r, key) {
+                    let outcome = r.rotate(&key).await;
+                    tracing::info!(api_key = %api_key_uuid, ?outcome, "rotation event handled");
+                }
+            }
+        }
+        let (kind, key) = w.inbox_key();
+        if let Err(e) = self.store.inbox_remove(kind, key).await {
+            tracing::error!(error = %e, "cannot clear handled work from the inbox");
+        }
+    }
+
+    async fn run_periodic(&self, roles: Roles, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         let start = tokio::time::Instant::now();
         let (mut next_orders, mut next_sync, mut next_report) = (start, start, start);

@@ -9,6 +9,7 @@ pub mod backends;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod events;
 pub mod logging;
 pub mod orders;
 pub mod retry;

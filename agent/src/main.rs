@@ -86,6 +86,7 @@ async fn run(config: site_agent::config::Config, mode: Option<Mode>, once: bool)
         .then_some(orders),
         sync: matches!(mode, None | Some(Mode::MembershipSync)).then_some(sync),
         usage: matches!(mode, None | Some(Mode::Report)).then_some(report),
+        events: matches!(mode, None | Some(Mode::EventProcess)),
     };
     let app = match App::build(config, &AppOptions::default()) {
         Ok(a) => a,

@@ -5,7 +5,9 @@ mod env;
 mod raw;
 mod validate;
 
-pub use validate::{BackendConfig, Component, Config, Offering, UsageSettings, WaldurAuth};
+pub use validate::{
+    BackendConfig, Component, Config, Offering, StompSettings, UsageSettings, WaldurAuth,
+};
 
 use serde_json::Value;
 use std::path::Path;

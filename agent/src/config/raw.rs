@@ -85,6 +85,10 @@ pub struct RawOffering {
     pub stomp_ws_path: Option<String>,
     #[serde(default = "yes")]
     pub websocket_use_tls: bool,
+    /// site-agent: use Waldur's unified `consumer_<uuid>` queue instead of one queue per type.
+    #[serde(default)]
+    pub stomp_unified_queue: bool,
+
     #[serde(default)]
     pub resource_import_enabled: bool,
     #[serde(default)]

@@ -71,6 +71,13 @@ impl std::fmt::Debug for UsageSettings {
     }
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StompSettings {
+    pub url: String,
+    pub verify_tls: bool,
+    pub unified_queue: bool,
+}
+
 pub const DEFAULT_SAMPLING: &str = "*/10 * * * *";
 
 #[derive(Clone)]
@@ -133,6 +140,8 @@ pub struct Offering {
     pub components: BTreeMap<String, Component>,
     pub backend: BackendConfig,
     pub stomp_enabled: bool,
+    /// Where and how to listen for events (set when `stomp_enabled`).
+    pub stomp: Option<StompSettings>,
     pub verify_ssl: bool,
     pub proxy: Option<String>,
 }
@@ -318,6 +327,34 @@ pub fn validate(doc: &Value) -> Result<Config, Vec<String>> {
         usage: usage.ok_or_else(|| vec!["`usage_sampling_schedule` is invalid".to_string()])?,
         warnings,
         env_overrides: Vec::new(),
+    })
+}
+
+/// The STOMP endpoint: `ws(s)://<stomp_ws_host or the API host>:<port><stomp_ws_path>`. The
+/// default port follows `websocket_use_tls` (443 or 80), not `verify_ssl` as upstream's does.
+fn stomp_settings(ro: &RawOffering) -> Option<StompSettings> {
+    let api = url::Url::parse(&ro.waldur_api_url).ok()?;
+    let host = ro
+        .stomp_ws_host
+        .clone()
+        .filter(|h| !h.is_empty())
+        .or_else(|| api.host_str().map(str::to_string))?;
+    let tls = ro.websocket_use_tls;
+    let port = ro.stomp_ws_port.unwrap_or(if tls { 443 } else { 80 });
+    let path = ro
+        .stomp_ws_path
+        .clone()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "/rmqws-stomp".into());
+    let path = if path.starts_with('/') {
+        path
+    } else {
+        format!("/{path}")
+    };
+    Some(StompSettings {
+        url: format!("{}://{host}:{port}{path}", if tls { "wss" } else { "ws" }),
+        verify_tls: ro.verify_ssl,
+        unified_queue: ro.stomp_unified_queue,
     })
 }
 
@@ -514,6 +551,7 @@ fn validate_offering(
         components,
         backend: backend?,
         stomp_enabled: ro.stomp_enabled,
+        stomp: ro.stomp_enabled.then(|| stomp_settings(ro)).flatten(),
         verify_ssl: ro.verify_ssl,
         // Waldur clients use `global_proxy`; backends have their own `proxy_url`.
         proxy: global_proxy.clone(),

@@ -43,7 +43,38 @@ pub enum Outcome {
     Retry(String),
 }
 
+/// Orders being handled right now: an order is never handled twice at once (polling, events
+/// and the sweep all reach the same `handle`).
+#[derive(Clone, Default)]
+pub struct InFlight(Arc<std::sync::Mutex<std::collections::HashSet<String>>>);
+
+pub struct InFlightGuard {
+    set: InFlight,
+    key: String,
+}
+
+impl InFlight {
+    pub fn try_begin(&self, key: &str) -> Option<InFlightGuard> {
+        let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        s.insert(key.to_string()).then(|| InFlightGuard {
+            set: self.clone(),
+            key: key.to_string(),
+        })
+    }
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.set
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.key);
+    }
+}
+
 pub struct OrderProcessor {
+    pub in_flight: InFlight,
     pub offering: Offering,
     pub waldur: Arc<WaldurClient>,
     pub backend: Arc<dyn StorageBackend>,
@@ -61,7 +92,8 @@ impl OrderProcessor {
             .await?;
         let mut results = Vec::with_capacity(orders.len());
         for order in orders {
-            let outcome = self.handle_order(order.clone()).await;
+            // Re-read each order: an event may have handled it since the list was made.
+            let outcome = self.handle(&order.uuid).await;
             results.push((order.uuid, outcome));
         }
         Ok(results)
@@ -69,14 +101,16 @@ impl OrderProcessor {
 
     /// Handles an order by UUID (re-read over REST: events only say that something changed).
     pub async fn handle(&self, order_uuid: &str) -> Outcome {
-        match self.waldur.get_order(order_uuid).await {
-            Ok(order) => self.handle_order(order).await,
-            Err(e) => self.finish(order_uuid, Err(StepError::from(e))).await,
-        }
-    }
-
-    async fn handle_order(&self, order: Order) -> Outcome {
-        let uuid = hex(&order.uuid);
+        let uuid = hex(order_uuid);
+        // Claim the order first, then read it: whoever handled it before us has finished.
+        let Some(_guard) = self.in_flight.try_begin(&uuid) else {
+            tracing::debug!(order = %uuid, "order already being handled");
+            return Outcome::Skipped;
+        };
+        let order = match self.waldur.get_order(&uuid).await {
+            Ok(order) => order,
+            Err(e) => return self.finish(&uuid, Err(StepError::from(e))).await,
+        };
         if order.offering_uuid.as_deref().map(hex)
             != Some(self.offering.offering_uuid.simple().to_string())
             && order.offering_uuid.is_some()

@@ -45,6 +45,16 @@ const MIGRATIONS: &[M<'static>] = &[
         CREATE INDEX usage_outbox_state ON usage_outbox (state);
         CREATE TABLE agent_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
     ),
+    M::up(
+        "CREATE TABLE event_inbox (
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            offering_uuid TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            received_at INTEGER NOT NULL,
+            PRIMARY KEY (kind, key)
+        );",
+    ),
 ];
 
 pub fn migrations() -> Migrations<'static> {

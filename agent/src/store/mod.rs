@@ -1,10 +1,12 @@
 //! Local state in embedded SQLite: the order journal (and, later, usage samples and the
 //! report outbox). One connection; calls run on the blocking pool, serialised by a mutex.
 
+mod inbox;
 mod journal;
 mod migrations;
 pub mod usage;
 
+pub use inbox::InboxItem;
 pub use journal::JournalEntry;
 
 use rusqlite::Connection;

@@ -4,6 +4,7 @@ mod api;
 mod auth;
 mod client;
 mod error;
+pub mod events_api;
 pub mod types;
 
 pub use api::ComponentUsage;

@@ -1,0 +1,283 @@
+//! Events for one offering: register the agent identity and its subscriptions and queues, keep
+//! STOMP sessions to them, and turn each message into work — written to the inbox first, then
+//! acknowledged, so delivery is at-least-once and nothing is lost in between.
+
+use super::queue::{Work, WorkQueue};
+use crate::config::{Offering, WaldurAuth};
+use crate::orders::ACTIVE_STATES;
+use crate::stomp::session::{self, Delivery, SessionConfig, SessionState};
+use crate::store::{InboxItem, Store};
+use crate::waldur::{WaldurClient, hex};
+use secrecy::SecretString;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// The object types the agent subscribes to for order processing.
+pub const OBJECT_TYPES: [&str; 2] = ["order", "resource_api_key_rotation"];
+
+pub struct EventListener {
+    pub offering: Offering,
+    pub waldur: Arc<WaldurClient>,
+    pub store: Store,
+    pub queue: Arc<WorkQueue>,
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+}
+
+/// A session to open and what its subscriptions carry.
+struct Planned {
+    config: SessionConfig,
+    /// subscription id → object type (`None`: unified queue, typed by the payload).
+    types: HashMap<String, Option<String>>,
+}
+
+impl EventListener {
+    fn offering_key(&self) -> String {
+        self.offering.offering_uuid.simple().to_string()
+    }
+
+    /// Runs until `shutdown`: setup is retried while Waldur is away, sessions reconnect forever.
+    pub async fn run(
+        &self,
+        mut shutdown: watch::Receiver<bool>,
+        states: watch::Sender<Vec<SessionState>>,
+    ) {
+        let Some(stomp) = self.offering.stomp.clone() else {
+            return;
+        };
+        let WaldurAuth::Token(token) = &self.offering.auth else {
+            tracing::warn!(offering = %self.offering.name, "STOMP needs waldur_api_token as its passcode; this offering polls instead");
+            return;
+        };
+        let mut attempt = 0u32;
+        let planned = loop {
+            match self.setup(&stomp, token.clone()).await {
+                Ok(p) => break p,
+                Err(e) => {
+                    attempt += 1;
+                    let delay = session::backoff(
+                        attempt,
+                        self.backoff_min,
+                        self.backoff_max,
+                        site_agent_sdk::keys::random_fraction(),
+                    );
+                    tracing::warn!(offering = %self.offering.name, error = %e, retry_in_ms = delay.as_millis() as u64, "cannot register event subscriptions yet");
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = shutdown.changed() => { if *shutdown.borrow() { return; } }
+                    }
+                }
+            }
+        };
+        let (tx, mut rx) = mpsc::channel::<Delivery>(256);
+        let mut types = HashMap::new();
+        let mut sessions = Vec::new();
+        let mut state_rxs = Vec::new();
+        for p in planned {
+            types.extend(p.types);
+            let (state_tx, state_rx) = watch::channel(SessionState::Connecting { attempt: 0 });
+            state_rxs.push(state_rx);
+            sessions.push(session::run(
+                p.config,
+                tx.clone(),
+                shutdown.clone(),
+                state_tx,
+            ));
+        }
+        drop(tx);
+        let report = async {
+            loop {
+                let now: Vec<SessionState> = state_rxs.iter().map(|r| r.borrow().clone()).collect();
+                let _ = states.send(now);
+                let changes = state_rxs.iter_mut().map(|r| Box::pin(r.changed()));
+                let (res, _, _) = futures_util::future::select_all(changes).await;
+                if res.is_err() {
+                    break;
+                }
+            }
+        };
+        let handle = async {
+            while let Some(d) = rx.recv().await {
+                self.on_delivery(d, &types).await;
+            }
+        };
+        tokio::join!(futures_util::future::join_all(sessions), handle, report);
+    }
+
+    async fn setup(
+        &self,
+        stomp: &crate::config::StompSettings,
+        passcode: SecretString,
+    ) -> Result<Vec<Planned>, crate::waldur::WaldurError> {
+        let offering = self.offering_key();
+        let identity = self
+            .waldur
+            .register_identity(&offering, env!("CARGO_PKG_VERSION"))
+            .await?;
+        let tls = if stomp.url.starts_with("wss://") {
+            Some(
+                site_agent_sdk::http::tls_config(stomp.verify_tls).map_err(|e| {
+                    crate::waldur::WaldurError {
+                        class: crate::waldur::WaldurErrorClass::Permanent,
+                        status: None,
+                        message: e.to_string(),
+                    }
+                })?,
+            )
+        } else {
+            None
+        };
+        let base = |vhost: String, login: String, queue: &str, name: String| SessionConfig {
+            url: stomp.url.clone(),
+            vhost,
+            login,
+            passcode: passcode.clone(),
+            heartbeat_ms: 10_000,
+            subscriptions: vec![(queue.to_string(), format!("/amq/queue/{queue}"))],
+            tls: tls.clone(),
+            backoff_min: self.backoff_min,
+            backoff_max: self.backoff_max,
+            name,
+        };
+        let mut planned = Vec::new();
+        if stomp.unified_queue {
+            let q = self
+                .waldur
+                .register_queue(&identity.uuid, &OBJECT_TYPES)
+                .await?;
+            let config = base(
+                q.vhost.clone(),
+                q.rmq_username.clone(),
+                &q.queue_name,
+                format!("{}/unified", self.offering.name),
+            );
+            planned.push(Planned {
+                config,
+                types: HashMap::from([(q.queue_name.clone(), None)]),
+            });
+        } else {
+            for t in OBJECT_TYPES {
+                let sub = self
+                    .waldur
+                    .register_event_subscription(&identity.uuid, t)
+                    .await?;
+                let q = self.waldur.create_queue(&sub.uuid, &offering, t).await?;
+                // Computed as upstream does; the server's answer must agree.
+                let queue = format!("subscription_{}_offering_{offering}_{t}", hex(&sub.uuid));
+                if !q.queue_name.is_empty() && q.queue_name != queue {
+                    tracing::warn!(server = %q.queue_name, computed = %queue, "Waldur names the queue differently; using Waldur's");
+                }
+                let queue = if q.queue_name.is_empty() {
+                    queue
+                } else {
+                    q.queue_name
+                };
+                let config = base(
+                    hex(&sub.user_uuid),
+                    hex(&sub.uuid),
+                    &queue,
+                    format!("{}/{t}", self.offering.name),
+                );
+                planned.push(Planned {
+                    config,
+                    types: HashMap::from([(queue.clone(), Some(t.to_string()))]),
+                });
+            }
+        }
+        tracing::info!(offering = %self.offering.name, sessions = planned.len(), url = %stomp.url, "event subscriptions registered");
+        Ok(planned)
+    }
+
+    /// Journals the message, then acknowledges it. A malformed message is logged and acked.
+    async fn on_delivery(&self, d: Delivery, types: &HashMap<String, Option<String>>) {
+        let offering = self.offering_key();
+        let body: Value = match serde_json::from_slice(&d.body) {
+            Ok(v @ Value::Object(_)) => v,
+            _ => {
+                tracing::warn!(subscription = %d.subscription, bytes = d.body.len(), "malformed event (not a JSON object); acknowledged and dropped");
+                d.acker.ack();
+                return;
+            }
+        };
+        let object_type = match types.get(&d.subscription) {
+            Some(Some(t)) => t.clone(),
+            _ => body
+                .get("object_type")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+        };
+        let text = |k: &str| {
+            body.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let work = match object_type.as_str() {
+            "order" => {
+                let (uuid, state) = (hex(&text("order_uuid")), text("order_state"));
+                if uuid::Uuid::parse_str(&uuid).is_err() {
+                    tracing::warn!(%body, "order event without a valid order_uuid; dropped");
+                    None
+                } else if !ACTIVE_STATES.contains(&state.as_str()) {
+                    None // done, erred, canceled...: nothing for us, no REST call
+                } else {
+                    Some(Work::Order {
+                        offering: offering.clone(),
+                        order_uuid: uuid,
+                    })
+                }
+            }
+            "resource_api_key_rotation" => {
+                let key = hex(&text("api_key_uuid"));
+                if text("action") != "rotate"
+                    || uuid::Uuid::parse_str(&key).is_err()
+                    || text("client_id").is_empty()
+                {
+                    tracing::warn!(%body, "rotation event without action rotate, api_key_uuid or client_id; dropped");
+                    None
+                } else {
+                    Some(Work::Rotate {
+                        offering: offering.clone(),
+                        api_key_uuid: key,
+                        payload: body.to_string(),
+                    })
+                }
+            }
+            other => {
+                tracing::debug!(
+                    object_type = other,
+                    "event of a type this agent does not handle"
+                );
+                None
+            }
+        };
+        if let Some(work) = work {
+            let (kind, key) = work.inbox_key();
+            let payload = match &work {
+                Work::Rotate { payload, .. } => payload.clone(),
+                Work::Order { .. } => body.to_string(),
+            };
+            let item = InboxItem {
+                kind: kind.into(),
+                key: key.into(),
+                offering_uuid: offering.clone(),
+                payload,
+            };
+            if let Err(e) = self
+                .store
+                .inbox_put(item, chrono::Utc::now().timestamp())
+                .await
+            {
+                // Not acknowledged: the broker delivers it again.
+                tracing::error!(error = %e, "cannot journal an event; it will be redelivered");
+                return;
+            }
+            self.queue.push(work);
+        }
+        d.acker.ack();
+    }
+}
