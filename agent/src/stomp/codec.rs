@@ -344,12 +344,7 @@ mod tests {
             let mut d = Decoder::new(256);
             for c in chunks {
                 d.push(&c);
-                loop {
-                    match d.next_item() {
-                        Ok(Some(_)) => continue,
-                        Ok(None) | Err(_) => break,
-                    }
-                }
+                while let Ok(Some(_)) = d.next_item() {}
             }
         }
     }

@@ -275,6 +275,14 @@ impl CroitSim {
         });
     }
 
+    /// Every later `/api` and `/s3` request waits `d` (an async sleep, so
+    /// concurrent requests overlap) before it is handled: a stand-in for
+    /// network and server time. Zero (the default) turns it off; injected
+    /// failures are delayed too.
+    pub fn set_latency(&self, d: std::time::Duration) {
+        self.lock().latency = d;
+    }
+
     /// Every `/api` request so far, in the order answered.
     pub fn calls(&self) -> Vec<SimCall> {
         self.lock().calls.clone()

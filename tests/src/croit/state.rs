@@ -103,6 +103,8 @@ pub(crate) struct State {
     pub objects: HashMap<String, Vec<(String, u64)>>,
     pub failure: Option<Failure>,
     pub calls: Vec<SimCall>,
+    /// Added before every `/api` and `/s3` request is handled (`CroitSim::set_latency`).
+    pub latency: std::time::Duration,
 }
 
 impl State {
@@ -114,6 +116,7 @@ impl State {
             objects: HashMap::new(),
             failure: None,
             calls: Vec::new(),
+            latency: std::time::Duration::ZERO,
         }
     }
 

@@ -1,5 +1,5 @@
 //! axum glue: one fallback handler turns every HTTP request into a `Ctx`, applies the
-//! outage/failure knobs, routes it, records it, and turns the `Reply` into a response.
+//! latency/outage/failure knobs, routes it, records it, and turns the `Reply` into a response.
 
 use axum::Router;
 use axum::body::Body;
@@ -20,6 +20,14 @@ pub(crate) fn app(sim: WaldurSim) -> Router {
 }
 
 async fn handle(AxState(sim): AxState<WaldurSim>, req: Request) -> Response {
+    let path = req.uri().path();
+    if path == "/api" || path.starts_with("/api/") {
+        // Read under the lock, sleep without it: concurrent requests wait side by side.
+        let latency = sim.lock().latency;
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+    }
     let (parts, body) = req.into_parts();
     let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b.to_vec(),
@@ -109,4 +117,35 @@ fn to_response(reply: Reply, head: bool) -> Response {
         }
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use crate::waldur::{SimOptions, WaldurSim};
+
+    #[tokio::test]
+    async fn latency_delays_api_requests() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let sim = WaldurSim::start(SimOptions::default()).await.unwrap();
+        let delay = Duration::from_millis(200);
+        sim.set_latency(delay);
+        let url = format!("{}marketplace-provider-resources/", sim.api_url());
+        let started = Instant::now();
+        let r = reqwest::Client::new()
+            .get(url)
+            .header("Authorization", format!("Token {}", sim.provider_token()))
+            .send()
+            .await
+            .unwrap();
+        let took = started.elapsed();
+        assert_eq!(r.status(), 200);
+        // A lower bound only (with slack): a busy machine may take longer, never less.
+        assert!(took >= delay / 2, "answered after {took:?}");
+        assert_eq!(
+            sim.count_calls("GET", "/marketplace-provider-resources/"),
+            1
+        );
+    }
 }

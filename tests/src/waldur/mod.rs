@@ -450,6 +450,37 @@ impl WaldurSim {
         self.lock().down = down;
     }
 
+    /// Every later `/api/` request waits `d` (an async sleep, so concurrent requests overlap)
+    /// before it is handled: a stand-in for network and server time. Zero (the default) turns
+    /// it off; failures and outages are delayed too.
+    pub fn set_latency(&self, d: std::time::Duration) {
+        self.lock().latency = d;
+    }
+
+    /// Creates a resource of the offering directly in state `OK` with `backend_id` set, as a
+    /// completed Create order would have left it (project `project` of customer `customer`,
+    /// no order, no limits); returns its uuid hex. For seeding large worlds quickly. Panics on
+    /// an unknown offering or an empty name (test bug).
+    pub fn add_resource_ok(
+        &self,
+        offering_uuid: &str,
+        name: &str,
+        backend_id: &str,
+        attributes: Value,
+    ) -> String {
+        let added = seed::add_resource_ok(
+            &mut self.lock(),
+            offering_uuid,
+            name,
+            backend_id,
+            attributes,
+        );
+        match added {
+            Ok(u) => u.simple().to_string(),
+            Err(e) => panic!("waldur-sim: add_resource_ok: {e}"),
+        }
+    }
+
     /// Freezes the sim clock at `now` (until the next call).
     pub fn set_now(&self, now: chrono::DateTime<chrono::Utc>) {
         self.lock().clock = Some(util::truncate_micros(now));

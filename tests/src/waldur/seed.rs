@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::orders::{as_object, on_done, on_erred, on_placed, on_rejected};
 use super::state::{
-    BILLING_TYPES, CREATING, Component, ORDER_STATES, ORDER_TYPES, Offering, Order, Resource,
+    BILLING_TYPES, CREATING, Component, OK, ORDER_STATES, ORDER_TYPES, Offering, Order, Resource,
     State, TERMINATED,
 };
 use super::util::{generate_slug, parse_uuid, slugify};
@@ -88,6 +88,57 @@ pub(crate) fn add_offering(st: &mut State, seed: &OfferingSeed) -> Result<Uuid, 
         plan: Uuid::new_v4(),
         category: Uuid::new_v4(),
         created: now,
+    });
+    Ok(uuid)
+}
+
+/// A resource as a done Create order leaves it (state OK, backend id set), without the order.
+pub(crate) fn add_resource_ok(
+    st: &mut State,
+    offering_uuid: &str,
+    name: &str,
+    backend_id: &str,
+    attributes: Value,
+) -> Result<Uuid, String> {
+    let offering = offering_of(st, offering_uuid)?;
+    let name = name.trim().to_string();
+    if name.is_empty() {
+        return Err("a resource needs a name".to_string());
+    }
+    let mut attributes = as_object(&attributes);
+    attributes
+        .entry("name")
+        .or_insert_with(|| Value::String(name.clone()));
+    let project = st.project_by_slug("project", "customer")?;
+    let slug = generate_slug(&name, st.resources.iter().map(|r| r.slug.as_str()));
+    let plan = st.offering(&offering).map(|o| o.plan).unwrap_or_default();
+    let now = st.now();
+    let uuid = Uuid::new_v4();
+    st.resources.push(Resource {
+        uuid,
+        name,
+        slug,
+        state: OK.to_string(),
+        backend_id: backend_id.to_string(),
+        offering,
+        project,
+        plan,
+        attributes: Value::Object(attributes),
+        limits: json!({}),
+        current_usages: Map::new(),
+        backend_metadata: json!({}),
+        endpoints: Vec::new(),
+        options: json!({}),
+        report: Value::Null,
+        downscaled: false,
+        paused: false,
+        restrict_member_access: false,
+        error_message: String::new(),
+        error_traceback: String::new(),
+        last_sync: now,
+        created: now,
+        modified: now,
+        extra: Map::new(),
     });
     Ok(uuid)
 }

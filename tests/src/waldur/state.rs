@@ -255,6 +255,8 @@ pub(crate) struct State {
     pub fail_remaining: usize,
     pub fail_status: u16,
     pub down: bool,
+    /// Added before every `/api/` request is handled (`WaldurSim::set_latency`).
+    pub latency: std::time::Duration,
 }
 
 impl State {
@@ -309,6 +311,7 @@ impl State {
             fail_remaining: 0,
             fail_status: 500,
             down: false,
+            latency: std::time::Duration::ZERO,
         }
     }
 
