@@ -25,6 +25,9 @@ if [ -z "${RGW_ENDPOINT:-}" ]; then
   rgw_env=$(bash "$SHARED/peers/start-ceph-rgw.sh" "$PEERS/ceph")
   eval "$rgw_env"
 
-  export RMQ_WS_URL RMQ_MGMT_URL RMQ_ADMIN_USER RMQ_ADMIN_PASS RGW_ENDPOINT RGW_ADMIN_ACCESS_KEY RGW_ADMIN_SECRET_KEY
+  export RMQ_WS_URL RMQ_MGMT_URL RMQ_ADMIN_USER RMQ_ADMIN_PASS RMQ_STOMP_HOST RMQ_STOMP_PORT RMQ_DATA_DIR
+  export RGW_ENDPOINT RGW_ADMIN_ACCESS_KEY RGW_ADMIN_SECRET_KEY
+  # The event tests restart the broker with the peers' own scripts.
+  export SHARED
 fi
 cargo test --workspace --locked "$@"
