@@ -74,7 +74,11 @@ impl WorkQueue {
     }
 
     pub fn len(&self) -> usize {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).items.len()
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .items
+            .len()
     }
 
     pub fn is_empty(&self) -> bool {
