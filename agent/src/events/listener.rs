@@ -72,7 +72,26 @@ impl EventListener {
                 }
             }
         };
+        // Orders placed before our queues existed sent their events nowhere: sweep them now.
+        match self
+            .waldur
+            .list_orders(&self.offering_key(), &ACTIVE_STATES, None)
+            .await
+        {
+            Ok(orders) => {
+                for o in orders {
+                    self.queue.push(Work::Order {
+                        offering: self.offering_key(),
+                        order_uuid: hex(&o.uuid),
+                    });
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "initial order sweep failed; polling will catch up")
+            }
+        }
         let (tx, mut rx) = mpsc::channel::<Delivery>(256);
+
         let mut types = HashMap::new();
         let mut sessions = Vec::new();
         let mut state_rxs = Vec::new();

@@ -21,6 +21,9 @@ OPTIONS:
     --offering-name <NAME>   Name of the seeded offering [default: S3 Object Storage]
     --oidc-client <ID:SECRET>
                              Register an OIDC client for POST /oidc/token (repeatable)
+    --rabbitmq               Publish events to the RabbitMQ named by RMQ_MGMT_URL,
+                             RMQ_ADMIN_USER, RMQ_ADMIN_PASS, RMQ_WS_URL, RMQ_STOMP_HOST,
+                             RMQ_STOMP_PORT (as ../shared/peers/start-rabbitmq.sh prints)
     -h, --help               Print this help
 
 Once listening it prints `WALDUR_SIM_URL=http://ADDR/api/` on stdout and runs until
@@ -35,6 +38,7 @@ unauthenticated control API lives under /sim/:
     GET  /sim/resources/{uuid}/api_keys   stored keys, secrets included
     GET  /sim/resources/{uuid}/usages     component usage rows
     POST /sim/api_keys/{uuid}/rotate      consumer-side rotation
+    GET  /sim/events                 {\"published\", \"pending\", \"messages\": [{vhost, queue, body}]}
     GET  /sim/calls                  every recorded /api/ request
     POST /sim/fail_next              {\"n\": 1, \"status\": 500}
     POST /sim/down                   {\"down\": true}
@@ -49,6 +53,7 @@ struct Args {
     offering_uuid: Option<uuid::Uuid>,
     offering_name: String,
     oidc_clients: Vec<(String, String)>,
+    rabbitmq: bool,
 }
 
 enum Parsed {
@@ -63,6 +68,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Parsed, String> {
     let mut offering_uuid = None;
     let mut offering_name = "S3 Object Storage".to_string();
     let mut oidc_clients = Vec::new();
+    let mut rabbitmq = false;
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
             Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
@@ -70,6 +76,10 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Parsed, String> {
         };
         if flag == "-h" || flag == "--help" {
             return Ok(Parsed::Help);
+        }
+        if flag == "--rabbitmq" && inline.is_none() {
+            rabbitmq = true;
+            continue;
         }
         let mut value = || -> Result<String, String> {
             match inline.clone() {
@@ -114,6 +124,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Parsed, String> {
         offering_uuid,
         offering_name,
         oidc_clients,
+        rabbitmq,
     }))
 }
 
@@ -130,6 +141,17 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let rabbitmq = if args.rabbitmq {
+        match site_agent_sims::rmq::RmqPeer::try_from_env() {
+            Ok(peer) => Some(peer),
+            Err(e) => {
+                eprintln!("waldur-sim: --rabbitmq: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        None
+    };
     let defaults = SimOptions::default();
     let staff_generated = args.staff_token.is_none();
     let opts = SimOptions {
@@ -137,6 +159,7 @@ async fn main() -> ExitCode {
         provider_token: args.token,
         staff_token: args.staff_token.unwrap_or(defaults.staff_token),
         agent_user_uuid: defaults.agent_user_uuid,
+        rabbitmq,
     };
     let sim = match WaldurSim::start(opts).await {
         Ok(s) => s,

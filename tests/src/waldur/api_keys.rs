@@ -210,6 +210,7 @@ pub(crate) fn rotate_idx(st: &mut State, i: usize) -> Res<()> {
     k.pending_action = "rotate".to_string();
     k.error_message.clear();
     k.modified = now;
+    super::events::key_rotation_requested(st, i);
     Ok(())
 }
 

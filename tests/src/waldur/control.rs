@@ -109,6 +109,14 @@ fn route(st: &mut State, ctx: &Ctx) -> Result<Reply, Reply> {
             Reply::json(200, Value::Array(rows))
         }
         ("POST", ["api_keys", id, "rotate"]) => result(hooks::rotate_key(st, id)),
+        ("GET", ["events"]) => Reply::json(
+            200,
+            json!({
+                "published": st.events.published(),
+                "pending": st.events.pending(),
+                "messages": serde_json::to_value(&st.events.log).unwrap_or(Value::Null),
+            }),
+        ),
         ("GET", ["calls"]) => {
             Reply::json(200, serde_json::to_value(&st.calls).unwrap_or(Value::Null))
         }

@@ -17,8 +17,12 @@ pub(crate) fn set_order_state(st: &mut State, order: &str, state: &str) -> Resul
         .ok_or_else(|| format!("unknown order {order}"))?;
     let now = st.now();
     let o = &mut st.orders[i];
+    let changed = o.state != state;
     o.state = state.to_string();
     o.modified = now;
+    if changed {
+        super::events::order_changed(st, i);
+    }
     Ok(())
 }
 

@@ -16,7 +16,13 @@ use super::{CallRecord, WaldurSim, auth, control, router};
 const MAX_BODY: usize = 16 * 1024 * 1024;
 
 pub(crate) fn app(sim: WaldurSim) -> Router {
-    Router::new().fallback(handle).with_state(sim)
+    Router::new()
+        .fallback(handle)
+        .layer(axum::middleware::from_fn_with_state(
+            sim.clone(),
+            super::events::broker_effects,
+        ))
+        .with_state(sim)
 }
 
 async fn handle(AxState(sim): AxState<WaldurSim>, req: Request) -> Response {
@@ -102,6 +108,7 @@ fn to_response(reply: Reply, head: bool) -> Response {
         _ => Vec::new(),
     };
     let mut resp = Response::new(Body::from(bytes));
+    resp.extensions_mut().insert(reply.effects);
     *resp.status_mut() = status;
     let headers = resp.headers_mut();
     headers.insert(

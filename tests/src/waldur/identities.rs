@@ -277,7 +277,8 @@ pub(crate) fn delete(st: &mut State, id: &str) -> Res<Reply> {
         .collect();
     st.services.retain(|s| s.identity != identity);
     st.processors.retain(|p| !services.contains(&p.service));
-    Ok(Reply::empty(204))
+    let effects = super::events::identity_deleted(st, &identity);
+    Ok(Reply::empty(204).with_effects(effects))
 }
 
 pub(crate) fn register_service(st: &mut State, ctx: &Ctx, id: &str) -> Res<Reply> {

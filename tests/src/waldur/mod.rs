@@ -12,6 +12,8 @@ mod auth;
 mod body;
 mod context;
 mod control;
+mod event_views;
+mod events;
 mod hooks;
 mod http;
 mod identities;
@@ -19,6 +21,7 @@ mod offerings;
 mod orders;
 mod pagination;
 mod query;
+mod rabbit;
 mod reply;
 mod resources;
 mod router;
@@ -34,6 +37,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+pub use events::EventMessage;
 use state::State;
 use util::parse_uuid;
 
@@ -54,6 +58,10 @@ pub struct SimOptions {
     /// Token of a staff user.
     pub staff_token: String,
     pub agent_user_uuid: Uuid,
+    /// Where events are published (STOMP to `stomp_host:stomp_port` as the admin) and
+    /// subscription vhosts, users and queues are made (management API). `None`: the event
+    /// endpoints still answer and record what they would do, nothing is published.
+    pub rabbitmq: Option<crate::rmq::RmqPeer>,
 }
 
 fn random_token() -> String {
@@ -69,6 +77,7 @@ impl Default for SimOptions {
             provider_token: random_token(),
             staff_token: random_token(),
             agent_user_uuid: Uuid::new_v4(),
+            rabbitmq: None,
         }
     }
 }
@@ -289,12 +298,13 @@ impl WaldurSim {
         if addr.ip().is_unspecified() {
             addr.set_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
         }
-        let state = State::new(
+        let mut state = State::new(
             format!("http://{addr}"),
             opts.provider_token,
             opts.staff_token,
             opts.agent_user_uuid,
         );
+        state.events = events::Events::start(opts.rabbitmq);
         let sim = WaldurSim {
             inner: Arc::new(Mutex::new(state)),
             addr,
@@ -496,8 +506,8 @@ impl WaldurSim {
         hooks::rotate_key(&mut self.lock(), api_key_uuid).map_err(anyhow::Error::msg)
     }
 
-    /// Sets the order state directly (bumps `modified`, no side effects). Panics on an
-    /// unknown order or state.
+    /// Sets the order state directly (bumps `modified`, no resource side effects; a change is
+    /// published as an `order` event). Panics on an unknown order or state.
     pub fn set_order_state(&self, order_uuid: &str, state: &str) {
         let result = hooks::set_order_state(&mut self.lock(), order_uuid, state);
         if let Err(e) = result {
@@ -512,5 +522,75 @@ impl WaldurSim {
         if let Err(e) = result {
             panic!("waldur-sim: set_resource_field: {e}");
         }
+    }
+
+    /// Event messages the broker accepted (0 without `SimOptions::rabbitmq`).
+    pub fn published(&self) -> usize {
+        self.lock().events.published()
+    }
+
+    /// Event messages routed to a queue but not accepted by the broker yet (the broker is
+    /// unreachable, or the publisher is still at it). Without a broker: every routed message.
+    pub fn pending_events(&self) -> usize {
+        self.lock().events.pending()
+    }
+
+    /// Every event message routed to a queue, in order (published or not).
+    pub fn event_log(&self) -> Vec<EventMessage> {
+        self.lock().events.log.clone()
+    }
+
+    /// Every event subscription as `GET /api/event-subscriptions/{uuid}/` renders it, each
+    /// with an extra `queues` array (its EventSubscriptionQueue objects).
+    pub fn event_subscriptions(&self) -> Vec<Value> {
+        let st = self.lock();
+        st.events
+            .subscriptions
+            .iter()
+            .map(|s| {
+                let mut v = event_views::render_subscription(&st, s, &st.origin);
+                let queues: Vec<Value> = st
+                    .events
+                    .queues
+                    .iter()
+                    .filter(|q| q.subscription == s.uuid)
+                    .map(|q| event_views::render_queue(&st, q, &st.origin))
+                    .collect();
+                if let Value::Object(m) = &mut v {
+                    m.insert("queues".to_string(), Value::Array(queues));
+                }
+                v
+            })
+            .collect()
+    }
+
+    /// The unified consumers as `register_queue` answers, each with `identity_uuid` and
+    /// `offering_uuid` added.
+    pub fn event_consumers(&self) -> Vec<Value> {
+        let st = self.lock();
+        st.events
+            .consumers
+            .iter()
+            .map(|c| {
+                let mut v = event_views::render_consumer(c);
+                if let Value::Object(m) = &mut v {
+                    m.insert(
+                        "identity_uuid".into(),
+                        Value::String(c.identity.simple().to_string()),
+                    );
+                    m.insert(
+                        "offering_uuid".into(),
+                        Value::String(c.offering.simple().to_string()),
+                    );
+                }
+                v
+            })
+            .collect()
+    }
+
+    /// RabbitMQ management calls the event endpoints made (or, without a broker, would have
+    /// made), in order, passwords left out: `{"op": "create_user", "user": …}`, ….
+    pub fn broker_ops(&self) -> Vec<Value> {
+        self.lock().events.broker_ops.clone()
     }
 }

@@ -4,6 +4,7 @@
 use serde_json::{Map, Value, json};
 
 use super::context::Ctx;
+use super::events;
 use super::pagination::paginate;
 use super::query::Filters;
 use super::reply::{Reply, Res};
@@ -239,6 +240,7 @@ fn require(state: &str, valid: &[&str]) -> Res<()> {
     }
 }
 
+/// A provider-side order action; a state change it makes is published as an `order` event.
 pub(crate) fn action(
     st: &mut State,
     ctx: &Ctx,
@@ -247,6 +249,17 @@ pub(crate) fn action(
     action: &str,
 ) -> Res<Reply> {
     let oi = find(st, id)?;
+    let (uuid, before) = (st.orders[oi].uuid, st.orders[oi].state.clone());
+    let reply = transition(st, ctx, who, oi, action)?;
+    if let Some(i) = st.order_idx(&uuid)
+        && st.orders[i].state != before
+    {
+        events::order_changed(st, i);
+    }
+    Ok(reply)
+}
+
+fn transition(st: &mut State, ctx: &Ctx, who: Principal, oi: usize, action: &str) -> Res<Reply> {
     let state = st.orders[oi].state.clone();
     let now = st.now();
     let reviewer = st.user(who).username.clone();

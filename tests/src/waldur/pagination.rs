@@ -55,6 +55,12 @@ fn page_url(ctx: &Ctx, page: Option<usize>) -> String {
 
 /// Paginates an already filtered and ordered list, applying `?field=` to each item.
 pub(crate) fn paginate(ctx: &Ctx, items: Vec<Value>) -> Reply {
+    paginate_with(ctx, items, |v| v)
+}
+
+/// As [`paginate`], but renders only the items of the requested page: listing a large
+/// world page by page stays linear instead of rendering every item for every page.
+pub(crate) fn paginate_with<T>(ctx: &Ctx, items: Vec<T>, render: impl Fn(T) -> Value) -> Reply {
     let count = items.len();
     if ctx.is_head() {
         return Reply::empty(200).header("X-Result-Count", count.to_string());
@@ -74,7 +80,7 @@ pub(crate) fn paginate(ctx: &Ctx, items: Vec<Value>) -> Reply {
         .into_iter()
         .skip(start)
         .take(size)
-        .map(|v| ctx.restrict(v))
+        .map(|item| ctx.restrict(render(item)))
         .collect();
 
     let mut links = vec![format!("<{}>; rel=\"first\"", page_url(ctx, None))];
@@ -162,6 +168,22 @@ mod tests {
             (0..5).map(|i| json!(i)).collect(),
         );
         assert_eq!(r.body, Some(json!([4])));
+    }
+
+    #[test]
+    fn only_the_requested_page_is_rendered() {
+        let rendered = std::cell::Cell::new(0);
+        let r = paginate_with(
+            &ctx("page=2&page_size=10"),
+            (0..1000).collect(),
+            |i: i32| {
+                rendered.set(rendered.get() + 1);
+                json!(i)
+            },
+        );
+        assert_eq!(r.body, Some(json!((10..20).collect::<Vec<_>>())));
+        assert_eq!(header(&r, "X-Result-Count"), "1000");
+        assert_eq!(rendered.get(), 10);
     }
 
     #[test]

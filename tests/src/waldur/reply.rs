@@ -8,6 +8,8 @@ pub(crate) struct Reply {
     pub status: u16,
     pub body: Option<Value>,
     pub headers: Vec<(String, String)>,
+    /// Broker work to do after the state lock is released, before the response is sent.
+    pub effects: super::events::Effects,
 }
 
 /// Handlers return `Err(reply)` for every error so `?` short-circuits.
@@ -19,6 +21,7 @@ impl Reply {
             status,
             body: Some(body),
             headers: Vec::new(),
+            effects: Default::default(),
         }
     }
 
@@ -28,6 +31,7 @@ impl Reply {
             status,
             body: None,
             headers: Vec::new(),
+            effects: Default::default(),
         }
     }
 
@@ -59,6 +63,11 @@ impl Reply {
     /// 400 `{"non_field_errors": ["msg"]}`.
     pub fn non_field(msg: impl Into<String>) -> Self {
         Reply::field("non_field_errors", msg)
+    }
+
+    pub fn with_effects(mut self, effects: super::events::Effects) -> Self {
+        self.effects = effects;
+        self
     }
 
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {

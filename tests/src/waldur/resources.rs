@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::context::Ctx;
 use super::offerings::render_component;
 use super::orders;
-use super::pagination::paginate;
+use super::pagination::paginate_with;
 use super::query::Filters;
 use super::reply::{Reply, Res};
 use super::state::{ERRED, OFFERING_TYPE, OK, RESOURCE_STATES, Resource, State, TERMINATED};
@@ -212,9 +212,8 @@ pub(crate) fn list(st: &State, ctx: &Ctx) -> Res<Reply> {
         .filter(|r| downscaled.is_none_or(|b| r.downscaled == b))
         .filter(|r| restrict.is_none_or(|b| r.restrict_member_access == b))
         .filter(|r| modified_before.is_none_or(|t| r.modified <= t))
-        .map(|r| render(st, r, &ctx.origin))
-        .collect();
-    Ok(paginate(ctx, items))
+        .collect::<Vec<_>>();
+    Ok(paginate_with(ctx, items, |r| render(st, r, &ctx.origin)))
 }
 
 pub(crate) fn detail(st: &State, ctx: &Ctx, id: &str) -> Res<Reply> {

@@ -6,7 +6,7 @@ use serde_json::json;
 use super::context::Ctx;
 use super::reply::{Reply, Res};
 use super::state::{Principal, State};
-use super::{api_keys, auth, identities, offerings, orders, resources, usage};
+use super::{api_keys, auth, event_views, identities, offerings, orders, resources, usage};
 
 const GET: &[&str] = &["GET"];
 const POST: &[&str] = &["POST"];
@@ -39,6 +39,12 @@ enum View {
     IdentityRegisterService,
     ServiceDetail,
     ServiceAction,
+    IdentityEvents,
+    SubscriptionList,
+    SubscriptionDetail,
+    SubscriptionCreateQueue,
+    QueueList,
+    QueueDetail,
 }
 
 struct Route<'a> {
@@ -136,6 +142,18 @@ fn resolve<'a>(segs: &[&'a str]) -> Option<Route<'a>> {
         ["marketplace-site-agent-identities", id, "register_service"] => {
             route(V::IdentityRegisterService, POST, id, "")
         }
+        [
+            "marketplace-site-agent-identities",
+            id,
+            a @ ("register_event_subscription" | "register_queue"),
+        ] => route(V::IdentityEvents, POST, id, a),
+        ["event-subscriptions"] => route(V::SubscriptionList, GET, "", ""),
+        ["event-subscriptions", id] => route(V::SubscriptionDetail, &["GET", "DELETE"], id, ""),
+        ["event-subscriptions", id, "create_queue"] => {
+            route(V::SubscriptionCreateQueue, POST, id, "")
+        }
+        ["event-subscription-queues"] => route(V::QueueList, GET, "", ""),
+        ["event-subscription-queues", id] => route(V::QueueDetail, &["GET", "DELETE"], id, ""),
         ["marketplace-site-agent-services", id] => route(V::ServiceDetail, GET, id, ""),
         [
             "marketplace-site-agent-services",
@@ -239,5 +257,16 @@ fn view(st: &mut State, ctx: &Ctx, who: Principal, r: &Route) -> Res<Reply> {
         View::IdentityRegisterService => identities::register_service(st, ctx, id),
         View::ServiceDetail => identities::service_detail(st, ctx, id),
         View::ServiceAction => identities::service_action(st, ctx, id, action),
+        View::IdentityEvents if action == "register_queue" => {
+            event_views::register_queue(st, ctx, who, id)
+        }
+        View::IdentityEvents => event_views::register_event_subscription(st, ctx, who, id),
+        View::SubscriptionList => event_views::list(st, ctx, who),
+        View::SubscriptionDetail if method == "DELETE" => event_views::delete(st, who, id),
+        View::SubscriptionDetail => event_views::detail(st, ctx, who, id),
+        View::SubscriptionCreateQueue => event_views::create_queue(st, ctx, who, id),
+        View::QueueList => event_views::queue_list(st, ctx, who),
+        View::QueueDetail if method == "DELETE" => event_views::queue_delete(st, who, id),
+        View::QueueDetail => event_views::queue_detail(st, ctx, who, id),
     }
 }

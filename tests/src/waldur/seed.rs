@@ -302,6 +302,7 @@ pub(crate) fn place_order(st: &mut State, seed: &OrderSeed) -> Result<PlacedOrde
         "rejected" | "canceled" => on_rejected(st, oi),
         _ => {}
     }
+    super::events::order_changed(st, oi);
     Ok(PlacedOrder {
         order_uuid: order_uuid.simple().to_string(),
         resource_uuid: resource.simple().to_string(),

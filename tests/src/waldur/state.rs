@@ -257,6 +257,8 @@ pub(crate) struct State {
     pub down: bool,
     /// Added before every `/api/` request is handled (`WaldurSim::set_latency`).
     pub latency: std::time::Duration,
+    /// Event subscriptions, routed messages and the publisher (`events.rs`).
+    pub events: super::events::Events,
 }
 
 impl State {
@@ -312,6 +314,7 @@ impl State {
             fail_status: 500,
             down: false,
             latency: std::time::Duration::ZERO,
+            events: Default::default(),
         }
     }
 
