@@ -33,6 +33,13 @@ fn random_string(alphabet: &[u8], len: usize) -> Result<String, crate::BackendEr
     Ok(out)
 }
 
+/// A uniformly random number in [0, 1] (for jitter), from the system CSPRNG.
+pub fn random_fraction() -> f64 {
+    let mut b = [0u8; 4];
+    let _ = SystemRandom::new().fill(&mut b);
+    u32::from_le_bytes(b) as f64 / u32::MAX as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,11 +61,4 @@ mod tests {
         assert_ne!(a.access_key, b.access_key);
         assert!(!format!("{a:?}").contains(a.secret_key.expose_secret()));
     }
-}
-
-/// A uniformly random number in [0, 1] (for jitter), from the system CSPRNG.
-pub fn random_fraction() -> f64 {
-    let mut b = [0u8; 4];
-    let _ = SystemRandom::new().fill(&mut b);
-    u32::from_le_bytes(b) as f64 / u32::MAX as f64
 }
