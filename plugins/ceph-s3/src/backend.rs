@@ -14,7 +14,13 @@ pub struct CephBackend<F> {
     settings: CephS3Settings,
     ops: F,
     caps: Capabilities,
+    /// Users whose Waldur stamp was seen recently: key calls right after `ensure_user` need not
+    /// list every user again (croit has no get-one-user call).
+    verified: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
+
+/// How long a seen stamp is trusted.
+const VERIFIED_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl<F: FlavourOps> CephBackend<F> {
     pub fn new(settings: CephS3Settings, ops: F) -> Self {
@@ -23,7 +29,29 @@ impl<F: FlavourOps> CephBackend<F> {
             settings,
             ops,
             caps,
+            verified: Default::default(),
         }
+    }
+
+    fn remember(&self, uid: &str) {
+        let mut v = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        v.retain(|_, t| t.elapsed() < VERIFIED_FOR);
+        v.insert(uid.to_string(), std::time::Instant::now());
+    }
+
+    fn forget(&self, uid: &str) {
+        self.verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(uid);
+    }
+
+    fn recently_verified(&self, uid: &str) -> bool {
+        self.verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(uid)
+            .is_some_and(|t| t.elapsed() < VERIFIED_FOR)
     }
 
     /// Keys are addressed by uid only, so refuse users Waldur did not provision.
@@ -80,6 +108,7 @@ impl<F: FlavourOps> StorageBackend for CephBackend<F> {
         match self.ops.create_user(uid, &name, &stamp).await {
             Ok(()) => {
                 self.ops.after_create(uid).await?;
+                self.remember(uid);
                 Ok(Ensured::Created)
             }
             // croit sometimes reports a duplicate as a 500 "... exists" (after its own retries).
@@ -89,7 +118,10 @@ impl<F: FlavourOps> StorageBackend for CephBackend<F> {
             {
                 match self.ops.user(uid).await? {
                     // Backends may store the email lower-cased: compare without case.
-                    Some(u) if u.email.eq_ignore_ascii_case(&stamp) => Ok(Ensured::Adopted),
+                    Some(u) if u.email.eq_ignore_ascii_case(&stamp) => {
+                        self.remember(uid);
+                        Ok(Ensured::Adopted)
+                    }
                     Some(_) => Err(BackendError::conflict(format!(
                         "S3 user {uid:?} already exists and is not owned by this resource; refusing to take it over"
                     ))),
@@ -140,7 +172,10 @@ impl<F: FlavourOps> StorageBackend for CephBackend<F> {
 
     async fn put_key(&self, uid: &str, key: &KeyPair) -> Result<(), BackendError> {
         validate_identifier("access key", &key.access_key)?;
-        self.require_waldur_user(uid).await?;
+        if !self.recently_verified(uid) {
+            self.require_waldur_user(uid).await?;
+            self.remember(uid);
+        }
         self.ops
             .put_key(uid, &key.access_key, &key.secret_key)
             .await
@@ -212,6 +247,7 @@ impl<F: FlavourOps> StorageBackend for CephBackend<F> {
                 self.settings.flavour.as_str()
             )));
         }
+        self.forget(uid);
         match self.ops.delete_user(uid, mode == DeleteMode::Purge).await {
             Ok(()) => Ok(()),
             Err(e) if e.class == ErrorClass::NotFound => Ok(()),
