@@ -29,7 +29,11 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let peer = RmqPeer::from_env();
-    let waldur = WaldurSim::start(SimOptions { rabbitmq: Some(peer.clone()), ..SimOptions::default() }).await?;
+    let waldur = WaldurSim::start(SimOptions {
+        rabbitmq: Some(peer.clone()),
+        ..SimOptions::default()
+    })
+    .await?;
     let croit = CroitSim::start(CroitAuth::Bearer("bench".into())).await?;
     let offering = waldur.add_offering(OfferingSeed {
         name: "bench".into(),
@@ -59,14 +63,24 @@ async fn main() -> anyhow::Result<()> {
     );
     let config = site_agent::config::load_str(&yaml, "bench.yaml", Vec::<(String, String)>::new())?;
     let store = Store::open(&config.database_path)?;
-    let app = Arc::new(App::build_with_store(config, store, &AppOptions::default())?);
+    let app = Arc::new(App::build_with_store(
+        config,
+        store,
+        &AppOptions::default(),
+    )?);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let runner = app.clone();
     tokio::spawn(async move {
         runner
-            .run(Roles { events: true, ..Roles::default() }, async {
-                let _ = stop_rx.await;
-            })
+            .run(
+                Roles {
+                    events: true,
+                    ..Roles::default()
+                },
+                async {
+                    let _ = stop_rx.await;
+                },
+            )
             .await
     });
     // Warm-up: wait until the listener is subscribed and one order went through.
@@ -83,11 +97,19 @@ async fn main() -> anyhow::Result<()> {
             })
             .order_uuid
     };
-    let done = |o: &str| waldur.order(o).map(|v| v["state"] == "done").unwrap_or(false);
+    let done = |o: &str| {
+        waldur
+            .order(o)
+            .map(|v| v["state"] == "done")
+            .unwrap_or(false)
+    };
     let warm = place("warm-up".into());
     let t0 = Instant::now();
     while !done(&warm) {
-        anyhow::ensure!(t0.elapsed() < Duration::from_secs(60), "the agent never completed the warm-up order");
+        anyhow::ensure!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the agent never completed the warm-up order"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let mut latencies = Vec::with_capacity(orders);
@@ -95,7 +117,10 @@ async fn main() -> anyhow::Result<()> {
         let start = Instant::now();
         let o = place(format!("bench {i}"));
         while !done(&o) {
-            anyhow::ensure!(start.elapsed() < Duration::from_secs(30), "order {i} not done in 30 s");
+            anyhow::ensure!(
+                start.elapsed() < Duration::from_secs(30),
+                "order {i} not done in 30 s"
+            );
             tokio::time::sleep(Duration::from_micros(200)).await;
         }
         latencies.push(start.elapsed());
@@ -108,6 +133,9 @@ async fn main() -> anyhow::Result<()> {
     println!("p50: {:.1} ms", ms(pct(0.50)));
     println!("p90: {:.1} ms", ms(pct(0.90)));
     println!("p99: {:.1} ms", ms(pct(0.99)));
-    println!("max: {:.1} ms", ms(*latencies.last().unwrap_or(&Duration::ZERO)));
+    println!(
+        "max: {:.1} ms",
+        ms(*latencies.last().unwrap_or(&Duration::ZERO))
+    );
     Ok(())
 }
