@@ -64,14 +64,7 @@ pub async fn env() -> Env {
         uuid: Some(OFFERING.parse().unwrap()),
         name: "S3".into(),
         components: vec![
-            ComponentSeed {
-                type_: "s3_storage".into(),
-                name: "Storage".into(),
-                billing_type: "usage".into(),
-                measured_unit: "GB-day".into(),
-                unit_factor: Some(1_000_000_000),
-                limit_amount: None,
-            },
+            ComponentSeed::s3_storage(),
             ComponentSeed {
                 type_: "s3_objects".into(),
                 name: "Objects".into(),

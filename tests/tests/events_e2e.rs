@@ -38,14 +38,7 @@ async fn event_env() -> EventEnv {
         .unwrap();
     let offering = waldur.add_offering(OfferingSeed {
         name: "S3 events".into(),
-        components: vec![site_agent_sims::waldur::ComponentSeed {
-            type_: "s3_storage".into(),
-            name: "Storage".into(),
-            billing_type: "usage".into(),
-            measured_unit: "GB-day".into(),
-            unit_factor: Some(1_000_000_000),
-            limit_amount: None,
-        }],
+        components: vec![site_agent_sims::waldur::ComponentSeed::s3_storage()],
         ..OfferingSeed::default()
     });
     EventEnv {

@@ -37,14 +37,7 @@ async fn main() -> anyhow::Result<()> {
     let croit = CroitSim::start(CroitAuth::Bearer("bench".into())).await?;
     let offering = waldur.add_offering(OfferingSeed {
         name: "bench".into(),
-        components: vec![ComponentSeed {
-            type_: "s3_storage".into(),
-            name: "Storage".into(),
-            billing_type: "usage".into(),
-            measured_unit: "GB-day".into(),
-            unit_factor: Some(1_000_000_000),
-            limit_amount: None,
-        }],
+        components: vec![ComponentSeed::s3_storage()],
         ..OfferingSeed::default()
     });
     let dir = tempfile::tempdir()?;

@@ -33,14 +33,7 @@ async fn main() -> anyhow::Result<()> {
     let offering = waldur.add_offering(OfferingSeed {
         uuid: Some("0ff00000000000000000000000000001".parse()?),
         name: "Demo S3".into(),
-        components: vec![ComponentSeed {
-            type_: "s3_storage".into(),
-            name: "Storage".into(),
-            billing_type: "usage".into(),
-            measured_unit: "GB-day".into(),
-            unit_factor: Some(1_000_000_000),
-            limit_amount: None,
-        }],
+        components: vec![ComponentSeed::s3_storage()],
         ..OfferingSeed::default()
     });
     let placed = waldur.place_order(OrderSeed {

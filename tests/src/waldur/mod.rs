@@ -156,6 +156,14 @@ impl ComponentSeed {
         }
     }
 
+    /// The S3 storage component: `s3_storage`, usage, GB-day, 10^9 bytes per GB.
+    pub fn s3_storage() -> Self {
+        ComponentSeed {
+            unit_factor: Some(1_000_000_000),
+            ..ComponentSeed::usage("s3_storage", "Storage", "GB-day")
+        }
+    }
+
     pub fn with_billing_type(mut self, billing_type: &str) -> Self {
         self.billing_type = billing_type.to_string();
         self
