@@ -479,6 +479,15 @@ fn validate_offering(
         REPORTING_BACKENDS,
         p,
     );
+    if ro.stomp_enabled
+        && ro.waldur_api_token.is_empty()
+        && ro.waldur_api_token_file.is_none()
+        && ro.waldur_api_token_credential.is_none()
+    {
+        warnings.push(format!(
+            "{label}: `stomp_enabled` needs `waldur_api_token` as the STOMP passcode; with OIDC only, this offering's orders are polled instead"
+        ));
+    }
     if ro.stomp_membership_sync_enabled == Some(true) && !ro.stomp_enabled {
         warnings.push(format!(
             "{label}: MISCONFIGURATION: `stomp_membership_sync_enabled: true` with `stomp_enabled: false` means nothing syncs membership"
