@@ -181,10 +181,7 @@ async fn seed(n: usize) -> anyhow::Result<World> {
     let offering = waldur.add_offering(OfferingSeed {
         name: "S3 bench".into(),
         components: vec![
-            ComponentSeed {
-                unit_factor: Some(1_000_000_000),
-                ..ComponentSeed::usage("s3_storage", "Storage", "GB-day")
-            },
+            ComponentSeed::s3_storage(),
             ComponentSeed::usage("s3_objects", "Objects", "objects"),
         ],
         ..OfferingSeed::default()
@@ -359,6 +356,20 @@ fn print_table(args: &Args, rows: &[Row]) {
     }
     println!();
     for r in rows {
+        if args.in_process {
+            println!(
+                "concurrency {}: seeding {:.2} s; CPU (agent and simulators, one process) {:.2} s; croit bucket reads {}; Waldur usage reads {}; report: sent {} figures, {} failed, {} anomalies",
+                r.concurrency,
+                r.seed.as_secs_f64(),
+                r.sims_cpu.as_secs_f64(),
+                r.croit_reads,
+                r.usage_reads,
+                r.agent.sent,
+                r.agent.failed,
+                r.agent.anomalies
+            );
+            continue;
+        }
         println!(
             "concurrency {}: seeding {:.2} s; CPU: agent {:.2} s, this process {:.2} s; croit bucket reads {}; Waldur usage reads {}; report: sent {} figures, {} failed, {} anomalies",
             r.concurrency,
