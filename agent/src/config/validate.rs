@@ -383,7 +383,7 @@ fn usage_settings(raw: &RawConfig, p: &mut Vec<String>) -> Option<UsageSettings>
             "`usage_close_minutes`: must be between 1 and 1440, not {close}"
         ));
     }
-    let concurrency = raw.usage_sample_concurrency.unwrap_or(16);
+    let concurrency = raw.usage_sample_concurrency.unwrap_or(32);
     if !(1..=256).contains(&concurrency) {
         p.push(format!(
             "`usage_sample_concurrency`: must be between 1 and 256, not {concurrency}"

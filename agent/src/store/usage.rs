@@ -236,7 +236,35 @@ impl Store {
         .await
     }
 
+    /// Records one outcome for several rows, in one transaction (one delivery covers every
+    /// component of a resource and period).
+    pub async fn outbox_mark_many(
+        &self,
+        rows: Vec<((String, String, String), Option<u64>)>,
+        state: &str,
+        error: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let (state, error) = (state.to_string(), error.to_string());
+        self.call(move |c| {
+            let tx = c.unchecked_transaction()?;
+            {
+                let mut st = tx.prepare_cached(
+                    "UPDATE usage_outbox SET state = ?4, sent_cents = COALESCE(?5, sent_cents), last_error = ?6,
+                        attempts = attempts + 1, updated_at = ?7
+                     WHERE resource_uuid = ?1 AND component = ?2 AND period = ?3",
+                )?;
+                for (key, sent) in &rows {
+                    st.execute(params![key.0, key.1, key.2, state, sent.map(|v| v as i64), error, now])?;
+                }
+            }
+            tx.commit()
+        })
+        .await
+    }
+
     /// Records the outcome of a delivery attempt.
+
     pub async fn outbox_mark(
         &self,
         key: (String, String, String),

@@ -162,14 +162,20 @@ impl UsageReporter {
             .await
         {
             Ok(()) => {
-                for r in &to_send {
-                    let _ = self
-                        .store
-                        .outbox_mark(key(r), "sent", Some(r.amount_cents), "", now.timestamp())
-                        .await;
+                let rows = to_send
+                    .iter()
+                    .map(|r| (key(r), Some(r.amount_cents)))
+                    .collect();
+                if let Err(e) = self
+                    .store
+                    .outbox_mark_many(rows, "sent", "", now.timestamp())
+                    .await
+                {
+                    tracing::error!(error = %e, "cannot record delivered usage; next cycle compares with Waldur again");
                 }
                 outcomes.push(Outcome::Sent(to_send.len()));
             }
+
             Err(e) => {
                 let state = if e.is_transient() {
                     "pending"

@@ -5,7 +5,7 @@
 //! cargo run --release -p site-agent-sims --bin bench-usage -- --resources 10000 --latency-ms 5
 //! ```
 //!
-//! For each concurrency (`--concurrency 16,64`, the agent's `usage_sample_concurrency`) it
+//! For each concurrency (`--concurrency 32,64`, the agent's `usage_sample_concurrency`) it
 //! starts both simulators in this process, seeds one offering with N resources in state OK
 //! (backend ids `bench-<i>`) and N croit users with one bucket each, then runs the agent in a
 //! child process (this binary again, `--agent-child`) so that the peak RSS it reports is the
@@ -47,7 +47,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Args> {
     let mut a = Args {
         resources: 10_000,
         latency_ms: 5,
-        concurrency: vec![16, 64],
+        concurrency: vec![32, 64],
         in_process: false,
     };
     while let Some(flag) = args.next() {
