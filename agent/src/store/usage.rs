@@ -264,7 +264,6 @@ impl Store {
     }
 
     /// Records the outcome of a delivery attempt.
-
     pub async fn outbox_mark(
         &self,
         key: (String, String, String),
