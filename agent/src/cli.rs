@@ -80,14 +80,13 @@ pub enum Mode {
     OrderProcess,
     /// Usage billing: sample on `usage_sampling_schedule`, report every
     /// WALDUR_SITE_AGENT_REPORT_PERIOD_MINUTES (default 30), close each month before it ends.
-
     #[value(name = "report")]
     Report,
     /// Resource reconcile: suspend paused users, resume restored ones, repair quota drift
     /// (every WALDUR_SITE_AGENT_MEMBERSHIP_SYNC_PERIOD_MINUTES, default 5).
     #[value(name = "membership_sync")]
     MembershipSync,
-    /// Orders by events over STOMP (this build polls instead; see README).
+    /// Orders and key rotations by STOMP events over websocket, with polling as the reconcile sweep.
     #[value(name = "event_process")]
     EventProcess,
 }
