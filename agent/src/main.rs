@@ -61,11 +61,6 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: site_agent::config::Config, mode: Option<Mode>, once: bool) -> ExitCode {
-    if mode == Some(Mode::EventProcess) {
-        tracing::warn!(
-            "event_process: STOMP events are not available in this build yet; processing orders by polling instead"
-        );
-    }
     let periods = (
         period_from_env("WALDUR_SITE_AGENT_ORDER_PROCESS_PERIOD_MINUTES", 5.0),
         period_from_env("WALDUR_SITE_AGENT_MEMBERSHIP_SYNC_PERIOD_MINUTES", 5.0),
