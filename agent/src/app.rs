@@ -242,6 +242,61 @@ impl App {
         }
     }
 
+    /// The reconcile sweep: every order waiting for the provider and every key waiting for
+    /// rotation goes into the work queue (de-duplicated against what events queued).
+    pub async fn sweep_into_queue(&self) -> usize {
+        let mut queued = 0;
+        for p in &self.processors {
+            let offering = p.offering.offering_uuid.simple().to_string();
+            match p
+                .waldur
+                .list_orders(&offering, &crate::orders::ACTIVE_STATES, None)
+                .await
+            {
+                Ok(orders) => {
+                    for o in orders {
+                        queued += usize::from(self.queue.push(Work::Order {
+                            offering: offering.clone(),
+                            order_uuid: crate::waldur::hex(&o.uuid),
+                        }));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(offering = %p.offering.name, error = %e, "sweep: cannot list orders")
+                }
+            }
+        }
+        for r in &self.rotators {
+            let offering = r.offering.offering_uuid.simple().to_string();
+            match r
+                .waldur
+                .list_keys_updating(&offering, &chrono::Utc::now().to_rfc3339())
+                .await
+            {
+                Ok(keys) => {
+                    for k in keys {
+                        let payload = serde_json::json!({
+                            "action": "rotate",
+                            "resource_uuid": k.resource_uuid,
+                            "resource_backend_id": k.resource_backend_id,
+                            "api_key_uuid": k.uuid,
+                            "client_id": k.client_id,
+                        });
+                        queued += usize::from(self.queue.push(Work::Rotate {
+                            offering: offering.clone(),
+                            api_key_uuid: crate::waldur::hex(&k.uuid),
+                            payload: payload.to_string(),
+                        }));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(offering = %r.offering.name, error = %e, "sweep: cannot list keys to rotate")
+                }
+            }
+        }
+        queued
+    }
+
     /// Drains the event work queue forever.
     pub async fn work(&self) {
         loop {
@@ -321,6 +376,16 @@ impl App {
         loop {
             touch_heartbeat(&self.config.heartbeat_file);
             let now = tokio::time::Instant::now();
+            if let Some(period) = roles.orders
+                && now >= next_orders
+                && roles.events
+                && !self.listeners.is_empty()
+            {
+                // With events on, the sweep feeds the same queue the events do.
+                let queued = self.sweep_into_queue().await;
+                tracing::info!(queued, "reconcile sweep queued work");
+                next_orders = tokio::time::Instant::now() + period;
+            }
             if let Some(period) = roles.orders
                 && now >= next_orders
             {

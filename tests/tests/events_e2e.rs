@@ -328,3 +328,36 @@ async fn no_order_is_lost_when_the_broker_is_absent_or_restarts() {
     );
     let _ = stop.send(());
 }
+
+#[tokio::test]
+async fn the_reconcile_sweep_feeds_the_same_queue_when_no_event_arrives() {
+    let _broker = BROKER.lock().await;
+    let env = event_env().await;
+    // The websocket endpoint is wrong: no event ever arrives, only the sweep finds work.
+    let app = env.app(false);
+    let mut app = Arc::try_unwrap(app).ok().unwrap();
+    for l in &mut app.listeners {
+        if let Some(s) = l.offering.stomp.as_mut() {
+            s.url = "ws://127.0.0.1:9/ws".into();
+        }
+    }
+    let app = Arc::new(app);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let roles = Roles {
+        events: true,
+        orders: Some(Duration::from_millis(300)),
+        ..Roles::default()
+    };
+    let runner = app.clone();
+    tokio::spawn(async move {
+        runner
+            .run(roles, async {
+                let _ = rx.await;
+            })
+            .await
+    });
+    let orders: Vec<String> = (0..5).map(|i| env.place(&format!("swept {i}"))).collect();
+    env.wait_done(&orders, Duration::from_secs(30)).await;
+    env.assert_done_once(&orders);
+    let _ = tx.send(());
+}
