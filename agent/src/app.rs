@@ -217,9 +217,12 @@ impl App {
                 .map(|l| l.run(stop_rx.clone(), states_tx.clone()));
             tokio::join!(futures_util::future::join_all(listeners), self.work());
         };
+        // Shutdown interrupts whatever is in progress: every step is journaled or idempotent,
+        // so stopping mid-cycle is as safe as a crash (and much faster than waiting out retries).
         tokio::select! {
-            _ = self.run_periodic(roles, shutdown) => {}
+            _ = self.run_periodic(roles, std::future::pending::<()>()) => {}
             _ = events => {}
+            _ = shutdown => tracing::info!("shutting down"),
         }
         let _ = stop_tx.send(true);
     }
@@ -366,6 +369,7 @@ impl App {
     }
 
     async fn run_periodic(&self, roles: Roles, shutdown: impl std::future::Future<Output = ()>) {
+        let watchdog = crate::ops::notify::watchdog_interval();
         tokio::pin!(shutdown);
         let start = tokio::time::Instant::now();
         let (mut next_orders, mut next_sync, mut next_report) = (start, start, start);
@@ -375,6 +379,10 @@ impl App {
         let mut next_close = self.usage_next_close();
         loop {
             touch_heartbeat(&self.config.heartbeat_file);
+            // The loop came round: tell systemd's watchdog we are alive.
+            if watchdog.is_some() {
+                crate::ops::notify::notify("WATCHDOG=1");
+            }
             let now = tokio::time::Instant::now();
             if let Some(period) = roles.orders
                 && now >= next_orders
@@ -441,9 +449,11 @@ impl App {
             .flatten()
             .min()
             .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(60));
-            let mut wait = due
-                .saturating_duration_since(tokio::time::Instant::now())
+            let mut wait = watchdog
+                .map(|w| w / 2)
+                .unwrap_or(Duration::MAX)
                 .min(Duration::from_secs(60));
+            wait = wait.min(due.saturating_duration_since(tokio::time::Instant::now()));
             if let Some(w) = wall_due.into_iter().min() {
                 let until = (w - self.clock.now()).to_std().unwrap_or_default();
                 wait = wait.min(until);

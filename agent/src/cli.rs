@@ -46,6 +46,12 @@ pub enum Command {
     Run,
     /// Validate the configuration and print a summary; exits non-zero when it is invalid.
     CheckConfig,
+    /// Liveness probe: exits 0 when the main loop touched the heartbeat file within
+    /// `--max-age` seconds, 1 otherwise (for exec probes and monitoring).
+    Healthz {
+        #[arg(long, default_value_t = 300)]
+        max_age: u64,
+    },
     /// Usage billing: inspect what was sampled, computed and sent, or report now.
     Usage {
         #[command(subcommand)]

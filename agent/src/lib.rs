@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod events;
 pub mod logging;
+pub mod ops;
 pub mod orders;
 pub mod retry;
 pub mod rotation;

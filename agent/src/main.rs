@@ -17,6 +17,12 @@ fn main() -> ExitCode {
     if matches!(cli.command, Some(Command::CheckConfig)) {
         return site_agent::check::print_summary(&config);
     }
+    if let Some(Command::Healthz { max_age }) = &cli.command {
+        return site_agent::ops::healthz(
+            &config.heartbeat_file,
+            std::time::Duration::from_secs(*max_age),
+        );
+    }
     if let Some(Command::Usage {
         action: UsageAction::Show { resource, period },
     }) = &cli.command
@@ -109,7 +115,12 @@ async fn run(config: site_agent::config::Config, mode: Option<Mode>, once: bool)
         }
         return ExitCode::SUCCESS;
     }
+    site_agent::ops::notify::notify(&format!(
+        "READY=1\nSTATUS=running: {} offering(s)",
+        app.config.offerings.len()
+    ));
     app.run(roles, shutdown_signal()).await;
+    site_agent::ops::notify::notify("STOPPING=1");
     ExitCode::SUCCESS
 }
 

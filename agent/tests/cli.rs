@@ -159,3 +159,67 @@ fn usage_show_and_dry_run_read_the_local_state() {
     assert_eq!(code, 2);
     assert!(err.contains("YYYY-MM"), "{err}");
 }
+
+#[test]
+fn under_systemd_it_reports_ready_and_stopping_and_keeps_a_heartbeat() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    // Point the heartbeat into the temp dir.
+    let yaml = std::fs::read_to_string(&cfg).unwrap().replace(
+        "timezone: UTC",
+        &format!(
+            "timezone: UTC\nheartbeat_file: {}",
+            dir.path().join("hb").display()
+        ),
+    );
+    std::fs::write(&cfg, yaml).unwrap();
+    let sock_path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["run", "--log-format", "json", "-c", cfg.to_str().unwrap()])
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("WATCHDOG_USEC", "2000000")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let mut seen = String::new();
+    while !seen.contains("READY=1") {
+        let n = sock.recv(&mut buf).expect("no READY=1 from the agent");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(seen.contains("STATUS=running"), "{seen}");
+    // The watchdog is fed while the loop runs, even with Waldur and croit unreachable.
+    let n = sock.recv(&mut buf).expect("no WATCHDOG=1");
+    assert!(String::from_utf8_lossy(&buf[..n]).contains("WATCHDOG=1"));
+    let (code, out, _) = run(&["healthz", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    // SIGTERM: a clean stop that says so.
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let mut stopping = false;
+    for _ in 0..10 {
+        match sock.recv(&mut buf) {
+            Ok(n) if String::from_utf8_lossy(&buf[..n]).contains("STOPPING=1") => {
+                stopping = true;
+                break;
+            }
+            Ok(_) => continue,
+            Err(_) => break,
+        }
+    }
+    assert!(stopping, "no STOPPING=1");
+    assert!(child.wait().unwrap().success());
+    let (code, out, _) = run(&["healthz", "--max-age", "0", "-c", cfg.to_str().unwrap()]);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (code2, _, _) = run(&["healthz", "--max-age", "0", "-c", cfg.to_str().unwrap()]);
+    assert!(
+        code == 1 || code2 == 1,
+        "a stale heartbeat fails the probe: {out}"
+    );
+}
