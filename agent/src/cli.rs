@@ -46,6 +46,9 @@ pub enum Command {
     Run,
     /// Validate the configuration and print a summary; exits non-zero when it is invalid.
     CheckConfig,
+    /// Push the configured backend_components to each Waldur offering (create or update by
+    /// type), like upstream's waldur_site_load_components.
+    LoadComponents,
     /// Liveness probe: exits 0 when the main loop touched the heartbeat file within
     /// `--max-age` seconds, 1 otherwise (for exec probes and monitoring).
     Healthz {

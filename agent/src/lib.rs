@@ -8,6 +8,7 @@ pub mod app;
 pub mod backends;
 pub mod check;
 pub mod cli;
+pub mod components;
 pub mod config;
 pub mod events;
 pub mod logging;

@@ -17,6 +17,36 @@ fn main() -> ExitCode {
     if matches!(cli.command, Some(Command::CheckConfig)) {
         return site_agent::check::print_summary(&config);
     }
+    if matches!(cli.command, Some(Command::LoadComponents)) {
+        return match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt.block_on(async {
+                let results =
+                    site_agent::components::load_components(&config, Default::default()).await;
+                let mut failed = false;
+                for (offering, component, r) in results {
+                    match r {
+                        Ok(verb) => println!("{offering}: {component} {verb}"),
+                        Err(e) => {
+                            failed = true;
+                            println!("{offering}: {component} FAILED: {e}");
+                        }
+                    }
+                }
+                if failed {
+                    ExitCode::FAILURE
+                } else {
+                    ExitCode::SUCCESS
+                }
+            }),
+            Err(e) => {
+                eprintln!("cannot start the async runtime: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Some(Command::Healthz { max_age }) = &cli.command {
         return site_agent::ops::healthz(
             &config.heartbeat_file,

@@ -333,3 +333,23 @@ impl WaldurClient {
         .map(|_| ())
     }
 }
+
+impl WaldurClient {
+    /// Creates (`uuid` absent) or updates an offering component.
+    pub async fn put_offering_component(
+        &self,
+        offering_uuid: &str,
+        body: &Value,
+    ) -> Result<(), WaldurError> {
+        let action = if body.get("uuid").is_some() {
+            "update_offering_component"
+        } else {
+            "create_offering_component"
+        };
+        let path = format!(
+            "/api/marketplace-provider-offerings/{}/{action}/",
+            hex(offering_uuid)
+        );
+        self.post(action, &path, body).await.map(|_| ())
+    }
+}

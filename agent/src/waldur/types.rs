@@ -87,8 +87,10 @@ pub struct ProviderOffering {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct OfferingComponent {
+    pub uuid: Option<String>,
     #[serde(rename = "type")]
     pub component_type: String,
+    pub limit_period: Option<String>,
     pub name: String,
     pub billing_type: String,
     pub measured_unit: Option<String>,
