@@ -3,6 +3,7 @@
 
 pub mod listener;
 pub mod queue;
+mod worker;
 
 pub use listener::EventListener;
 pub use queue::{Work, WorkQueue};
