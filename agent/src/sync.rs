@@ -38,6 +38,12 @@ fn matches(want: &QuotaSpec, actual: &QuotaState, granularity: u64) -> bool {
 
 impl ResourceSync {
     pub async fn run(&self) -> Vec<(String, SyncReport)> {
+        // A pass compares with what the cluster says now (ping also refreshes the listings a
+        // backend shares across a pass).
+        if let Err(e) = self.backend.ping().await {
+            tracing::warn!(offering = %self.offering.name, error = %e, "backend unreachable; resource sync skipped");
+            return Vec::new();
+        }
         let offering = self.offering.offering_uuid.simple().to_string();
         let resources = match self
             .waldur

@@ -166,3 +166,33 @@ async fn wrong_token_is_an_operator_problem_not_a_customer_error() {
     );
     assert!(!e.message().contains("wrong-canary"));
 }
+
+#[tokio::test]
+async fn lookups_in_a_pass_share_one_user_listing_and_writes_refresh_it() {
+    let h = harness().await;
+    let spec = |uid: &str| UserSpec {
+        uid: uid.into(),
+        display_name: uid.into(),
+        resource_uuid: "12345678-1234-5678-9abc-123456789abc".into(),
+    };
+    for uid in ["waldur-a", "waldur-b", "waldur-c"] {
+        h.backend.ensure_user(&spec(uid)).await.unwrap();
+    }
+    h.backend.ping().await.unwrap();
+    let before = h.sim.count_calls("GET", "/api/s3/users");
+    for uid in ["waldur-a", "waldur-b", "waldur-c"] {
+        assert!(h.backend.user(uid).await.unwrap().is_some());
+        h.backend.quota(uid).await.unwrap();
+    }
+    assert_eq!(
+        h.sim.count_calls("GET", "/api/s3/users"),
+        before,
+        "six lookups, no new listing"
+    );
+    h.backend.set_suspended("waldur-a", true).await.unwrap();
+    assert!(
+        h.backend.user("waldur-a").await.unwrap().unwrap().suspended,
+        "a write is seen at once"
+    );
+    assert!(h.sim.count_calls("GET", "/api/s3/users") > before);
+}

@@ -18,7 +18,9 @@ pub trait StorageBackend: Send + Sync {
     /// The backend uid for a Waldur resource slug (namespaced, lower-cased, validated).
     fn user_id_for_slug(&self, slug: &str) -> Result<String, BackendError>;
 
-    /// A cheap call that proves the API answers and our credentials work.
+    /// A cheap call that proves the API answers and our credentials work. Backends that
+    /// share a listing across lookups (croit) refresh it here, so a pass starting with a ping
+    /// sees the cluster as it is now.
     async fn ping(&self) -> Result<(), BackendError>;
 
     /// Creates the user, or adopts it when it carries this resource's ownership stamp.

@@ -7,12 +7,19 @@ use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 use site_agent_sdk::http::{HttpConfig, build_client, transport_error};
 use site_agent_sdk::{BackendError, validate_identifier};
+use std::sync::Arc;
 
 pub struct CroitClient {
     http: reqwest::Client,
     base: String,
     auth: CroitAuth,
+    /// croit has no get-one-user call, so every user lookup lists them all. A pass over many
+    /// resources (sync, quotas) shares one listing for a few seconds; any write by us drops it.
+    users: std::sync::Mutex<Option<(std::time::Instant, Arc<Vec<RawUser>>)>>,
 }
+
+/// How long a user listing is reused.
+const USERS_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[derive(Clone, Copy)]
 pub enum QuotaScope {
@@ -26,7 +33,12 @@ impl CroitClient {
             http: build_client(http)?,
             base: format!("{}/api", settings.api_url),
             auth: settings.auth.clone(),
+            users: Default::default(),
         })
+    }
+
+    fn forget_users(&self) {
+        *self.users.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     async fn send(
@@ -38,6 +50,9 @@ impl CroitClient {
         body: Option<serde_json::Value>,
         ok: &[u16],
     ) -> Result<String, BackendError> {
+        if method != Method::GET {
+            self.forget_users();
+        }
         let mut req = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -79,19 +94,38 @@ impl CroitClient {
             .map_err(|e| BackendError::transient(format!("{what}: unreadable croit answer: {e}")))
     }
 
-    pub async fn list_users(&self) -> Result<Vec<RawUser>, BackendError> {
+    /// Lists users, fresh from croit (and keeps the listing for the next few seconds).
+    pub async fn list_users_fresh(&self) -> Result<Arc<Vec<RawUser>>, BackendError> {
+        self.forget_users();
+        self.list_users().await
+    }
+
+    pub async fn list_users(&self) -> Result<Arc<Vec<RawUser>>, BackendError> {
+        if let Some((at, users)) = self
+            .users
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            && at.elapsed() < USERS_FRESH_FOR
+        {
+            return Ok(users.clone());
+        }
         let what = "croit list users";
         let text = self
             .send(what, Method::GET, "/s3/users", &[], None, &[200])
             .await?;
         // A non-array counts as empty.
-        Ok(match serde_json::from_str::<serde_json::Value>(&text) {
-            Ok(serde_json::Value::Array(items)) => items
-                .into_iter()
-                .filter_map(|v| serde_json::from_value::<RawUser>(v).ok())
-                .collect(),
-            _ => Vec::new(),
-        })
+        let users: Arc<Vec<RawUser>> =
+            Arc::new(match serde_json::from_str::<serde_json::Value>(&text) {
+                Ok(serde_json::Value::Array(items)) => items
+                    .into_iter()
+                    .filter_map(|v| serde_json::from_value::<RawUser>(v).ok())
+                    .collect(),
+                _ => Vec::new(),
+            });
+        *self.users.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((std::time::Instant::now(), users.clone()));
+        Ok(users)
     }
 
     pub async fn create_user(&self, body: &CreateUser<'_>) -> Result<(), BackendError> {

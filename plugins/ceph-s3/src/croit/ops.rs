@@ -76,8 +76,9 @@ impl CroitOps {
             .client
             .list_users()
             .await?
-            .into_iter()
-            .find(|u| u.uid.as_deref() == Some(uid)))
+            .iter()
+            .find(|u| u.uid.as_deref() == Some(uid))
+            .cloned())
     }
 }
 
@@ -109,8 +110,9 @@ impl FlavourOps for CroitOps {
         }
     }
 
+    /// Also refreshes the user listing that the lookups of the next seconds share.
     async fn ping(&self) -> Result<(), BackendError> {
-        self.client.list_users().await.map(|_| ())
+        self.client.list_users_fresh().await.map(|_| ())
     }
 
     async fn create_user(&self, uid: &str, name: &str, email: &str) -> Result<(), BackendError> {
