@@ -134,9 +134,17 @@ impl App {
                                 modified: None,
                             }
                         });
-                if let (Some(r), Some(key)) = (r, key) {
-                    let outcome = r.rotate(&key).await;
-                    tracing::info!(api_key = %api_key_uuid, ?outcome, "rotation event handled");
+                match (r, key) {
+                    (Some(r), Some(key)) => {
+                        let outcome = r.rotate(&key).await;
+                        tracing::info!(api_key = %api_key_uuid, ?outcome, "rotation event handled");
+                    }
+                    (None, _) => {
+                        tracing::warn!(offering, api_key = %api_key_uuid, "rotation for an offering without order processing; dropped")
+                    }
+                    (_, None) => {
+                        tracing::warn!(api_key = %api_key_uuid, "unreadable rotation work; dropped (the sweep retries keys still Updating)")
+                    }
                 }
             }
         }
