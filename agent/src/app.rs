@@ -1,7 +1,13 @@
 //! Wiring: builds the per-offering order processors from the config and runs the roles.
+//!
+//! Each offering's roles run as their own loops (orders or events, the reconcile pass, usage),
+//! so one stuck offering or role never holds up another; every cycle is bounded, and the
+//! supervisor feeds systemd's watchdog from the loops' progress (see `ops::supervisor`).
 
 use crate::config::Config;
 use crate::events::{EventListener, WorkQueue};
+use crate::locks::ResourceLocks;
+use crate::ops::supervisor::{Beat, Supervisor};
 use crate::orders::{OrderProcessor, Outcome};
 use crate::retry::RetryPolicy;
 use crate::rotation::{RotationOutcome, Rotator};
@@ -10,8 +16,18 @@ use crate::sync::{ResourceSync, SyncReport};
 use crate::usage::clock::{Clock, SystemClock};
 use crate::usage::{CycleReport, UsageReporter};
 use crate::waldur::WaldurClient;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The longest one cycle of a role may run before it is cut off (and resumed next cycle).
+pub const ORDER_CYCLE_LIMIT: Duration = Duration::from_secs(15 * 60);
+pub const WORK_ITEM_LIMIT: Duration = Duration::from_secs(5 * 60);
+pub const SYNC_CYCLE_LIMIT: Duration = Duration::from_secs(30 * 60);
+pub const USAGE_CYCLE_LIMIT: Duration = Duration::from_secs(30 * 60);
+/// Database pruning: first run this long after start, then daily.
+const PRUNE_FIRST: Duration = Duration::from_secs(10 * 60);
+const PRUNE_EVERY: Duration = Duration::from_secs(24 * 60 * 60);
 
 #[derive(Clone)]
 pub struct AppOptions {
@@ -41,10 +57,12 @@ pub struct App {
     pub processors: Vec<OrderProcessor>,
     pub rotators: Vec<Rotator>,
     pub syncs: Vec<ResourceSync>,
-    pub reporters: Vec<UsageReporter>,
+    pub reporters: Vec<Arc<UsageReporter>>,
     pub listeners: Vec<EventListener>,
-    pub queue: Arc<WorkQueue>,
+    /// The event work queue of each offering (by 32-hex offering UUID).
+    pub queues: BTreeMap<String, Arc<WorkQueue>>,
     pub clock: Arc<dyn Clock>,
+    pub supervisor: Supervisor,
 }
 
 /// Which periodic work runs, and how often.
@@ -93,7 +111,8 @@ impl App {
         let (mut processors, mut rotators, mut syncs, mut reporters) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let in_flight = crate::orders::InFlight::default();
-        let queue = Arc::new(WorkQueue::default());
+        let locks = ResourceLocks::default();
+        let mut queues = BTreeMap::new();
         let mut listeners = Vec::new();
         for offering in &config.offerings {
             let reports = offering.reporting_backend.is_some()
@@ -103,13 +122,14 @@ impl App {
             if !reports && !manages {
                 continue;
             }
+            let key = offering.offering_uuid.simple().to_string();
             let waldur = WaldurClient::new(offering, options.retry, &options.user_agent)
                 .map_err(|e| anyhow::anyhow!("offering {:?}: {e}", offering.name))?;
             let backend = make_backend(offering)
                 .map_err(|e| anyhow::anyhow!("offering {:?}: {e}", offering.name))?;
             let waldur = Arc::new(waldur);
-            if reports {
-                reporters.push(UsageReporter {
+            let reporter = reports.then(|| {
+                Arc::new(UsageReporter {
                     offering: offering.clone(),
                     waldur: waldur.clone(),
                     backend: backend.clone(),
@@ -117,38 +137,49 @@ impl App {
                     clock: options.clock.clone(),
                     tz: config.timezone,
                     settings: config.usage.clone(),
-                });
-            }
+                })
+            });
+            reporters.extend(reporter.clone());
             if manages {
                 syncs.push(ResourceSync {
                     offering: offering.clone(),
                     waldur: waldur.clone(),
                     backend: backend.clone(),
-                });
-            }
-            if offering.order_processing_backend.is_some() && offering.stomp.is_some() {
-                listeners.push(EventListener {
-                    offering: offering.clone(),
-                    waldur: waldur.clone(),
                     store: store.clone(),
-                    queue: queue.clone(),
-                    backoff_min: options.event_backoff.0,
-                    backoff_max: options.event_backoff.1,
+                    locks: locks.clone(),
                 });
             }
             if offering.order_processing_backend.is_some() {
+                let queue = queues
+                    .entry(key.clone())
+                    .or_insert_with(|| Arc::new(WorkQueue::default()))
+                    .clone();
+                if offering.stomp.is_some() {
+                    listeners.push(EventListener {
+                        offering: offering.clone(),
+                        waldur: waldur.clone(),
+                        store: store.clone(),
+                        queue,
+                        backoff_min: options.event_backoff.0,
+                        backoff_max: options.event_backoff.1,
+                    });
+                }
                 rotators.push(Rotator {
                     offering: offering.clone(),
                     waldur: waldur.clone(),
                     backend: backend.clone(),
+                    store: store.clone(),
+                    locks: locks.clone(),
                 });
                 processors.push(OrderProcessor {
                     in_flight: in_flight.clone(),
+                    locks: locks.clone(),
                     offering: offering.clone(),
                     waldur,
                     backend,
                     store: store.clone(),
                     expose_details: config.expose_backend_error_details,
+                    usage: reporter,
                 });
             }
         }
@@ -160,8 +191,9 @@ impl App {
             syncs,
             reporters,
             listeners,
-            queue,
+            queues,
             clock: options.clock.clone(),
+            supervisor: Supervisor::default(),
         })
     }
 
@@ -169,18 +201,24 @@ impl App {
     pub async fn order_cycle(&self) -> Vec<(String, Outcome)> {
         let mut all = Vec::new();
         for p in &self.processors {
-            if let Err(e) = p.backend.ping().await {
-                tracing::error!(offering = %p.offering.name, error = %e, "backend not reachable; orders wait for the next cycle");
-                continue;
-            }
-            match p.process_offering().await {
-                Ok(results) => all.extend(results),
-                Err(e) => {
-                    tracing::error!(offering = %p.offering.name, error = %e, "could not list orders")
-                }
-            }
+            all.extend(Self::offering_orders(p).await);
         }
         all
+    }
+
+    /// One offering's pending orders (nothing when its backend does not answer).
+    async fn offering_orders(p: &OrderProcessor) -> Vec<(String, Outcome)> {
+        if let Err(e) = p.backend.ping().await {
+            tracing::error!(offering = %p.offering.name, error = %e, "backend not reachable; orders wait for the next cycle");
+            return Vec::new();
+        }
+        match p.process_offering().await {
+            Ok(results) => results,
+            Err(e) => {
+                tracing::error!(offering = %p.offering.name, error = %e, "could not list orders");
+                Vec::new()
+            }
+        }
     }
 
     /// Rotates every key that Waldur has put in `Updating` (polling: no age threshold).
@@ -201,132 +239,6 @@ impl App {
         all
     }
 
-    /// Runs the roles on their periods until `shutdown` resolves; all run on the first tick,
-    /// and the heartbeat is touched at least every minute.
-    pub async fn run(&self, roles: Roles, shutdown: impl std::future::Future<Output = ()>) {
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let events = async {
-            if !roles.events || self.listeners.is_empty() {
-                return std::future::pending::<()>().await;
-            }
-            self.replay_inbox().await;
-            let (states_tx, _states_rx) = tokio::sync::watch::channel(Vec::new());
-            let listeners = self
-                .listeners
-                .iter()
-                .map(|l| l.run(stop_rx.clone(), states_tx.clone()));
-            tokio::join!(futures_util::future::join_all(listeners), self.work());
-        };
-        // Shutdown interrupts whatever is in progress: every step is journaled or idempotent,
-        // so stopping mid-cycle is as safe as a crash (and much faster than waiting out retries).
-        tokio::select! {
-            _ = self.run_periodic(roles, std::future::pending::<()>()) => {}
-            _ = events => {}
-            _ = shutdown => tracing::info!("shutting down"),
-        }
-        let _ = stop_tx.send(true);
-    }
-
-    async fn run_periodic(&self, roles: Roles, shutdown: impl std::future::Future<Output = ()>) {
-        let watchdog = crate::ops::notify::watchdog_interval();
-        tokio::pin!(shutdown);
-        let start = tokio::time::Instant::now();
-        let (mut next_orders, mut next_sync, mut next_report) = (start, start, start);
-        // Wall-clock deadlines for usage: cron slots and period closes are instants in the
-        // configured zone, re-checked at least every minute (DST, NTP steps, suspend).
-        let mut next_sample = self.usage_first_sample().await;
-        let mut next_close = self.usage_next_close();
-        loop {
-            touch_heartbeat(&self.config.heartbeat_file);
-            // The loop came round: tell systemd's watchdog we are alive.
-            if watchdog.is_some() {
-                crate::ops::notify::notify("WATCHDOG=1");
-            }
-            let now = tokio::time::Instant::now();
-            if let Some(period) = roles.orders
-                && now >= next_orders
-                && roles.events
-                && !self.listeners.is_empty()
-            {
-                // With events on, the sweep feeds the same queue the events do.
-                let queued = self.sweep_into_queue().await;
-                tracing::info!(queued, "reconcile sweep queued work");
-                next_orders = tokio::time::Instant::now() + period;
-            }
-            if let Some(period) = roles.orders
-                && now >= next_orders
-            {
-                let results = self.order_cycle().await;
-                let done = results.iter().filter(|(_, o)| *o == Outcome::Done).count();
-                let rotations = self.key_cycle().await.len();
-                tracing::info!(
-                    orders = results.len(),
-                    done,
-                    rotations,
-                    "order cycle finished"
-                );
-                next_orders = tokio::time::Instant::now() + period;
-            }
-            if let Some(period) = roles.sync
-                && now >= next_sync
-            {
-                let changed = self
-                    .sync_cycle()
-                    .await
-                    .into_iter()
-                    .filter(|(_, r)| *r != SyncReport::default())
-                    .count();
-                tracing::info!(changed, "resource sync finished");
-                next_sync = tokio::time::Instant::now() + period;
-            }
-            let mut wall_due = Vec::new();
-            if let Some(period) = roles.usage {
-                let wall = self.clock.now();
-                if let Some(t) = next_sample
-                    && wall >= t
-                {
-                    self.usage_sample_cycle().await;
-                    next_sample = self.usage_next_sample(self.clock.now());
-                }
-                if now >= next_report || next_close.is_some_and(|c| wall >= c) {
-                    self.usage_report_cycle().await;
-                    next_report = tokio::time::Instant::now() + period;
-                    next_close = self.usage_next_close();
-                }
-                wall_due.extend(next_sample);
-                wall_due.extend(next_close);
-                wall_due.push(
-                    wall + chrono::Duration::from_std(next_report.saturating_duration_since(now))
-                        .unwrap_or_default(),
-                );
-            }
-            let due = [
-                roles.orders.map(|_| next_orders),
-                roles.sync.map(|_| next_sync),
-            ]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(60));
-            let mut wait = watchdog
-                .map(|w| w / 2)
-                .unwrap_or(Duration::MAX)
-                .min(Duration::from_secs(60));
-            wait = wait.min(due.saturating_duration_since(tokio::time::Instant::now()));
-            if let Some(w) = wall_due.into_iter().min() {
-                let until = (w - self.clock.now()).to_std().unwrap_or_default();
-                wait = wait.min(until);
-            }
-            tokio::select! {
-                _ = &mut shutdown => {
-                    tracing::info!("shutting down");
-                    return;
-                }
-                _ = tokio::time::sleep(wait.max(Duration::from_millis(10))) => {}
-            }
-        }
-    }
-
     /// One sampling pass over every reporting offering.
     pub async fn usage_sample_cycle(&self) {
         for r in &self.reporters {
@@ -343,58 +255,238 @@ impl App {
         out
     }
 
-    /// The first sampling slot: after a restart, a slot missed while the agent was down is
-    /// caught up once, right away (not once per missed slot).
-    async fn usage_first_sample(&self) -> Option<chrono::DateTime<chrono::Utc>> {
-        let r = self.reporters.first()?;
-        let now = self.clock.now();
-        let last = r
-            .store
-            .state_get(&r.state_key("last_sample"))
-            .await
-            .ok()
-            .flatten()
-            .and_then(|s| chrono::DateTime::parse_from_rfc3339(&s).ok())
-            .map(|t| t.with_timezone(&chrono::Utc));
-        crate::usage::schedule::first_slot(&r.settings.schedule, r.tz, last, now)
+    /// True when this offering takes its orders from events (polling is then the sweep).
+    fn by_events(&self, roles: Roles, offering: &str) -> bool {
+        roles.events
+            && self
+                .listeners
+                .iter()
+                .any(|l| l.offering.offering_uuid.simple().to_string() == offering)
     }
 
-    fn usage_next_sample(
-        &self,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Option<chrono::DateTime<chrono::Utc>> {
-        self.reporters.first()?.next_sample_after(now)
+    /// Runs the roles until `shutdown` resolves. Shutdown interrupts whatever is in progress:
+    /// every step is journaled or idempotent, so stopping mid-cycle is as safe as a crash.
+    pub async fn run(&self, roles: Roles, shutdown: impl std::future::Future<Output = ()>) {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut loops: Vec<std::pin::Pin<Box<dyn Future<Output = ()> + Send + '_>>> = Vec::new();
+        let any_events = self
+            .processors
+            .iter()
+            .any(|p| self.by_events(roles, &p.offering.offering_uuid.simple().to_string()));
+        if any_events {
+            self.replay_inbox().await;
+        }
+        for (i, p) in self.processors.iter().enumerate() {
+            let name = &p.offering.name;
+            let key = p.offering.offering_uuid.simple().to_string();
+            if self.by_events(roles, &key) {
+                let beat = self.supervisor.register(format!("events:{name}"));
+                loops.push(Box::pin(self.work(key.clone(), beat)));
+                // Polling stays on as the reconcile sweep, feeding the same queue.
+                if let Some(period) = roles.orders {
+                    let beat = self.supervisor.register(format!("sweep:{name}"));
+                    loops.push(Box::pin(self.sweep_loop(key, period, beat)));
+                }
+            } else if let Some(period) = roles.orders {
+                let beat = self.supervisor.register(format!("orders:{name}"));
+                loops.push(Box::pin(self.order_loop(i, period, beat)));
+            }
+        }
+        if roles.events {
+            for l in &self.listeners {
+                loops.push(Box::pin(l.run(stop_rx.clone())));
+            }
+        }
+        for s in &self.syncs {
+            let Some(period) = roles.sync else { break };
+            let beat = self
+                .supervisor
+                .register(format!("sync:{}", s.offering.name));
+            loops.push(Box::pin(periodic(
+                period,
+                beat,
+                SYNC_CYCLE_LIMIT,
+                || async {
+                    let changed = s
+                        .run()
+                        .await
+                        .into_iter()
+                        .filter(|(_, r)| *r != SyncReport::default())
+                        .count();
+                    tracing::info!(offering = %s.offering.name, changed, "resource sync finished");
+                },
+            )));
+        }
+        for r in &self.reporters {
+            let Some(period) = roles.usage else { break };
+            let beat = self
+                .supervisor
+                .register(format!("usage:{}", r.offering.name));
+            loops.push(Box::pin(self.usage_loop(r, period, beat)));
+        }
+        let beat = self.supervisor.register("maintenance");
+        loops.push(Box::pin(self.maintenance(beat)));
+        let watchdog = crate::ops::notify::watchdog_interval();
+        loops.push(Box::pin(
+            self.supervisor
+                .run(self.config.heartbeat_file.clone(), watchdog),
+        ));
+        tokio::select! {
+            _ = futures_util::future::join_all(loops) => {}
+            _ = shutdown => tracing::info!("shutting down"),
+        }
+        let _ = stop_tx.send(true);
     }
 
-    /// When the current billing period's closing figure is due.
-    fn usage_next_close(&self) -> Option<chrono::DateTime<chrono::Utc>> {
-        let r = self.reporters.first()?;
-        let now = self.clock.now();
-        let p = crate::usage::period::Period::containing(now, self.config.timezone);
-        let close = p.end(self.config.timezone) - self.config.usage.close_lead;
-        Some(if close > now {
-            close
-        } else {
-            p.next().end(self.config.timezone) - r.settings.close_lead
+    /// Polling: one offering's orders, then its keys to rotate, every `period`.
+    async fn order_loop(&self, i: usize, period: Duration, beat: Beat) {
+        let p = &self.processors[i];
+        let r = &self.rotators[i];
+        periodic(period, beat, ORDER_CYCLE_LIMIT, || async {
+            let results = Self::offering_orders(p).await;
+            let done = results.iter().filter(|(_, o)| *o == Outcome::Done).count();
+            let rotations = r.sweep(chrono::Utc::now()).await.len();
+            if !results.is_empty() || rotations > 0 {
+                tracing::info!(offering = %p.offering.name, orders = results.len(), done, rotations, "order cycle finished");
+            }
         })
+        .await
+    }
+
+    /// Events: the reconcile sweep feeds the offering's work queue every `period`.
+    async fn sweep_loop(&self, offering: String, period: Duration, beat: Beat) {
+        periodic(period, beat, ORDER_CYCLE_LIMIT, || async {
+            let queued = self.sweep_into_queue(&offering).await;
+            if queued > 0 {
+                tracing::info!(queued, "reconcile sweep queued work");
+            }
+        })
+        .await
+    }
+
+    /// Usage for one offering: samples on the cron schedule, reports every `period`, and the
+    /// closing figure of each month shortly before it ends (wall-clock instants, re-checked at
+    /// least every minute: DST, NTP steps, suspend).
+    async fn usage_loop(&self, r: &UsageReporter, period: Duration, beat: Beat) {
+        let mut next_sample = r.first_sample().await;
+        let mut next_report = tokio::time::Instant::now();
+        let mut next_close = r.next_close();
+        loop {
+            let wall = self.clock.now();
+            if next_sample.is_some_and(|t| wall >= t) {
+                beat.cycle(USAGE_CYCLE_LIMIT, r.sample_cycle()).await;
+                next_sample = r.next_sample_after(self.clock.now());
+            }
+            let now = tokio::time::Instant::now();
+            if now >= next_report || wall >= next_close {
+                beat.cycle(USAGE_CYCLE_LIMIT, r.report_cycle()).await;
+                next_report = tokio::time::Instant::now() + period;
+                next_close = r.next_close();
+            }
+            let wall = self.clock.now();
+            let mut wait = next_report
+                .saturating_duration_since(tokio::time::Instant::now())
+                .min(Duration::from_secs(60));
+            for t in next_sample.into_iter().chain([next_close]) {
+                wait = wait.min((t - wall).to_std().unwrap_or_default());
+            }
+            tokio::time::sleep(wait.max(Duration::from_millis(10))).await;
+        }
+    }
+
+    /// Daily pruning of what billing no longer needs.
+    async fn maintenance(&self, beat: Beat) {
+        tokio::time::sleep(PRUNE_FIRST).await;
+        loop {
+            beat.cycle(USAGE_CYCLE_LIMIT, self.prune()).await;
+            tokio::time::sleep(PRUNE_EVERY).await;
+        }
+    }
+
+    /// Deletes samples, settled figures and journals older than the history, keeping every
+    /// period that still has figures to deliver.
+    pub async fn prune(&self) -> Option<crate::store::prune::PruneStats> {
+        let oldest = match self.store.oldest_open_period().await {
+            Ok(p) => p.as_deref().and_then(crate::usage::period::Period::parse),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot prune the database");
+                return None;
+            }
+        };
+        let before = crate::usage::retention::prune_before(
+            self.clock.now(),
+            self.config.timezone,
+            self.config.history_months,
+            oldest,
+        );
+        match self.store.prune(before).await {
+            Ok(stats) => {
+                tracing::info!(?stats, "database pruned");
+                Some(stats)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot prune the database");
+                None
+            }
+        }
     }
 }
 
-/// Liveness for exec probes: the file's mtime says the main loop is alive.
-pub fn touch_heartbeat(path: &std::path::Path) {
-    let now = chrono::Utc::now().timestamp().to_string();
-    if let Err(e) = std::fs::write(path, now) {
-        tracing::debug!(path = %path.display(), error = %e, "cannot write the heartbeat file");
+/// Runs `cycle` now and then every `period` (measured from the end of a cycle), each bounded
+/// by `limit` through the loop's beat.
+async fn periodic<F, Fut>(period: Duration, beat: Beat, limit: Duration, mut cycle: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    loop {
+        beat.cycle(limit, cycle()).await;
+        tokio::time::sleep(period).await;
     }
 }
+
+/// Bounds of a role period, in minutes: one second (anything shorter is a busy loop) to one
+/// week (anything longer is surely a typo).
+pub const PERIOD_MINUTES_RANGE: (f64, f64) = (1.0 / 60.0, 7.0 * 24.0 * 60.0);
 
 /// The period for a role: `WALDUR_SITE_AGENT_<ROLE>_PERIOD_MINUTES` (float), else the default.
 pub fn period_from_env(var: &str, default_minutes: f64) -> Result<Duration, String> {
-    match std::env::var(var) {
-        Err(_) => Ok(Duration::from_secs_f64(default_minutes * 60.0)),
-        Ok(v) => match v.trim().parse::<f64>() {
-            Ok(m) if m > 0.0 && m.is_finite() => Ok(Duration::from_secs_f64(m * 60.0)),
-            _ => Err(format!("{var}={v:?} is not a positive number of minutes")),
+    parse_period(var, std::env::var(var).ok().as_deref(), default_minutes)
+}
+
+fn parse_period(var: &str, value: Option<&str>, default_minutes: f64) -> Result<Duration, String> {
+    let (min, max) = PERIOD_MINUTES_RANGE;
+    let minutes = match value {
+        None => default_minutes,
+        Some(v) => match v.trim().parse::<f64>() {
+            Ok(m) if (min..=max).contains(&m) => m,
+            _ => {
+                return Err(format!(
+                    "{var}={v:?} must be a number of minutes between {min:.4} (one second) and {max} (one week)"
+                ));
+            }
         },
+    };
+    Ok(Duration::from_secs_f64(minutes * 60.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_are_bounded_never_panic_nor_spin() {
+        let v = "WALDUR_SITE_AGENT_ORDER_PROCESS_PERIOD_MINUTES";
+        assert_eq!(parse_period(v, None, 5.0), Ok(Duration::from_secs(300)));
+        assert_eq!(
+            parse_period(v, Some(" 0.5 "), 5.0),
+            Ok(Duration::from_secs(30))
+        );
+        for bad in [
+            "1e300", "1e20", "1e-12", "1e-300", "0", "-1", "NaN", "inf", "x",
+        ] {
+            let e = parse_period(v, Some(bad), 5.0).unwrap_err();
+            assert!(e.contains(v) && e.contains("between"), "{bad}: {e}");
+        }
     }
 }

@@ -11,6 +11,8 @@ pub mod cli;
 pub mod components;
 pub mod config;
 pub mod events;
+pub mod keybook;
+pub mod locks;
 pub mod logging;
 pub mod ops;
 pub mod orders;

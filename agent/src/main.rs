@@ -5,6 +5,9 @@ use site_agent::app::{App, AppOptions, Roles, period_from_env};
 use site_agent::cli::{Cli, Command, Mode, UsageAction};
 use std::process::ExitCode;
 
+/// Exit status when another agent holds the database (the unit does not restart on it).
+const LOCKED: u8 = 3;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = match site_agent::config::load(&cli.config) {
@@ -69,6 +72,16 @@ fn main() -> ExitCode {
             action: UsageAction::Report { dry_run },
         }) => {
             let dry_run = *dry_run;
+            let _lock = match (!dry_run)
+                .then(|| site_agent::ops::instance::acquire(&config.database_path))
+                .transpose()
+            {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(LOCKED);
+                }
+            };
             return match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -81,6 +94,13 @@ fn main() -> ExitCode {
             };
         }
         _ => Some(cli.mode),
+    };
+    let _lock = match site_agent::ops::instance::acquire(&config.database_path) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::from(LOCKED);
+        }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -1,13 +1,17 @@
-//! Key rotation: the new pair is applied before the old one is deleted, keys left over by an
-//! interrupted rotation are pruned, and a sibling's key is never touched. The result is
-//! reported with `set_key`, or `set_erred` when the rotation cannot succeed.
+//! Key rotation. The key is read afresh from Waldur (an event or a sweep only says *which*
+//! key); only a key still `Updating` is rotated, and always its current `client_id`. The new
+//! pair is applied before Waldur is told and the old one is removed after, each step in the
+//! key ledger, so an interruption anywhere leaves the backend's keys equal to Waldur's: the
+//! next pass settles the ledger and, while the key is still `Updating`, rotates again.
 
 use crate::config::Offering;
+use crate::keybook::{KeyBook, set_key_applied};
+use crate::locks::ResourceLocks;
+use crate::orders::StepError;
+use crate::store::{KeyIntent, Store};
 use crate::waldur::{ApiKeyStatus, WaldurClient, hex};
 use secrecy::ExposeSecret;
-use site_agent_sdk::keys::generate_key_pair;
-use site_agent_sdk::{BackendError, ErrorClass, StorageBackend, validate_identifier};
-use std::collections::HashSet;
+use site_agent_sdk::{StorageBackend, Tenant};
 use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,12 +23,16 @@ pub enum RotationOutcome {
     Erred(String),
     /// Transient trouble; the key stays `Updating` and the next pass retries.
     Retry(String),
+    /// Nothing to do: the key is gone, not `Updating` any more, or not this offering's.
+    Skipped(String),
 }
 
 pub struct Rotator {
     pub offering: Offering,
     pub waldur: Arc<WaldurClient>,
     pub backend: Arc<dyn StorageBackend>,
+    pub store: Store,
+    pub locks: ResourceLocks,
 }
 
 impl Rotator {
@@ -47,33 +55,43 @@ impl Rotator {
         };
         let mut out = Vec::new();
         for key in keys {
-            let outcome = self.rotate(&key).await;
-            out.push((key.uuid.clone(), outcome));
+            let outcome = self.rotate(&key.uuid).await;
+            out.push((hex(&key.uuid), outcome));
         }
         out
     }
 
-    pub async fn rotate(&self, key: &ApiKeyStatus) -> RotationOutcome {
-        let key_uuid = hex(&key.uuid);
-        match self.apply(key).await {
-            Ok((old, new, secret)) => match self.waldur.set_api_key(&key_uuid, &new, &secret).await
-            {
-                Ok(()) => {
-                    tracing::info!(api_key = %key_uuid, old = %old, new = %new, "key rotated");
-                    RotationOutcome::Rotated { old, new }
-                }
-                // The new key is live but unknown to Waldur: the next pass prunes it and retries.
-                Err(e) if e.is_transient() => RotationOutcome::Retry(e.message),
-                Err(e) => {
-                    self.erred(&key_uuid, &format!("could not record the rotated key: {e}"))
-                        .await
-                }
-            },
-            Err(e) if e.class == ErrorClass::Transient => {
-                tracing::warn!(api_key = %key_uuid, error = %e, "rotation left for a later retry");
-                RotationOutcome::Retry(e.message().to_string())
+    /// Rotates the key `key_uuid` if Waldur still wants it rotated.
+    pub async fn rotate(&self, key_uuid: &str) -> RotationOutcome {
+        let key_uuid = hex(key_uuid);
+        let key = match self.waldur.get_api_key(&key_uuid).await {
+            Ok(k) => k,
+            Err(e) if e.is_transient() => return RotationOutcome::Retry(e.message),
+            Err(e) => {
+                tracing::warn!(api_key = %key_uuid, error = %e, "cannot read the key; rotation dropped");
+                return RotationOutcome::Skipped(e.message);
             }
-            Err(e) => self.erred(&key_uuid, e.message()).await,
+        };
+        let Some(resource) = key.resource_uuid.as_deref().filter(|r| !r.is_empty()) else {
+            return self.erred(&key_uuid, "the key names no resource").await;
+        };
+        let _guard = self.locks.lock(resource).await;
+        // Read again under the lock: another pass may have finished this rotation meanwhile.
+        let key = match self.waldur.get_api_key(&key_uuid).await {
+            Ok(k) => k,
+            Err(e) => return RotationOutcome::Retry(e.message),
+        };
+        if key.state != "Updating" {
+            tracing::debug!(api_key = %key_uuid, state = %key.state, "key is not Updating; nothing to rotate");
+            return RotationOutcome::Skipped(format!("key is {}", key.state));
+        }
+        match self.apply(&key_uuid, &key).await {
+            Ok(outcome) => outcome,
+            Err(StepError::Transient(m)) => {
+                tracing::warn!(api_key = %key_uuid, error = %m, "rotation left for a later retry");
+                RotationOutcome::Retry(m)
+            }
+            Err(e) => self.erred(&key_uuid, &e.to_string()).await,
         }
     }
 
@@ -86,73 +104,81 @@ impl Rotator {
         RotationOutcome::Erred(message.to_string())
     }
 
-    /// Backend side; returns (old access key, new access key, new secret).
-    async fn apply(&self, key: &ApiKeyStatus) -> Result<(String, String, String), BackendError> {
+    async fn apply(
+        &self,
+        key_uuid: &str,
+        key: &ApiKeyStatus,
+    ) -> Result<RotationOutcome, StepError> {
         let old = key
             .client_id
             .clone()
             .filter(|c| !c.is_empty())
             .ok_or_else(|| {
-                BackendError::permanent("the key has no client_id (access key) to rotate")
+                StepError::Permanent("the key has no client_id (access key) to rotate".into())
             })?;
-        validate_identifier("access key", &old)?;
-        let resource_uuid = key
-            .resource_uuid
-            .clone()
-            .filter(|r| !r.is_empty())
-            .ok_or_else(|| BackendError::permanent("the key names no resource"))?;
+        site_agent_sdk::validate_identifier("access key", &old)?;
+        let resource = hex(key.resource_uuid.as_deref().unwrap_or_default());
         let uid = match key.resource_backend_id.clone().filter(|b| !b.is_empty()) {
             Some(b) => b,
             None => self
                 .waldur
-                .get_resource(&resource_uuid)
-                .await
-                .map_err(waldur_to_backend)?
+                .get_resource(&resource)
+                .await?
                 .backend_id()
                 .map(str::to_string)
                 .ok_or_else(|| {
-                    BackendError::permanent("the resource has no S3 user (empty backend_id)")
+                    StepError::Permanent("the resource has no S3 user (empty backend_id)".into())
                 })?,
         };
-        validate_identifier("S3 user id", &uid)?;
-        let known: HashSet<String> = self
+        let tenant = Tenant::new(&uid, &resource)?;
+        let book = KeyBook {
+            store: &self.store,
+            waldur: &self.waldur,
+            backend: &*self.backend,
+            resource: &resource,
+            tenant: &tenant,
+        };
+        // Leftovers of an interrupted attempt first; then keys nobody holds.
+        let held = book.settle().await?;
+        if self.backend.user(&uid).await?.is_none() {
+            return Err(StepError::Permanent(format!(
+                "S3 user {uid:?} does not exist"
+            )));
+        }
+        book.prune(&held, &[]).await?;
+
+        let new = book.apply_new().await?;
+        self.store
+            .ledger_add(&resource, &uid, &old, KeyIntent::Revoke)
+            .await?;
+        let secret = new.secret_key.expose_secret();
+        match self
             .waldur
-            .list_api_keys(&resource_uuid)
+            .set_api_key(key_uuid, &new.access_key, secret)
             .await
-            .map_err(waldur_to_backend)?
-            .into_iter()
-            .filter_map(|k| k.client_id.filter(|c| !c.is_empty()))
-            .collect();
-        let user =
-            self.backend.user(&uid).await?.ok_or_else(|| {
-                BackendError::permanent(format!("S3 user {uid:?} does not exist"))
-            })?;
-        // Snapshot before minting: a key a sibling rotation adds from now on is never pruned.
-        let snapshot: Vec<String> = user.access_keys.into_iter().filter(|k| *k != old).collect();
-        let new = generate_key_pair()?;
-        self.backend.put_key(&uid, &new).await?;
-        self.backend.delete_key(&uid, &old).await?;
-        if !known.is_empty() {
-            for stale in snapshot
-                .iter()
-                .filter(|k| !known.contains(*k) && **k != new.access_key)
-            {
-                self.backend.delete_key(&uid, stale).await?;
-                tracing::info!(access_key = %stale, "pruned a key Waldur does not know");
+        {
+            Ok(()) => {}
+            // Both ledger rows stay: the next pass learns from Waldur which key won.
+            Err(e) if e.is_transient() => return Err(e.into()),
+            Err(e) => {
+                if !set_key_applied(&self.waldur, key_uuid, &new.access_key, &e).await? {
+                    // Refused: the old key stays live (Waldur still shows it), the new goes.
+                    book.withdraw(&new.access_key).await?;
+                    book.confirmed(&old, KeyIntent::Revoke).await?;
+                    return Err(StepError::Permanent(format!(
+                        "could not record the rotated key: {e}"
+                    )));
+                }
             }
         }
-        Ok((
+        book.confirmed(&new.access_key, KeyIntent::Issue).await?;
+        // Waldur shows the new key now: the old one must stop working.
+        self.backend.delete_key(&tenant, &old).await?;
+        book.confirmed(&old, KeyIntent::Revoke).await?;
+        tracing::info!(api_key = %key_uuid, old = %old, new = %new.access_key, "key rotated");
+        Ok(RotationOutcome::Rotated {
             old,
-            new.access_key.clone(),
-            new.secret_key.expose_secret().to_string(),
-        ))
-    }
-}
-
-fn waldur_to_backend(e: crate::waldur::WaldurError) -> BackendError {
-    if e.is_transient() {
-        BackendError::transient(e.message)
-    } else {
-        BackendError::permanent(e.message)
+            new: new.access_key,
+        })
     }
 }

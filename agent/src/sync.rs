@@ -6,7 +6,7 @@ use crate::config::Offering;
 use crate::orders::input::quota_request;
 use crate::waldur::{Resource, WaldurClient, hex};
 use serde_json::json;
-use site_agent_sdk::{AppliedQuota, QuotaSpec, QuotaState, StorageBackend};
+use site_agent_sdk::{AppliedQuota, QuotaSpec, QuotaState, StorageBackend, Tenant};
 use std::sync::Arc;
 
 /// What the pass did to one resource.
@@ -22,6 +22,8 @@ pub struct ResourceSync {
     pub offering: Offering,
     pub waldur: Arc<WaldurClient>,
     pub backend: Arc<dyn StorageBackend>,
+    pub store: crate::store::Store,
+    pub locks: crate::locks::ResourceLocks,
 }
 
 /// True when `actual` enforces `want` (sizes may be rounded up to the backend's granularity).
@@ -58,6 +60,20 @@ impl ResourceSync {
         };
         let mut out = Vec::new();
         for r in resources.iter().filter(|r| r.backend_id().is_some()) {
+            let guard = self.locks.lock(&r.uuid).await;
+            let fresh;
+            let r = if guard.waited {
+                // An order or rotation worked on it meanwhile: the listing may be stale.
+                match self.waldur.get_resource(&r.uuid).await {
+                    Ok(x) if ["OK", "Erred"].contains(&x.state.as_str()) => {
+                        fresh = x;
+                        &fresh
+                    }
+                    _ => continue,
+                }
+            } else {
+                r
+            };
             match self.sync_one(r).await {
                 Ok(report) => out.push((hex(&r.uuid), report)),
                 Err(e) => {
@@ -68,10 +84,27 @@ impl ResourceSync {
         out
     }
 
-    async fn sync_one(&self, r: &Resource) -> Result<SyncReport, site_agent_sdk::BackendError> {
+    async fn sync_one(&self, r: &Resource) -> Result<SyncReport, crate::orders::StepError> {
         let uid = r.backend_id().unwrap_or_default();
-        site_agent_sdk::validate_identifier("S3 user id", uid)?;
+        let tenant = Tenant::new(uid, &r.uuid)?;
         let mut report = SyncReport::default();
+        // Keys an interrupted order or rotation may have left behind.
+        if !self
+            .store
+            .ledger_rows(Some(&hex(&r.uuid)))
+            .await?
+            .is_empty()
+        {
+            crate::keybook::KeyBook {
+                store: &self.store,
+                waldur: &self.waldur,
+                backend: &*self.backend,
+                resource: &hex(&r.uuid),
+                tenant: &tenant,
+            }
+            .settle()
+            .await?;
+        }
         let Some(user) = self.backend.user(uid).await? else {
             tracing::warn!(resource = %hex(&r.uuid), uid, "the resource's S3 user is missing on the backend");
             report.missing = true;
@@ -79,11 +112,11 @@ impl ResourceSync {
         };
         let paused = r.paused.unwrap_or(false);
         if paused && !user.suspended {
-            self.backend.set_suspended(uid, true).await?;
+            self.backend.set_suspended(&tenant, true).await?;
             tracing::info!(uid, "resource paused: S3 user suspended");
             report.suspended = true;
         } else if !paused && user.suspended {
-            self.backend.set_suspended(uid, false).await?;
+            self.backend.set_suspended(&tenant, false).await?;
             tracing::info!(uid, "resource restored: S3 user resumed");
             report.resumed = true;
         }
@@ -107,7 +140,7 @@ impl ResourceSync {
         if !(matches(&want, &actual.user, g) && matches(&want, &actual.bucket, g)) {
             tracing::warn!(uid, expected = ?want, user_quota = ?actual.user, bucket_quota = ?actual.bucket,
                 "quota drift on the backend; re-applying the ordered quota");
-            let applied = self.backend.apply_quota(uid, &want).await?;
+            let applied = self.backend.apply_quota(&tenant, &want).await?;
             report.quota_repaired = true;
             let mut md = r.backend_metadata.clone().unwrap_or_default();
             md.insert(

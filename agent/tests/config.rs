@@ -252,7 +252,7 @@ fn usage_configuration_is_checked_at_start_up() {
             "`reporting_backend` is set but no component says how it is billed",
         ),
         (format!("usage_sampling_schedule: \"every ten minutes\"\n{billed}"), "`usage_sampling_schedule`: \"every ten minutes\" is not a cron expression"),
-        (format!("usage_sampling_schedule: \"0 */10 * * * *\"\n{billed}"), "must have 5 fields"),
+        (format!("usage_sampling_schedule: \"0 0 */10 * * * *\"\n{billed}"), "must have 5 fields"),
         (format!("usage_close_minutes: 0\n{billed}"), "`usage_close_minutes`: must be between 1 and 1440"),
         (
             billed.replace("      api_url: https://croit.example.com\n      token: croit\n", "      flavour: radosgw\n      admin_access_key: AK\n      admin_secret_key: SK\n").replace("usage: gb_days", "usage: gb_days\n        usage_source: croit_series"),

@@ -8,7 +8,7 @@ use site_agent::retry::RetryPolicy;
 use site_agent::store::Store;
 use site_agent_sdk::{
     AppliedQuota, BackendError, Capabilities, ConnectionInfo, DeleteMode, Ensured, KeyPair,
-    QuotaSpec, StorageBackend, UsageSample, UserInfo, UserSpec,
+    QuotaSpec, StorageBackend, Tenant, UsageSample, UserInfo, UserSpec,
 };
 use site_agent_sims::croit::{CroitAuth, CroitSim};
 use site_agent_sims::waldur::{
@@ -295,27 +295,28 @@ impl StorageBackend for Crashing {
     async fn user(&self, uid: &str) -> Result<Option<UserInfo>, BackendError> {
         self.inner.user(uid).await
     }
-    async fn apply_quota(&self, uid: &str, q: &QuotaSpec) -> Result<AppliedQuota, BackendError> {
-        self.inner.apply_quota(uid, q).await
+    async fn apply_quota(&self, t: &Tenant, q: &QuotaSpec) -> Result<AppliedQuota, BackendError> {
+        self.inner.apply_quota(t, q).await
     }
     async fn quota(&self, uid: &str) -> Result<AppliedQuota, BackendError> {
         self.inner.quota(uid).await
     }
-    async fn set_suspended(&self, uid: &str, s: bool) -> Result<(), BackendError> {
-        self.inner.set_suspended(uid, s).await
+    async fn set_suspended(&self, t: &Tenant, s: bool) -> Result<(), BackendError> {
+        self.inner.set_suspended(t, s).await
     }
-    async fn put_key(&self, uid: &str, key: &KeyPair) -> Result<(), BackendError> {
-        self.inner.put_key(uid, key).await?;
+    async fn put_key(&self, t: &Tenant, key: &KeyPair) -> Result<(), BackendError> {
+        self.inner.put_key(t, key).await?;
         self.fire("after_put_key")
     }
-    async fn delete_key(&self, uid: &str, ak: &str) -> Result<(), BackendError> {
-        self.inner.delete_key(uid, ak).await?;
+    async fn delete_key(&self, t: &Tenant, ak: &str) -> Result<(), BackendError> {
+        self.fire("before_delete_key")?;
+        self.inner.delete_key(t, ak).await?;
         self.fire("after_delete_key")
     }
     async fn usage(&self, uid: &str) -> Result<UsageSample, BackendError> {
         self.inner.usage(uid).await
     }
-    async fn delete_user(&self, uid: &str, m: DeleteMode) -> Result<(), BackendError> {
-        self.inner.delete_user(uid, m).await
+    async fn delete_user(&self, t: &Tenant, m: DeleteMode) -> Result<(), BackendError> {
+        self.inner.delete_user(t, m).await
     }
 }

@@ -127,18 +127,35 @@ async fn rotation_applies_new_before_old_and_leaves_two_keys() {
     assert!(app.key_cycle().await.is_empty(), "nothing left to rotate");
 }
 
+/// The live keys of `uid` equal Waldur's keys of `resource`, each with its secret.
+fn assert_keys_match(env: &Env, resource: &str, uid: &str) {
+    let mut live = env.croit.user(uid).unwrap().keys;
+    let mut reported: Vec<(String, String)> = env
+        .waldur
+        .api_keys(resource)
+        .into_iter()
+        .map(|k| (k.client_id, k.api_key))
+        .collect();
+    live.sort();
+    reported.sort();
+    assert_eq!(
+        live, reported,
+        "backend keys == Waldur keys, secrets included"
+    );
+}
+
 #[tokio::test]
-async fn interrupted_rotation_is_redriven_without_orphans() {
+async fn rotation_interrupted_before_waldur_knows_is_redriven_without_orphans() {
     let env = env().await;
     let (_, resource, uid) = provisioned(&env).await;
     let target = env.waldur.api_keys(&resource)[0].clone();
     env.waldur.rotate_key(&target.uuid).unwrap();
     {
-        // The agent dies after applying the new key and deleting the old one, before set_key.
+        // The agent dies right after applying the new key, before Waldur hears of it.
         let app = env.app_with(|inner| {
             Arc::new(Crashing {
                 inner,
-                at: "after_delete_key",
+                at: "after_put_key",
                 fired: AtomicBool::new(false),
             })
         });
@@ -150,8 +167,12 @@ async fn interrupted_rotation_is_redriven_without_orphans() {
         let live = env.croit.user(&uid).unwrap().keys;
         assert_eq!(
             live.len(),
-            2,
+            3,
             "the new key is live, unknown to Waldur: {live:?}"
+        );
+        assert!(
+            live.iter().any(|(ak, _)| *ak == target.client_id),
+            "the old key still works: Waldur still shows it"
         );
         let key = env
             .waldur
@@ -170,17 +191,56 @@ async fn interrupted_rotation_is_redriven_without_orphans() {
         matches!(&second[..], [(_, RotationOutcome::Rotated { .. })]),
         "{second:?}"
     );
-    let live = env.croit.user(&uid).unwrap().keys;
-    let reported = env.waldur.api_keys(&resource);
+    assert_keys_match(&env, &resource, &uid);
     assert_eq!(
-        live.len(),
+        env.croit.user(&uid).unwrap().keys.len(),
         2,
-        "the orphan from the interrupted attempt is pruned: {live:?}"
+        "the orphan is gone"
     );
-    for k in reported {
-        assert_eq!(k.state, "OK");
-        assert!(live.contains(&(k.client_id, k.api_key)));
+    assert!(
+        env.waldur
+            .api_keys(&resource)
+            .iter()
+            .all(|k| k.state == "OK" && k.client_id != target.client_id)
+    );
+}
+
+#[tokio::test]
+async fn rotation_interrupted_after_waldur_took_the_new_key_retires_the_old_one() {
+    let env = env().await;
+    let (_, resource, uid) = provisioned(&env).await;
+    let target = env.waldur.api_keys(&resource)[0].clone();
+    env.waldur.rotate_key(&target.uuid).unwrap();
+    {
+        // Waldur recorded the new key; the agent dies before removing the old one.
+        let app = env.app_with(|inner| {
+            Arc::new(Crashing {
+                inner,
+                at: "before_delete_key",
+                fired: AtomicBool::new(false),
+            })
+        });
+        let first = app.key_cycle().await;
+        assert!(
+            matches!(&first[..], [(_, RotationOutcome::Retry(_))]),
+            "{first:?}"
+        );
+        let live = env.croit.user(&uid).unwrap().keys;
+        assert!(
+            live.iter().any(|(ak, _)| *ak == target.client_id),
+            "the old key is still live for now"
+        );
     }
+    // The key is OK now, so no rotation runs again: the reconcile pass retires the old key.
+    let app = env.app();
+    assert!(app.key_cycle().await.is_empty());
+    app.sync_cycle().await;
+    assert_keys_match(&env, &resource, &uid);
+    let live = env.croit.user(&uid).unwrap().keys;
+    assert!(
+        live.iter().all(|(ak, _)| *ak != target.client_id),
+        "the key the customer asked to replace no longer works"
+    );
 }
 
 #[tokio::test]

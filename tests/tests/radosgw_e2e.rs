@@ -160,7 +160,7 @@ async fn quota_drift_on_a_real_radosgw_is_repaired() {
     // An operator widens the user quota by hand.
     backend
         .apply_quota(
-            &uid,
+            &site_agent_sdk::Tenant::new(&uid, &placed.resource_uuid).unwrap(),
             &site_agent_sdk::QuotaSpec {
                 max_bytes: Some(1 << 30),
                 max_objects: None,

@@ -58,7 +58,12 @@ impl Fixture {
         let (tx, rx) = mpsc::channel(16);
         let (stop_tx, stop_rx) = watch::channel(false);
         let (state_tx, state_rx) = watch::channel(SessionState::Connecting { attempt: 0 });
-        tokio::spawn(session::run(self.config(passcode), tx, stop_rx, state_tx));
+        tokio::spawn(session::run(
+            self.config(passcode),
+            tx,
+            stop_rx,
+            Some(state_tx),
+        ));
         (rx, stop_tx, state_rx)
     }
 }
@@ -160,7 +165,7 @@ async fn an_absent_broker_is_waited_for() {
     let (tx, _rx) = mpsc::channel(1);
     let (stop_tx, stop_rx) = watch::channel(false);
     let (state_tx, mut state) = watch::channel(SessionState::Connecting { attempt: 0 });
-    let task = tokio::spawn(session::run(cfg, tx, stop_rx, state_tx));
+    let task = tokio::spawn(session::run(cfg, tx, stop_rx, Some(state_tx)));
     wait_for(
         &mut state,
         |s| matches!(s, SessionState::Connecting { attempt } if *attempt >= 2),

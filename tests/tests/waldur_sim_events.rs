@@ -344,7 +344,7 @@ async fn legacy_subscription_queue_and_order_events_through_rabbitmq() {
         backoff_max: Duration::from_secs(1),
         name: "sim-events".into(),
     };
-    tokio::spawn(session::run(config, tx, stop_rx, state_tx));
+    tokio::spawn(session::run(config, tx, stop_rx, Some(state_tx)));
     tokio::time::timeout(WAIT, async {
         while *state_rx.borrow() != SessionState::Connected {
             state_rx.changed().await.unwrap();

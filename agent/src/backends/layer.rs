@@ -4,7 +4,7 @@
 use crate::retry::RetryPolicy;
 use site_agent_sdk::{
     AppliedQuota, BackendError, Capabilities, ConnectionInfo, DeleteMode, Ensured, KeyPair,
-    QuotaSpec, StorageBackend, UsageSample, UserInfo, UserSpec,
+    QuotaSpec, StorageBackend, Tenant, UsageSample, UserInfo, UserSpec,
 };
 use std::sync::Arc;
 use std::time::Instant;
@@ -63,24 +63,27 @@ impl StorageBackend for Layered {
     }
     async fn apply_quota(
         &self,
-        uid: &str,
+        tenant: &Tenant,
         quota: &QuotaSpec,
     ) -> Result<AppliedQuota, BackendError> {
-        self.call("apply_quota", || self.inner.apply_quota(uid, quota))
+        self.call("apply_quota", || self.inner.apply_quota(tenant, quota))
             .await
     }
     async fn quota(&self, uid: &str) -> Result<AppliedQuota, BackendError> {
         self.call("quota", || self.inner.quota(uid)).await
     }
-    async fn set_suspended(&self, uid: &str, suspended: bool) -> Result<(), BackendError> {
-        self.call("set_suspended", || self.inner.set_suspended(uid, suspended))
+    async fn set_suspended(&self, tenant: &Tenant, suspended: bool) -> Result<(), BackendError> {
+        self.call("set_suspended", || {
+            self.inner.set_suspended(tenant, suspended)
+        })
+        .await
+    }
+    async fn put_key(&self, tenant: &Tenant, key: &KeyPair) -> Result<(), BackendError> {
+        self.call("put_key", || self.inner.put_key(tenant, key))
             .await
     }
-    async fn put_key(&self, uid: &str, key: &KeyPair) -> Result<(), BackendError> {
-        self.call("put_key", || self.inner.put_key(uid, key)).await
-    }
-    async fn delete_key(&self, uid: &str, access_key: &str) -> Result<(), BackendError> {
-        self.call("delete_key", || self.inner.delete_key(uid, access_key))
+    async fn delete_key(&self, tenant: &Tenant, access_key: &str) -> Result<(), BackendError> {
+        self.call("delete_key", || self.inner.delete_key(tenant, access_key))
             .await
     }
     async fn usage(&self, uid: &str) -> Result<UsageSample, BackendError> {
@@ -97,8 +100,8 @@ impl StorageBackend for Layered {
         })
         .await
     }
-    async fn delete_user(&self, uid: &str, mode: DeleteMode) -> Result<(), BackendError> {
-        self.call("delete_user", || self.inner.delete_user(uid, mode))
+    async fn delete_user(&self, tenant: &Tenant, mode: DeleteMode) -> Result<(), BackendError> {
+        self.call("delete_user", || self.inner.delete_user(tenant, mode))
             .await
     }
 }

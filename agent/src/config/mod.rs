@@ -39,8 +39,7 @@ pub fn load_str(
         path: origin.to_string(),
         problems,
     };
-    let mut doc: Value =
-        serde_saphyr::from_str(text).map_err(|e| fail(vec![format!("not valid YAML: {e}")]))?;
+    let mut doc: Value = serde_saphyr::from_str(text).map_err(|e| fail(vec![yaml_error(&e)]))?;
     if !doc.is_object() {
         return Err(fail(vec![
             "the top level must be a mapping with an `offerings` list".into(),
@@ -53,4 +52,59 @@ pub fn load_str(
     let mut config = validate::validate(&doc).map_err(fail)?;
     config.env_overrides = applied;
     Ok(config)
+}
+
+/// A YAML syntax error by position only: the parser's own message quotes the source around
+/// the error, and a config holds tokens and passwords (this text reaches the journal through
+/// `ExecStartPre=site-agent check-config`).
+fn yaml_error(e: &serde_saphyr::Error) -> String {
+    match e.location() {
+        Some(l) => format!(
+            "not valid YAML at line {}, column {} (the text is not shown: it may hold secrets)",
+            l.line(),
+            l.column()
+        ),
+        None => {
+            "not valid YAML (no position known; the text is not shown: it may hold secrets)".into()
+        }
+    }
+}
+
+/// A URL with any password replaced, for messages (`http://user:***@proxy:3128`).
+pub fn redact_url(s: &str) -> String {
+    match url::Url::parse(s) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) if s.contains('@') => "<unparsable URL with credentials>".into(),
+        Err(_) => s.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml_errors_name_the_position_but_never_the_text() {
+        let text =
+            "offerings:\n  - name: x\n    waldur_api_token: tok-canary-93f1\n   bad: [unclosed\n";
+        let e = load_str(text, "t.yaml", Vec::<(String, String)>::new()).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("line "), "{msg}");
+        assert!(!msg.contains("tok-canary-93f1"), "{msg}");
+        assert!(!msg.contains("unclosed"), "{msg}");
+    }
+
+    #[test]
+    fn urls_lose_their_password() {
+        assert_eq!(
+            redact_url("http://u:pw-canary@p:3128"),
+            "http://u:***@p:3128/"
+        );
+        assert_eq!(redact_url("http://p:3128"), "http://p:3128/");
+        assert!(!redact_url("socks5://u:pw-canary@@").contains("pw-canary"));
+    }
 }

@@ -38,6 +38,12 @@ pub struct RawConfig {
     /// site-agent: backend calls in flight while sampling.
     #[serde(default)]
     pub usage_sample_concurrency: Option<i64>,
+    /// site-agent: months of samples, figures and order journals kept (default 13).
+    #[serde(default)]
+    pub history_months: Option<i64>,
+    /// site-agent: seconds one Waldur request may take (default 60).
+    #[serde(default)]
+    pub waldur_timeout: Option<f64>,
 }
 
 /// Every upstream key is accepted; those for roles this build does not run yet (STOMP,
@@ -59,6 +65,10 @@ pub struct RawOffering {
     pub oidc_client_id: Option<String>,
     #[serde(default)]
     pub oidc_client_secret: Option<String>,
+    #[serde(default)]
+    pub oidc_client_secret_file: Option<String>,
+    #[serde(default)]
+    pub oidc_client_secret_credential: Option<String>,
     pub waldur_offering_uuid: String,
     pub backend_type: String,
     #[serde(default)]

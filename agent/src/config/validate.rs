@@ -10,7 +10,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub const DEFAULT_DATABASE: &str = "/var/lib/site-agent/state.sqlite3";
-pub const DEFAULT_HEARTBEAT: &str = "/tmp/waldur-site-agent-heartbeat";
+/// The heartbeat file's name beside the database (in the state directory, so `healthz`
+/// outside a unit with `PrivateTmp=` can read it).
+pub const HEARTBEAT_NAME: &str = "heartbeat";
+pub const DEFAULT_HISTORY_MONTHS: u32 = 13;
+/// Bounds of `waldur_timeout`, in seconds.
+pub const WALDUR_TIMEOUT_RANGE: (f64, f64) = (1.0, 600.0);
 
 /// The backends this build knows, by their upstream entry-point names.
 const ORDER_BACKENDS: &[&str] = &["ceph_s3"];
@@ -45,6 +50,8 @@ pub struct Config {
     pub database_path: PathBuf,
     pub heartbeat_file: PathBuf,
     pub usage: UsageSettings,
+    /// Months of history kept in the database (what billing still needs is always kept).
+    pub history_months: u32,
     /// Things worth an operator's attention that do not stop start-up (unknown keys...).
     pub warnings: Vec<String>,
     /// Names of the environment variables that overrode the file.
@@ -144,6 +151,8 @@ pub struct Offering {
     pub stomp: Option<StompSettings>,
     pub verify_ssl: bool,
     pub proxy: Option<String>,
+    /// How long one Waldur request may take (`waldur_timeout`).
+    pub waldur_timeout: std::time::Duration,
 }
 
 impl Offering {
@@ -221,6 +230,17 @@ pub fn validate(doc: &Value) -> Result<Config, Vec<String>> {
             } else {
                 describe_path(doc, &path)
             };
+            // serde quotes the offending value ("invalid type: integer `12345`"): never for a
+            // key that holds a secret.
+            let last = path.rsplit(['.', '[']).next().unwrap_or_default();
+            if ["token", "secret", "password", "passcode", "key"]
+                .iter()
+                .any(|w| last.contains(w))
+            {
+                return Err(vec![format!(
+                    "{where_}: has the wrong type (the value is not shown: it may be a secret)"
+                )]);
+            }
             return Err(vec![format!("{where_}: {}", e.into_inner())]);
         }
     };
@@ -286,19 +306,55 @@ pub fn validate(doc: &Value) -> Result<Config, Vec<String>> {
     let usage = usage_settings(&raw, &mut problems);
     let global_proxy = Some(raw.global_proxy.clone()).filter(|s| !s.is_empty());
     if let Some(p) = &global_proxy
-        && !(is_http_url(p) || p.starts_with("socks5://"))
+        && !is_http_url(p)
     {
+        // This build speaks HTTP CONNECT proxies only (no SOCKS support compiled in).
         problems.push(format!(
-            "`global_proxy`: {p:?} must be an http(s):// or socks5:// URL"
+            "`global_proxy`: {:?} must be an http:// or https:// proxy URL (SOCKS proxies are not supported)",
+            super::redact_url(p)
         ));
     }
+    let database_path = PathBuf::from(
+        raw.database_path
+            .clone()
+            .unwrap_or_else(|| DEFAULT_DATABASE.into()),
+    );
+    if let Err(e) = crate::store::check_path(&database_path) {
+        problems.push(e);
+    }
+    let heartbeat_file = match raw.heartbeat_file.as_deref() {
+        Some("") => {
+            problems.push("`heartbeat_file` must name a file".into());
+            PathBuf::new()
+        }
+        Some(h) => PathBuf::from(h),
+        None => database_path
+            .parent()
+            .map(|d| d.join(HEARTBEAT_NAME))
+            .unwrap_or_else(|| PathBuf::from(HEARTBEAT_NAME)),
+    };
+    let history_months = raw.history_months.unwrap_or(DEFAULT_HISTORY_MONTHS as i64);
+    if !(1..=120).contains(&history_months) {
+        problems.push(format!(
+            "`history_months`: must be between 1 and 120, not {history_months}"
+        ));
+    }
+    let waldur_timeout = raw.waldur_timeout.unwrap_or(60.0);
+    let (tmin, tmax) = WALDUR_TIMEOUT_RANGE;
+    if !(waldur_timeout >= tmin && waldur_timeout <= tmax) {
+        problems.push(format!(
+            "`waldur_timeout`: must be between {tmin} and {tmax} seconds, not {waldur_timeout}"
+        ));
+    }
+    let waldur_timeout = std::time::Duration::from_secs_f64(waldur_timeout.clamp(tmin, tmax));
 
     let mut offerings = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (i, ro) in raw.offerings.iter().enumerate() {
         let label = offering_label(doc, i);
         let mut p = Vec::new();
-        if let Some(o) = validate_offering(ro, &global_proxy, &mut p, &mut warnings, &label) {
+        if let Some(mut o) = validate_offering(ro, &global_proxy, &mut p, &mut warnings, &label) {
+            o.waldur_timeout = waldur_timeout;
             if !seen.insert(o.offering_uuid) {
                 p.push(format!(
                     "`waldur_offering_uuid` {} is listed twice",
@@ -319,12 +375,10 @@ pub fn validate(doc: &Value) -> Result<Config, Vec<String>> {
         reporting_periods: raw.reporting_periods as u32,
         expose_backend_error_details: raw.expose_backend_error_details,
         global_proxy,
-        database_path: PathBuf::from(raw.database_path.unwrap_or_else(|| DEFAULT_DATABASE.into())),
-        heartbeat_file: PathBuf::from(
-            raw.heartbeat_file
-                .unwrap_or_else(|| DEFAULT_HEARTBEAT.into()),
-        ),
+        database_path,
+        heartbeat_file,
         usage: usage.ok_or_else(|| vec!["`usage_sampling_schedule` is invalid".to_string()])?,
+        history_months: history_months.clamp(1, 120) as u32,
         warnings,
         env_overrides: Vec::new(),
     })
@@ -364,10 +418,15 @@ fn usage_settings(raw: &RawConfig, p: &mut Vec<String>) -> Option<UsageSettings>
         .clone()
         .unwrap_or_else(|| DEFAULT_SAMPLING.to_string());
     let fields = text.split_whitespace().count();
-    let schedule = match text.parse::<croner::Cron>() {
-        Ok(c) if fields == 5 => Some(c),
+    // Six fields put seconds first (for short test cycles; operators use five).
+    let parsed = croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Optional)
+        .build()
+        .parse(&text);
+    let schedule = match parsed {
+        Ok(c) if fields == 5 || fields == 6 => Some(c),
         Ok(_) => {
-            p.push(format!("`usage_sampling_schedule`: {text:?} must have 5 fields (minute hour day month weekday)"));
+            p.push(format!("`usage_sampling_schedule`: {text:?} must have 5 fields (minute hour day month weekday), or 6 with seconds first"));
             None
         }
         Err(e) => {
@@ -564,6 +623,7 @@ fn validate_offering(
         verify_ssl: ro.verify_ssl,
         // Waldur clients use `global_proxy`; backends have their own `proxy_url`.
         proxy: global_proxy.clone(),
+        waldur_timeout: std::time::Duration::from_secs(60),
     })
 }
 
@@ -608,7 +668,26 @@ fn waldur_auth(ro: &RawOffering, p: &mut Vec<String>) -> Option<WaldurAuth> {
     }
     let url = ro.oidc_token_url.as_deref().filter(|s| !s.is_empty());
     let id = ro.oidc_client_id.as_deref().filter(|s| !s.is_empty());
-    let secret = ro.oidc_client_secret.as_deref().filter(|s| !s.is_empty());
+    // The client secret may come inline, from a file or from a systemd credential, like
+    // every other secret.
+    let mut secret_map = Map::new();
+    for (k, v) in [
+        ("oidc_client_secret", &ro.oidc_client_secret),
+        ("oidc_client_secret_file", &ro.oidc_client_secret_file),
+        (
+            "oidc_client_secret_credential",
+            &ro.oidc_client_secret_credential,
+        ),
+    ] {
+        if let Some(v) = v.as_deref().filter(|s| !s.is_empty()) {
+            secret_map.insert(k.into(), Value::String(v.into()));
+        }
+    }
+    let secret_given = !secret_map.is_empty();
+    let secret = site_agent_sdk::settings::secret_setting(&secret_map, "oidc_client_secret", p);
+    if secret_given && secret.is_none() {
+        return None; // the problem is already reported
+    }
     match (url, id, secret) {
         (Some(u), Some(i), Some(s)) => {
             if !is_http_url(u) {
@@ -618,7 +697,7 @@ fn waldur_auth(ro: &RawOffering, p: &mut Vec<String>) -> Option<WaldurAuth> {
             Some(WaldurAuth::Oidc {
                 token_url: u.to_string(),
                 client_id: i.to_string(),
-                client_secret: SecretString::from(s.to_string()),
+                client_secret: s,
             })
         }
         (None, None, None) => {

@@ -5,7 +5,7 @@
 use super::queue::{Work, WorkQueue};
 use crate::config::{Offering, WaldurAuth};
 use crate::orders::ACTIVE_STATES;
-use crate::stomp::session::{self, Delivery, SessionConfig, SessionState};
+use crate::stomp::session::{self, Delivery, SessionConfig};
 use crate::store::{InboxItem, Store};
 use crate::waldur::{WaldurClient, hex};
 use secrecy::SecretString;
@@ -40,11 +40,7 @@ impl EventListener {
     }
 
     /// Runs until `shutdown`: setup is retried while Waldur is away, sessions reconnect forever.
-    pub async fn run(
-        &self,
-        mut shutdown: watch::Receiver<bool>,
-        states: watch::Sender<Vec<SessionState>>,
-    ) {
+    pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
         let Some(stomp) = self.offering.stomp.clone() else {
             return;
         };
@@ -94,36 +90,17 @@ impl EventListener {
 
         let mut types = HashMap::new();
         let mut sessions = Vec::new();
-        let mut state_rxs = Vec::new();
         for p in planned {
             types.extend(p.types);
-            let (state_tx, state_rx) = watch::channel(SessionState::Connecting { attempt: 0 });
-            state_rxs.push(state_rx);
-            sessions.push(session::run(
-                p.config,
-                tx.clone(),
-                shutdown.clone(),
-                state_tx,
-            ));
+            sessions.push(session::run(p.config, tx.clone(), shutdown.clone(), None));
         }
         drop(tx);
-        let report = async {
-            loop {
-                let now: Vec<SessionState> = state_rxs.iter().map(|r| r.borrow().clone()).collect();
-                let _ = states.send(now);
-                let changes = state_rxs.iter_mut().map(|r| Box::pin(r.changed()));
-                let (res, _, _) = futures_util::future::select_all(changes).await;
-                if res.is_err() {
-                    break;
-                }
-            }
-        };
         let handle = async {
             while let Some(d) = rx.recv().await {
                 self.on_delivery(d, &types).await;
             }
         };
-        tokio::join!(futures_util::future::join_all(sessions), handle, report);
+        tokio::join!(futures_util::future::join_all(sessions), handle);
     }
 
     async fn setup(
@@ -210,13 +187,19 @@ impl EventListener {
         Ok(planned)
     }
 
-    /// Journals the message, then acknowledges it. A malformed message is logged and acked.
+    /// Journals the message, then acknowledges it. A malformed or oversized message is
+    /// logged (a bounded excerpt) and acknowledged: redelivering it could never help.
     async fn on_delivery(&self, d: Delivery, types: &HashMap<String, Option<String>>) {
         let offering = self.offering_key();
+        if let Some(size) = d.dropped {
+            tracing::warn!(subscription = %d.subscription, bytes = size, limit = crate::stomp::session::MAX_MESSAGE, "event larger than any Waldur event; acknowledged and dropped (the sweep finds any order it was about)");
+            d.acker.ack();
+            return;
+        }
         let body: Value = match serde_json::from_slice(&d.body) {
             Ok(v @ Value::Object(_)) => v,
             _ => {
-                tracing::warn!(subscription = %d.subscription, bytes = d.body.len(), "malformed event (not a JSON object); acknowledged and dropped");
+                tracing::warn!(subscription = %d.subscription, bytes = d.body.len(), excerpt = %excerpt(&d.body), "malformed event (not a JSON object); acknowledged and dropped");
                 d.acker.ack();
                 return;
             }
@@ -239,7 +222,7 @@ impl EventListener {
             "order" => {
                 let (uuid, state) = (hex(&text("order_uuid")), text("order_state"));
                 if uuid::Uuid::parse_str(&uuid).is_err() {
-                    tracing::warn!(%body, "order event without a valid order_uuid; dropped");
+                    tracing::warn!(excerpt = %excerpt(body.to_string().as_bytes()), "order event without a valid order_uuid; dropped");
                     None
                 } else if !ACTIVE_STATES.contains(&state.as_str()) {
                     None // done, erred, canceled...: nothing for us, no REST call
@@ -256,13 +239,12 @@ impl EventListener {
                     || uuid::Uuid::parse_str(&key).is_err()
                     || text("client_id").is_empty()
                 {
-                    tracing::warn!(%body, "rotation event without action rotate, api_key_uuid or client_id; dropped");
+                    tracing::warn!(excerpt = %excerpt(body.to_string().as_bytes()), "rotation event without action rotate, api_key_uuid or client_id; dropped");
                     None
                 } else {
                     Some(Work::Rotate {
                         offering: offering.clone(),
                         api_key_uuid: key,
-                        payload: body.to_string(),
                     })
                 }
             }
@@ -276,15 +258,11 @@ impl EventListener {
         };
         if let Some(work) = work {
             let (kind, key) = work.inbox_key();
-            let payload = match &work {
-                Work::Rotate { payload, .. } => payload.clone(),
-                Work::Order { .. } => body.to_string(),
-            };
             let item = InboxItem {
                 kind: kind.into(),
                 key: key.into(),
                 offering_uuid: offering.clone(),
-                payload,
+                payload: body.to_string(),
             };
             if let Err(e) = self
                 .store
@@ -298,5 +276,35 @@ impl EventListener {
             self.queue.push(work);
         }
         d.acker.ack();
+    }
+}
+
+/// At most 200 characters of a message for the log, lossily decoded and with control
+/// characters escaped: enough to recognise it, never a whole (possibly huge) body.
+pub fn excerpt(body: &[u8]) -> String {
+    const MAX: usize = 200;
+    let text = String::from_utf8_lossy(&body[..body.len().min(MAX * 4)]);
+    let mut out: String = text
+        .chars()
+        .take(MAX)
+        .flat_map(char::escape_debug)
+        .collect();
+    if text.chars().count() > MAX || body.len() > MAX * 4 {
+        out.push_str(&format!("… ({} bytes)", body.len()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::excerpt;
+
+    #[test]
+    fn excerpts_are_bounded_and_printable() {
+        assert_eq!(excerpt(b"{\"a\":1}"), "{\\\"a\\\":1}");
+        let big = vec![b'x'; 1 << 20];
+        let e = excerpt(&big);
+        assert!(e.len() < 300 && e.ends_with("(1048576 bytes)"), "{e}");
+        assert_eq!(excerpt(b"\xff\n"), "\u{fffd}\\n");
     }
 }

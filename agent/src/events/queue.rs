@@ -12,11 +12,10 @@ pub enum Work {
         offering: String,
         order_uuid: String,
     },
-    /// Rotate a resource API key.
+    /// Rotate a resource API key (re-read over REST: the event only names it).
     Rotate {
         offering: String,
         api_key_uuid: String,
-        payload: String,
     },
 }
 

@@ -1,8 +1,11 @@
-//! The event worker: drains the work queue (orders, key rotations) that STOMP listeners, the
-//! reconcile sweep and the inbox replay fill; each piece of work leaves the inbox once handled.
+//! The event workers: each offering's work queue (orders, key rotations), filled by its STOMP
+//! listener, the reconcile sweep and the inbox replay, is drained by its own worker, so one
+//! offering's trouble never holds up another's. Each piece of work leaves the inbox once
+//! handled.
 
 use super::queue::Work;
-use crate::app::App;
+use crate::app::{App, WORK_ITEM_LIMIT};
+use crate::ops::supervisor::Beat;
 
 impl App {
     /// Work journaled before a restart is queued again.
@@ -10,34 +13,48 @@ impl App {
         for item in self.store.inbox_all().await.unwrap_or_default() {
             let work = match item.kind.as_str() {
                 "order" => Work::Order {
-                    offering: item.offering_uuid,
+                    offering: item.offering_uuid.clone(),
                     order_uuid: item.key,
                 },
                 _ => Work::Rotate {
-                    offering: item.offering_uuid,
+                    offering: item.offering_uuid.clone(),
                     api_key_uuid: item.key,
-                    payload: item.payload,
                 },
             };
-            self.queue.push(work);
+            match self.queues.get(&item.offering_uuid) {
+                Some(q) => {
+                    q.push(work);
+                }
+                None => {
+                    // The offering left the config: nothing here will ever handle it.
+                    let (kind, key) = work.inbox_key();
+                    let _ = self.store.inbox_remove(kind, key).await;
+                }
+            }
         }
     }
 
-    /// The reconcile sweep: every order waiting for the provider and every key waiting for
-    /// rotation goes into the work queue (de-duplicated against what events queued).
-    pub async fn sweep_into_queue(&self) -> usize {
+    /// The reconcile sweep of one offering: every order waiting for the provider and every
+    /// key waiting for rotation goes into its queue (de-duplicated against what events queued).
+    pub async fn sweep_into_queue(&self, offering: &str) -> usize {
+        let Some(queue) = self.queues.get(offering) else {
+            return 0;
+        };
         let mut queued = 0;
-        for p in &self.processors {
-            let offering = p.offering.offering_uuid.simple().to_string();
+        for p in self
+            .processors
+            .iter()
+            .filter(|p| p.offering.offering_uuid.simple().to_string() == offering)
+        {
             match p
                 .waldur
-                .list_orders(&offering, &crate::orders::ACTIVE_STATES, None)
+                .list_orders(offering, &crate::orders::ACTIVE_STATES, None)
                 .await
             {
                 Ok(orders) => {
                     for o in orders {
-                        queued += usize::from(self.queue.push(Work::Order {
-                            offering: offering.clone(),
+                        queued += usize::from(queue.push(Work::Order {
+                            offering: offering.to_string(),
                             order_uuid: crate::waldur::hex(&o.uuid),
                         }));
                     }
@@ -47,26 +64,21 @@ impl App {
                 }
             }
         }
-        for r in &self.rotators {
-            let offering = r.offering.offering_uuid.simple().to_string();
+        for r in self
+            .rotators
+            .iter()
+            .filter(|r| r.offering.offering_uuid.simple().to_string() == offering)
+        {
             match r
                 .waldur
-                .list_keys_updating(&offering, &chrono::Utc::now().to_rfc3339())
+                .list_keys_updating(offering, &chrono::Utc::now().to_rfc3339())
                 .await
             {
                 Ok(keys) => {
                     for k in keys {
-                        let payload = serde_json::json!({
-                            "action": "rotate",
-                            "resource_uuid": k.resource_uuid,
-                            "resource_backend_id": k.resource_backend_id,
-                            "api_key_uuid": k.uuid,
-                            "client_id": k.client_id,
-                        });
-                        queued += usize::from(self.queue.push(Work::Rotate {
-                            offering: offering.clone(),
+                        queued += usize::from(queue.push(Work::Rotate {
+                            offering: offering.to_string(),
                             api_key_uuid: crate::waldur::hex(&k.uuid),
-                            payload: payload.to_string(),
                         }));
                     }
                 }
@@ -78,11 +90,14 @@ impl App {
         queued
     }
 
-    /// Drains the event work queue forever.
-    pub async fn work(&self) {
+    /// Drains one offering's work queue forever, each item bounded in time.
+    pub async fn work(&self, offering: String, beat: Beat) {
+        let Some(queue) = self.queues.get(&offering).cloned() else {
+            return;
+        };
         loop {
-            let w = self.queue.pop().await;
-            self.do_work(&w).await;
+            let w = queue.pop().await;
+            beat.cycle(WORK_ITEM_LIMIT, self.do_work(&w)).await;
         }
     }
 
@@ -110,40 +125,19 @@ impl App {
             Work::Rotate {
                 offering,
                 api_key_uuid,
-                payload,
             } => {
-                let r = self
+                match self
                     .rotators
                     .iter()
-                    .find(|r| r.offering.offering_uuid.simple().to_string() == *offering);
-                let key: Option<crate::waldur::ApiKeyStatus> =
-                    serde_json::from_str::<serde_json::Value>(payload)
-                        .ok()
-                        .map(|v| {
-                            let text = |k: &str| {
-                                v.get(k)
-                                    .and_then(serde_json::Value::as_str)
-                                    .map(str::to_string)
-                            };
-                            crate::waldur::ApiKeyStatus {
-                                uuid: api_key_uuid.clone(),
-                                resource_uuid: text("resource_uuid"),
-                                resource_backend_id: text("resource_backend_id"),
-                                client_id: text("client_id"),
-                                state: "Updating".into(),
-                                modified: None,
-                            }
-                        });
-                match (r, key) {
-                    (Some(r), Some(key)) => {
-                        let outcome = r.rotate(&key).await;
+                    .find(|r| r.offering.offering_uuid.simple().to_string() == *offering)
+                {
+                    // The key is read afresh over REST: the event only says which key.
+                    Some(r) => {
+                        let outcome = r.rotate(api_key_uuid).await;
                         tracing::info!(api_key = %api_key_uuid, ?outcome, "rotation event handled");
                     }
-                    (None, _) => {
+                    None => {
                         tracing::warn!(offering, api_key = %api_key_uuid, "rotation for an offering without order processing; dropped")
-                    }
-                    (_, None) => {
-                        tracing::warn!(api_key = %api_key_uuid, "unreadable rotation work; dropped (the sweep retries keys still Updating)")
                     }
                 }
             }

@@ -1,6 +1,8 @@
 //! Operations: systemd readiness and watchdog, and the liveness check.
 
+pub mod instance;
 pub mod notify;
+pub mod supervisor;
 
 use std::path::Path;
 use std::process::ExitCode;

@@ -3,7 +3,7 @@
 use super::input::QuotaRequest;
 use super::{OrderProcessor, StepError};
 use crate::waldur::{Order, Resource, hex};
-use site_agent_sdk::{Ensured, ErrorClass, UserSpec};
+use site_agent_sdk::{Ensured, ErrorClass, Tenant, UserSpec};
 
 impl OrderProcessor {
     pub(super) async fn order_resource(&self, order: &Order) -> Result<Resource, StepError> {
@@ -42,16 +42,11 @@ impl OrderProcessor {
                 })?
             }
         };
-        site_agent_sdk::validate_identifier("S3 user id", &uid)?;
-        let hyphenated = uuid::Uuid::parse_str(&resource_uuid)
-            .map(|u| u.hyphenated().to_string())
-            .map_err(|_| {
-                StepError::Permanent(format!("resource UUID {resource_uuid:?} is not a UUID"))
-            })?;
+        let tenant = Tenant::new(&uid, &resource_uuid)?;
         let spec = UserSpec {
             uid: uid.clone(),
             display_name: resource.name.clone(),
-            resource_uuid: hyphenated,
+            resource_uuid: tenant.resource_uuid.clone(),
         };
         let ensured = self
             .backend
@@ -65,7 +60,7 @@ impl OrderProcessor {
         tracing::info!(uid = %uid, adopted = (ensured == Ensured::Adopted), "S3 user ready");
         if order.order_type == "Restore" && ensured == Ensured::Adopted {
             // A restored resource comes back usable, even if it was suspended when it went.
-            self.backend.set_suspended(&uid, false).await?;
+            self.backend.set_suspended(&tenant, false).await?;
         }
 
         let quota = if quota.is_empty() && order.order_type == "Restore" {
@@ -85,7 +80,7 @@ impl OrderProcessor {
             .to_spec(self.storage_unit_factor())
             .map_err(StepError::Permanent)?;
 
-        let applied = self.backend.apply_quota(&uid, &spec).await?;
+        let applied = self.backend.apply_quota(&tenant, &spec).await?;
         self.store.journal_record(&order_uuid, "quota", "").await?;
 
         if resource.backend_id() != Some(uid.as_str()) {
@@ -99,8 +94,7 @@ impl OrderProcessor {
 
         self.publish_metadata(&resource_uuid, &uid, Some(&applied))
             .await?;
-        self.provision_keys(&order_uuid, &resource_uuid, &uid)
-            .await?;
+        self.provision_keys(&resource_uuid, &tenant).await?;
         Ok(())
     }
 }

@@ -26,6 +26,14 @@ impl QuotaRequest {
         self.storage_gb.is_none() && self.objects.is_none()
     }
 
+    /// These ceilings, each one not ordered (absent or 0) taken from `current`.
+    pub fn merged_over(self, current: QuotaRequest) -> QuotaRequest {
+        QuotaRequest {
+            storage_gb: self.storage_gb.or(current.storage_gb),
+            objects: self.objects.or(current.objects),
+        }
+    }
+
     /// Converts to backend units with the storage component's `unit_factor` (bytes per GB).
     pub fn to_spec(self, unit_factor: Option<f64>) -> Result<QuotaSpec, String> {
         let max_bytes = match (self.storage_gb, unit_factor) {
@@ -194,6 +202,22 @@ mod tests {
             e.contains("max_storage_limit") && e.contains("max_object_limit"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn an_update_keeps_the_ceiling_it_does_not_name() {
+        let current = req(json!({"max_storage_limit": 100, "max_object_limit": 5000})).unwrap();
+        let only_storage = req(json!({"max_storage_limit": 200})).unwrap();
+        assert_eq!(
+            only_storage.merged_over(current),
+            QuotaRequest {
+                storage_gb: Some(200),
+                objects: Some(5000)
+            }
+        );
+        // 0 means "not ordered", never "unlimited".
+        let zero_objects = req(json!({"max_storage_limit": 50, "max_object_limit": 0})).unwrap();
+        assert_eq!(zero_objects.merged_over(current).objects, Some(5000));
     }
 
     #[test]

@@ -75,11 +75,15 @@ impl Drop for InFlightGuard {
 
 pub struct OrderProcessor {
     pub in_flight: InFlight,
+    pub locks: crate::locks::ResourceLocks,
     pub offering: Offering,
     pub waldur: Arc<WaldurClient>,
     pub backend: Arc<dyn StorageBackend>,
     pub store: Store,
     pub expose_details: bool,
+    /// The offering's usage billing, when it reports usage: a terminated resource's last
+    /// figures are sent before its user goes.
+    pub usage: Option<Arc<crate::usage::UsageReporter>>,
 }
 
 impl OrderProcessor {
@@ -107,20 +111,45 @@ impl OrderProcessor {
             tracing::debug!(order = %uuid, "order already being handled");
             return Outcome::Skipped;
         };
-        let order = match self.waldur.get_order(&uuid).await {
+        // An order the agent cannot read is never erred: it may not exist (a stale or
+        // forged event), belong to someone else, or Waldur may be having a bad minute.
+        let mut order = match self.waldur.get_order(&uuid).await {
             Ok(order) => order,
-            Err(e) => return self.finish(&uuid, Err(StepError::from(e))).await,
+            Err(e) if e.is_transient() => {
+                tracing::warn!(order = %uuid, error = %e, "cannot read the order; left for a later retry");
+                return Outcome::Retry(e.message);
+            }
+            Err(e) => {
+                tracing::warn!(order = %uuid, error = %e, "cannot read the order; dropped");
+                return Outcome::Skipped;
+            }
         };
         if order.offering_uuid.as_deref().map(hex)
             != Some(self.offering.offering_uuid.simple().to_string())
-            && order.offering_uuid.is_some()
         {
-            tracing::warn!(order = %uuid, "order belongs to another offering; skipped");
+            tracing::warn!(order = %uuid, offering = ?order.offering_uuid, "order belongs to another offering; dropped");
             return Outcome::Skipped;
         }
         if IGNORED_STATES.contains(&order.state.as_str()) {
             return Outcome::Skipped;
         }
+        let _resource = match order.marketplace_resource_uuid.clone() {
+            Some(r) if !r.is_empty() => {
+                let guard = self.locks.lock(&r).await;
+                if guard.waited {
+                    // Someone worked on the resource meanwhile: look at the order afresh.
+                    order = match self.waldur.get_order(&uuid).await {
+                        Ok(o) => o,
+                        Err(e) => return Outcome::Retry(e.message),
+                    };
+                    if IGNORED_STATES.contains(&order.state.as_str()) {
+                        return Outcome::Skipped;
+                    }
+                }
+                Some(guard)
+            }
+            _ => None,
+        };
         let span = tracing::info_span!("order", order = %uuid, kind = %order.order_type);
         let result = self.run(order).instrument(span).await;
         self.finish(&uuid, result).await

@@ -1,8 +1,9 @@
-//! Terminate: remove the user; refused clearly while data remains unless `purge_data` is set.
+//! Terminate: send the resource's last usage figures, then remove the user; refused clearly
+//! while data remains unless `purge_data` is set.
 
 use super::{OrderProcessor, StepError};
-use crate::waldur::Order;
-use site_agent_sdk::DeleteMode;
+use crate::waldur::{Order, hex};
+use site_agent_sdk::{DeleteMode, Tenant};
 
 impl OrderProcessor {
     pub(super) async fn terminate(&self, order: &Order) -> Result<(), StepError> {
@@ -11,12 +12,20 @@ impl OrderProcessor {
             tracing::info!("resource has no backend_id; nothing to remove");
             return Ok(());
         };
-        site_agent_sdk::validate_identifier("S3 user id", uid)?;
+        let tenant = Tenant::new(uid, &resource.uuid)?;
         let mode = match &self.offering.backend {
             crate::config::BackendConfig::CephS3(s) if s.purge_data => DeleteMode::Purge,
             _ => DeleteMode::KeepData,
         };
-        self.backend.delete_user(uid, mode).await?;
+        if let Some(usage) = &self.usage
+            && self.backend.user(uid).await?.is_some()
+        {
+            usage
+                .final_report(&hex(&resource.uuid), uid)
+                .await
+                .map_err(|e| StepError::Transient(e.0))?;
+        }
+        self.backend.delete_user(&tenant, mode).await?;
         tracing::info!(uid, ?mode, "S3 user removed");
         Ok(())
     }

@@ -1,8 +1,11 @@
-//! Update: re-apply user and bucket quotas when the ordered ceilings change.
+//! Update: re-apply user and bucket quotas when the ordered ceilings change. An order that
+//! names one ceiling keeps the other as the resource has it (a backend such as croit stores
+//! an omitted dimension as unlimited, so both are always sent).
 
-use super::input::QuotaRequest;
+use super::input::{QuotaRequest, quota_request};
 use super::{OrderProcessor, StepError};
 use crate::waldur::{Order, hex};
+use site_agent_sdk::Tenant;
 
 impl OrderProcessor {
     pub(super) async fn update(&self, order: &Order, quota: QuotaRequest) -> Result<(), StepError> {
@@ -18,10 +21,15 @@ impl OrderProcessor {
                 "the resource has no S3 user yet (empty backend_id); nothing to update".into(),
             )
         })?;
-        let spec = quota
+        let tenant = Tenant::new(uid, &resource.uuid)?;
+        // The resource's current ceilings; unreadable ones are simply not carried over.
+        let current = quota_request(resource.limits.as_ref(), resource.attributes.as_ref())
+            .unwrap_or_default();
+        let merged = quota.merged_over(current);
+        let spec = merged
             .to_spec(self.storage_unit_factor())
             .map_err(StepError::Permanent)?;
-        let applied = self.backend.apply_quota(uid, &spec).await?;
+        let applied = self.backend.apply_quota(&tenant, &spec).await?;
         tracing::info!(uid, ?spec, "quotas re-applied");
         self.publish_metadata(&hex(&resource.uuid), uid, Some(&applied))
             .await

@@ -38,7 +38,9 @@ fn escape(s: &str) -> String {
     out
 }
 
-fn unescape(s: &str) -> Result<String, CodecError> {
+/// Undefined escape sequences are kept as they are: a message with an odd header must not
+/// break the connection it came on (it could never be acknowledged then).
+fn unescape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars();
     while let Some(c) = chars.next() {
@@ -51,15 +53,14 @@ fn unescape(s: &str) -> Result<String, CodecError> {
             Some('n') => out.push('\n'),
             Some('r') => out.push('\r'),
             Some('c') => out.push(':'),
-            other => {
-                return Err(CodecError::Malformed(format!(
-                    "undefined escape sequence \\{}",
-                    other.map(String::from).unwrap_or_default()
-                )));
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
             }
+            None => out.push('\\'),
         }
     }
-    Ok(out)
+    out
 }
 
 /// Encodes a frame; a `content-length` header is added for any body.
@@ -133,8 +134,8 @@ impl Decoder {
             }
             return Ok(None);
         };
-        let head = std::str::from_utf8(&self.buf[..head_end])
-            .map_err(|_| CodecError::Malformed("headers are not UTF-8".into()))?;
+        // Lossy: a stray non-UTF-8 byte in a header must not break the connection.
+        let head = String::from_utf8_lossy(&self.buf[..head_end]).into_owned();
         let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
         let command = lines.next().unwrap_or_default().to_string();
         if command.is_empty() || !command.bytes().all(|b| b.is_ascii_uppercase()) {
@@ -146,11 +147,12 @@ impl Decoder {
         let esc = escapes(&command);
         let mut headers = Vec::new();
         for line in lines {
-            let (k, v) = line.split_once(':').ok_or_else(|| {
-                CodecError::Malformed(format!("header line without ':' {:?}", truncate(line)))
-            })?;
+            // A line that is no header is skipped (see `unescape` for why not an error).
+            let Some((k, v)) = line.split_once(':') else {
+                continue;
+            };
             let (k, v) = if esc {
-                (unescape(k)?, unescape(v)?)
+                (unescape(k), unescape(v))
             } else {
                 (k.to_string(), v.to_string())
             };
@@ -292,11 +294,25 @@ mod tests {
     }
 
     #[test]
+    fn odd_headers_never_break_the_stream() {
+        let wire = b"MESSAGE\nno-colon\nbad:\\x\nnot-utf8:\xff\nack:A1\n\n{}\0";
+        let Item::Frame(f) = decode_all(wire).unwrap().remove(0) else {
+            panic!()
+        };
+        assert_eq!(
+            f.get("ack"),
+            Some("A1"),
+            "the ack id survives: the message can be acked"
+        );
+        assert_eq!(f.get("bad"), Some("\\x"));
+        assert_eq!(f.get("not-utf8"), Some("\u{fffd}"));
+        assert_eq!(f.body, b"{}");
+    }
+
+    #[test]
     fn malformed_input_is_an_error_not_a_panic() {
         for bad in [
             &b"lower\n\n\0"[..],
-            b"SEND\nno-colon\n\n\0",
-            b"SEND\na:\\x\n\n\0",
             b"SEND\ncontent-length:zz\n\n\0",
             b"SEND\ncontent-length:1\n\nab\0",
             b"\xff\xfe\n\n\0",

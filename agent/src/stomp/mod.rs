@@ -3,6 +3,8 @@
 pub mod codec;
 pub mod frame;
 pub mod session;
+pub mod transport;
+pub mod wsfilter;
 
 pub use codec::{CodecError, Decoder, Item, encode};
 pub use frame::Frame;

@@ -6,6 +6,7 @@
 
 use super::codec::{Decoder, Item, encode};
 use super::frame::Frame;
+use super::wsfilter::DROPPED_HEADER;
 use futures_util::{SinkExt, StreamExt};
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
@@ -14,8 +15,12 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
-const MAX_FRAME: usize = 4 << 20;
-
+/// The largest message read whole. Waldur's events are a few hundred bytes; a bigger one is
+/// replaced (headers kept, so it can be acknowledged) before it reaches memory.
+pub const MAX_MESSAGE: usize = 1 << 20;
+const MAX_FRAME: usize = MAX_MESSAGE + (64 << 10);
+/// A connection that lived this long was healthy: the backoff starts over after it.
+const STABLE_AFTER: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub struct SessionConfig {
     /// `ws://` or `wss://` URL of the web-stomp endpoint.
@@ -53,6 +58,8 @@ pub struct Delivery {
     pub subscription: String,
     pub destination: String,
     pub body: Vec<u8>,
+    /// The message was larger than [`MAX_MESSAGE`] (its size): its body was not read.
+    pub dropped: Option<u64>,
     pub acker: Acker,
 }
 
@@ -72,14 +79,6 @@ impl Acker {
     }
 }
 
-/// Where the session is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SessionState {
-    Connecting { attempt: u32 },
-    Connected,
-    Stopped,
-}
-
 /// The delay before reconnect attempt `attempt` (1-based): `min * 2^(attempt-1)`, capped at
 /// `max`, plus up to 25 % jitter.
 pub fn backoff(attempt: u32, min: Duration, max: Duration, jitter01: f64) -> Duration {
@@ -93,23 +92,45 @@ fn jitter() -> f64 {
     site_agent_sdk::keys::random_fraction()
 }
 
+/// Where the session is (for observers: health views, tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionState {
+    Connecting { attempt: u32 },
+    Connected,
+    Stopped,
+}
+
 /// Runs the session until `shutdown` turns true. Never returns early on broker trouble.
+/// `state`, when given, follows the session's state.
 pub async fn run(
     cfg: SessionConfig,
     deliveries: mpsc::Sender<Delivery>,
     mut shutdown: watch::Receiver<bool>,
-    state: watch::Sender<SessionState>,
+    state: Option<watch::Sender<SessionState>>,
 ) {
+    let report = |s: SessionState| {
+        if let Some(tx) = &state {
+            let _ = tx.send(s);
+        }
+    };
     let mut attempt: u32 = 0;
     loop {
         if *shutdown.borrow() {
             break;
         }
-        let _ = state.send(SessionState::Connecting { attempt });
-        match connect_once(&cfg, &deliveries, &mut shutdown, &state).await {
+        report(SessionState::Connecting { attempt });
+        let started = Instant::now();
+        match connect_once(&cfg, &deliveries, &mut shutdown, &report).await {
             Ok(()) => break,
             Err((e, was_connected)) => {
-                attempt = if was_connected { 1 } else { attempt + 1 };
+                // Only a connection that lasted starts the backoff over: one that fails right
+                // after CONNECT (a broker refusing us, a message that kills the socket) must
+                // not turn into a reconnect every second.
+                attempt = if was_connected && started.elapsed() >= STABLE_AFTER {
+                    1
+                } else {
+                    attempt.saturating_add(1)
+                };
                 let delay = backoff(attempt, cfg.backoff_min, cfg.backoff_max, jitter());
                 if attempt <= 3 {
                     tracing::warn!(stomp = %cfg.name, error = %e, retry_in_ms = delay.as_millis() as u64, "STOMP connection lost; reconnecting");
@@ -123,7 +144,7 @@ pub async fn run(
             }
         }
     }
-    let _ = state.send(SessionState::Stopped);
+    report(SessionState::Stopped);
 }
 
 type WsError = (String, bool);
@@ -132,17 +153,13 @@ async fn connect_once(
     cfg: &SessionConfig,
     deliveries: &mpsc::Sender<Delivery>,
     shutdown: &mut watch::Receiver<bool>,
-    state: &watch::Sender<SessionState>,
+    report: &impl Fn(SessionState),
 ) -> Result<(), WsError> {
     let fail = |e: String| (e, false);
-    let connector = cfg.tls.clone().map(tokio_tungstenite::Connector::Rustls);
-    let (ws, _) = tokio::time::timeout(
-        Duration::from_secs(15),
-        tokio_tungstenite::connect_async_tls_with_config(cfg.url.as_str(), None, false, connector),
-    )
-    .await
-    .map_err(|_| fail("websocket connect timed out".into()))?
-    .map_err(|e| fail(format!("websocket connect failed: {e}")))?;
+    let ws = tokio::time::timeout(Duration::from_secs(15), super::transport::connect(cfg))
+        .await
+        .map_err(|_| fail("websocket connect timed out".into()))?
+        .map_err(fail)?;
     let (mut sink, mut stream) = ws.split();
     let hb = cfg.heartbeat_ms;
     let connect = Frame::connect(
@@ -186,7 +203,7 @@ async fn connect_once(
             .await
             .map_err(|e| fail(format!("send SUBSCRIBE: {e}")))?;
     }
-    let _ = state.send(SessionState::Connected);
+    report(SessionState::Connected);
     tracing::info!(stomp = %cfg.name, subscriptions = cfg.subscriptions.len(), "STOMP connected");
 
     let (ack_tx, mut ack_rx) = mpsc::unbounded_channel::<Frame>();
@@ -219,6 +236,7 @@ async fn connect_once(
                                 let d = Delivery {
                                     subscription: f.get("subscription").unwrap_or_default().to_string(),
                                     destination: f.get("destination").unwrap_or_default().to_string(),
+                                    dropped: f.get(DROPPED_HEADER).and_then(|v| v.parse().ok()),
                                     acker: Acker { tx: ack_tx.clone(), ack_id: f.get("ack").map(str::to_string) },
                                     body: f.body,
                                 };

@@ -55,6 +55,18 @@ const MIGRATIONS: &[M<'static>] = &[
             PRIMARY KEY (kind, key)
         );",
     ),
+    M::up(
+        "CREATE TABLE key_ledger (
+            resource_uuid TEXT NOT NULL,
+            uid TEXT NOT NULL,
+            access_key TEXT NOT NULL,
+            intent TEXT NOT NULL,
+            at INTEGER NOT NULL,
+            PRIMARY KEY (resource_uuid, access_key, intent)
+        );
+        CREATE INDEX usage_samples_time ON usage_samples (sampled_at);
+        ALTER TABLE usage_resources ADD COLUMN active INTEGER NOT NULL DEFAULT 1;",
+    ),
 ];
 
 pub fn migrations() -> Migrations<'static> {

@@ -54,7 +54,8 @@ fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
 const OUTBOX_COLUMNS: &str = "resource_uuid, component, period, amount_cents, final, sent_cents, state, attempts, last_error, updated_at";
 
 impl Store {
-    /// Replaces the offering's known resources with `list` (one transaction).
+    /// Makes `list` the offering's active resources (one transaction). Resources that left
+    /// the list stay known, inactive: their undelivered figures still belong to this offering.
     pub async fn set_known_resources(
         &self,
         offering: &str,
@@ -64,10 +65,13 @@ impl Store {
         let offering = offering.to_string();
         self.call(move |c| {
             let tx = c.unchecked_transaction()?;
-            tx.execute("DELETE FROM usage_resources WHERE offering_uuid = ?1", params![offering])?;
+            tx.execute(
+                "UPDATE usage_resources SET active = 0 WHERE offering_uuid = ?1",
+                params![offering],
+            )?;
             {
                 let mut st = tx.prepare(
-                    "INSERT OR REPLACE INTO usage_resources (resource_uuid, offering_uuid, uid, state, seen_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "INSERT OR REPLACE INTO usage_resources (resource_uuid, offering_uuid, uid, state, seen_at, active) VALUES (?1, ?2, ?3, ?4, ?5, 1)",
                 )?;
                 for r in &list {
                     st.execute(params![r.resource_uuid, offering, r.uid, r.state, now])?;
@@ -78,11 +82,45 @@ impl Store {
         .await
     }
 
+    /// Adds or refreshes one active resource.
+    pub async fn upsert_known_resource(
+        &self,
+        offering: &str,
+        r: KnownResource,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let offering = offering.to_string();
+        self.call(move |c| {
+            c.execute(
+                "INSERT OR REPLACE INTO usage_resources (resource_uuid, offering_uuid, uid, state, seen_at, active) VALUES (?1, ?2, ?3, ?4, ?5, 1)",
+                params![r.resource_uuid, offering, r.uid, r.state, now],
+            )
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Every resource this offering ever reported for (active or not).
+    pub async fn offering_resource_ids(
+        &self,
+        offering: &str,
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let offering = offering.to_string();
+        self.call(move |c| {
+            let mut st =
+                c.prepare("SELECT resource_uuid FROM usage_resources WHERE offering_uuid = ?1")?;
+            let rows = st.query_map(params![offering], |r| r.get(0))?;
+            rows.collect()
+        })
+        .await
+    }
+
+    /// The offering's active resources.
     pub async fn known_resources(&self, offering: &str) -> Result<Vec<KnownResource>, StoreError> {
         let offering = offering.to_string();
         self.call(move |c| {
             let mut st = c.prepare(
-                "SELECT resource_uuid, uid, state FROM usage_resources WHERE offering_uuid = ?1 ORDER BY resource_uuid",
+                "SELECT resource_uuid, uid, state FROM usage_resources WHERE offering_uuid = ?1 AND active = 1 ORDER BY resource_uuid",
             )?;
             let rows = st.query_map(params![offering], |r| {
                 Ok(KnownResource { resource_uuid: r.get(0)?, uid: r.get(1)?, state: r.get(2)? })

@@ -25,7 +25,14 @@ enum Outcome {
 }
 
 impl UsageReporter {
+    /// Delivers every undelivered figure of this offering's resources (including those that
+    /// have left Waldur's active list: their last figures are still owed).
     pub async fn deliver(&self) -> DeliverStats {
+        self.deliver_for(None).await
+    }
+
+    /// As [`Self::deliver`], for one resource only when `only` is set.
+    pub async fn deliver_for(&self, only: Option<&str>) -> DeliverStats {
         let pending = match self.store.outbox_pending().await {
             Ok(p) => p,
             Err(e) => {
@@ -33,19 +40,17 @@ impl UsageReporter {
                 return DeliverStats::default();
             }
         };
-        let known: std::collections::HashSet<String> = self
-            .store
-            .known_resources(&self.offering_key())
-            .await
-            .unwrap_or_default()
-            .into_iter()
-            .map(|r| r.resource_uuid)
-            .collect();
+        let ours = match self.store.offering_resource_ids(&self.offering_key()).await {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the known resources");
+                return DeliverStats::default();
+            }
+        };
         let mut groups: BTreeMap<(String, String), Vec<OutboxRow>> = BTreeMap::new();
-        for row in pending
-            .into_iter()
-            .filter(|r| known.contains(&r.resource_uuid))
-        {
+        for row in pending.into_iter().filter(|r| {
+            ours.contains(&r.resource_uuid) && only.is_none_or(|o| o == r.resource_uuid)
+        }) {
             groups
                 .entry((row.resource_uuid.clone(), row.period.clone()))
                 .or_default()

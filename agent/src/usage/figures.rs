@@ -33,10 +33,7 @@ impl UsageReporter {
         is_final: bool,
     ) -> Vec<(String, String, String, u64, bool)> {
         let now = self.clock.now();
-        let (start, end) = (
-            period.start(self.tz).timestamp(),
-            period.end(self.tz).timestamp(),
-        );
+        let end = period.end(self.tz).timestamp();
         let window_end = if is_final {
             end
         } else {
@@ -56,58 +53,80 @@ impl UsageReporter {
             .await
             .unwrap_or_default();
         for r in resources {
-            let samples = match self.store.samples(&r.resource_uuid, start, end).await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot read samples");
-                    continue;
-                }
-            };
-            for (ctype, comp) in self.offering.reported_components() {
-                let Some(kind) = comp.usage else { continue };
-                let factor = comp.unit_factor.unwrap_or(1.0) as u64;
-                let amount = match (kind, comp.usage_source) {
-                    (UsageKind::GbDays, UsageSource::CroitSeries) => {
-                        match self.backend.metered_series(&r.uid, start, window_end).await {
-                            Ok(series) => {
-                                let readings: Vec<Reading> = series
-                                    .into_iter()
-                                    .map(|(t, value)| Reading { t, value })
-                                    .collect();
-                                gb_days(&readings, start, window_end, None, factor)
-                            }
-                            Err(e) => {
-                                tracing::warn!(uid = %r.uid, error = %e, "croit series not readable; no figure");
-                                None
-                            }
+            rows.extend(
+                self.resource_figures(&r, period, window_end, hold, is_final)
+                    .await,
+            );
+        }
+        rows
+    }
+
+    /// One resource's figures for `period`, with readings counted up to `window_end` and the
+    /// last reading holding at most `hold` seconds.
+    pub async fn resource_figures(
+        &self,
+        r: &crate::store::usage::KnownResource,
+        period: Period,
+        window_end: i64,
+        hold: i64,
+        is_final: bool,
+    ) -> Vec<(String, String, String, u64, bool)> {
+        let (start, end) = (
+            period.start(self.tz).timestamp(),
+            period.end(self.tz).timestamp(),
+        );
+        let mut rows = Vec::new();
+        let samples = match self.store.samples(&r.resource_uuid, start, end).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read samples");
+                return rows;
+            }
+        };
+        for (ctype, comp) in self.offering.reported_components() {
+            let Some(kind) = comp.usage else { continue };
+            let factor = comp.unit_factor.unwrap_or(1.0) as u64;
+            let amount = match (kind, comp.usage_source) {
+                (UsageKind::GbDays, UsageSource::CroitSeries) => {
+                    match self.backend.metered_series(&r.uid, start, window_end).await {
+                        Ok(series) => {
+                            let readings: Vec<Reading> = series
+                                .into_iter()
+                                .map(|(t, value)| Reading { t, value })
+                                .collect();
+                            gb_days(&readings, start, window_end, None, factor)
+                        }
+                        Err(e) => {
+                            tracing::warn!(uid = %r.uid, error = %e, "croit series not readable; no figure");
+                            None
                         }
                     }
-                    (UsageKind::GbDays, UsageSource::Samples) => {
-                        gb_days(&bytes(&samples), start, window_end, Some(hold), factor)
-                    }
-                    (UsageKind::StorageLatest, _) => {
-                        latest(&bytes(&samples), start, end).map(|b| in_units(b, factor))
-                    }
-                    (UsageKind::StoragePeak, _) => {
-                        peak(&bytes(&samples), start, end).map(|b| in_units(b, factor))
-                    }
-                    (UsageKind::ObjectsLatest, _) => {
-                        latest(&objects(&samples), start, end).map(Cents::whole)
-                    }
-                    (UsageKind::ObjectsPeak, _) => {
-                        peak(&objects(&samples), start, end).map(Cents::whole)
-                    }
-                };
-                // Not measured: no figure at all (never a zero).
-                if let Some(a) = amount {
-                    rows.push((
-                        r.resource_uuid.clone(),
-                        ctype.to_string(),
-                        period.to_string(),
-                        a.0,
-                        is_final,
-                    ));
                 }
+                (UsageKind::GbDays, UsageSource::Samples) => {
+                    gb_days(&bytes(&samples), start, window_end, Some(hold), factor)
+                }
+                (UsageKind::StorageLatest, _) => {
+                    latest(&bytes(&samples), start, end).map(|b| in_units(b, factor))
+                }
+                (UsageKind::StoragePeak, _) => {
+                    peak(&bytes(&samples), start, end).map(|b| in_units(b, factor))
+                }
+                (UsageKind::ObjectsLatest, _) => {
+                    latest(&objects(&samples), start, end).map(Cents::whole)
+                }
+                (UsageKind::ObjectsPeak, _) => {
+                    peak(&objects(&samples), start, end).map(Cents::whole)
+                }
+            };
+            // Not measured: no figure at all (never a zero).
+            if let Some(a) = amount {
+                rows.push((
+                    r.resource_uuid.clone(),
+                    ctype.to_string(),
+                    period.to_string(),
+                    a.0,
+                    is_final,
+                ));
             }
         }
         rows

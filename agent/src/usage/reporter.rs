@@ -51,6 +51,33 @@ impl UsageReporter {
         super::schedule::next_slot(&self.settings.schedule, self.tz, t)
     }
 
+    /// The first sampling slot after a (re)start: a slot missed while the agent was down is
+    /// caught up once, right away (not once per missed slot).
+    pub async fn first_sample(&self) -> Option<DateTime<Utc>> {
+        let last = self
+            .store
+            .state_get(&self.state_key("last_sample"))
+            .await
+            .ok()
+            .flatten()
+            .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+            .map(|t| t.with_timezone(&Utc));
+        super::schedule::first_slot(&self.settings.schedule, self.tz, last, self.clock.now())
+    }
+
+    /// When the current billing period's closing figure is due (or the next period's, once
+    /// this one's moment has passed).
+    pub fn next_close(&self) -> DateTime<Utc> {
+        let now = self.clock.now();
+        let p = Period::containing(now, self.tz);
+        let close = p.end(self.tz) - self.settings.close_lead;
+        if close > now {
+            close
+        } else {
+            p.next().end(self.tz) - self.settings.close_lead
+        }
+    }
+
     /// A report cycle: close what is due, recompute the current period, deliver.
     pub async fn report_cycle(&self) -> CycleReport {
         let mut report = CycleReport::default();

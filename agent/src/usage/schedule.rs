@@ -1,4 +1,5 @@
-//! The sampling schedule: a 5-field cron expression evaluated in the configured time zone.
+//! The sampling schedule: a cron expression (5 fields, or 6 with seconds first) evaluated in
+//! the configured time zone.
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -10,11 +11,11 @@ pub fn next_slot(cron: &croner::Cron, tz: Tz, t: DateTime<Utc>) -> Option<DateTi
         .map(|n| n.with_timezone(&Utc))
 }
 
-/// Seconds between the two slots after `t` (at least a minute): how long a reading may hold.
+/// Seconds between the two slots after `t` (at least one): how long a reading may hold.
 pub fn interval(cron: &croner::Cron, tz: Tz, t: DateTime<Utc>) -> i64 {
     match next_slot(cron, tz, t).and_then(|a| next_slot(cron, tz, a).map(|b| (b - a).num_seconds()))
     {
-        Some(s) => s.max(60),
+        Some(s) => s.max(1),
         None => 600,
     }
 }

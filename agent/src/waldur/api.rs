@@ -60,26 +60,46 @@ impl WaldurClient {
         self.post(action, &path, &body).await
     }
 
-    pub async fn approve_order(&self, order_uuid: &str) -> Result<(), WaldurError> {
-        self.order_action(order_uuid, "approve_by_provider", json!({}))
-            .await
-            .map(|_| ())
+    /// An order transition that tolerates its own lost answer: when Waldur refuses it as
+    /// a wrong-state 409 (typically a retry after the first attempt committed but its answer
+    /// was lost, or an earlier process that crashed right after the call), the order is read
+    /// again and the call counts as done if the order already is in `target`.
+    async fn order_transition(
+        &self,
+        order_uuid: &str,
+        action: &str,
+        body: Value,
+        target: &[&str],
+    ) -> Result<(), WaldurError> {
+        match self.order_action(order_uuid, action, body).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.class == super::WaldurErrorClass::Conflict => {
+                let order = self.get_order(order_uuid).await?;
+                if target.contains(&order.state.as_str()) {
+                    tracing::info!(order = %hex(order_uuid), action, state = %order.state, "Waldur already has the order where this call would put it");
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            }
+            Err(e) => Err(e),
+        }
     }
 
-    pub async fn reject_order(&self, order_uuid: &str, comment: &str) -> Result<(), WaldurError> {
-        self.order_action(
+    /// Approves; an order already approved (executing, or done since) is fine.
+    pub async fn approve_order(&self, order_uuid: &str) -> Result<(), WaldurError> {
+        self.order_transition(
             order_uuid,
-            "reject_by_provider",
-            json!({ "provider_rejection_comment": comment }),
+            "approve_by_provider",
+            json!({}),
+            &["executing", "done"],
         )
         .await
-        .map(|_| ())
     }
 
     pub async fn set_order_done(&self, order_uuid: &str) -> Result<(), WaldurError> {
-        self.order_action(order_uuid, "set_state_done", json!({}))
+        self.order_transition(order_uuid, "set_state_done", json!({}), &["done"])
             .await
-            .map(|_| ())
     }
 
     pub async fn set_order_erred(
@@ -88,13 +108,13 @@ impl WaldurClient {
         message: &str,
         traceback: &str,
     ) -> Result<(), WaldurError> {
-        self.order_action(
+        self.order_transition(
             order_uuid,
             "set_state_erred",
             json!({ "error_message": message, "error_traceback": traceback }),
+            &["erred"],
         )
         .await
-        .map(|_| ())
     }
 
     pub async fn get_resource(&self, resource_uuid: &str) -> Result<Resource, WaldurError> {
@@ -144,15 +164,6 @@ impl WaldurClient {
         .await
     }
 
-    pub async fn set_resource_limits(
-        &self,
-        resource_uuid: &str,
-        limits: &serde_json::Map<String, Value>,
-    ) -> Result<(), WaldurError> {
-        self.resource_action(resource_uuid, "set_limits", json!({ "limits": limits }))
-            .await
-    }
-
     pub async fn set_resource_endpoints(
         &self,
         resource_uuid: &str,
@@ -165,6 +176,12 @@ impl WaldurClient {
             json!({ "endpoints": [{ "name": name, "url": url }] }),
         )
         .await
+    }
+
+    /// One key as Waldur holds it now (no secret).
+    pub async fn get_api_key(&self, key_uuid: &str) -> Result<ApiKeyStatus, WaldurError> {
+        let path = format!("/api/marketplace-resource-api-keys/{}/", hex(key_uuid));
+        self.get("get api key", &path, &Vec::new()).await
     }
 
     /// Keys Waldur holds for a resource (no secrets).

@@ -58,10 +58,9 @@ impl Authenticator {
                     .await
                     .map_err(|e| WaldurError::transport(what, e))?;
                 let status = resp.status().as_u16();
-                let body = resp
-                    .text()
+                let body = site_agent_sdk::http::read_text(resp, 64 << 10)
                     .await
-                    .map_err(|e| WaldurError::transport(what, e))?;
+                    .map_err(|e| WaldurError::body(what, e))?;
                 if !(200..300).contains(&status) {
                     let mut e = WaldurError::from_status(what, status, &body);
                     if status == 400 || status == 401 {
@@ -76,12 +75,38 @@ impl Authenticator {
                         status: Some(status),
                         message: "OIDC token response has no access_token".into(),
                     })?;
-                let lifetime = parsed.expires_in.unwrap_or(300).saturating_sub(30);
                 let tok = SecretString::from(parsed.access_token);
                 let header = SecretString::from(format!("Bearer {}", tok.expose_secret()));
-                *cached = Some((tok, Instant::now() + Duration::from_secs(lifetime)));
+                *cached = Some((tok, valid_until(Instant::now(), parsed.expires_in)));
                 Ok(header)
             }
         }
+    }
+}
+
+/// When a token stops being used: 30 s before it expires, never later than a day from now
+/// (`expires_in` is a network input: u64::MAX must not overflow the clock).
+fn valid_until(now: Instant, expires_in: Option<u64>) -> Instant {
+    let lifetime = expires_in
+        .unwrap_or(300)
+        .saturating_sub(30)
+        .min(24 * 60 * 60);
+    now.checked_add(Duration::from_secs(lifetime))
+        .unwrap_or(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_lifetime_saturates() {
+        let now = Instant::now();
+        assert_eq!(
+            valid_until(now, Some(u64::MAX)),
+            now + Duration::from_secs(86_400)
+        );
+        assert_eq!(valid_until(now, Some(10)), now);
+        assert_eq!(valid_until(now, None), now + Duration::from_secs(270));
     }
 }

@@ -30,8 +30,8 @@ impl WaldurClient {
         site_agent_sdk::http::ensure_crypto_provider();
         let mut b = reqwest::Client::builder()
             .user_agent(user_agent)
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(120));
+            .connect_timeout(offering.waldur_timeout.min(Duration::from_secs(10)))
+            .timeout(offering.waldur_timeout);
         if !offering.verify_ssl {
             tracing::warn!(offering = %offering.name, "TLS verification towards Waldur is OFF (verify_ssl: false)");
             b = b.tls_danger_accept_invalid_certs(true);
@@ -40,7 +40,7 @@ impl WaldurClient {
             Some(p) => b.proxy(reqwest::Proxy::all(p).map_err(|e| WaldurError {
                 class: super::WaldurErrorClass::Permanent,
                 status: None,
-                message: format!("invalid proxy {p:?}: {e}"),
+                message: format!("invalid proxy {:?}: {e}", crate::config::redact_url(p)),
             })?),
             None => b.no_proxy(),
         };
@@ -84,10 +84,9 @@ impl WaldurClient {
             .map_err(|e| WaldurError::transport(what, e))?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let text = resp
-            .text()
+        let text = site_agent_sdk::http::read_text(resp, site_agent_sdk::http::MAX_BODY)
             .await
-            .map_err(|e| WaldurError::transport(what, e))?;
+            .map_err(|e| WaldurError::body(what, e))?;
         if (200..300).contains(&status) {
             Ok((headers, text))
         } else {

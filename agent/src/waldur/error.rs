@@ -57,6 +57,21 @@ impl WaldurError {
         }
     }
 
+    /// A body that could not be read (cut off, or larger than the agent reads).
+    pub fn body(what: &str, err: site_agent_sdk::http::BodyError) -> Self {
+        match err {
+            site_agent_sdk::http::BodyError::Transport(e) => Self::transport(what, e),
+            site_agent_sdk::http::BodyError::TooLarge { limit } => Self {
+                class: WaldurErrorClass::Transient,
+                status: None,
+                message: format!(
+                    "Waldur {what}: the answer is larger than {} KiB; not read",
+                    limit >> 10
+                ),
+            },
+        }
+    }
+
     pub fn decode(what: &str, err: impl std::fmt::Display) -> Self {
         // A body we cannot read is most likely a proxy or maintenance page: retry.
         Self {

@@ -6,17 +6,17 @@ use crate::ops::FlavourOps;
 use crate::settings::CephS3Settings;
 use site_agent_sdk::{
     AppliedQuota, BackendError, Capabilities, ConnectionInfo, DeleteMode, Ensured, ErrorClass,
-    KeyPair, QuotaSpec, StorageBackend, UsageSample, UserInfo, UserSpec, is_waldur_stamp,
-    ownership_stamp, validate_identifier,
+    KeyPair, QuotaSpec, StorageBackend, Tenant, UsageSample, UserInfo, UserSpec,
+    validate_identifier,
 };
 
 pub struct CephBackend<F> {
     settings: CephS3Settings,
     ops: F,
     caps: Capabilities,
-    /// Users whose Waldur stamp was seen recently: key calls right after `ensure_user` need not
+    /// Tenants whose own stamp was seen recently: key calls right after `ensure_user` need not
     /// list every user again (croit has no get-one-user call).
-    verified: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+    verified: std::sync::Mutex<std::collections::HashMap<Tenant, std::time::Instant>>,
 }
 
 /// How long a seen stamp is trusted.
@@ -33,43 +33,58 @@ impl<F: FlavourOps> CephBackend<F> {
         }
     }
 
-    fn remember(&self, uid: &str) {
+    fn remember(&self, t: &Tenant) {
         let mut v = self.verified.lock().unwrap_or_else(|e| e.into_inner());
-        v.retain(|_, t| t.elapsed() < VERIFIED_FOR);
-        v.insert(uid.to_string(), std::time::Instant::now());
+        v.retain(|_, at| at.elapsed() < VERIFIED_FOR);
+        v.insert(t.clone(), std::time::Instant::now());
     }
 
+    /// Forgets every tenant of `uid` (the user is going or gone).
     fn forget(&self, uid: &str) {
         self.verified
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(uid);
+            .retain(|t, _| t.uid != uid);
     }
 
-    fn recently_verified(&self, uid: &str) -> bool {
+    fn recently_verified(&self, t: &Tenant) -> bool {
         self.verified
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(uid)
-            .is_some_and(|t| t.elapsed() < VERIFIED_FOR)
+            .get(t)
+            .is_some_and(|at| at.elapsed() < VERIFIED_FOR)
     }
 
-    /// Keys are addressed by uid only, so refuse users Waldur did not provision.
-    async fn require_waldur_user(
-        &self,
-        uid: &str,
-    ) -> Result<crate::ops::NeutralUser, BackendError> {
-        validate_identifier("S3 user id", uid)?;
-        match self.ops.user(uid).await? {
-            Some(u) if is_waldur_stamp(&u.email) => Ok(u),
-            Some(_) => Err(BackendError::permanent(format!(
-                "refusing to touch S3 user {uid:?}: it was not provisioned by Waldur"
-            ))),
+    /// The tenant's user, only if it carries this resource's stamp.
+    async fn require_owned(&self, t: &Tenant) -> Result<crate::ops::NeutralUser, BackendError> {
+        validate_identifier("S3 user id", &t.uid)?;
+        match self.ops.user(&t.uid).await? {
+            Some(u) if t.owns(&u.email) => {
+                self.remember(t);
+                Ok(u)
+            }
+            Some(_) => Err(not_owned(t)),
             None => Err(BackendError::not_found(format!(
-                "S3 user {uid:?} does not exist"
+                "S3 user {:?} does not exist",
+                t.uid
             ))),
         }
     }
+
+    /// Checks ownership unless it was seen moments ago.
+    async fn check_owned(&self, t: &Tenant) -> Result<(), BackendError> {
+        if self.recently_verified(t) {
+            return Ok(());
+        }
+        self.require_owned(t).await.map(|_| ())
+    }
+}
+
+fn not_owned(t: &Tenant) -> BackendError {
+    BackendError::conflict(format!(
+        "refusing to touch S3 user {:?}: it does not belong to resource {} (its ownership stamp differs)",
+        t.uid, t.resource_uuid
+    ))
 }
 
 #[async_trait::async_trait]
@@ -99,7 +114,8 @@ impl<F: FlavourOps> StorageBackend for CephBackend<F> {
 
     async fn ensure_user(&self, spec: &UserSpec) -> Result<Ensured, BackendError> {
         let uid = validate_identifier("S3 user id", &spec.uid)?;
-        let stamp = ownership_stamp(&spec.resource_uuid, uid);
+        let tenant = spec.tenant()?;
+        let stamp = tenant.stamp();
         let name = if spec.display_name.is_empty() {
             format!("User for {}", spec.resource_uuid)
         } else {
@@ -108,7 +124,7 @@ impl<F: FlavourOps> StorageBackend for CephBackend<F> {
         match self.ops.create_user(uid, &name, &stamp).await {
             Ok(()) => {
                 self.ops.after_create(uid).await?;
-                self.remember(uid);
+                self.remember(&tenant);
                 Ok(Ensured::Created)
             }
             // croit sometimes reports a duplicate as a 500 "... exists" (after its own retries).
@@ -118,8 +134,8 @@ impl<F: FlavourOps> StorageBackend for CephBackend<F> {
             {
                 match self.ops.user(uid).await? {
                     // Backends may store the email lower-cased: compare without case.
-                    Some(u) if u.email.eq_ignore_ascii_case(&stamp) => {
-                        self.remember(uid);
+                    Some(u) if tenant.owns(&u.email) => {
+                        self.remember(&tenant);
                         Ok(Ensured::Adopted)
                     }
                     Some(_) => Err(BackendError::conflict(format!(
@@ -147,14 +163,14 @@ impl<F: FlavourOps> StorageBackend for CephBackend<F> {
 
     async fn apply_quota(
         &self,
-        uid: &str,
+        tenant: &Tenant,
         quota: &QuotaSpec,
     ) -> Result<AppliedQuota, BackendError> {
-        validate_identifier("S3 user id", uid)?;
+        self.check_owned(tenant).await?;
         if !quota.is_empty() {
-            self.ops.set_quotas(uid, quota).await?;
+            self.ops.set_quotas(&tenant.uid, quota).await?;
         }
-        self.ops.quotas(uid).await
+        self.ops.quotas(&tenant.uid).await
     }
 
     async fn quota(&self, uid: &str) -> Result<AppliedQuota, BackendError> {
@@ -162,39 +178,35 @@ impl<F: FlavourOps> StorageBackend for CephBackend<F> {
         self.ops.quotas(uid).await
     }
 
-    async fn set_suspended(&self, uid: &str, suspended: bool) -> Result<(), BackendError> {
-        let user = self.require_waldur_user(uid).await?;
+    async fn set_suspended(&self, tenant: &Tenant, suspended: bool) -> Result<(), BackendError> {
+        let user = self.require_owned(tenant).await?;
         if user.suspended == suspended {
             return Ok(());
         }
-        self.ops.set_suspended(uid, suspended).await
+        self.ops.set_suspended(&tenant.uid, suspended).await
     }
 
-    async fn put_key(&self, uid: &str, key: &KeyPair) -> Result<(), BackendError> {
+    async fn put_key(&self, tenant: &Tenant, key: &KeyPair) -> Result<(), BackendError> {
         validate_identifier("access key", &key.access_key)?;
-        if !self.recently_verified(uid) {
-            self.require_waldur_user(uid).await?;
-            self.remember(uid);
-        }
+        self.check_owned(tenant).await?;
         self.ops
-            .put_key(uid, &key.access_key, &key.secret_key)
+            .put_key(&tenant.uid, &key.access_key, &key.secret_key)
             .await
     }
 
-    async fn delete_key(&self, uid: &str, access_key: &str) -> Result<(), BackendError> {
+    async fn delete_key(&self, tenant: &Tenant, access_key: &str) -> Result<(), BackendError> {
         validate_identifier("access key", access_key)?;
-        validate_identifier("S3 user id", uid)?;
+        validate_identifier("S3 user id", &tenant.uid)?;
+        let uid = tenant.uid.as_str();
         // Look first: croit answers 500 (retried) rather than 404 for an absent key.
         let Some(user) = self.ops.user(uid).await? else {
             return Ok(());
         };
+        if !tenant.owns(&user.email) {
+            return Err(not_owned(tenant));
+        }
         if !user.access_keys.iter().any(|k| k == access_key) {
             return Ok(());
-        }
-        if !is_waldur_stamp(&user.email) {
-            return Err(BackendError::permanent(format!(
-                "refusing to touch S3 user {uid:?}: it was not provisioned by Waldur"
-            )));
         }
         match self.ops.delete_key(uid, access_key).await {
             Ok(()) => Ok(()),
@@ -231,15 +243,14 @@ impl<F: FlavourOps> StorageBackend for CephBackend<F> {
         self.ops.series(uid, start, end).await
     }
 
-    async fn delete_user(&self, uid: &str, mode: DeleteMode) -> Result<(), BackendError> {
-        validate_identifier("S3 user id", uid)?;
+    async fn delete_user(&self, tenant: &Tenant, mode: DeleteMode) -> Result<(), BackendError> {
+        validate_identifier("S3 user id", &tenant.uid)?;
+        let uid = tenant.uid.as_str();
         let Some(user) = self.ops.user(uid).await? else {
             return Ok(());
         };
-        if !is_waldur_stamp(&user.email) {
-            return Err(BackendError::permanent(format!(
-                "refusing to delete S3 user {uid:?}: it was not provisioned by Waldur"
-            )));
+        if !tenant.owns(&user.email) {
+            return Err(not_owned(tenant));
         }
         if mode == DeleteMode::Purge && !self.caps.purge {
             return Err(BackendError::permanent(format!(

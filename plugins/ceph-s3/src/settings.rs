@@ -4,7 +4,7 @@ use secrecy::SecretString;
 use serde_json::{Map, Value};
 use site_agent_sdk::http::{HttpConfig, ProxyConfig};
 use site_agent_sdk::settings::{
-    Problems, bool_setting, is_truthy, positive_number_setting, secret_setting, string_setting,
+    Problems, bool_setting, is_truthy, number_in_range, secret_setting, string_setting,
 };
 use std::time::Duration;
 
@@ -201,7 +201,7 @@ impl CephS3Settings {
             string_setting(map, "default_placement", &mut p).filter(|s| !s.is_empty());
         let purge_data = bool_setting(map, "purge_data", false, &mut p);
         let verify = bool_setting(map, "verify_ssl", true, &mut p);
-        let timeout = positive_number_setting(map, "timeout", 30.0, &mut p);
+        let timeout = number_in_range(map, "timeout", 30.0, TIMEOUT_RANGE, &mut p);
         let proxy = proxy_settings(map, &mut p);
 
         let (croit, radosgw) = match flavour {
@@ -292,6 +292,9 @@ fn radosgw_settings(map: &Map<String, Value>, p: &mut Problems) -> Option<Radosg
         }
     }
 }
+
+/// Backend request timeout bounds, in seconds.
+const TIMEOUT_RANGE: (f64, f64) = (0.5, 600.0);
 
 fn proxy_settings(map: &Map<String, Value>, p: &mut Problems) -> Option<ProxyConfig> {
     let url = string_setting(map, "proxy_url", p).filter(|s| !s.is_empty())?;

@@ -3,7 +3,15 @@
 use serde_json::json;
 use site_agent_ceph_s3::{CephS3Settings, build};
 use site_agent_sdk::conformance::{self, Harness};
-use site_agent_sdk::{DeleteMode, Ensured, ErrorClass, QuotaSpec, StorageBackend, UserSpec};
+use site_agent_sdk::{
+    DeleteMode, Ensured, ErrorClass, QuotaSpec, StorageBackend, Tenant, UserSpec,
+};
+
+const RESOURCE: &str = "12345678-1234-5678-9abc-123456789abc";
+
+fn tenant(uid: &str) -> Tenant {
+    Tenant::new(uid, RESOURCE).unwrap()
+}
 use site_agent_sims::croit::{CroitAuth, CroitSim};
 use std::sync::Arc;
 
@@ -91,7 +99,7 @@ async fn quota_body_omits_unordered_dimensions() {
     let applied = h
         .backend
         .apply_quota(
-            "waldur-q",
+            &tenant("waldur-q"),
             &QuotaSpec {
                 max_bytes: Some(5_000_000_000),
                 max_objects: None,
@@ -130,13 +138,13 @@ async fn transient_and_permanent_errors_are_classified() {
     h.sim.add_bucket("waldur-d", "b1", 1, 1);
     let e = h
         .backend
-        .delete_user("waldur-d", DeleteMode::KeepData)
+        .delete_user(&tenant("waldur-d"), DeleteMode::KeepData)
         .await
         .unwrap_err();
     assert_eq!(e.class, ErrorClass::Permanent);
     assert!(e.message().contains("still owns 1 bucket(s)"), "{e}");
     h.backend
-        .delete_user("waldur-d", DeleteMode::Purge)
+        .delete_user(&tenant("waldur-d"), DeleteMode::Purge)
         .await
         .unwrap();
     assert!(
@@ -189,7 +197,10 @@ async fn lookups_in_a_pass_share_one_user_listing_and_writes_refresh_it() {
         before,
         "six lookups, no new listing"
     );
-    h.backend.set_suspended("waldur-a", true).await.unwrap();
+    h.backend
+        .set_suspended(&tenant("waldur-a"), true)
+        .await
+        .unwrap();
     assert!(
         h.backend.user("waldur-a").await.unwrap().unwrap().suspended,
         "a write is seen at once"

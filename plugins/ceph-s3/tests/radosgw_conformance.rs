@@ -7,7 +7,13 @@ use site_agent_ceph_s3::radosgw::RgwClient;
 use site_agent_ceph_s3::{CephS3Settings, build};
 use site_agent_sdk::conformance::{self, Harness};
 use site_agent_sdk::keys::generate_key_pair;
-use site_agent_sdk::{DeleteMode, Ensured, ErrorClass, QuotaSpec, StorageBackend, UserSpec};
+use site_agent_sdk::{
+    DeleteMode, Ensured, ErrorClass, QuotaSpec, StorageBackend, Tenant, UserSpec,
+};
+
+fn tenant(uid: &str) -> Tenant {
+    Tenant::new(uid, "12345678-1234-5678-9abc-123456789abc").unwrap()
+}
 use site_agent_sims::s3::{RgwPeer, S3User};
 use std::sync::Arc;
 
@@ -130,30 +136,50 @@ async fn quotas_read_back_in_bytes_and_bucket_quota_is_enforced() {
         h.backend.ensure_user(&spec).await.unwrap(),
         Ensured::Created
     );
-    let applied = h
+    // 5 GB is not a whole number of KiB: both scopes must hold exactly what was ordered.
+    let five_gb = h
         .backend
         .apply_quota(
-            &uid,
+            &tenant(&uid),
             &QuotaSpec {
-                max_bytes: Some(10 * 1024),
-                max_objects: None,
+                max_bytes: Some(5_000_000_000),
+                max_objects: Some(1000),
             },
         )
         .await
         .unwrap();
     assert_eq!(
-        applied.user.max_size_bytes,
-        Some(10 * 1024),
+        five_gb.user.max_size_bytes,
+        Some(5_000_000_000),
         "user quota in exact bytes"
     );
     assert_eq!(
-        applied.bucket.max_size_bytes,
-        Some(10 * 1024),
-        "bucket quota in bytes (KiB-aligned here)"
+        five_gb.bucket.max_size_bytes,
+        Some(5_000_000_000),
+        "bucket quota in exact bytes, not rounded up to KiB"
     );
     assert_eq!(
-        applied.user.max_objects, None,
-        "unordered dimension stays unlimited"
+        h.backend.quota(&uid).await.unwrap(),
+        five_gb,
+        "reads back as applied"
+    );
+    let applied = h
+        .backend
+        .apply_quota(
+            &tenant(&uid),
+            &QuotaSpec {
+                max_bytes: Some(10 * 1024 + 1),
+                max_objects: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(applied.user.max_size_bytes, Some(10 * 1024 + 1));
+    assert_eq!(applied.bucket.max_size_bytes, Some(10 * 1024 + 1));
+    assert_eq!(
+        applied.user.max_objects,
+        Some(1000),
+        "RGW merges a quota PUT: an unsent dimension keeps its value (the agent always sends both)"
     );
     let bucket = format!("{uid}-b");
     h.as_user(&uid, async |s3| {
@@ -178,7 +204,7 @@ async fn suspended_user_keys_are_refused() {
     };
     h.backend.ensure_user(&spec).await.unwrap();
     let k = generate_key_pair().unwrap();
-    h.backend.put_key(&uid, &k).await.unwrap();
+    h.backend.put_key(&tenant(&uid), &k).await.unwrap();
     let s3 = S3User::new(
         &h.peer.endpoint,
         "default",
@@ -186,12 +212,12 @@ async fn suspended_user_keys_are_refused() {
         secrecy::ExposeSecret::expose_secret(&k.secret_key),
     );
     assert!(s3.create_bucket(&format!("{uid}-b")).await.ok());
-    h.backend.set_suspended(&uid, true).await.unwrap();
+    h.backend.set_suspended(&tenant(&uid), true).await.unwrap();
     let r = s3
         .put_object(&format!("{uid}-b"), "x", b"hi".to_vec())
         .await;
     assert_eq!(r.status, 403, "{r:?}");
-    h.backend.set_suspended(&uid, false).await.unwrap();
+    h.backend.set_suspended(&tenant(&uid), false).await.unwrap();
     assert!(
         s3.put_object(&format!("{uid}-b"), "x", b"hi".to_vec())
             .await
@@ -214,12 +240,12 @@ async fn purge_removes_user_and_data() {
     h.add_bucket(&uid, &format!("{uid}-data"), 100, 2).await;
     let e = h
         .backend
-        .delete_user(&uid, DeleteMode::KeepData)
+        .delete_user(&tenant(&uid), DeleteMode::KeepData)
         .await
         .unwrap_err();
     assert!(e.message().contains("still owns 1 bucket(s)"), "{e}");
     h.backend
-        .delete_user(&uid, DeleteMode::Purge)
+        .delete_user(&tenant(&uid), DeleteMode::Purge)
         .await
         .unwrap();
     assert!(h.backend.user(&uid).await.unwrap().is_none());

@@ -2,12 +2,14 @@
 
 use crate::{
     AppliedQuota, BackendError, Capabilities, ConnectionInfo, DeleteMode, Ensured, KeyPair,
-    QuotaSpec, UsageSample, UserInfo, UserSpec,
+    QuotaSpec, Tenant, UsageSample, UserInfo, UserSpec,
 };
 
 /// Everything the agent needs from an object store. Implementations must be idempotent:
 /// `ensure_user` adopts its own half-made user, `delete_key`/`delete_user` on something absent
-/// succeed. Every identifier is validated before a URL is built.
+/// succeed. Every identifier is validated before a URL is built. Every call that changes a
+/// user names its [`Tenant`] and is refused (`Conflict`) unless the user carries that
+/// resource's own ownership stamp.
 #[async_trait::async_trait]
 pub trait StorageBackend: Send + Sync {
     /// A short name for logs, e.g. `ceph_s3/croit`.
@@ -31,19 +33,22 @@ pub trait StorageBackend: Send + Sync {
     async fn user(&self, uid: &str) -> Result<Option<UserInfo>, BackendError>;
 
     /// Applies the same ceiling as user quota and as bucket quota; returns what is in force.
-    async fn apply_quota(&self, uid: &str, quota: &QuotaSpec)
-    -> Result<AppliedQuota, BackendError>;
+    async fn apply_quota(
+        &self,
+        tenant: &Tenant,
+        quota: &QuotaSpec,
+    ) -> Result<AppliedQuota, BackendError>;
 
     /// Reads the quotas in force.
     async fn quota(&self, uid: &str) -> Result<AppliedQuota, BackendError>;
 
-    async fn set_suspended(&self, uid: &str, suspended: bool) -> Result<(), BackendError>;
+    async fn set_suspended(&self, tenant: &Tenant, suspended: bool) -> Result<(), BackendError>;
 
-    /// Adds (or overwrites) one key pair on a user provisioned by Waldur.
-    async fn put_key(&self, uid: &str, key: &KeyPair) -> Result<(), BackendError>;
+    /// Adds (or overwrites) one key pair on the tenant's user.
+    async fn put_key(&self, tenant: &Tenant, key: &KeyPair) -> Result<(), BackendError>;
 
-    /// Removes one key; an absent key is success.
-    async fn delete_key(&self, uid: &str, access_key: &str) -> Result<(), BackendError>;
+    /// Removes one key; an absent key (or user) is success.
+    async fn delete_key(&self, tenant: &Tenant, access_key: &str) -> Result<(), BackendError>;
 
     /// Current usage of a user.
     async fn usage(&self, uid: &str) -> Result<UsageSample, BackendError>;
@@ -64,5 +69,5 @@ pub trait StorageBackend: Send + Sync {
 
     /// Removes the user; an absent user is success. With `KeepData`, a user that still owns
     /// buckets is refused with a `Permanent` error that says so.
-    async fn delete_user(&self, uid: &str, mode: DeleteMode) -> Result<(), BackendError>;
+    async fn delete_user(&self, tenant: &Tenant, mode: DeleteMode) -> Result<(), BackendError>;
 }

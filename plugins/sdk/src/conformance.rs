@@ -2,7 +2,7 @@
 //! simulator or real server. Each check panics with a message naming the broken promise.
 
 use crate::{
-    BackendError, DeleteMode, Ensured, ErrorClass, QuotaSpec, StorageBackend, UserSpec,
+    BackendError, DeleteMode, Ensured, ErrorClass, QuotaSpec, StorageBackend, Tenant, UserSpec,
     keys::generate_key_pair,
 };
 use std::sync::Arc;
@@ -18,18 +18,27 @@ pub trait Harness: Send + Sync {
     async fn remove_bucket(&self, uid: &str, bucket: &str);
 }
 
+const RESOURCE: &str = "12345678-1234-5678-9abc-123456789abc";
+const OTHER_RESOURCE: &str = "87654321-1234-5678-9abc-123456789abc";
+
 fn spec(uid: &str) -> UserSpec {
     UserSpec {
         uid: uid.into(),
         display_name: format!("conformance {uid}"),
-        resource_uuid: "12345678-1234-5678-9abc-123456789abc".into(),
+        resource_uuid: RESOURCE.into(),
     }
+}
+
+/// The tenant of `spec(uid)`.
+fn tenant(uid: &str) -> Tenant {
+    Tenant::new(uid, RESOURCE).expect("valid tenant")
 }
 
 /// Runs every check, each on its own uid under `prefix`.
 pub async fn run_all(h: &dyn Harness, prefix: &str) {
     create_then_adopt(h, &format!("{prefix}-adopt")).await;
     refuses_foreign_user(h, &format!("{prefix}-foreign")).await;
+    refuses_another_resources_user(h, &format!("{prefix}-other")).await;
     quota_applied_and_read_back(h, &format!("{prefix}-quota")).await;
     keys_put_and_delete(h, &format!("{prefix}-keys")).await;
     suspend_and_resume(h, &format!("{prefix}-susp")).await;
@@ -78,15 +87,64 @@ pub async fn refuses_foreign_user(h: &dyn Harness, uid: &str) {
     );
     assert!(e.message().contains("not owned"), "{e}");
     let key = generate_key_pair().unwrap();
+    let t = tenant(uid);
     assert!(
-        b.put_key(uid, &key).await.is_err(),
+        b.put_key(&t, &key).await.is_err(),
         "keys of a stranger's user are never touched"
     );
     assert!(
-        b.delete_user(uid, DeleteMode::KeepData).await.is_err(),
+        b.delete_user(&t, DeleteMode::KeepData).await.is_err(),
         "a stranger's user is never deleted"
     );
     assert!(b.user(uid).await.unwrap().is_some());
+}
+
+/// A user stamped for resource A is never changed on behalf of resource B (a `backend_id`
+/// pointing at another resource's user).
+pub async fn refuses_another_resources_user(h: &dyn Harness, uid: &str) {
+    let b = h.backend();
+    b.ensure_user(&spec(uid)).await.unwrap();
+    let mine = generate_key_pair().unwrap();
+    b.put_key(&tenant(uid), &mine).await.unwrap();
+    let other = Tenant::new(uid, OTHER_RESOURCE).unwrap();
+    let conflict = |what: &str, r: Result<(), BackendError>| {
+        let e = r.expect_err(what);
+        assert_eq!(e.class, ErrorClass::Conflict, "{what}: {e}");
+    };
+    let key = generate_key_pair().unwrap();
+    conflict(
+        "put_key for another resource",
+        b.put_key(&other, &key).await,
+    );
+    conflict(
+        "delete_key for another resource",
+        b.delete_key(&other, &mine.access_key).await,
+    );
+    if b.capabilities().suspend {
+        conflict(
+            "set_suspended for another resource",
+            b.set_suspended(&other, true).await,
+        );
+    }
+    conflict(
+        "apply_quota for another resource",
+        b.apply_quota(
+            &other,
+            &QuotaSpec {
+                max_bytes: Some(1),
+                max_objects: None,
+            },
+        )
+        .await
+        .map(|_| ()),
+    );
+    conflict(
+        "delete_user for another resource",
+        b.delete_user(&other, DeleteMode::Purge).await,
+    );
+    let user = b.user(uid).await.unwrap().expect("the user survives");
+    assert_eq!(user.access_keys, vec![mine.access_key], "its key survives");
+    assert!(!user.suspended);
 }
 
 pub async fn quota_applied_and_read_back(h: &dyn Harness, uid: &str) {
@@ -97,7 +155,7 @@ pub async fn quota_applied_and_read_back(h: &dyn Harness, uid: &str) {
         max_bytes: Some(5_000_000_000),
         max_objects: Some(1000),
     };
-    let applied = b.apply_quota(uid, &want).await.unwrap();
+    let applied = b.apply_quota(&tenant(uid), &want).await.unwrap();
     for (scope, q) in [("user", &applied.user), ("bucket", &applied.bucket)] {
         assert!(q.enabled, "{scope} quota enabled");
         let got = q.max_size_bytes.expect("size ceiling set");
@@ -114,7 +172,7 @@ pub async fn quota_applied_and_read_back(h: &dyn Harness, uid: &str) {
     );
     let raised = b
         .apply_quota(
-            uid,
+            &tenant(uid),
             &QuotaSpec {
                 max_bytes: Some(10_000_000_000),
                 max_objects: None,
@@ -132,15 +190,16 @@ pub async fn keys_put_and_delete(h: &dyn Harness, uid: &str) {
     let b = h.backend();
     b.ensure_user(&spec(uid)).await.unwrap();
     let (k1, k2) = (generate_key_pair().unwrap(), generate_key_pair().unwrap());
-    b.put_key(uid, &k1).await.unwrap();
-    b.put_key(uid, &k2).await.unwrap();
+    let t = tenant(uid);
+    b.put_key(&t, &k1).await.unwrap();
+    b.put_key(&t, &k2).await.unwrap();
     let keys = b.user(uid).await.unwrap().unwrap().access_keys;
     assert!(
         keys.contains(&k1.access_key) && keys.contains(&k2.access_key),
         "{keys:?}"
     );
-    b.delete_key(uid, &k1.access_key).await.unwrap();
-    b.delete_key(uid, &k1.access_key)
+    b.delete_key(&t, &k1.access_key).await.unwrap();
+    b.delete_key(&t, &k1.access_key)
         .await
         .expect("deleting an absent key succeeds");
     let keys = b.user(uid).await.unwrap().unwrap().access_keys;
@@ -153,9 +212,9 @@ pub async fn suspend_and_resume(h: &dyn Harness, uid: &str) {
         return;
     }
     b.ensure_user(&spec(uid)).await.unwrap();
-    b.set_suspended(uid, true).await.unwrap();
+    b.set_suspended(&tenant(uid), true).await.unwrap();
     assert!(b.user(uid).await.unwrap().unwrap().suspended, "suspended");
-    b.set_suspended(uid, false).await.unwrap();
+    b.set_suspended(&tenant(uid), false).await.unwrap();
     assert!(!b.user(uid).await.unwrap().unwrap().suspended, "resumed");
 }
 
@@ -182,7 +241,8 @@ pub async fn delete_rules(h: &dyn Harness, uid: &str) {
     let b = h.backend();
     b.ensure_user(&spec(uid)).await.unwrap();
     h.add_bucket(uid, &format!("{uid}-data"), 10, 1).await;
-    let e: BackendError = b.delete_user(uid, DeleteMode::KeepData).await.unwrap_err();
+    let t = tenant(uid);
+    let e: BackendError = b.delete_user(&t, DeleteMode::KeepData).await.unwrap_err();
     assert_eq!(e.class, ErrorClass::Permanent, "{e}");
     assert!(
         e.message().contains("still owns"),
@@ -193,9 +253,9 @@ pub async fn delete_rules(h: &dyn Harness, uid: &str) {
         "refused delete keeps the user"
     );
     h.remove_bucket(uid, &format!("{uid}-data")).await;
-    b.delete_user(uid, DeleteMode::KeepData).await.unwrap();
+    b.delete_user(&t, DeleteMode::KeepData).await.unwrap();
     assert!(b.user(uid).await.unwrap().is_none(), "user gone");
-    b.delete_user(uid, DeleteMode::KeepData)
+    b.delete_user(&t, DeleteMode::KeepData)
         .await
         .expect("deleting an absent user succeeds");
 }
@@ -208,8 +268,8 @@ pub async fn purge_removes_data(h: &dyn Harness, uid: &str) {
     b.ensure_user(&spec(uid)).await.unwrap();
     h.add_bucket(uid, &format!("{uid}-p1"), 300, 3).await;
     h.add_bucket(uid, &format!("{uid}-p2"), 10, 1).await;
-    b.set_suspended(uid, true).await.unwrap();
-    b.delete_user(uid, DeleteMode::Purge)
+    b.set_suspended(&tenant(uid), true).await.unwrap();
+    b.delete_user(&tenant(uid), DeleteMode::Purge)
         .await
         .expect("purge removes the data, even of a suspended user");
     assert!(
@@ -221,12 +281,19 @@ pub async fn purge_removes_data(h: &dyn Harness, uid: &str) {
 pub async fn refuses_bad_identifiers(h: &dyn Harness) {
     let b = h.backend();
     for bad in ["..", "a/../../admin", "u?x=1", ""] {
+        assert!(Tenant::new(bad, RESOURCE).is_err(), "{bad:?} made a tenant");
+        let unchecked = Tenant {
+            uid: bad.into(),
+            resource_uuid: RESOURCE.into(),
+        };
         assert!(
-            b.delete_user(bad, DeleteMode::KeepData).await.is_err(),
+            b.delete_user(&unchecked, DeleteMode::KeepData)
+                .await
+                .is_err(),
             "{bad:?} reached the backend"
         );
         assert!(
-            b.delete_key("conformance-ok", bad).await.is_err(),
+            b.delete_key(&tenant("conformance-ok"), bad).await.is_err(),
             "{bad:?} as key reached the backend"
         );
         if let Ok(uid) = b.user_id_for_slug(bad) {

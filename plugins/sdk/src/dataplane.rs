@@ -45,10 +45,9 @@ impl S3DataPlane {
             .await
             .map_err(|e| crate::http::transport_error(what, e))?;
         let status = resp.status().as_u16();
-        let body = resp
-            .text()
+        let body = crate::http::read_text(resp, crate::http::MAX_BODY)
             .await
-            .map_err(|e| crate::http::transport_error(what, e))?;
+            .map_err(|e| e.into_backend(what))?;
         if (200..300).contains(&status) {
             return Ok(body);
         }

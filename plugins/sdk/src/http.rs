@@ -76,6 +76,50 @@ pub fn build_client(cfg: &HttpConfig) -> Result<reqwest::Client, BackendError> {
         .map_err(|e| BackendError::permanent(format!("cannot build HTTP client: {e}")))
 }
 
+/// The largest response body any client of the agent reads. Everything it talks to answers
+/// in kilobytes; a bigger answer (a broken proxy, a hostile endpoint) must not take the
+/// process past its memory limit.
+pub const MAX_BODY: usize = 16 << 20;
+
+/// Why a body could not be read.
+#[derive(Debug)]
+pub enum BodyError {
+    TooLarge { limit: usize },
+    Transport(reqwest::Error),
+}
+
+impl BodyError {
+    /// As a backend error (both are transient: the next try may get a sane answer).
+    pub fn into_backend(self, what: &str) -> BackendError {
+        match self {
+            BodyError::TooLarge { limit } => BackendError::transient(format!(
+                "{what}: the answer is larger than {} MiB; not read",
+                limit >> 20
+            )),
+            BodyError::Transport(e) => transport_error(what, e),
+        }
+    }
+}
+
+/// Reads a response body as text (invalid UTF-8 replaced), refusing more than `limit` bytes
+/// without buffering them: the declared length is checked first, then every chunk.
+pub async fn read_text(mut resp: reqwest::Response, limit: usize) -> Result<String, BodyError> {
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge { limit });
+    }
+    let mut buf = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(BodyError::Transport)? {
+        if buf.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge { limit });
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(match String::from_utf8(buf) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    })
+}
+
 /// Classifies a transport error: everything at this level is worth a retry.
 pub fn transport_error(what: &str, err: reqwest::Error) -> BackendError {
     if err.is_timeout() {

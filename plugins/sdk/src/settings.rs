@@ -125,19 +125,23 @@ pub fn bool_setting(
     }
 }
 
-/// A positive number setting.
-pub fn positive_number_setting(
+/// A number setting within `[min, max]`: out-of-range values (a timeout of 1e20 s would
+/// overflow the clock; one of 1e-12 s would make every call fail at once) are refused.
+pub fn number_in_range(
     map: &Map<String, Value>,
     key: &str,
     default: f64,
+    (min, max): (f64, f64),
     problems: &mut Problems,
 ) -> f64 {
     match map.get(key) {
         None | Some(Value::Null) => default,
         Some(Value::Number(n)) => match n.as_f64() {
-            Some(v) if v > 0.0 && v.is_finite() => v,
+            Some(v) if v >= min && v <= max => v,
             _ => {
-                problems.push(format!("`{key}` must be a positive number, not {n}"));
+                problems.push(format!(
+                    "`{key}` must be a number between {min} and {max}, not {n}"
+                ));
                 default
             }
         },
@@ -221,13 +225,25 @@ mod tests {
         let m = map(json!({"verify_ssl": "yes", "timeout": -3, "name": 5}));
         let mut p = vec![];
         assert!(bool_setting(&m, "verify_ssl", true, &mut p));
-        assert_eq!(positive_number_setting(&m, "timeout", 30.0, &mut p), 30.0);
+        assert_eq!(
+            number_in_range(&m, "timeout", 30.0, (1.0, 600.0), &mut p),
+            30.0
+        );
         assert_eq!(string_setting(&m, "name", &mut p), None);
         assert_eq!(p.len(), 3);
         assert!(p[0].starts_with("`verify_ssl`"));
         assert!(p[1].starts_with("`timeout`"));
         assert!(p[2].starts_with("`name` must be a string"));
         assert!(is_truthy(&map(json!({"a": "x"})), "a"));
+        for bad in [json!(1e20), json!(1e-12), json!(0), json!(601)] {
+            let mut p = vec![];
+            let m = map(json!({ "timeout": bad }));
+            assert_eq!(
+                number_in_range(&m, "timeout", 30.0, (1.0, 600.0), &mut p),
+                30.0
+            );
+            assert!(p[0].contains("between 1 and 600"), "{p:?}");
+        }
         assert!(!is_truthy(&map(json!({"a": ""})), "a"));
     }
 }

@@ -20,10 +20,44 @@ pub fn ownership_stamp(resource_uuid: &str, uid: &str) -> String {
     format!("waldur-{resource_uuid}-{uid}@invalid")
 }
 
-/// True when an email looks like any Waldur ownership stamp (the weaker check used before
-/// touching keys of a user addressed only by uid).
-pub fn is_waldur_stamp(email: &str) -> bool {
-    email.starts_with("waldur-") && email.ends_with("@invalid")
+/// The backend user of one Waldur resource. Every call that changes a user, its quota or its
+/// credentials names both, so the backend acts only on a user that carries *this* resource's
+/// stamp: a `backend_id` that points at another resource's user is refused, never obeyed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Tenant {
+    pub uid: String,
+    /// Hyphenated, lower-case.
+    pub resource_uuid: String,
+}
+
+impl Tenant {
+    /// Validates the uid and normalises the resource UUID (hex or hyphenated).
+    pub fn new(uid: &str, resource_uuid: &str) -> Result<Self, crate::BackendError> {
+        crate::validate_identifier("S3 user id", uid)?;
+        let u = uuid::Uuid::parse_str(resource_uuid.trim()).map_err(|_| {
+            crate::BackendError::permanent(format!("{resource_uuid:?} is not a resource UUID"))
+        })?;
+        Ok(Self {
+            uid: uid.to_string(),
+            resource_uuid: u.hyphenated().to_string(),
+        })
+    }
+
+    /// This resource's ownership stamp.
+    pub fn stamp(&self) -> String {
+        ownership_stamp(&self.resource_uuid, &self.uid)
+    }
+
+    /// True when `email` is this resource's stamp (backends may store it lower-cased).
+    pub fn owns(&self, email: &str) -> bool {
+        email.eq_ignore_ascii_case(&self.stamp())
+    }
+}
+
+impl UserSpec {
+    pub fn tenant(&self) -> Result<Tenant, crate::BackendError> {
+        Tenant::new(&self.uid, &self.resource_uuid)
+    }
 }
 
 /// How `ensure_user` got the user.

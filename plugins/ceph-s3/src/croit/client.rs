@@ -71,7 +71,9 @@ impl CroitClient {
         }
         let resp = req.send().await.map_err(|e| transport_error(what, e))?;
         let status = resp.status().as_u16();
-        let text = resp.text().await.map_err(|e| transport_error(what, e))?;
+        let text = site_agent_sdk::http::read_text(resp, site_agent_sdk::http::MAX_BODY)
+            .await
+            .map_err(|e| e.into_backend(what))?;
         if ok.contains(&status) {
             Ok(text)
         } else if (200..300).contains(&status) {

@@ -109,7 +109,9 @@ impl RgwClient {
         }
         let resp = req.send().await.map_err(|e| transport_error(what, e))?;
         let status = resp.status().as_u16();
-        let text = resp.text().await.map_err(|e| transport_error(what, e))?;
+        let text = site_agent_sdk::http::read_text(resp, site_agent_sdk::http::MAX_BODY)
+            .await
+            .map_err(|e| e.into_backend(what))?;
         if (200..300).contains(&status) {
             Ok(text)
         } else {
@@ -251,10 +253,10 @@ impl RgwClient {
         Self::parse(what, &text)
     }
 
-    /// R8: sizes in bytes; a PUT merges, so an omitted dimension keeps its stored value. For
-    /// the bucket quota, RGW 16 honours only `max-size-kb` (`max-size` is ignored, and a missing
-    /// `max-size-kb` stores 0, which refuses every write): it is always sent, rounded up to KiB,
-    /// or -1 (unlimited).
+    /// R8: sizes in bytes for both quota types (`max-size`; `max-size-kb` would round up to
+    /// the next KiB, so 5 GB would read back as 5,000,000,512). A PUT merges, so an omitted
+    /// dimension keeps its stored value; an unordered bucket size is sent as -1 (unlimited)
+    /// so a stale ceiling never lingers there.
     pub async fn set_quota(
         &self,
         uid: &str,
@@ -263,19 +265,18 @@ impl RgwClient {
         max_objects: Option<u64>,
     ) -> Result<(), BackendError> {
         let uid = validate_identifier("S3 user id", uid)?;
-        let mut q = AdminQuery::new()
+        let size = match (kind, max_bytes) {
+            (_, Some(b)) => Some(b.to_string()),
+            (QuotaType::Bucket, None) => Some("-1".to_string()),
+            (QuotaType::User, None) => None,
+        };
+        let q = AdminQuery::new()
             .subresource("quota")
             .param("uid", uid)
             .param("quota-type", kind.as_str())
             .param("enabled", "True")
-            .opt("max-size", max_bytes.map(|b| b.to_string()))
+            .opt("max-size", size)
             .opt("max-objects", max_objects.map(|n| n.to_string()));
-        if let QuotaType::Bucket = kind {
-            let kb = max_bytes
-                .map(|b| b.div_ceil(1024).to_string())
-                .unwrap_or_else(|| "-1".into());
-            q = q.param("max-size-kb", kb);
-        }
         self.send("RGW set quota", Method::PUT, "user", &q)
             .await
             .map(|_| ())

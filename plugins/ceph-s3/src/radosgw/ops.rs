@@ -46,8 +46,8 @@ impl FlavourOps for RgwOps {
             user_quota: true,
             bucket_quota: true,
             object_quota: true,
-            // The bucket quota is stored in KiB (see `RgwClient::set_quota`).
-            quota_byte_granularity: 1024,
+            // Both quota types are set and read in exact bytes (see `RgwClient::set_quota`).
+            quota_byte_granularity: 1,
             suspend: true,
             purge: true,
             metered_series: false,

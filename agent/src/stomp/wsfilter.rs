@@ -1,0 +1,410 @@
+//! A filter on the bytes coming from the web-stomp server, below the websocket library, so
+//! that no single message can break the connection it arrives on.
+//!
+//! Why: tungstenite refuses a text message that is not UTF-8 (and one over its size limit)
+//! with an error that ends the stream, so the message can never be acknowledged and the
+//! broker redelivers it on every reconnect, forever, ahead of every event behind it. The
+//! filter therefore
+//! - turns text frames into binary ones (the STOMP layer reads bytes; its body may be any
+//!   bytes), and
+//! - replaces a data frame larger than the limit by a STOMP frame with the original headers
+//!   (so the message can still be acknowledged) and a `site-agent-dropped:<bytes>` header,
+//!   without ever holding more than a few KiB of it.
+//!
+//! Everything else (the HTTP upgrade answer, control frames, masked frames a server must not
+//! send) passes unchanged, so the websocket library still enforces the protocol.
+
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// The header the replacement of an oversized message carries (its original length).
+pub const DROPPED_HEADER: &str = "site-agent-dropped";
+/// How much of an oversized message is kept to find its STOMP headers.
+const HEAD_KEEP: usize = 16 * 1024;
+
+#[derive(Debug)]
+enum State {
+    /// The HTTP answer to the upgrade; `matched` bytes of the closing `\r\n\r\n` seen.
+    Handshake { matched: usize },
+    /// Collecting a frame header.
+    Header { buf: Vec<u8> },
+    /// Passing `remaining` payload bytes through.
+    Pass { remaining: u64 },
+    /// Swallowing an oversized payload, keeping its first bytes.
+    Oversize {
+        first: u8,
+        remaining: u64,
+        total: u64,
+        head: Vec<u8>,
+    },
+}
+
+/// The byte transformer (pure; see the module docs).
+#[derive(Debug)]
+pub struct WsFilter {
+    state: State,
+    limit: u64,
+    /// How many oversized messages were replaced (for logs and tests).
+    pub dropped: u64,
+}
+
+impl WsFilter {
+    /// A filter for a fresh connection (starting with the HTTP upgrade answer) that replaces
+    /// data frames larger than `limit` bytes.
+    pub fn new(limit: usize) -> Self {
+        Self {
+            state: State::Handshake { matched: 0 },
+            limit: limit as u64,
+            dropped: 0,
+        }
+    }
+
+    /// Feeds bytes from the server; appends what the websocket library should see to `out`.
+    pub fn push(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
+        while !input.is_empty() {
+            match &mut self.state {
+                State::Handshake { matched } => {
+                    let mut used = 0;
+                    for b in input {
+                        used += 1;
+                        *matched = match (*matched, *b) {
+                            (0 | 2, b'\r') => *matched + 1,
+                            (1 | 3, b'\n') => *matched + 1,
+                            (_, b'\r') => 1,
+                            _ => 0,
+                        };
+                        if *matched == 4 {
+                            break;
+                        }
+                    }
+                    out.extend_from_slice(&input[..used]);
+                    if *matched == 4 {
+                        self.state = State::Header { buf: Vec::new() };
+                    }
+                    input = &input[used..];
+                }
+                State::Header { buf } => {
+                    buf.push(input[0]);
+                    input = &input[1..];
+                    let Some(h) = parse_header(buf) else { continue };
+                    let mut header = std::mem::take(buf);
+                    let data = matches!(h.opcode, 0x0..=0x2);
+                    if data && !h.masked && h.len > self.limit {
+                        self.state = State::Oversize {
+                            first: header[0],
+                            remaining: h.len,
+                            total: h.len,
+                            head: Vec::new(),
+                        };
+                        self.finish_oversize_if_done(out);
+                        continue;
+                    }
+                    if h.opcode == 0x1 {
+                        header[0] = (header[0] & 0xF0) | 0x2;
+                    }
+                    out.extend_from_slice(&header);
+                    self.state = if h.len == 0 {
+                        State::Header { buf: Vec::new() }
+                    } else {
+                        State::Pass { remaining: h.len }
+                    };
+                }
+                State::Pass { remaining } => {
+                    let n = (*remaining).min(input.len() as u64) as usize;
+                    out.extend_from_slice(&input[..n]);
+                    input = &input[n..];
+                    *remaining -= n as u64;
+                    if *remaining == 0 {
+                        self.state = State::Header { buf: Vec::new() };
+                    }
+                }
+                State::Oversize {
+                    remaining, head, ..
+                } => {
+                    let n = (*remaining).min(input.len() as u64) as usize;
+                    let keep = n.min(HEAD_KEEP.saturating_sub(head.len()));
+                    head.extend_from_slice(&input[..keep]);
+                    input = &input[n..];
+                    *remaining -= n as u64;
+                    self.finish_oversize_if_done(out);
+                }
+            }
+        }
+    }
+
+    fn finish_oversize_if_done(&mut self, out: &mut Vec<u8>) {
+        let State::Oversize {
+            first,
+            remaining: 0,
+            total,
+            head,
+        } = &self.state
+        else {
+            return;
+        };
+        let payload = replacement(head, *total);
+        // FIN as the original; a text frame becomes binary; continuation stays continuation.
+        let opcode = match first & 0x0F {
+            0x1 => 0x2,
+            o => o,
+        };
+        out.push((first & 0x80) | opcode);
+        let len = payload.len();
+        if len < 126 {
+            out.push(len as u8);
+        } else {
+            out.push(126);
+            out.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        out.extend_from_slice(&payload);
+        self.dropped += 1;
+        self.state = State::Header { buf: Vec::new() };
+    }
+}
+
+struct FrameHeader {
+    opcode: u8,
+    masked: bool,
+    len: u64,
+}
+
+/// The header in `buf` once it is complete.
+fn parse_header(buf: &[u8]) -> Option<FrameHeader> {
+    if buf.len() < 2 {
+        return None;
+    }
+    let masked = buf[1] & 0x80 != 0;
+    let (ext, len7) = match buf[1] & 0x7F {
+        126 => (2, None),
+        127 => (8, None),
+        n => (0, Some(u64::from(n))),
+    };
+    let need = 2 + ext + if masked { 4 } else { 0 };
+    if buf.len() < need {
+        return None;
+    }
+    let len = len7.unwrap_or_else(|| {
+        buf[2..2 + ext]
+            .iter()
+            .fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
+    });
+    Some(FrameHeader {
+        opcode: buf[0] & 0x0F,
+        masked,
+        len,
+    })
+}
+
+/// The STOMP frame that stands in for an oversized one: its command and headers (without
+/// `content-length`), plus the dropped marker, and no body. Without a readable header block
+/// the stand-in carries only the marker (it cannot be acknowledged then, but it cannot break
+/// the connection either).
+fn replacement(head: &[u8], total: u64) -> Vec<u8> {
+    let end = find(head, b"\n\n")
+        .map(|i| (i, 1))
+        .into_iter()
+        .chain(find(head, b"\r\n\r\n").map(|i| (i, 2)))
+        .min_by_key(|(i, _)| *i);
+    let mut out = Vec::with_capacity(head.len().min(HEAD_KEEP) + 64);
+    match end {
+        Some((i, _)) => {
+            for line in head[..i].split(|b| *b == b'\n') {
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                if line.starts_with(b"content-length:") || line.is_empty() {
+                    continue;
+                }
+                out.extend_from_slice(line);
+                out.push(b'\n');
+            }
+        }
+        None => out.extend_from_slice(b"MESSAGE\n"),
+    }
+    out.extend_from_slice(format!("{DROPPED_HEADER}:{total}\n\n").as_bytes());
+    out.push(0);
+    out
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// A stream whose incoming bytes pass through a [`WsFilter`]; writes pass unchanged.
+pub struct Filtered<S> {
+    inner: S,
+    filter: WsFilter,
+    out: Vec<u8>,
+    pos: usize,
+    scratch: Box<[u8]>,
+}
+
+impl<S> Filtered<S> {
+    pub fn new(inner: S, limit: usize) -> Self {
+        Self {
+            inner,
+            filter: WsFilter::new(limit),
+            out: Vec::new(),
+            pos: 0,
+            scratch: vec![0; 16 * 1024].into_boxed_slice(),
+        }
+    }
+
+    /// Oversized messages replaced so far.
+    pub fn dropped(&self) -> u64 {
+        self.filter.dropped
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Filtered<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            if this.pos < this.out.len() {
+                let n = (this.out.len() - this.pos).min(buf.remaining());
+                buf.put_slice(&this.out[this.pos..this.pos + n]);
+                this.pos += n;
+                if this.pos == this.out.len() {
+                    this.out.clear();
+                    this.pos = 0;
+                }
+                return Poll::Ready(Ok(()));
+            }
+            let mut rb = ReadBuf::new(&mut this.scratch);
+            ready!(Pin::new(&mut this.inner).poll_read(cx, &mut rb))?;
+            let n = rb.filled().len();
+            if n == 0 {
+                return Poll::Ready(Ok(())); // end of stream
+            }
+            let Self {
+                filter,
+                scratch,
+                out,
+                ..
+            } = this;
+            filter.push(&scratch[..n], out);
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Filtered<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, data)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HANDSHAKE: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n";
+
+    fn frame(first: u8, payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![first];
+        match payload.len() {
+            n if n < 126 => f.push(n as u8),
+            n if n <= 0xFFFF => {
+                f.push(126);
+                f.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                f.push(127);
+                f.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        f.extend_from_slice(payload);
+        f
+    }
+
+    /// Runs the filter over `input` fed in chunks of `chunk` bytes.
+    fn run(input: &[u8], chunk: usize, limit: usize) -> (Vec<u8>, u64) {
+        let mut f = WsFilter::new(limit);
+        let mut out = Vec::new();
+        for c in input.chunks(chunk.max(1)) {
+            f.push(c, &mut out);
+        }
+        (out, f.dropped)
+    }
+
+    #[test]
+    fn text_becomes_binary_and_everything_else_passes() {
+        let body = b"MESSAGE\nack:1\n\n\xff\xfe not utf-8\0";
+        let mut input = HANDSHAKE.to_vec();
+        input.extend(frame(0x81, body));
+        input.extend(frame(0x89, b"ping"));
+        input.extend(frame(0x82, b"\n"));
+        let mut want = HANDSHAKE.to_vec();
+        want.extend(frame(0x82, body));
+        want.extend(frame(0x89, b"ping"));
+        want.extend(frame(0x82, b"\n"));
+        for chunk in [1, 2, 3, 7, 64, 4096] {
+            assert_eq!(run(&input, chunk, 1024), (want.clone(), 0), "chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn an_oversized_message_becomes_its_headers_and_a_marker() {
+        let mut big =
+            b"MESSAGE\r\nsubscription:q\r\nack:T_q@@s@@7\r\ncontent-length:300000\r\n\r\n".to_vec();
+        big.extend(vec![b'x'; 300_000]);
+        big.push(0);
+        let mut input = HANDSHAKE.to_vec();
+        input.extend(frame(0x81, &big));
+        input.extend(frame(0x81, b"MESSAGE\nack:8\n\n{}\0"));
+        let mut want = HANDSHAKE.to_vec();
+        let stand_in = format!(
+            "MESSAGE\nsubscription:q\nack:T_q@@s@@7\nsite-agent-dropped:{}\n\n\0",
+            big.len()
+        );
+        want.extend(frame(0x82, stand_in.as_bytes()));
+        want.extend(frame(0x82, b"MESSAGE\nack:8\n\n{}\0"));
+        for chunk in [1, 13, 4096, 1 << 20] {
+            assert_eq!(
+                run(&input, chunk, 64 * 1024),
+                (want.clone(), 1),
+                "chunk {chunk}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_oversized_message_without_headers_still_leaves_the_stream_intact() {
+        let mut input = HANDSHAKE.to_vec();
+        input.extend(frame(0x82, &vec![b'y'; 70_000]));
+        input.extend(frame(0x82, b"\n"));
+        let (out, dropped) = run(&input, 999, 1000);
+        let mut want = HANDSHAKE.to_vec();
+        want.extend(frame(0x82, b"MESSAGE\nsite-agent-dropped:70000\n\n\0"));
+        want.extend(frame(0x82, b"\n"));
+        assert_eq!((out, dropped), (want, 1));
+    }
+
+    #[test]
+    fn never_panics_on_arbitrary_bytes() {
+        let mut seed = 0x9E3779B97F4A7C15u64;
+        for _ in 0..2000 {
+            let len = (seed % 300) as usize;
+            let mut input = HANDSHAKE.to_vec();
+            for _ in 0..len {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                input.push(seed as u8);
+            }
+            let _ = run(&input, (seed % 17) as usize + 1, 100);
+        }
+    }
+}

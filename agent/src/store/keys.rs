@@ -1,0 +1,159 @@
+//! The key ledger: every access key the agent is about to create, and every key it is about
+//! to retire, is written here first. After a crash, a lost response or a timeout, the ledger
+//! says which keys may be live on the backend without Waldur knowing (or the reverse); the
+//! key settlement (`orders::keys::settle`) resolves each row against Waldur's list.
+
+use super::{Store, StoreError};
+use rusqlite::params;
+
+/// Why a key is in the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyIntent {
+    /// A new key, applied (or about to be applied) to the backend and not yet known to be
+    /// held by Waldur.
+    Issue,
+    /// A key to remove from the backend once Waldur no longer holds it (the old key of a
+    /// rotation).
+    Revoke,
+}
+
+impl KeyIntent {
+    fn as_str(self) -> &'static str {
+        match self {
+            KeyIntent::Issue => "issue",
+            KeyIntent::Revoke => "revoke",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "issue" => Some(KeyIntent::Issue),
+            "revoke" => Some(KeyIntent::Revoke),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerRow {
+    pub resource_uuid: String,
+    pub uid: String,
+    pub access_key: String,
+    pub intent: KeyIntent,
+}
+
+impl Store {
+    pub async fn ledger_add(
+        &self,
+        resource: &str,
+        uid: &str,
+        access_key: &str,
+        intent: KeyIntent,
+    ) -> Result<(), StoreError> {
+        let (r, u, k) = (
+            resource.to_string(),
+            uid.to_string(),
+            access_key.to_string(),
+        );
+        let at = chrono::Utc::now().timestamp();
+        self.call(move |c| {
+            c.execute(
+                "INSERT OR REPLACE INTO key_ledger (resource_uuid, uid, access_key, intent, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![r, u, k, intent.as_str(), at],
+            )
+        })
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn ledger_remove(
+        &self,
+        resource: &str,
+        access_key: &str,
+        intent: KeyIntent,
+    ) -> Result<(), StoreError> {
+        let (r, k) = (resource.to_string(), access_key.to_string());
+        self.call(move |c| {
+            c.execute(
+                "DELETE FROM key_ledger WHERE resource_uuid = ?1 AND access_key = ?2 AND intent = ?3",
+                params![r, k, intent.as_str()],
+            )
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// The open rows of one resource, or of every resource (`None`), oldest first.
+    pub async fn ledger_rows(&self, resource: Option<&str>) -> Result<Vec<LedgerRow>, StoreError> {
+        let r = resource.map(str::to_string);
+        self.call(move |c| {
+            let mut st = c.prepare(
+                "SELECT resource_uuid, uid, access_key, intent FROM key_ledger
+                 WHERE (?1 IS NULL OR resource_uuid = ?1) ORDER BY at, access_key",
+            )?;
+            let rows = st.query_map(params![r], |row| {
+                let intent: String = row.get(3)?;
+                Ok(LedgerRow {
+                    resource_uuid: row.get(0)?,
+                    uid: row.get(1)?,
+                    access_key: row.get(2)?,
+                    // An unknown intent (a newer agent's row) is treated as a key to issue:
+                    // settlement then keeps it only if Waldur holds it.
+                    intent: KeyIntent::parse(&intent).unwrap_or(KeyIntent::Issue),
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn rows_per_resource_survive_reopen_and_are_removed_one_by_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.sqlite3");
+        {
+            let s = Store::open(&path).unwrap();
+            s.ledger_add("r1", "u1", "AK1", KeyIntent::Issue)
+                .await
+                .unwrap();
+            s.ledger_add("r1", "u1", "AK0", KeyIntent::Revoke)
+                .await
+                .unwrap();
+            s.ledger_add("r2", "u2", "AK2", KeyIntent::Issue)
+                .await
+                .unwrap();
+            s.ledger_add("r2", "u2", "AK2", KeyIntent::Issue)
+                .await
+                .unwrap();
+        }
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.ledger_rows(None).await.unwrap().len(), 3);
+        let r1 = s.ledger_rows(Some("r1")).await.unwrap();
+        assert_eq!(r1.len(), 2);
+        assert!(
+            r1.iter()
+                .any(|r| r.access_key == "AK0" && r.intent == KeyIntent::Revoke)
+        );
+        s.ledger_remove("r1", "AK0", KeyIntent::Revoke)
+            .await
+            .unwrap();
+        s.ledger_remove("r1", "AK0", KeyIntent::Issue)
+            .await
+            .unwrap();
+        let r1 = s.ledger_rows(Some("r1")).await.unwrap();
+        assert_eq!(
+            r1,
+            vec![LedgerRow {
+                resource_uuid: "r1".into(),
+                uid: "u1".into(),
+                access_key: "AK1".into(),
+                intent: KeyIntent::Issue
+            }]
+        );
+    }
+}

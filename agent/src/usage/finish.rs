@@ -1,0 +1,76 @@
+//! A resource's last figures, taken when it is terminated: Waldur accepts usage only while
+//! the resource exists (`Terminating` included), so the usage since the last report is
+//! measured and sent before the user is deleted.
+
+use super::period::Period;
+use super::reporter::UsageReporter;
+use crate::store::usage::{KnownResource, Sample};
+
+/// Why the last figures could not be sent yet (a transient problem: try again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotDelivered(pub String);
+
+impl UsageReporter {
+    /// One more sample, the current period recomputed up to now, and every undelivered figure
+    /// of the resource sent. A figure Waldur refuses (closed month without a staff token, ...)
+    /// does not hold up the termination; an unreachable Waldur does.
+    pub async fn final_report(&self, resource: &str, uid: &str) -> Result<(), NotDelivered> {
+        let now = self.clock.now();
+        let known = KnownResource {
+            resource_uuid: resource.to_string(),
+            uid: uid.to_string(),
+            state: "Terminating".into(),
+        };
+        let store_err = |e: crate::store::StoreError| NotDelivered(e.to_string());
+        self.store
+            .upsert_known_resource(&self.offering_key(), known.clone(), now.timestamp())
+            .await
+            .map_err(store_err)?;
+        match self.backend.usage(uid).await {
+            Ok(u) => self
+                .store
+                .insert_samples(vec![Sample {
+                    resource_uuid: resource.to_string(),
+                    sampled_at: now.timestamp(),
+                    bytes: u.bytes,
+                    objects: u.objects,
+                    buckets_json: serde_json::to_string(&u.buckets).unwrap_or_else(|_| "[]".into()),
+                }])
+                .await
+                .map_err(store_err)?,
+            // Not measurable now: the figures of the samples taken so far are sent.
+            Err(e) => {
+                tracing::warn!(resource, uid, error = %e, "no last usage sample before termination")
+            }
+        }
+        let period = Period::containing(now, self.tz);
+        let hold = self.sampling_interval(period.start(self.tz));
+        let rows = self
+            .resource_figures(&known, period, now.timestamp(), hold, false)
+            .await;
+        self.store
+            .outbox_put(rows, now.timestamp())
+            .await
+            .map_err(store_err)?;
+        let stats = self.deliver_for(Some(resource)).await;
+        let still_pending = self
+            .store
+            .outbox_pending()
+            .await
+            .map_err(store_err)?
+            .into_iter()
+            .any(|r| r.resource_uuid == resource && r.state == "pending");
+        if still_pending {
+            return Err(NotDelivered(format!(
+                "the resource's last usage figures could not be sent to Waldur yet ({} failed)",
+                stats.failed
+            )));
+        }
+        tracing::info!(
+            resource,
+            sent = stats.sent,
+            "last usage figures sent before termination"
+        );
+        Ok(())
+    }
+}
