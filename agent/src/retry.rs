@@ -49,7 +49,15 @@ impl RetryPolicy {
         f.retry(backoff)
             .sleep(tokio::time::sleep)
             .when(transient)
-            .notify(|e: &E, d: Duration| tracing::warn!(call = what, retry_in_ms = d.as_millis() as u64, error = %e, "transient error, retrying"))
+            .notify(|e: &E, d: Duration| {
+                // A backend or Waldur that is down for hours would log every retry of every
+                // call: the first of a kind is logged, the rest summarised.
+                if let Some(suppressed) =
+                    crate::ops::throttle::ERRORS.admit(what, std::time::Instant::now())
+                {
+                    tracing::warn!(call = what, retry_in_ms = d.as_millis() as u64, error = %e, suppressed, "transient error, retrying");
+                }
+            })
             .await
     }
 }

@@ -142,6 +142,10 @@ fn usage_show_and_dry_run_read_the_local_state() {
     assert!(out.contains("e5000000000000000000000000000001"), "{out}");
     assert!(out.contains("2500000000"), "last sample shown: {out}");
     assert!(
+        out.contains("database: ") && out.contains(" MiB; history kept: 13 months"),
+        "database size shown: {out}"
+    );
+    assert!(
         out.contains("2.50") && out.contains("pending"),
         "figure and state shown: {out}"
     );
@@ -222,4 +226,53 @@ fn under_systemd_it_reports_ready_and_stopping_and_keeps_a_heartbeat() {
         code == 1 || code2 == 1,
         "a stale heartbeat fails the probe: {out}"
     );
+}
+
+#[test]
+fn yaml_errors_never_echo_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.yaml");
+    std::fs::write(
+        &path,
+        "offerings:\n  - name: S3\n    waldur_api_token: secret-canary-7731\n   broken: [\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(&["check-config", "-c", path.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("line "), "{err}");
+    assert!(
+        !err.contains("secret-canary") && !out.contains("secret-canary"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_second_agent_on_the_same_database_is_refused_by_pid() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let mut first = Command::new(BIN)
+        .args(["run", "-c", cfg.to_str().unwrap(), "--log-format", "json"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lock = dir.path().join("state.sqlite3.lock");
+    let pid = first.id().to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::fs::read_to_string(&lock).unwrap_or_default().trim() != pid {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first agent never took the lock"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let (code, out, err) = run(&["-m", "report", "--once", "-c", cfg.to_str().unwrap()]);
+    let _ = first.kill();
+    let _ = first.wait();
+    assert_eq!(code, 3, "{out}{err}");
+    let all = format!("{out}{err}");
+    assert!(all.contains(&format!("PID {pid}")), "{all}");
+    // Once the first is gone (killed: no clean-up), the lock is free again.
+    let (code, _, _) = run(&["usage", "show", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(code, 0);
 }

@@ -277,3 +277,85 @@ fn usage_configuration_is_checked_at_start_up() {
         site_agent::usage::kind::UsageSource::CroitSeries
     );
 }
+
+#[test]
+fn values_that_would_panic_spin_or_lose_the_journal_are_refused() {
+    let top = |line: &str| format!("{line}\n{GOOD}");
+    let cases = [
+        (
+            top("database_path: \"\""),
+            "`database_path` must name a file",
+        ),
+        (top("database_path: \":memory:\""), "is not a file path"),
+        (
+            top("database_path: \"file::memory:?cache=shared\""),
+            "is not a file path",
+        ),
+        (
+            top("global_proxy: socks5://u:pw-canary@proxy:1080"),
+            "SOCKS proxies are not supported",
+        ),
+        (
+            top("history_months: 0"),
+            "`history_months`: must be between 1 and 120",
+        ),
+        (
+            top("waldur_timeout: 1e20"),
+            "`waldur_timeout`: must be between 1 and 600",
+        ),
+        (
+            top("waldur_timeout: 1e-300"),
+            "`waldur_timeout`: must be between 1 and 600",
+        ),
+        (
+            with(
+                "      token: croit\n",
+                "      token: croit\n      timeout: 1e20\n",
+            ),
+            "`timeout` must be a number between 0.5 and 600",
+        ),
+        (
+            with(
+                "      token: croit\n",
+                "      token: croit\n      timeout: 1e-12\n",
+            ),
+            "`timeout` must be a number between 0.5 and 600",
+        ),
+    ];
+    for (yaml, needle) in cases {
+        let e = load_str(&yaml, "t.yaml", no_env()).unwrap_err().to_string();
+        assert!(e.contains(needle), "expected {needle:?} in:\n{e}");
+        assert!(!e.contains("pw-canary"), "a proxy password leaked: {e}");
+    }
+    // The heartbeat lives beside the database by default (readable outside PrivateTmp=).
+    let c = load_str(
+        &top("database_path: /var/lib/x/state.sqlite3"),
+        "t.yaml",
+        no_env(),
+    )
+    .unwrap();
+    assert_eq!(c.heartbeat_file, Path::new("/var/lib/x/heartbeat"));
+    assert_eq!(c.history_months, 13);
+}
+
+#[test]
+fn the_oidc_client_secret_can_come_from_a_file_or_credential() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("oidc"), "oidc-secret-canary\n").unwrap();
+    let yaml = with(
+        "waldur_api_token: 0123456789abcdef",
+        &format!(
+            "oidc_token_url: https://sso.example/token\n    oidc_client_id: agent\n    oidc_client_secret_file: {}",
+            dir.path().join("oidc").display()
+        ),
+    );
+    let c = load_str(&yaml, "t.yaml", no_env()).unwrap();
+    match &c.offerings[0].auth {
+        WaldurAuth::Oidc { client_secret, .. } => assert_eq!(
+            secrecy::ExposeSecret::expose_secret(client_secret),
+            "oidc-secret-canary"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(!format!("{c:?}").contains("oidc-secret-canary"));
+}

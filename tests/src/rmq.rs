@@ -112,6 +112,26 @@ impl RmqPeer {
         Ok(())
     }
 
+    /// Publishes raw bytes (any bytes: not UTF-8, or megabytes) to a queue.
+    pub async fn publish_bytes(&self, vhost: &str, queue: &str, body: &[u8]) -> anyhow::Result<()> {
+        use base64::Engine;
+        let payload = base64::engine::general_purpose::STANDARD.encode(body);
+        let r = self
+            .http()
+            .post(format!("{}/api/exchanges/{vhost}/amq.default/publish", self.mgmt_url))
+            .basic_auth(&self.admin_user, Some(&self.admin_pass))
+            .json(&json!({"properties": {"delivery_mode": 2}, "routing_key": queue, "payload": payload, "payload_encoding": "base64"}))
+            .send()
+            .await?;
+        anyhow::ensure!(r.status().is_success(), "RabbitMQ publish: {}", r.status());
+        let v: serde_json::Value = r.json().await?;
+        anyhow::ensure!(
+            v["routed"] == true,
+            "RabbitMQ did not route the message: {v}"
+        );
+        Ok(())
+    }
+
     /// Messages waiting in a queue (ready + unacknowledged).
     pub async fn queue_depth(&self, vhost: &str, queue: &str) -> anyhow::Result<u64> {
         let r = self

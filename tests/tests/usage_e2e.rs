@@ -371,3 +371,85 @@ async fn upstream_croit_usage_bills_gb_days_from_croits_own_series() {
         "only the storage component is billed"
     );
 }
+
+#[tokio::test]
+async fn the_usage_since_the_last_report_is_sent_before_termination() {
+    let b = Billing::new("2026-11-10T00:00:00Z").await;
+    b.env.croit.add_bucket(&b.uid, "data", 10 * GB, 5);
+    let app = b.app();
+    b.sample_for(&app, 7).await; // 00:00 .. 01:00
+    app.usage_report_cycle().await;
+    assert_eq!(b.held("s3_storage", "2026-11").as_deref(), Some("0.42"));
+    // Twelve more hours are sampled but not yet reported when the customer empties the
+    // bucket and terminates the resource.
+    for _ in 0..72 {
+        b.advance(Duration::minutes(10));
+        app.usage_sample_cycle().await;
+    }
+    b.advance(Duration::minutes(5));
+    b.env.croit.remove_bucket(&b.uid, "data");
+    let term = b
+        .env
+        .place_for(&b.resource, "Terminate", json!({}), json!({}));
+    assert_eq!(
+        app.order_cycle().await,
+        vec![(term.order_uuid.clone(), site_agent::orders::Outcome::Done)]
+    );
+    assert_eq!(b.env.resource(&b.resource)["state"], "Terminated");
+    // 10 GB from 00:00 to 13:05 (the last full reading holds until the final one, 0 bytes).
+    assert_eq!(b.held("s3_storage", "2026-11").as_deref(), Some("5.45"));
+    let calls = b.env.waldur.calls();
+    let last_usage = calls
+        .iter()
+        .rposition(|c| c.path.ends_with("/set_usage/") && c.status < 300)
+        .expect("usage sent");
+    let done = calls
+        .iter()
+        .rposition(|c| c.path.ends_with("/set_state_done/"))
+        .unwrap();
+    assert!(last_usage < done, "sent while Waldur still accepted it");
+    // Nothing is left undelivered for the terminated resource.
+    app.usage_report_cycle().await;
+    let pending = app.store.outbox_pending().await.unwrap();
+    assert!(
+        pending.iter().all(|r| r.resource_uuid != b.resource),
+        "{pending:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_backend_that_is_down_costs_one_ping_per_cycle_not_a_call_per_resource() {
+    let b = Billing::new("2026-11-10T00:00:00Z").await;
+    for i in 0..5 {
+        b.env
+            .place_create(&format!("More {i}"), json!({"max_storage_limit": 1}));
+    }
+    let app = b.app();
+    app.order_cycle().await;
+    app.usage_sample_cycle().await;
+    let buckets_calls = |b: &Billing| {
+        b.env
+            .croit
+            .calls()
+            .iter()
+            .filter(|c| c.path.ends_with("/buckets"))
+            .count()
+    };
+    let before = buckets_calls(&b);
+    assert!(before >= 6, "the six users were sampled");
+    b.env.croit.fail_next(1000, 503, "maintenance");
+    b.advance(Duration::minutes(10));
+    let stats = app.reporters[0].sample_cycle().await;
+    assert_eq!((stats.sampled, stats.failed), (0, 6));
+    assert_eq!(
+        buckets_calls(&b),
+        before,
+        "no per-resource call while the backend is down"
+    );
+    b.env.croit.fail_next(0, 503, "");
+    app.usage_report_cycle().await;
+    assert!(
+        b.held("s3_storage", "2026-11").is_some(),
+        "what was measured before is still billed"
+    );
+}

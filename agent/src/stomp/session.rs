@@ -88,6 +88,17 @@ pub fn backoff(attempt: u32, min: Duration, max: Duration, jitter01: f64) -> Dur
     base + base.mul_f64(0.25 * jitter01.clamp(0.0, 1.0))
 }
 
+/// The reconnect attempt after a failure. Only a connection that lasted starts the backoff
+/// over: one that fails right after CONNECT (a broker refusing us, a message that kills the
+/// socket) must not turn into a reconnect every second.
+fn next_attempt(attempt: u32, was_connected: bool, lived: Duration) -> u32 {
+    if was_connected && lived >= STABLE_AFTER {
+        1
+    } else {
+        attempt.saturating_add(1)
+    }
+}
+
 fn jitter() -> f64 {
     site_agent_sdk::keys::random_fraction()
 }
@@ -123,14 +134,7 @@ pub async fn run(
         match connect_once(&cfg, &deliveries, &mut shutdown, &report).await {
             Ok(()) => break,
             Err((e, was_connected)) => {
-                // Only a connection that lasted starts the backoff over: one that fails right
-                // after CONNECT (a broker refusing us, a message that kills the socket) must
-                // not turn into a reconnect every second.
-                attempt = if was_connected && started.elapsed() >= STABLE_AFTER {
-                    1
-                } else {
-                    attempt.saturating_add(1)
-                };
+                attempt = next_attempt(attempt, was_connected, started.elapsed());
                 let delay = backoff(attempt, cfg.backoff_min, cfg.backoff_max, jitter());
                 if attempt <= 3 {
                     tracing::warn!(stomp = %cfg.name, error = %e, retry_in_ms = delay.as_millis() as u64, "STOMP connection lost; reconnecting");
@@ -335,5 +339,23 @@ mod tests {
         assert!(backoff(1, min, max, jitter()) <= Duration::from_millis(1250));
         assert_eq!(parse_heartbeat("10000,5000"), (10000, 5000));
         assert_eq!(parse_heartbeat("junk"), (0, 0));
+    }
+
+    #[test]
+    fn backoff_keeps_growing_while_connections_die_young() {
+        let mut attempt = 0;
+        for _ in 0..6 {
+            // Connected, then dropped a moment later: still growing.
+            attempt = next_attempt(attempt, true, Duration::from_millis(50));
+        }
+        assert_eq!(attempt, 6);
+        let (min, max) = (Duration::from_secs(1), Duration::from_secs(120));
+        assert_eq!(backoff(attempt, min, max, 0.0), Duration::from_secs(32));
+        assert_eq!(next_attempt(attempt, false, Duration::from_secs(600)), 7);
+        assert_eq!(
+            next_attempt(attempt, true, STABLE_AFTER),
+            1,
+            "a lasting one starts over"
+        );
     }
 }

@@ -56,6 +56,14 @@ impl UsageReporter {
     pub async fn sample_cycle(&self) -> SampleStats {
         let now = self.clock.now();
         let resources = self.known_resources().await;
+        // One line for a backend that is down, not one per resource (and per retry).
+        if let Err(e) = self.backend.ping().await {
+            tracing::warn!(offering = %self.offering.name, error = %e, resources = resources.len(), "backend unreachable; no usage samples this cycle (nothing is billed as zero)");
+            return SampleStats {
+                sampled: 0,
+                failed: resources.len(),
+            };
+        }
         let results: Vec<Option<Sample>> = futures_util::stream::iter(resources)
             .map(|r| async move {
                 match self.backend.usage(&r.uid).await {
@@ -67,7 +75,11 @@ impl UsageReporter {
                         buckets_json: serde_json::to_string(&u.buckets).unwrap_or_else(|_| "[]".into()),
                     }),
                     Err(e) => {
-                        tracing::warn!(resource = %r.resource_uuid, uid = %r.uid, error = %e, "usage not readable; no sample");
+                        if let Some(suppressed) = crate::ops::throttle::ERRORS
+                            .admit("usage not readable", std::time::Instant::now())
+                        {
+                            tracing::warn!(resource = %r.resource_uuid, uid = %r.uid, error = %e, suppressed, "usage not readable; no sample");
+                        }
                         None
                     }
                 }

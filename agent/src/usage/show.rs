@@ -39,6 +39,14 @@ pub fn print(config: &Config, resource: Option<String>, period: Option<String>) 
             .await
             .unwrap_or_default();
         let tz = config.timezone;
+        let size = store.size_bytes().await.unwrap_or(0);
+        println!(
+            "database: {} ({:.1} MiB; history kept: {} months, pruned daily)",
+            config.database_path.display(),
+            size as f64 / (1024.0 * 1024.0),
+            config.history_months
+        );
+        println!();
         println!("samples ({tz}):");
         println!(
             "{:<34} {:>8} {:<26} {:>16} {:>10}",

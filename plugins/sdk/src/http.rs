@@ -146,6 +146,55 @@ mod tests {
         assert!(!format!("{p:?}").contains("pw-canary"));
     }
 
+    /// A server that answers each connection with the next canned response.
+    async fn serve(responses: Vec<Vec<u8>>) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            for r in responses {
+                let (mut sock, _) = listener.accept().await.unwrap();
+                let mut buf = vec![0; 4096];
+                let _ = sock.read(&mut buf).await;
+                let _ = sock.write_all(&r).await;
+                let _ = sock.shutdown().await;
+            }
+        });
+        format!("http://{addr}/")
+    }
+
+    #[tokio::test]
+    async fn bodies_larger_than_the_limit_are_refused_unread() {
+        ensure_crypto_provider();
+        let limit = 64 * 1024;
+        let mut chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        for _ in 0..4 {
+            chunked.extend_from_slice(format!("{:x}\r\n", 32 * 1024).as_bytes());
+            chunked.extend(vec![b'x'; 32 * 1024]);
+            chunked.extend_from_slice(b"\r\n");
+        }
+        chunked.extend_from_slice(b"0\r\n\r\n");
+        let url = serve(vec![
+            b"HTTP/1.1 200 OK\r\nContent-Length: 400000000\r\n\r\nxx".to_vec(),
+            chunked,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nh\xffllo".to_vec(),
+        ])
+        .await;
+        let http = reqwest::Client::new();
+        for declared in [true, false] {
+            let resp = http.get(&url).send().await.unwrap();
+            match read_text(resp, limit).await {
+                Err(BodyError::TooLarge { limit: l }) => assert_eq!(l, limit),
+                other => panic!("declared={declared}: {other:?}"),
+            }
+        }
+        let resp = http.get(&url).send().await.unwrap();
+        assert_eq!(read_text(resp, limit).await.unwrap(), "h\u{fffd}llo");
+        let e = BodyError::TooLarge { limit: MAX_BODY }.into_backend("croit GET users");
+        assert!(e.is_transient());
+        assert!(e.message().contains("larger than 16 MiB"), "{e}");
+    }
+
     #[test]
     fn builds_with_proxy_and_without_verification() {
         let cfg = HttpConfig {

@@ -11,7 +11,7 @@ use super::context::Ctx;
 use super::query::Query;
 use super::reply::Reply;
 use super::state::State;
-use super::{CallRecord, WaldurSim, auth, control, router};
+use super::{CallRecord, Fault, WaldurSim, auth, control, router};
 
 const MAX_BODY: usize = 16 * 1024 * 1024;
 
@@ -51,24 +51,77 @@ async fn handle(AxState(sim): AxState<WaldurSim>, req: Request) -> Response {
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
     };
     let raw_query = parts.uri.query().unwrap_or("").to_string();
-    let mut st = sim.lock();
-    let origin = header_str(header::HOST)
-        .filter(|h| !h.is_empty())
-        .map(|h| format!("http://{h}"))
-        .unwrap_or_else(|| st.origin.clone());
-    let ctx = Ctx {
-        method: parts.method.as_str().to_string(),
-        path: parts.uri.path().to_string(),
-        query: Query::parse(&raw_query),
-        raw_query,
-        origin,
-        authorization: header_str(header::AUTHORIZATION),
-        content_type: header_str(header::CONTENT_TYPE),
-        body: bytes,
+    let (ctx, fault, reply) = {
+        let mut st = sim.lock();
+        let origin = header_str(header::HOST)
+            .filter(|h| !h.is_empty())
+            .map(|h| format!("http://{h}"))
+            .unwrap_or_else(|| st.origin.clone());
+        let ctx = Ctx {
+            method: parts.method.as_str().to_string(),
+            path: parts.uri.path().to_string(),
+            query: Query::parse(&raw_query),
+            raw_query,
+            origin,
+            authorization: header_str(header::AUTHORIZATION),
+            content_type: header_str(header::CONTENT_TYPE),
+            body: bytes,
+        };
+        let fault = take_fault(&mut st, &ctx);
+        let reply = match fault {
+            Some(Fault::Status(status)) => {
+                let reply = Reply::detail(status, "Simulated failure");
+                record(&mut st, &ctx, &reply);
+                reply
+            }
+            _ => process(&mut st, &ctx),
+        };
+        (ctx, fault, reply)
     };
-    let reply = process(&mut st, &ctx);
-    drop(st);
-    to_response(reply, ctx.is_head())
+    match fault {
+        Some(Fault::DropResponse) => {
+            // The effects (events to publish) happened: they still go out.
+            let mut resp = broken_response();
+            resp.extensions_mut().insert(reply.effects);
+            resp
+        }
+        Some(Fault::Delay(d)) => {
+            tokio::time::sleep(d).await;
+            to_response(reply, ctx.is_head())
+        }
+        _ => to_response(reply, ctx.is_head()),
+    }
+}
+
+/// The fault for this request, if a rule matches (using up one of its times).
+fn take_fault(st: &mut State, ctx: &Ctx) -> Option<Fault> {
+    let i = st.faults.iter().position(|r| {
+        r.times > 0 && r.method.eq_ignore_ascii_case(&ctx.method) && ctx.path.contains(&r.path)
+    })?;
+    let rule = &mut st.faults[i];
+    rule.times -= 1;
+    let fault = rule.fault;
+    if rule.times == 0 {
+        st.faults.remove(i);
+    }
+    Some(fault)
+}
+
+/// A 200 whose body fails mid-way: the connection is cut before the answer is complete.
+fn broken_response() -> Response {
+    let stream = futures_util::stream::iter([
+        Ok::<_, std::io::Error>(axum::body::Bytes::from_static(b"{\"partial")),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "simulated lost answer",
+        )),
+    ]);
+    let mut resp = Response::new(Body::from_stream(stream));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
 }
 
 /// Everything after HTTP parsing, synchronous under the state lock.
@@ -91,6 +144,11 @@ pub(crate) fn process(st: &mut State, ctx: &Ctx) -> Reply {
     } else {
         Reply::not_found()
     };
+    record(st, ctx, &reply);
+    reply
+}
+
+fn record(st: &mut State, ctx: &Ctx, reply: &Reply) {
     st.calls.push(CallRecord {
         method: ctx.method.clone(),
         path: ctx.path.clone(),
@@ -98,7 +156,6 @@ pub(crate) fn process(st: &mut State, ctx: &Ctx) -> Reply {
         status: reply.status,
         body: ctx.recorded_body(),
     });
-    reply
 }
 
 fn to_response(reply: Reply, head: bool) -> Response {

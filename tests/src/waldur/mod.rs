@@ -41,6 +41,39 @@ pub use events::EventMessage;
 use state::State;
 use util::parse_uuid;
 
+/// What an injected fault does to a matching request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer this status without doing anything (nothing is committed).
+    Status(u16),
+    /// Do the request (its effect is committed), then cut the connection before the answer
+    /// is complete: the client cannot know whether it happened.
+    DropResponse,
+    /// Do the request, then hold the answer back this long (a client times out first).
+    Delay(std::time::Duration),
+}
+
+/// A fault for requests whose method equals `method` and whose path contains `path`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaultRule {
+    pub method: String,
+    pub path: String,
+    pub fault: Fault,
+    /// How many matching requests it applies to.
+    pub times: usize,
+}
+
+impl FaultRule {
+    pub fn new(method: &str, path: &str, fault: Fault, times: usize) -> Self {
+        Self {
+            method: method.into(),
+            path: path.into(),
+            fault,
+            times,
+        }
+    }
+}
+
 /// A running simulator. Cheap to clone; all clones share one state.
 #[derive(Clone)]
 pub struct WaldurSim {
@@ -461,6 +494,16 @@ impl WaldurSim {
         let mut st = self.lock();
         st.fail_remaining = n;
         st.fail_status = status;
+    }
+
+    /// Adds a fault for the next `rule.times` requests that match it (see [`Fault`]).
+    pub fn inject(&self, rule: FaultRule) {
+        self.lock().faults.push(rule);
+    }
+
+    /// Removes every injected fault.
+    pub fn clear_faults(&self) {
+        self.lock().faults.clear();
     }
 
     /// While down, every `/api/` request answers 503 and changes nothing.

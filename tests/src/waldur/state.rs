@@ -254,6 +254,8 @@ pub(crate) struct State {
     pub calls: Vec<CallRecord>,
     pub fail_remaining: usize,
     pub fail_status: u16,
+    /// Path-matched faults (`WaldurSim::inject`), first match wins.
+    pub faults: Vec<super::FaultRule>,
     pub down: bool,
     /// Added before every `/api/` request is handled (`WaldurSim::set_latency`).
     pub latency: std::time::Duration,
@@ -312,6 +314,7 @@ impl State {
             calls: Vec::new(),
             fail_remaining: 0,
             fail_status: 500,
+            faults: Vec::new(),
             down: false,
             latency: std::time::Duration::ZERO,
             events: Default::default(),

@@ -1,0 +1,396 @@
+//! Faults between any two steps of an order, on waldur-sim + croit-sim: lost answers, calls
+//! that Waldur committed but the agent never saw succeed, stale or foreign events, a
+//! `backend_id` that points at another resource's user. After each, Waldur and the backend
+//! must agree: no key the portal shows that does not work, no foreign user touched, no good
+//! order erred.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+use site_agent::events::Work;
+use site_agent::orders::Outcome;
+use site_agent::rotation::RotationOutcome;
+use site_agent_sims::waldur::{Fault, FaultRule, OfferingSeed, OrderSeed};
+
+/// The live keys of `uid` equal Waldur's keys of `resource`, each with its secret.
+fn assert_keys_match(env: &Env, resource: &str, uid: &str) {
+    let mut live = env.croit.user(uid).expect("user exists").keys;
+    let mut reported: Vec<(String, String)> = env
+        .waldur
+        .api_keys(resource)
+        .into_iter()
+        .map(|k| (k.client_id, k.api_key))
+        .collect();
+    live.sort();
+    reported.sort();
+    assert_eq!(
+        live, reported,
+        "backend keys == Waldur keys, secrets included"
+    );
+}
+
+fn uid_of(env: &Env, resource: &str) -> String {
+    env.resource(resource)["backend_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Accepted (HTTP 200) calls ending with `suffix`.
+fn accepted(env: &Env, suffix: &str) -> usize {
+    env.waldur
+        .calls()
+        .iter()
+        .filter(|c| c.method == "POST" && c.path.ends_with(suffix) && c.status < 300)
+        .count()
+}
+
+#[tokio::test]
+async fn a_key_waldur_took_is_kept_when_its_answer_was_lost() {
+    let env = env().await;
+    let placed = env.place_create("Lost answer", json!({"max_storage_limit": 5}));
+    // Waldur records the first key, but every answer to it (and the retries') is lost.
+    env.waldur.inject(FaultRule::new(
+        "POST",
+        "/report_created/",
+        Fault::DropResponse,
+        4,
+    ));
+    {
+        let app = env.app();
+        let first = app.order_cycle().await;
+        assert!(matches!(&first[..], [(_, Outcome::Retry(_))]), "{first:?}");
+    }
+    let held = env.waldur.api_keys(&placed.resource_uuid);
+    assert_eq!(held.len(), 1, "Waldur holds the key whose answer was lost");
+    // A fresh process (as after kill -9) resumes.
+    let app = env.app();
+    assert_eq!(
+        app.order_cycle().await,
+        vec![(placed.order_uuid.clone(), Outcome::Done)]
+    );
+    let uid = uid_of(&env, &placed.resource_uuid);
+    assert_keys_match(&env, &placed.resource_uuid, &uid);
+    let keys = env.waldur.api_keys(&placed.resource_uuid);
+    assert_eq!(keys.len(), 2);
+    assert!(
+        keys.iter().any(|k| k.client_id == held[0].client_id),
+        "the key the customer may already see still works"
+    );
+}
+
+#[tokio::test]
+async fn a_key_is_never_removed_while_waldur_cannot_be_asked() {
+    let env = env().await;
+    let placed = env.place_create("No list", json!({"max_storage_limit": 5}));
+    env.waldur.inject(FaultRule::new(
+        "POST",
+        "/report_created/",
+        Fault::DropResponse,
+        4,
+    ));
+    env.app().order_cycle().await;
+    let uid = uid_of(&env, &placed.resource_uuid);
+    let live = env.croit.user(&uid).unwrap().keys;
+    assert_eq!(live.len(), 1);
+    // Resume while Waldur's key list cannot be read: nothing may be removed.
+    env.waldur.inject(FaultRule::new(
+        "GET",
+        "/marketplace-resource-api-keys/",
+        Fault::Status(503),
+        100,
+    ));
+    let app = env.app();
+    assert!(matches!(
+        &app.order_cycle().await[..],
+        [(_, Outcome::Retry(_))]
+    ));
+    assert_eq!(
+        env.croit.user(&uid).unwrap().keys,
+        live,
+        "no key removed blind"
+    );
+    env.waldur.clear_faults();
+    app.order_cycle().await;
+    assert_keys_match(&env, &placed.resource_uuid, &uid);
+}
+
+#[tokio::test]
+async fn lost_answers_to_order_transitions_do_not_err_good_orders() {
+    let env = env().await;
+    let placed = env.place_create("Lost transitions", json!({"max_storage_limit": 5}));
+    // The approval and the completion both happen, but their answers are lost; the retry of
+    // each is refused (409: wrong state) by Waldur.
+    env.waldur.inject(FaultRule::new(
+        "POST",
+        "/approve_by_provider/",
+        Fault::DropResponse,
+        1,
+    ));
+    env.waldur.inject(FaultRule::new(
+        "POST",
+        "/set_state_done/",
+        Fault::DropResponse,
+        1,
+    ));
+    let app = env.app();
+    assert_eq!(
+        app.order_cycle().await,
+        vec![(placed.order_uuid.clone(), Outcome::Done)]
+    );
+    assert_eq!(env.order_state(&placed.order_uuid), "done");
+    assert_eq!(env.waldur.count_calls("POST", "/set_state_erred/"), 0);
+    assert!(
+        env.waldur
+            .calls()
+            .iter()
+            .any(|c| c.path.ends_with("/approve_by_provider/") && c.status == 409),
+        "the retry was refused as a wrong-state call"
+    );
+    assert_eq!(accepted(&env, "/set_state_done/"), 1, "done exactly once");
+}
+
+#[tokio::test]
+async fn a_lost_set_key_answer_still_completes_the_rotation() {
+    let env = env().await;
+    let placed = env.place_create("Rotate", json!({"max_storage_limit": 5}));
+    let app = env.app();
+    app.order_cycle().await;
+    let target = env.waldur.api_keys(&placed.resource_uuid)[0].clone();
+    env.waldur.rotate_key(&target.uuid).unwrap();
+    env.waldur
+        .inject(FaultRule::new("POST", "/set_key/", Fault::DropResponse, 1));
+    let r = app.key_cycle().await;
+    assert!(
+        matches!(&r[..], [(_, RotationOutcome::Rotated { .. })]),
+        "{r:?}"
+    );
+    let uid = uid_of(&env, &placed.resource_uuid);
+    assert_keys_match(&env, &placed.resource_uuid, &uid);
+    assert!(
+        env.croit
+            .user(&uid)
+            .unwrap()
+            .keys
+            .iter()
+            .all(|(ak, _)| *ak != target.client_id),
+        "the replaced key no longer works"
+    );
+    assert_eq!(env.waldur.count_calls("POST", "/set_erred/"), 0);
+}
+
+#[tokio::test]
+async fn stale_rotation_work_rotates_nothing() {
+    let env = env().await;
+    let placed = env.place_create("Stale", json!({"max_storage_limit": 5}));
+    let app = env.app();
+    app.order_cycle().await;
+    let target = env.waldur.api_keys(&placed.resource_uuid)[0].clone();
+    env.waldur.rotate_key(&target.uuid).unwrap();
+    let work = Work::Rotate {
+        offering: env.offering.clone(),
+        api_key_uuid: target.uuid.clone(),
+    };
+    app.do_work(&work).await;
+    let after_first = env.waldur.api_keys(&placed.resource_uuid);
+    let uid = uid_of(&env, &placed.resource_uuid);
+    assert_keys_match(&env, &placed.resource_uuid, &uid);
+    // The same work again (a redelivered event, a replayed inbox): the key is OK now, so
+    // nothing changes — the new key the customer was just shown keeps working.
+    app.do_work(&work).await;
+    assert_eq!(env.waldur.api_keys(&placed.resource_uuid), after_first);
+    assert_keys_match(&env, &placed.resource_uuid, &uid);
+    // Rotated again by the customer: the worker rotates the key's *current* access key.
+    env.waldur.rotate_key(&target.uuid).unwrap();
+    let current = env
+        .waldur
+        .api_keys(&placed.resource_uuid)
+        .into_iter()
+        .find(|k| k.uuid == target.uuid)
+        .unwrap();
+    app.do_work(&work).await;
+    assert_keys_match(&env, &placed.resource_uuid, &uid);
+    assert!(
+        env.croit
+            .user(&uid)
+            .unwrap()
+            .keys
+            .iter()
+            .all(|(ak, _)| *ak != current.client_id),
+        "the key the customer asked to revoke is gone"
+    );
+}
+
+#[tokio::test]
+async fn events_for_unknown_or_foreign_orders_are_dropped_never_erred() {
+    let env = env().await;
+    let app = env.app();
+    app.do_work(&Work::Order {
+        offering: env.offering.clone(),
+        order_uuid: uuid::Uuid::new_v4().simple().to_string(),
+    })
+    .await;
+    // An order of another offering, named in an event on our queue.
+    let other = env.waldur.add_offering(OfferingSeed::new("Other", vec![]));
+    let foreign = env.waldur.place_order(
+        OrderSeed::create(&other, "theirs").with_attributes(json!({"max_storage_limit": 1})),
+    );
+    app.do_work(&Work::Order {
+        offering: env.offering.clone(),
+        order_uuid: foreign.order_uuid.clone(),
+    })
+    .await;
+    assert_eq!(env.waldur.count_calls("POST", "/set_state_erred/"), 0);
+    assert_eq!(env.waldur.count_calls("POST", "/approve_by_provider/"), 0);
+    assert_eq!(env.order_state(&foreign.order_uuid), "pending-provider");
+}
+
+#[tokio::test]
+async fn a_backend_id_pointing_at_another_resources_user_is_refused() {
+    let env = env().await;
+    let a = env.place_create("Resource A", json!({"max_storage_limit": 5}));
+    let b = env.place_create("Resource B", json!({"max_storage_limit": 5}));
+    let app = env.app();
+    app.order_cycle().await;
+    let uid_b = uid_of(&env, &b.resource_uuid);
+    let keys_b = env.croit.user(&uid_b).unwrap().keys;
+    // A's backend_id is made to point at B's user (a typo, a bad import, a hostile edit).
+    env.waldur
+        .set_resource_field(&a.resource_uuid, "backend_id", json!(uid_b));
+    let term = env.place_for(&a.resource_uuid, "Terminate", json!({}), json!({}));
+    match &app.order_cycle().await[..] {
+        [(o, Outcome::Erred(m))] if *o == term.order_uuid => {
+            assert!(m.contains("does not belong to resource"), "{m}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let user_b = env.croit.user(&uid_b).expect("B's user survives");
+    assert_eq!(user_b.keys, keys_b, "B's keys survive");
+    // Pause of A goes nowhere either.
+    env.waldur
+        .set_resource_field(&a.resource_uuid, "paused", json!(true));
+    env.waldur
+        .set_resource_field(&a.resource_uuid, "state", json!("OK"));
+    app.sync_cycle().await;
+    assert!(
+        !env.croit.user(&uid_b).unwrap().suspended,
+        "B is not suspended"
+    );
+}
+
+#[tokio::test]
+async fn an_update_naming_one_ceiling_keeps_the_other() {
+    let env = env().await;
+    let placed = env.place_create(
+        "Two ceilings",
+        json!({"max_storage_limit": 4, "max_object_limit": 50}),
+    );
+    let app = env.app();
+    app.order_cycle().await;
+    let uid = uid_of(&env, &placed.resource_uuid);
+    let upd = env.place_for(
+        &placed.resource_uuid,
+        "Update",
+        json!({}),
+        json!({"max_storage_limit": 8}),
+    );
+    assert_eq!(
+        app.order_cycle().await,
+        vec![(upd.order_uuid, Outcome::Done)]
+    );
+    let user = env.croit.user(&uid).unwrap();
+    for q in [&user.user_quota, &user.bucket_quota] {
+        assert!(q.max_size >= 8_000_000_000 && q.max_size < 8_000_001_024);
+        assert_eq!(
+            q.max_objects, 50,
+            "the object ceiling is kept, not unlimited"
+        );
+    }
+    // And an explicit 0 does not mean "unlimited" either.
+    let zero = env.place_for(
+        &placed.resource_uuid,
+        "Update",
+        json!({}),
+        json!({"max_storage_limit": 9, "max_object_limit": 0}),
+    );
+    assert_eq!(
+        app.order_cycle().await,
+        vec![(zero.order_uuid, Outcome::Done)]
+    );
+    assert_eq!(env.croit.user(&uid).unwrap().user_quota.max_objects, 50);
+}
+
+#[tokio::test]
+async fn one_stuck_offering_does_not_hold_up_another() {
+    use site_agent::app::{App, AppOptions, Roles};
+    use site_agent_sims::waldur::{ComponentSeed, SimOptions, WaldurSim};
+    let env = env().await;
+    // A second Waldur that accepts connections but never answers in time.
+    let stuck = WaldurSim::start(SimOptions::default()).await.unwrap();
+    let stuck_offering = stuck.add_offering(OfferingSeed::new(
+        "Stuck",
+        vec![ComponentSeed::s3_storage()],
+    ));
+    stuck.set_latency(std::time::Duration::from_secs(3600));
+    let stuck_entry = format!(
+        r#"
+  - name: Stuck
+    waldur_api_url: {api}
+    waldur_api_token: {token}
+    waldur_offering_uuid: {off}
+    backend_type: ceph_s3
+    order_processing_backend: ceph_s3
+    backend_settings:
+      {settings}
+    backend_components:
+      s3_storage: {{backend_name: storage, measured_unit: GB-day, accounting_type: usage, label: Storage, unit_factor: 1000000000}}
+"#,
+        api = stuck.api_url(),
+        token = stuck.provider_token(),
+        off = stuck_offering,
+        settings = env.backend_settings,
+    );
+    // The stuck offering comes first, as it would hold up a single loop over offerings.
+    let yaml = env
+        .config_yaml()
+        .replacen("offerings:\n", &format!("offerings:{stuck_entry}"), 1);
+    let config =
+        site_agent::config::load_str(&yaml, "t.yaml", Vec::<(String, String)>::new()).unwrap();
+    let store = site_agent::store::Store::open(&config.database_path).unwrap();
+    let app = std::sync::Arc::new(
+        App::build_with_store(
+            config,
+            store,
+            &AppOptions {
+                retry: fast_retry(),
+                ..AppOptions::default()
+            },
+        )
+        .unwrap(),
+    );
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let runner = app.clone();
+    let task = tokio::spawn(async move {
+        let roles = Roles {
+            orders: Some(std::time::Duration::from_millis(200)),
+            ..Roles::default()
+        };
+        runner
+            .run(roles, async {
+                let _ = stop_rx.await;
+            })
+            .await
+    });
+    let placed = env.place_create("Healthy", json!({"max_storage_limit": 1}));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while env.order_state(&placed.order_uuid) != "done" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the healthy offering's order waited for the stuck one"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let _ = stop_tx.send(());
+    let _ = task.await;
+}
