@@ -137,6 +137,7 @@ impl App {
                     clock: options.clock.clone(),
                     tz: config.timezone,
                     settings: config.usage.clone(),
+                    gate: Default::default(),
                 })
             });
             reporters.extend(reporter.clone());

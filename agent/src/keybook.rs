@@ -69,11 +69,15 @@ impl KeyBook<'_> {
         Ok(held)
     }
 
-    /// Removes backend keys Waldur does not hold. Only against a non-empty list: an empty
-    /// one proves nothing (a resource whose keys are not reported yet).
-    pub async fn prune(&self, held: &Held, keep: &[&str]) -> Result<(), StepError> {
+    /// Removes backend keys Waldur does not hold (settle first: then no ledger row is open).
+    /// Only against a non-empty list, unless `fresh_user`: an empty list proves nothing about
+    /// a user that may hold keys not reported yet (say, adopted from elsewhere). A user this
+    /// order created or re-adopted from its own interrupted attempt holds no key Waldur may
+    /// rely on, so there an empty list means "none" (croit's auto-generated key, left behind
+    /// by a crash between creating the user and removing it, goes this way).
+    pub async fn prune(&self, held: &Held, fresh_user: bool) -> Result<(), StepError> {
         let ids = held.ids();
-        if ids.is_empty() {
+        if ids.is_empty() && !fresh_user {
             return Ok(());
         }
         let Some(user) = self.backend.user(&self.tenant.uid).await? else {
@@ -82,7 +86,7 @@ impl KeyBook<'_> {
         for ak in user
             .access_keys
             .iter()
-            .filter(|ak| !ids.contains(ak.as_str()) && !keep.contains(&ak.as_str()))
+            .filter(|ak| !ids.contains(ak.as_str()))
         {
             self.backend.delete_key(self.tenant, ak).await?;
             tracing::info!(access_key = %ak, "pruned a key Waldur does not hold");

@@ -145,7 +145,7 @@ impl Rotator {
                 "S3 user {uid:?} does not exist"
             )));
         }
-        book.prune(&held, &[]).await?;
+        book.prune(&held, false).await?;
 
         let new = book.apply_new().await?;
         self.store

@@ -3,7 +3,6 @@
 //! quota on the cluster) — and log what it changed.
 
 use crate::config::Offering;
-use crate::orders::input::quota_request;
 use crate::waldur::{Resource, WaldurClient, hex};
 use serde_json::json;
 use site_agent_sdk::{AppliedQuota, QuotaSpec, QuotaState, StorageBackend, Tenant};
@@ -125,7 +124,9 @@ impl ResourceSync {
             .offering
             .storage_component()
             .and_then(|(_, c)| c.unit_factor);
-        let want = match quota_request(r.limits.as_ref(), r.attributes.as_ref())
+        let want = match crate::orders::current_ceilings(&self.store, r)
+            .await
+            .map_err(|e| e.to_string())
             .and_then(|q| q.to_spec(factor))
         {
             Ok(w) if !w.is_empty() => w,

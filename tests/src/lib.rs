@@ -1,3 +1,4 @@
+pub mod chaos;
 pub mod croit;
 pub mod rmq;
 pub mod s3;

@@ -63,14 +63,15 @@ impl OrderProcessor {
             self.backend.set_suspended(&tenant, false).await?;
         }
 
-        let quota = if quota.is_empty() && order.order_type == "Restore" {
-            let q =
-                super::input::quota_request(resource.limits.as_ref(), resource.attributes.as_ref())
-                    .map_err(|e| {
-                        StepError::Permanent(format!(
-                            "the resource's recorded ceilings are invalid: {e}"
-                        ))
-                    })?;
+        // A restore comes back with the ceilings the resource had, each one the order names
+        // taking precedence.
+        let quota = if order.order_type == "Restore" {
+            let current = match super::current_ceilings(&self.store, &resource).await {
+                Ok(c) => c,
+                Err(e) if quota.storage_gb.is_none() => return Err(e),
+                Err(_) => Default::default(),
+            };
+            let q = quota.merged_over(current);
             super::input::require_storage_ceiling(&q).map_err(StepError::Permanent)?;
             q
         } else {
@@ -81,6 +82,9 @@ impl OrderProcessor {
             .map_err(StepError::Permanent)?;
 
         let applied = self.backend.apply_quota(&tenant, &spec).await?;
+        self.store
+            .set_ceilings(&resource_uuid, quota.into())
+            .await?;
         self.store.journal_record(&order_uuid, "quota", "").await?;
 
         if resource.backend_id() != Some(uid.as_str()) {
@@ -94,7 +98,9 @@ impl OrderProcessor {
 
         self.publish_metadata(&resource_uuid, &uid, Some(&applied))
             .await?;
-        self.provision_keys(&resource_uuid, &tenant).await?;
+        // Every user this order ensured is fresh: created now, or half-made by an earlier
+        // attempt of a Create or Restore (its keys, if any, are the agent's own).
+        self.provision_keys(&resource_uuid, &tenant, true).await?;
         Ok(())
     }
 }

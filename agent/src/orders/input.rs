@@ -59,6 +59,24 @@ impl QuotaRequest {
     }
 }
 
+impl From<crate::store::ceilings::Ceilings> for QuotaRequest {
+    fn from(c: crate::store::ceilings::Ceilings) -> Self {
+        QuotaRequest {
+            storage_gb: c.storage_gb,
+            objects: c.objects,
+        }
+    }
+}
+
+impl From<QuotaRequest> for crate::store::ceilings::Ceilings {
+    fn from(q: QuotaRequest) -> Self {
+        crate::store::ceilings::Ceilings {
+            storage_gb: q.storage_gb,
+            objects: q.objects,
+        }
+    }
+}
+
 /// Reads one ceiling: the first present key among `keys` in `limits`, then `attributes`.
 /// Zero means "not ordered"; anything but a whole non-negative number is refused.
 fn ceiling(

@@ -9,10 +9,12 @@ use site_agent_sdk::Tenant;
 pub const KEYS_PER_RESOURCE: usize = 2;
 
 impl OrderProcessor {
+    /// `fresh_user`: the user was created or adopted by this order (see `KeyBook::prune`).
     pub(super) async fn provision_keys(
         &self,
         resource_uuid: &str,
         tenant: &Tenant,
+        fresh_user: bool,
     ) -> Result<(), StepError> {
         let book = KeyBook {
             store: &self.store,
@@ -22,7 +24,7 @@ impl OrderProcessor {
             tenant,
         };
         let held = book.settle().await?;
-        book.prune(&held, &[]).await?;
+        book.prune(&held, fresh_user).await?;
         let missing = KEYS_PER_RESOURCE.saturating_sub(held.ids().len());
         for _ in 0..missing {
             book.issue().await?;

@@ -31,6 +31,20 @@ const IGNORED_STATES: [&str; 7] = [
     "pending-start-date",
 ];
 
+/// The ceilings a resource has now: those the agent last applied (Waldur keeps only the last
+/// order's `limits`, which may name one ceiling), else Waldur's record of the resource.
+pub async fn current_ceilings(
+    store: &Store,
+    resource: &crate::waldur::Resource,
+) -> Result<input::QuotaRequest, StepError> {
+    if let Some(c) = store.ceilings(&hex(&resource.uuid)).await? {
+        return Ok(c.into());
+    }
+    input::quota_request(resource.limits.as_ref(), resource.attributes.as_ref()).map_err(|e| {
+        StepError::Permanent(format!("the resource's recorded ceilings are invalid: {e}"))
+    })
+}
+
 /// What handling an order achieved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {

@@ -26,6 +26,9 @@ impl OrderProcessor {
                 .map_err(|e| StepError::Transient(e.0))?;
         }
         self.backend.delete_user(&tenant, mode).await?;
+        if let Some(usage) = &self.usage {
+            usage.record_gone(&hex(&resource.uuid)).await;
+        }
         tracing::info!(uid, ?mode, "S3 user removed");
         Ok(())
     }

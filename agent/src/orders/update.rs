@@ -2,7 +2,7 @@
 //! names one ceiling keeps the other as the resource has it (a backend such as croit stores
 //! an omitted dimension as unlimited, so both are always sent).
 
-use super::input::{QuotaRequest, quota_request};
+use super::input::QuotaRequest;
 use super::{OrderProcessor, StepError};
 use crate::waldur::{Order, hex};
 use site_agent_sdk::Tenant;
@@ -23,13 +23,17 @@ impl OrderProcessor {
         })?;
         let tenant = Tenant::new(uid, &resource.uuid)?;
         // The resource's current ceilings; unreadable ones are simply not carried over.
-        let current = quota_request(resource.limits.as_ref(), resource.attributes.as_ref())
+        let current = super::current_ceilings(&self.store, &resource)
+            .await
             .unwrap_or_default();
         let merged = quota.merged_over(current);
         let spec = merged
             .to_spec(self.storage_unit_factor())
             .map_err(StepError::Permanent)?;
         let applied = self.backend.apply_quota(&tenant, &spec).await?;
+        self.store
+            .set_ceilings(&hex(&resource.uuid), merged.into())
+            .await?;
         tracing::info!(uid, ?spec, "quotas re-applied");
         self.publish_metadata(&hex(&resource.uuid), uid, Some(&applied))
             .await

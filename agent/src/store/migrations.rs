@@ -65,7 +65,13 @@ const MIGRATIONS: &[M<'static>] = &[
             PRIMARY KEY (resource_uuid, access_key, intent)
         );
         CREATE INDEX usage_samples_time ON usage_samples (sampled_at);
-        ALTER TABLE usage_resources ADD COLUMN active INTEGER NOT NULL DEFAULT 1;",
+        ALTER TABLE usage_resources ADD COLUMN active INTEGER NOT NULL DEFAULT 1;
+        CREATE TABLE resource_ceilings (
+            resource_uuid TEXT PRIMARY KEY,
+            storage_gb INTEGER,
+            objects INTEGER,
+            at INTEGER NOT NULL
+        );",
     ),
 ];
 

@@ -2,6 +2,7 @@
 //! samples and the report outbox. One connection; calls run on the blocking pool, serialised
 //! by a mutex.
 
+pub mod ceilings;
 mod inbox;
 mod journal;
 pub mod keys;

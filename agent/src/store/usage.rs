@@ -147,6 +147,19 @@ impl Store {
         .await
     }
 
+    /// Stores one sample, replacing any taken in the same second (a deleted user's final
+    /// zero must win over a reading taken moments before the deletion).
+    pub async fn replace_sample(&self, s: Sample) -> Result<(), StoreError> {
+        self.call(move |c| {
+            c.execute(
+                "INSERT OR REPLACE INTO usage_samples (resource_uuid, sampled_at, bytes, objects, buckets) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![s.resource_uuid, s.sampled_at, s.bytes as i64, s.objects as i64, s.buckets_json],
+            )
+        })
+        .await
+        .map(|_| ())
+    }
+
     /// Samples of a resource in `[from, to)`, plus the last one before `from` (it holds into
     /// the window), oldest first.
     pub async fn samples(

@@ -15,6 +15,7 @@ impl UsageReporter {
     /// of the resource sent. A figure Waldur refuses (closed month without a staff token, ...)
     /// does not hold up the termination; an unreachable Waldur does.
     pub async fn final_report(&self, resource: &str, uid: &str) -> Result<(), NotDelivered> {
+        let _one_at_a_time = self.gate.lock().await;
         let now = self.clock.now();
         let known = KnownResource {
             resource_uuid: resource.to_string(),
@@ -72,5 +73,23 @@ impl UsageReporter {
             "last usage figures sent before termination"
         );
         Ok(())
+    }
+}
+
+impl UsageReporter {
+    /// The user and its data are gone: from now on the resource stores nothing. Without this
+    /// zero, the last reading would hold until the next one (a restore, months later).
+    pub async fn record_gone(&self, resource: &str) {
+        let _one_at_a_time = self.gate.lock().await;
+        let sample = Sample {
+            resource_uuid: resource.to_string(),
+            sampled_at: self.clock.now().timestamp(),
+            bytes: 0,
+            objects: 0,
+            buckets_json: "[]".into(),
+        };
+        if let Err(e) = self.store.replace_sample(sample).await {
+            tracing::error!(resource, error = %e, "cannot record the deleted user's zero usage");
+        }
     }
 }

@@ -19,6 +19,9 @@ pub struct UsageReporter {
     pub clock: Arc<dyn Clock>,
     pub tz: Tz,
     pub settings: UsageSettings,
+    /// One usage operation of the offering at a time (sampling, reporting, a terminated
+    /// resource's last report), so no figure is computed while a sample is half-stored.
+    pub gate: tokio::sync::Mutex<()>,
 }
 
 /// What one report cycle did.
@@ -80,6 +83,7 @@ impl UsageReporter {
 
     /// A report cycle: close what is due, recompute the current period, deliver.
     pub async fn report_cycle(&self) -> CycleReport {
+        let _one_at_a_time = self.gate.lock().await;
         let mut report = CycleReport::default();
         let now = self.clock.now();
         // Refresh the resource list (or fall back to the stored one while Waldur is away).
@@ -91,7 +95,7 @@ impl UsageReporter {
             let due = p.end(self.tz) - self.settings.close_lead;
             if now >= due && !self.is_closed(p).await {
                 if p == current {
-                    self.sample_cycle().await;
+                    self.sample_unlocked().await;
                 }
                 report.figures_changed += self.compute(p, true).await;
                 self.mark_closed(p).await;

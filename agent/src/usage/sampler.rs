@@ -54,6 +54,12 @@ impl UsageReporter {
     }
 
     pub async fn sample_cycle(&self) -> SampleStats {
+        let _one_at_a_time = self.gate.lock().await;
+        self.sample_unlocked().await
+    }
+
+    /// A sampling pass; the caller holds the gate.
+    pub(super) async fn sample_unlocked(&self) -> SampleStats {
         let now = self.clock.now();
         let resources = self.known_resources().await;
         // One line for a backend that is down, not one per resource (and per retry).

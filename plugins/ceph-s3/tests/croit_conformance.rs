@@ -207,3 +207,37 @@ async fn lookups_in_a_pass_share_one_user_listing_and_writes_refresh_it() {
     );
     assert!(h.sim.count_calls("GET", "/api/s3/users") > before);
 }
+
+#[tokio::test]
+async fn a_user_listing_that_raced_a_write_is_not_reused() {
+    let h = harness().await;
+    // Every croit answer takes a while, so a listing and a create overlap.
+    h.sim.set_latency(std::time::Duration::from_millis(300));
+    let b = h.backend.clone();
+    let early = tokio::spawn(async move { b.user("waldur-race").await });
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let spec = UserSpec {
+        uid: "waldur-race".into(),
+        display_name: "race".into(),
+        resource_uuid: RESOURCE.into(),
+    };
+    h.backend.ensure_user(&spec).await.unwrap();
+    assert!(
+        early.await.unwrap().unwrap().is_none(),
+        "the early listing predates the user"
+    );
+    assert!(
+        h.backend.user("waldur-race").await.unwrap().is_some(),
+        "a lookup after the create sees it (the early listing was not kept)"
+    );
+    h.backend
+        .apply_quota(
+            &tenant("waldur-race"),
+            &QuotaSpec {
+                max_bytes: Some(1 << 30),
+                max_objects: None,
+            },
+        )
+        .await
+        .expect("quota on the new user");
+}

@@ -76,6 +76,9 @@ async fn handle(AxState(sim): AxState<WaldurSim>, req: Request) -> Response {
             }
             _ => process(&mut st, &ctx),
         };
+        if let (Some(f), Some(last)) = (fault, st.calls.last_mut()) {
+            last.fault = Some(format!("{f:?}"));
+        }
         (ctx, fault, reply)
     };
     match fault {
@@ -155,6 +158,7 @@ fn record(st: &mut State, ctx: &Ctx, reply: &Reply) {
         query: ctx.raw_query.clone(),
         status: reply.status,
         body: ctx.recorded_body(),
+        fault: None,
     });
 }
 

@@ -329,6 +329,9 @@ pub struct CallRecord {
     pub status: u16,
     /// Parsed request body (JSON or form) or `Null`.
     pub body: Value,
+    /// The injected fault that hit this request, if any (`Fault` as text).
+    #[serde(default)]
+    pub fault: Option<String>,
 }
 
 impl WaldurSim {

@@ -16,6 +16,9 @@ pub struct CroitClient {
     /// croit has no get-one-user call, so every user lookup lists them all. A pass over many
     /// resources (sync, quotas) shares one listing for a few seconds; any write by us drops it.
     users: std::sync::Mutex<Option<(std::time::Instant, Arc<Vec<RawUser>>)>>,
+    /// Bumped before and after every write: a listing is kept only if no write began or
+    /// ended while it was in flight (it might not show that write).
+    writes: std::sync::atomic::AtomicU64,
 }
 
 /// How long a user listing is reused.
@@ -34,10 +37,13 @@ impl CroitClient {
             base: format!("{}/api", settings.api_url),
             auth: settings.auth.clone(),
             users: Default::default(),
+            writes: Default::default(),
         })
     }
 
     fn forget_users(&self) {
+        self.writes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         *self.users.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
@@ -50,9 +56,26 @@ impl CroitClient {
         body: Option<serde_json::Value>,
         ok: &[u16],
     ) -> Result<String, BackendError> {
-        if method != Method::GET {
+        let write = method != Method::GET;
+        if write {
             self.forget_users();
         }
+        let result = self.send_once(what, method, path, query, body, ok).await;
+        if write {
+            self.forget_users();
+        }
+        result
+    }
+
+    async fn send_once(
+        &self,
+        what: &str,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<serde_json::Value>,
+        ok: &[u16],
+    ) -> Result<String, BackendError> {
         let mut req = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -113,6 +136,7 @@ impl CroitClient {
             return Ok(users.clone());
         }
         let what = "croit list users";
+        let generation = self.writes.load(std::sync::atomic::Ordering::SeqCst);
         let text = self
             .send(what, Method::GET, "/s3/users", &[], None, &[200])
             .await?;
@@ -125,8 +149,10 @@ impl CroitClient {
                     .collect(),
                 _ => Vec::new(),
             });
-        *self.users.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some((std::time::Instant::now(), users.clone()));
+        let mut cached = self.users.lock().unwrap_or_else(|e| e.into_inner());
+        if self.writes.load(std::sync::atomic::Ordering::SeqCst) == generation {
+            *cached = Some((std::time::Instant::now(), users.clone()));
+        }
         Ok(users)
     }
 
