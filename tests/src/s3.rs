@@ -87,6 +87,12 @@ impl S3User {
         self.send(self.http.put(url).body(body)).await
     }
 
+    pub async fn list_objects(&self, bucket: &str) -> S3Reply {
+        let b = self.bucket(bucket);
+        let url = b.list_objects_v2(Some(&self.creds)).sign(Self::TTL);
+        self.send(self.http.get(url)).await
+    }
+
     pub async fn delete_object(&self, bucket: &str, key: &str) -> S3Reply {
         let b = self.bucket(bucket);
         let url = b.delete_object(Some(&self.creds), key).sign(Self::TTL);

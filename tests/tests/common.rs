@@ -249,6 +249,23 @@ offerings:
     }
 }
 
+/// The live keys of `uid` equal Waldur's keys of `resource`, each with its secret.
+pub fn assert_keys_match(env: &Env, resource: &str, uid: &str) {
+    let mut live = env.croit.user(uid).expect("user exists").keys;
+    let mut reported: Vec<(String, String)> = env
+        .waldur
+        .api_keys(resource)
+        .into_iter()
+        .map(|k| (k.client_id, k.api_key))
+        .collect();
+    live.sort();
+    reported.sort();
+    assert_eq!(
+        live, reported,
+        "backend keys == Waldur keys, secrets included"
+    );
+}
+
 pub fn transient(msg: &str) -> BackendError {
     BackendError::transient(msg)
 }

@@ -13,23 +13,6 @@ use site_agent::orders::Outcome;
 use site_agent::rotation::RotationOutcome;
 use site_agent_sims::waldur::{Fault, FaultRule, OfferingSeed, OrderSeed};
 
-/// The live keys of `uid` equal Waldur's keys of `resource`, each with its secret.
-fn assert_keys_match(env: &Env, resource: &str, uid: &str) {
-    let mut live = env.croit.user(uid).expect("user exists").keys;
-    let mut reported: Vec<(String, String)> = env
-        .waldur
-        .api_keys(resource)
-        .into_iter()
-        .map(|k| (k.client_id, k.api_key))
-        .collect();
-    live.sort();
-    reported.sort();
-    assert_eq!(
-        live, reported,
-        "backend keys == Waldur keys, secrets included"
-    );
-}
-
 fn uid_of(env: &Env, resource: &str) -> String {
     env.resource(resource)["backend_id"]
         .as_str()
@@ -46,17 +29,23 @@ fn accepted(env: &Env, suffix: &str) -> usize {
         .count()
 }
 
-#[tokio::test]
-async fn a_key_waldur_took_is_kept_when_its_answer_was_lost() {
-    let env = env().await;
-    let placed = env.place_create("Lost answer", json!({"max_storage_limit": 5}));
-    // Waldur records the first key, but every answer to it (and the retries') is lost.
+/// The answers to the first `report_created` and its three retries (fast_retry) are lost,
+/// after Waldur recorded the key.
+fn lose_first_key_answers(env: &Env) {
     env.waldur.inject(FaultRule::new(
         "POST",
         "/report_created/",
         Fault::DropResponse,
         4,
     ));
+}
+
+#[tokio::test]
+async fn a_key_waldur_took_is_kept_when_its_answer_was_lost() {
+    let env = env().await;
+    let placed = env.place_create("Lost answer", json!({"max_storage_limit": 5}));
+    // Waldur records the first key, but every answer to it (and the retries') is lost.
+    lose_first_key_answers(&env);
     {
         let app = env.app();
         let first = app.order_cycle().await;
@@ -84,12 +73,7 @@ async fn a_key_waldur_took_is_kept_when_its_answer_was_lost() {
 async fn a_key_is_never_removed_while_waldur_cannot_be_asked() {
     let env = env().await;
     let placed = env.place_create("No list", json!({"max_storage_limit": 5}));
-    env.waldur.inject(FaultRule::new(
-        "POST",
-        "/report_created/",
-        Fault::DropResponse,
-        4,
-    ));
+    lose_first_key_answers(&env);
     env.app().order_cycle().await;
     let uid = uid_of(&env, &placed.resource_uuid);
     let live = env.croit.user(&uid).unwrap().keys;
@@ -151,14 +135,39 @@ async fn lost_answers_to_order_transitions_do_not_err_good_orders() {
     assert_eq!(accepted(&env, "/set_state_done/"), 1, "done exactly once");
 }
 
-#[tokio::test]
-async fn a_lost_set_key_answer_still_completes_the_rotation() {
-    let env = env().await;
+/// A provisioned resource whose first key the customer just asked to rotate.
+async fn provisioned_and_rotated(
+    env: &Env,
+) -> (
+    site_agent::app::App,
+    site_agent_sims::waldur::PlacedOrder,
+    site_agent_sims::waldur::ApiKeyRow,
+) {
     let placed = env.place_create("Rotate", json!({"max_storage_limit": 5}));
     let app = env.app();
     app.order_cycle().await;
     let target = env.waldur.api_keys(&placed.resource_uuid)[0].clone();
     env.waldur.rotate_key(&target.uuid).unwrap();
+    (app, placed, target)
+}
+
+/// The replaced access key no longer works on the backend.
+fn assert_key_gone(env: &Env, uid: &str, access_key: &str) {
+    assert!(
+        env.croit
+            .user(uid)
+            .unwrap()
+            .keys
+            .iter()
+            .all(|(ak, _)| ak != access_key),
+        "the replaced key {access_key} still works"
+    );
+}
+
+#[tokio::test]
+async fn a_lost_set_key_answer_still_completes_the_rotation() {
+    let env = env().await;
+    let (app, placed, target) = provisioned_and_rotated(&env).await;
     env.waldur
         .inject(FaultRule::new("POST", "/set_key/", Fault::DropResponse, 1));
     let r = app.key_cycle().await;
@@ -168,26 +177,14 @@ async fn a_lost_set_key_answer_still_completes_the_rotation() {
     );
     let uid = uid_of(&env, &placed.resource_uuid);
     assert_keys_match(&env, &placed.resource_uuid, &uid);
-    assert!(
-        env.croit
-            .user(&uid)
-            .unwrap()
-            .keys
-            .iter()
-            .all(|(ak, _)| *ak != target.client_id),
-        "the replaced key no longer works"
-    );
+    assert_key_gone(&env, &uid, &target.client_id);
     assert_eq!(env.waldur.count_calls("POST", "/set_erred/"), 0);
 }
 
 #[tokio::test]
 async fn stale_rotation_work_rotates_nothing() {
     let env = env().await;
-    let placed = env.place_create("Stale", json!({"max_storage_limit": 5}));
-    let app = env.app();
-    app.order_cycle().await;
-    let target = env.waldur.api_keys(&placed.resource_uuid)[0].clone();
-    env.waldur.rotate_key(&target.uuid).unwrap();
+    let (app, placed, target) = provisioned_and_rotated(&env).await;
     let work = Work::Rotate {
         offering: env.offering.clone(),
         api_key_uuid: target.uuid.clone(),
@@ -211,15 +208,7 @@ async fn stale_rotation_work_rotates_nothing() {
         .unwrap();
     app.do_work(&work).await;
     assert_keys_match(&env, &placed.resource_uuid, &uid);
-    assert!(
-        env.croit
-            .user(&uid)
-            .unwrap()
-            .keys
-            .iter()
-            .all(|(ak, _)| *ak != current.client_id),
-        "the key the customer asked to revoke is gone"
-    );
+    assert_key_gone(&env, &uid, &current.client_id);
 }
 
 #[tokio::test]

@@ -127,43 +127,36 @@ async fn rotation_applies_new_before_old_and_leaves_two_keys() {
     assert!(app.key_cycle().await.is_empty(), "nothing left to rotate");
 }
 
-/// The live keys of `uid` equal Waldur's keys of `resource`, each with its secret.
-fn assert_keys_match(env: &Env, resource: &str, uid: &str) {
-    let mut live = env.croit.user(uid).unwrap().keys;
-    let mut reported: Vec<(String, String)> = env
-        .waldur
-        .api_keys(resource)
-        .into_iter()
-        .map(|k| (k.client_id, k.api_key))
-        .collect();
-    live.sort();
-    reported.sort();
-    assert_eq!(
-        live, reported,
-        "backend keys == Waldur keys, secrets included"
+/// Provisions a resource, has the customer rotate its first key, and runs a rotation pass that
+/// "crashes" at `at`; returns (resource, uid, the rotated key as it was).
+async fn rotation_interrupted_at(
+    env: &Env,
+    at: &'static str,
+) -> (String, String, site_agent_sims::waldur::ApiKeyRow) {
+    let (_, resource, uid) = provisioned(env).await;
+    let target = env.waldur.api_keys(&resource)[0].clone();
+    env.waldur.rotate_key(&target.uuid).unwrap();
+    let app = env.app_with(|inner| {
+        Arc::new(Crashing {
+            inner,
+            at,
+            fired: AtomicBool::new(false),
+        })
+    });
+    let first = app.key_cycle().await;
+    assert!(
+        matches!(&first[..], [(_, RotationOutcome::Retry(_))]),
+        "{first:?}"
     );
+    (resource, uid, target)
 }
 
 #[tokio::test]
 async fn rotation_interrupted_before_waldur_knows_is_redriven_without_orphans() {
     let env = env().await;
-    let (_, resource, uid) = provisioned(&env).await;
-    let target = env.waldur.api_keys(&resource)[0].clone();
-    env.waldur.rotate_key(&target.uuid).unwrap();
+    // The agent dies right after applying the new key, before Waldur hears of it.
+    let (resource, uid, target) = rotation_interrupted_at(&env, "after_put_key").await;
     {
-        // The agent dies right after applying the new key, before Waldur hears of it.
-        let app = env.app_with(|inner| {
-            Arc::new(Crashing {
-                inner,
-                at: "after_put_key",
-                fired: AtomicBool::new(false),
-            })
-        });
-        let first = app.key_cycle().await;
-        assert!(
-            matches!(&first[..], [(_, RotationOutcome::Retry(_))]),
-            "{first:?}"
-        );
         let live = env.croit.user(&uid).unwrap().keys;
         assert_eq!(
             live.len(),
@@ -208,23 +201,9 @@ async fn rotation_interrupted_before_waldur_knows_is_redriven_without_orphans() 
 #[tokio::test]
 async fn rotation_interrupted_after_waldur_took_the_new_key_retires_the_old_one() {
     let env = env().await;
-    let (_, resource, uid) = provisioned(&env).await;
-    let target = env.waldur.api_keys(&resource)[0].clone();
-    env.waldur.rotate_key(&target.uuid).unwrap();
+    // Waldur recorded the new key; the agent dies before removing the old one.
+    let (resource, uid, target) = rotation_interrupted_at(&env, "before_delete_key").await;
     {
-        // Waldur recorded the new key; the agent dies before removing the old one.
-        let app = env.app_with(|inner| {
-            Arc::new(Crashing {
-                inner,
-                at: "before_delete_key",
-                fired: AtomicBool::new(false),
-            })
-        });
-        let first = app.key_cycle().await;
-        assert!(
-            matches!(&first[..], [(_, RotationOutcome::Retry(_))]),
-            "{first:?}"
-        );
         let live = env.croit.user(&uid).unwrap().keys;
         assert!(
             live.iter().any(|(ak, _)| *ak == target.client_id),

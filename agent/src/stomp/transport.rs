@@ -2,9 +2,9 @@
 //! shields the session from poison messages (see `wsfilter`), then the websocket handshake.
 
 use super::session::{MAX_MESSAGE, SessionConfig};
-use super::wsfilter::Filtered;
+use super::wsfilter::WsFilter;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
@@ -102,5 +102,82 @@ impl AsyncWrite for Conn {
             Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
+    }
+}
+
+/// A stream whose incoming bytes pass through a [`WsFilter`]; writes pass unchanged.
+pub struct Filtered<S> {
+    inner: S,
+    filter: WsFilter,
+    out: Vec<u8>,
+    pos: usize,
+    scratch: Box<[u8]>,
+}
+
+impl<S> Filtered<S> {
+    pub fn new(inner: S, limit: usize) -> Self {
+        Self {
+            inner,
+            filter: WsFilter::new(limit),
+            out: Vec::new(),
+            pos: 0,
+            scratch: vec![0; 16 * 1024].into_boxed_slice(),
+        }
+    }
+
+    /// Oversized messages replaced so far.
+    pub fn dropped(&self) -> u64 {
+        self.filter.dropped
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Filtered<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            if this.pos < this.out.len() {
+                let n = (this.out.len() - this.pos).min(buf.remaining());
+                buf.put_slice(&this.out[this.pos..this.pos + n]);
+                this.pos += n;
+                if this.pos == this.out.len() {
+                    this.out.clear();
+                    this.pos = 0;
+                }
+                return Poll::Ready(Ok(()));
+            }
+            let mut rb = ReadBuf::new(&mut this.scratch);
+            ready!(Pin::new(&mut this.inner).poll_read(cx, &mut rb))?;
+            let n = rb.filled().len();
+            if n == 0 {
+                return Poll::Ready(Ok(())); // end of stream
+            }
+            let Self {
+                filter,
+                scratch,
+                out,
+                ..
+            } = this;
+            filter.push(&scratch[..n], out);
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Filtered<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, data)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }

@@ -13,8 +13,9 @@ pub struct InboxItem {
 }
 
 impl Store {
+    /// Durable: the message is acknowledged to the broker right after this returns.
     pub async fn inbox_put(&self, item: InboxItem, now: i64) -> Result<(), StoreError> {
-        self.call(move |c| {
+        self.call_durable(move |c| {
             c.execute(
                 "INSERT OR REPLACE INTO event_inbox (kind, key, offering_uuid, payload, received_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![item.kind, item.key, item.offering_uuid, item.payload, now],

@@ -56,7 +56,8 @@ impl Store {
             access_key.to_string(),
         );
         let at = chrono::Utc::now().timestamp();
-        self.call(move |c| {
+        // Durable: the key is applied right after this returns.
+        self.call_durable(move |c| {
             c.execute(
                 "INSERT OR REPLACE INTO key_ledger (resource_uuid, uid, access_key, intent, at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![r, u, k, intent.as_str(), at],

@@ -51,9 +51,10 @@ impl Store {
         )
         .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        // FULL: a journal row (e.g. a key about to be applied) is on disk before the step it
-        // announces runs, even across a power loss; NORMAL may lose the last commits.
-        conn.pragma_update(None, "synchronous", "FULL")?;
+        // NORMAL for everything that can be redone (a step journaled after it happened, a
+        // sample, a figure recomputed from samples): a power loss may lose the last commits,
+        // never corrupt. Rows that announce a step *before* it runs use `call_durable`.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         Self::migrate(conn)
     }
@@ -86,6 +87,23 @@ impl Store {
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
         })
+    }
+
+    /// As [`Self::call`], committed with `synchronous=FULL`: on disk before this returns, even
+    /// across a power loss. For rows written *before* the step they announce (a key about to
+    /// be applied, an event about to be acknowledged); everything else is redone if lost.
+    pub async fn call_durable<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        self.call(move |c| {
+            c.pragma_update(None, "synchronous", "FULL")?;
+            let r = f(c);
+            c.pragma_update(None, "synchronous", "NORMAL")?;
+            r
+        })
+        .await
     }
 
     /// Runs `f` with the connection on the blocking pool.
@@ -174,18 +192,28 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn creates_the_database_owner_only_with_full_sync() {
+    async fn creates_the_database_owner_only_with_full_sync_where_it_matters() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s/state.sqlite3");
         let s = Store::open(&path).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "{mode:o}");
-        let sync: i64 = s
-            .call(|c| c.query_row("PRAGMA synchronous", [], |r| r.get(0)))
+        let sync = |s: &Store| {
+            let s = s.clone();
+            async move {
+                s.call(|c| c.query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0)))
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(sync(&s).await, 1, "NORMAL for what can be redone");
+        let inside = s
+            .call_durable(|c| c.query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0)))
             .await
             .unwrap();
-        assert_eq!(sync, 2, "synchronous=FULL");
+        assert_eq!(inside, 2, "FULL for a row written before its step");
+        assert_eq!(sync(&s).await, 1, "and back");
         assert!(s.size_bytes().await.unwrap() > 0);
         // An existing world-readable file is tightened.
         drop(s);

@@ -96,9 +96,10 @@ async fn main() -> std::process::ExitCode {
     let log = world.dir.path().join("agent.log");
     let mut agent = Agent::new(&args.agent, &world.config, &log);
     println!(
-        "chaos: {} iterations, seed {}, agent {}, log {}",
+        "chaos: {} iterations, seed {}, against {}, agent {}, log {}",
         args.iterations,
         args.seed,
+        world.storage.name(),
         args.agent.display(),
         log.display()
     );
@@ -107,7 +108,7 @@ async fn main() -> std::process::ExitCode {
     for i in 0..args.iterations {
         let seed = Rng::iteration_seed(args.seed, i);
         let mut rng = Rng::new(seed);
-        world.act(&mut rng, i);
+        world.act(&mut rng, i).await;
         let faults = world.faults(&mut rng);
         world
             .waldur
@@ -137,7 +138,7 @@ async fn main() -> std::process::ExitCode {
             Ok(false) => problems.push("`site-agent run --once` failed".into()),
             Err(e) => problems.push(format!("cannot run the agent once: {e}")),
         }
-        problems.extend(check(&mut world));
+        problems.extend(check(&mut world).await);
         if problems.is_empty() {
             passed += 1;
         } else {
@@ -159,12 +160,18 @@ async fn main() -> std::process::ExitCode {
     }
     agent.kill();
     let orders = world.placed.len();
+    let st = world.stats;
     let summary = format!(
-        "{passed} passed, {} failed (seed {}, {} iterations, {orders} orders, {} rotations, {kills_mid_work} kills with work in flight, {:.0} s)",
+        "{passed} passed, {} failed (seed {}, {} iterations against {}, {orders} orders, {} rotations, {} data changes, {kills_mid_work} kills with work in flight; checked {} keys, {} samples, {} figures (cumulative); {:.0} s)",
         failed.len(),
         args.seed,
         args.iterations,
+        world.storage.name(),
         world.rotations_total,
+        st.data_changes,
+        st.keys_checked,
+        st.samples_checked,
+        st.figures_checked,
         started.elapsed().as_secs_f64()
     );
     println!("{summary}");

@@ -1,15 +1,18 @@
 //! The invariants checked after every chaos iteration, each phrased as what an operator or a
 //! customer relies on. A violation is a sentence naming the resource or order.
 
-use super::world::{Ceilings, Expect, GB, SAMPLING_INTERVAL_S, World};
+use super::storage::StoredUser;
+use super::world::{Ceilings, Expect, SAMPLING_INTERVAL_S, World};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Every violation found; empty when the world is consistent.
-pub fn check(w: &mut World) -> Vec<String> {
+pub async fn check(w: &mut World) -> Vec<String> {
     let mut bad = Vec::new();
     orders(w, &mut bad);
-    users_keys_quotas(w, &mut bad);
+    if let Err(e) = users_keys_quotas(w, &mut bad).await {
+        bad.push(format!("the store could not be read: {e}"));
+    }
     if let Err(e) = usage(w, &mut bad) {
         bad.push(format!("usage could not be checked: {e}"));
     }
@@ -79,7 +82,7 @@ fn orders(w: &mut World, bad: &mut Vec<String>) {
 
 /// Exactly one stamped user per live resource and none otherwise; its keys equal Waldur's,
 /// secrets included; its quotas equal the ordered ceilings; rotations took.
-fn users_keys_quotas(w: &mut World, bad: &mut Vec<String>) {
+async fn users_keys_quotas(w: &mut World, bad: &mut Vec<String>) -> anyhow::Result<()> {
     let mut expected_users = BTreeMap::new();
     for r in w.waldur.resources() {
         let uuid = r["uuid"].as_str().unwrap_or_default().to_string();
@@ -99,14 +102,14 @@ fn users_keys_quotas(w: &mut World, bad: &mut Vec<String>) {
             other => bad.push(format!("resource {uuid}: still {other}")),
         }
     }
-    let actual: BTreeSet<String> = w.croit.users().into_iter().collect();
+    let actual: BTreeSet<String> = w.storage.users().await?.into_iter().collect();
     for uid in actual.difference(&expected_users.keys().cloned().collect()) {
         bad.push(format!(
             "user {uid}: on the backend but no live resource owns it"
         ));
     }
     for (uid, resource) in &expected_users {
-        let Some(user) = w.croit.user(uid) else {
+        let Some(user) = w.storage.user(uid).await? else {
             bad.push(format!("resource {resource}: its user {uid} is missing"));
             continue;
         };
@@ -122,28 +125,30 @@ fn users_keys_quotas(w: &mut World, bad: &mut Vec<String>) {
                 user.email
             ));
         }
-        let mut live: Vec<(String, String)> = user.keys.clone();
-        let mut held: Vec<(String, String)> = w
-            .waldur
-            .api_keys(resource)
-            .into_iter()
-            .map(|k| (k.client_id, k.api_key))
-            .collect();
+        let mut live: Vec<String> = user.access_keys.clone();
+        let held = w.waldur.api_keys(resource);
+        let mut held_ids: Vec<String> = held.iter().map(|k| k.client_id.clone()).collect();
         live.sort();
-        held.sort();
-        if live != held {
-            let ids = |v: &[(String, String)]| v.iter().map(|k| k.0.clone()).collect::<Vec<_>>();
+        held_ids.sort();
+        if live != held_ids {
             bad.push(format!(
-                "resource {resource}: backend keys {:?} != Waldur keys {:?} (or a secret differs)",
-                ids(&live),
-                ids(&held)
+                "resource {resource}: backend keys {live:?} != Waldur keys {held_ids:?}"
             ));
+        }
+        for k in &held {
+            w.stats.keys_checked += 1;
+            if !w.storage.key_works(uid, &k.client_id, &k.api_key).await {
+                bad.push(format!(
+                    "resource {resource}: the key {} Waldur shows does not work",
+                    k.client_id
+                ));
+            }
         }
         if held.len() != 2 {
             bad.push(format!("resource {resource}: {} keys, not 2", held.len()));
         }
         if let Some(c) = w.ceilings.get(resource) {
-            quota(resource, c, &user, bad);
+            quota(w, resource, c, &user, bad);
         }
     }
     // This iteration's rotations: each must have taken by now.
@@ -162,9 +167,10 @@ fn users_keys_quotas(w: &mut World, bad: &mut Vec<String>) {
             None => bad.push(format!("key {}: gone from Waldur", rot.key)),
         }
         let uid = w.uid(&rot.resource).unwrap_or_default();
-        if w.croit
+        if w.storage
             .user(&uid)
-            .is_some_and(|u| u.keys.iter().any(|(ak, _)| *ak == rot.old_client_id))
+            .await?
+            .is_some_and(|u| u.access_keys.contains(&rot.old_client_id))
         {
             bad.push(format!(
                 "key {}: the replaced access key {} still works",
@@ -173,13 +179,14 @@ fn users_keys_quotas(w: &mut World, bad: &mut Vec<String>) {
         }
     }
     w.rotations.clear();
+    Ok(())
 }
 
-fn quota(resource: &str, c: &Ceilings, user: &crate::croit::SimUser, bad: &mut Vec<String>) {
-    let bytes = (c.storage_gb * GB).div_ceil(1024) * 1024;
+fn quota(w: &World, resource: &str, c: &Ceilings, user: &StoredUser, bad: &mut Vec<String>) {
+    let bytes = w.storage.quota_bytes(c.storage_gb);
     let objects = c.objects.map_or(-1, |o| o as i64);
-    for (scope, q) in [("user", &user.user_quota), ("bucket", &user.bucket_quota)] {
-        if !q.enabled || q.max_size != bytes as i64 || q.max_objects != objects {
+    for (scope, q) in [("user", &user.quotas[0]), ("bucket", &user.quotas[1])] {
+        if !q.0 || q.1 != bytes || q.2 != objects {
             bad.push(format!(
                 "resource {resource}: {scope} quota {q:?}, ordered {} GB / {:?} objects",
                 c.storage_gb, c.objects
@@ -206,7 +213,7 @@ struct Figure {
 
 /// Every sample is what the backend served; every figure is the exact integral of the
 /// samples (GB-days) or their peak (objects); Waldur holds every figure; none was sent twice.
-fn usage(w: &World, bad: &mut Vec<String>) -> anyhow::Result<()> {
+fn usage(w: &mut World, bad: &mut Vec<String>) -> anyhow::Result<()> {
     let db = rusqlite::Connection::open_with_flags(
         &w.database,
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
@@ -233,6 +240,7 @@ fn usage(w: &World, bad: &mut Vec<String>) -> anyhow::Result<()> {
     }
     for (r, list) in &samples {
         let timeline = w.data.get(r).map(Vec::as_slice).unwrap_or(&[]);
+        w.stats.samples_checked += list.len();
         for s in list {
             if !served(timeline, s.t).contains(&(s.bytes, s.objects)) {
                 bad.push(format!(
@@ -265,6 +273,7 @@ fn usage(w: &World, bad: &mut Vec<String>) -> anyhow::Result<()> {
             figures.push(f?);
         }
     }
+    w.stats.figures_checked += figures.len();
     for f in &figures {
         let list = samples.get(&f.resource).map(Vec::as_slice).unwrap_or(&[]);
         let Some((start, end)) = period_bounds(&f.period) else {
@@ -275,7 +284,14 @@ fn usage(w: &World, bad: &mut Vec<String>) -> anyhow::Result<()> {
             continue;
         };
         let ok = match f.component.as_str() {
-            "s3_storage" => gb_days_match(list, start, end, f.computed_at, f.is_final, f.cents),
+            "s3_storage" => gb_days_match(
+                list,
+                (start, end),
+                f.computed_at,
+                f.is_final,
+                f.cents,
+                w.storage.unit_factor(),
+            ),
             "s3_objects" => {
                 list.iter()
                     .filter(|s| s.t >= start && s.t < end && s.t <= f.computed_at)
@@ -341,7 +357,13 @@ fn served(timeline: &[(i64, u64, u64)], t: i64) -> Vec<(u64, u64)> {
 /// GB-days in hundredths, half-up: each reading holds until the next, the last at most
 /// `hold` seconds, nothing before the first; integer byte-seconds divided once. `list` holds
 /// the readings that existed when the figure was computed.
-fn gb_day_cents(list: &[&Sample], start: i64, window_end: i64, hold: i64) -> Option<u64> {
+fn gb_day_cents(
+    list: &[&Sample],
+    start: i64,
+    window_end: i64,
+    hold: i64,
+    unit_factor: u64,
+) -> Option<u64> {
     let mut byte_seconds: u128 = 0;
     let mut measured = false;
     for (i, s) in list.iter().enumerate() {
@@ -352,7 +374,7 @@ fn gb_day_cents(list: &[&Sample], start: i64, window_end: i64, hold: i64) -> Opt
             measured = true;
         }
     }
-    let den = u128::from(GB) * 86_400;
+    let den = u128::from(unit_factor) * 86_400;
     let scaled = byte_seconds * 100;
     let q = scaled / den + u128::from((scaled % den) * 2 >= den);
     measured.then_some(q as u64)
@@ -362,11 +384,11 @@ fn gb_day_cents(list: &[&Sample], start: i64, window_end: i64, hold: i64) -> Opt
 /// computation and the readings taken in it are each on either side of it).
 fn gb_days_match(
     list: &[Sample],
-    start: i64,
-    end: i64,
+    (start, end): (i64, i64),
     computed_at: i64,
     is_final: bool,
     cents: u64,
+    unit_factor: u64,
 ) -> bool {
     let (ends, hold) = if is_final {
         (vec![end], SAMPLING_INTERVAL_S.max(6 * 60))
@@ -387,7 +409,7 @@ fn gb_days_match(
                 })
                 .collect();
             let from = seen.iter().rposition(|s| s.t < start).unwrap_or(0);
-            gb_day_cents(&seen[from..], start, we, hold) == Some(cents)
+            gb_day_cents(&seen[from..], start, we, hold, unit_factor) == Some(cents)
         })
     })
 }
@@ -457,6 +479,8 @@ fn sent_twice(w: &World, bad: &mut Vec<String>) {
 mod tests {
     use super::*;
 
+    const GB: u64 = 1_000_000_000;
+
     fn s(t: i64, gb: u64) -> Sample {
         Sample {
             t,
@@ -470,16 +494,23 @@ mod tests {
         // 10 GB for a day (readings every 12 h), the last holding its 2 s: 10.00 GB-days.
         let list = [s(0, 10), s(43_200, 10), s(86_398, 10)];
         let refs: Vec<&Sample> = list.iter().collect();
-        assert_eq!(gb_day_cents(&refs, 0, 86_400, 2), Some(1000));
-        assert!(gb_days_match(&list, 0, 86_400 * 30, 86_400, false, 1000));
+        assert_eq!(gb_day_cents(&refs, 0, 86_400, 2, GB), Some(1000));
+        assert!(gb_days_match(
+            &list,
+            (0, 86_400 * 30),
+            86_400,
+            false,
+            1000,
+            GB
+        ));
         // A reading before the window counts only inside it.
         let list = [s(-100, 24), s(43_200, 0)];
         let refs: Vec<&Sample> = list.iter().collect();
-        assert_eq!(gb_day_cents(&refs, 0, 86_400, 2), Some(1200));
-        assert_eq!(gb_day_cents(&[], 0, 100, 2), None);
+        assert_eq!(gb_day_cents(&refs, 0, 86_400, 2, GB), Some(1200));
+        assert_eq!(gb_day_cents(&[], 0, 100, 2, GB), None);
         assert_eq!(served(&[(10, 5, 1), (20, 7, 2)], 15), vec![(5, 1)]);
         assert_eq!(served(&[(10, 5, 1), (20, 7, 2)], 20), vec![(5, 1), (7, 2)]);
         assert_eq!(cents_of("12.3"), Some(1230));
-        assert_eq!(period_bounds("2026-12").unwrap().0, 1_795_996_800);
+        assert_eq!(period_bounds("2026-12").unwrap().0, 1_796_083_200);
     }
 }

@@ -12,6 +12,7 @@
 pub mod agent;
 pub mod check;
 pub mod rng;
+pub mod storage;
 pub mod world;
 
 pub use agent::Agent;

@@ -3,7 +3,7 @@
 //! and how each order it placed must end.
 
 use super::rng::Rng;
-use crate::croit::{CroitAuth, CroitSim};
+use super::storage::Storage;
 use crate::waldur::{
     ComponentSeed, Fault, FaultRule, OfferingSeed, OrderSeed, SimOptions, WaldurSim,
 };
@@ -12,8 +12,6 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub const CROIT_TOKEN: &str = "chaos-croit-token";
-pub const GB: u64 = 1_000_000_000;
 /// How long Waldur may take to answer the agent (an injected delay exceeds it).
 pub const WALDUR_TIMEOUT_S: u64 = 2;
 /// The sampling schedule: every two seconds.
@@ -46,6 +44,15 @@ pub struct Ceilings {
     pub objects: Option<u64>,
 }
 
+/// Counts over a run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Stats {
+    pub data_changes: usize,
+    pub samples_checked: usize,
+    pub figures_checked: usize,
+    pub keys_checked: usize,
+}
+
 /// A rotation the harness asked for: the key must end OK under another access key.
 #[derive(Debug, Clone)]
 pub struct Rotation {
@@ -57,7 +64,7 @@ pub struct Rotation {
 
 pub struct World {
     pub waldur: WaldurSim,
-    pub croit: CroitSim,
+    pub storage: Storage,
     pub offering: String,
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
@@ -70,6 +77,8 @@ pub struct World {
     /// Rotations asked for in the current iteration (checked, then cleared).
     pub rotations: Vec<Rotation>,
     pub rotations_total: usize,
+    /// What was checked, over the whole run (for the summary).
+    pub stats: Stats,
     /// Orders whose outcome was already checked.
     pub settled: usize,
 }
@@ -78,7 +87,7 @@ impl World {
     pub async fn new() -> anyhow::Result<World> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let waldur = WaldurSim::start(SimOptions::default()).await?;
-        let croit = CroitSim::start(CroitAuth::Bearer(CROIT_TOKEN.into())).await?;
+        let storage = Storage::from_env().await?;
         let offering = waldur.add_offering(OfferingSeed::new(
             "S3 chaos",
             vec![
@@ -105,17 +114,14 @@ offerings:
     membership_sync_backend: ceph_s3
     reporting_backend: ceph_s3
     backend_settings:
-      api_url: {croit}
-      token: {CROIT_TOKEN}
-      s3_endpoint: {s3}
-      timeout: 5
+      {settings}
     backend_components:
       s3_storage:
         backend_name: storage
         measured_unit: GB-day
         accounting_type: usage
         label: Storage
-        unit_factor: {GB}
+        unit_factor: {factor}
         usage: gb_days
       s3_objects:
         measured_unit: objects
@@ -127,13 +133,13 @@ offerings:
             timeout = WALDUR_TIMEOUT_S,
             api = waldur.api_url(),
             token = waldur.provider_token(),
-            croit = croit.base_url(),
-            s3 = croit.s3_endpoint(),
+            settings = storage.settings_yaml(),
+            factor = storage.unit_factor(),
         );
         std::fs::write(&config, yaml)?;
         Ok(World {
             waldur,
-            croit,
+            storage,
             offering,
             dir,
             config,
@@ -143,6 +149,7 @@ offerings:
             placed: Vec::new(),
             rotations: Vec::new(),
             rotations_total: 0,
+            stats: Stats::default(),
             settled: 0,
         })
     }
@@ -169,19 +176,27 @@ offerings:
             .map(str::to_string)
     }
 
-    fn record_data(&mut self, resource: &str) {
+    /// A key of the resource that Waldur shows its customer (to act as the customer).
+    fn customer_key(&self, resource: &str) -> Option<(String, String)> {
+        self.waldur
+            .api_keys(resource)
+            .into_iter()
+            .find(|k| k.state == "OK")
+            .map(|k| (k.client_id, k.api_key))
+    }
+
+    async fn record_data(&mut self, resource: &str) {
         let Some(uid) = self.uid(resource) else {
             return;
         };
-        let (bytes, objects) = self
-            .croit
-            .user(&uid)
-            .map(|u| {
-                u.buckets
-                    .iter()
-                    .fold((0, 0), |(b, o), (_, bb, oo)| (b + bb, o + oo))
-            })
-            .unwrap_or((0, 0));
+        let (bytes, objects) = match self.storage.user(&uid).await {
+            Ok(Some(u)) => (u.bytes, u.objects),
+            Ok(None) => (0, 0),
+            Err(e) => {
+                eprintln!("chaos: cannot read the data of {uid}: {e}");
+                return;
+            }
+        };
         self.data.entry(resource.to_string()).or_default().push((
             chrono::Utc::now().timestamp(),
             bytes,
@@ -216,7 +231,7 @@ offerings:
     }
 
     /// Places this iteration's orders, rotations and data changes (the agent is not running).
-    pub fn act(&mut self, rng: &mut Rng, it: u64) {
+    pub async fn act(&mut self, rng: &mut Rng, it: u64) {
         let mut touched: Vec<String> = Vec::new();
         for _ in 0..rng.range(1, 4) {
             let ok: Vec<String> = self
@@ -234,7 +249,7 @@ offerings:
                 }
                 4 => {
                     if let Some(r) = rng.pick(&ok).cloned() {
-                        self.terminate(rng, &r, it);
+                        self.terminate(rng, &r, it).await;
                         touched.push(r);
                     }
                 }
@@ -258,7 +273,7 @@ offerings:
                 }
                 _ => {
                     if let Some(r) = rng.pick(&ok).cloned() {
-                        self.change_data(rng, &r);
+                        self.change_data(rng, &r).await;
                     }
                 }
             }
@@ -321,16 +336,16 @@ offerings:
         }
     }
 
-    fn terminate(&mut self, rng: &mut Rng, r: &str, it: u64) {
-        let has_data = self
-            .uid(r)
-            .and_then(|u| self.croit.user(&u))
-            .is_some_and(|u| !u.buckets.is_empty());
+    async fn terminate(&mut self, rng: &mut Rng, r: &str, it: u64) {
+        let has_data = match self.uid(r) {
+            Some(u) => matches!(self.storage.user(&u).await, Ok(Some(u)) if !u.buckets.is_empty()),
+            None => false,
+        };
         let expect = if has_data && rng.chance(0.5) {
             Expect::Erred("still owns")
         } else {
             if has_data {
-                self.remove_data(r);
+                self.remove_data(r).await;
             }
             Expect::Done
         };
@@ -353,34 +368,42 @@ offerings:
         }
     }
 
-    fn change_data(&mut self, rng: &mut Rng, r: &str) {
+    async fn change_data(&mut self, rng: &mut Rng, r: &str) {
         let Some(uid) = self.uid(r) else { return };
-        if self.croit.user(&uid).is_none() {
+        if !matches!(self.storage.user(&uid).await, Ok(Some(_))) {
             return;
         }
         if rng.chance(0.3) {
-            self.remove_data(r);
-        } else {
-            let n = self.data.get(r).map_or(0, Vec::len);
-            // Bucket names are global on S3: the uid makes them unique.
-            self.croit.add_bucket(
-                &uid,
-                &format!("{uid}-b{n}"),
-                rng.range(1, 5 * GB),
-                rng.range(1, 1000),
-            );
-            self.record_data(r);
+            self.remove_data(r).await;
+            return;
+        }
+        let n = self.data.get(r).map_or(0, Vec::len);
+        // Bucket names are global on S3: the uid makes them unique.
+        let bucket = format!("{uid}-b{n}");
+        let bytes = rng.range(1, self.storage.unit_factor() / 16);
+        let key = self.customer_key(r);
+        let key = key.as_ref().map(|(a, s)| (a.as_str(), s.as_str()));
+        match self
+            .storage
+            .add_data(&uid, &bucket, bytes, rng.range(1, 1000), key)
+            .await
+        {
+            Ok(()) => {
+                self.stats.data_changes += 1;
+                self.record_data(r).await
+            }
+            Err(e) => eprintln!("chaos: cannot store data for {uid}: {e}"),
         }
     }
 
-    fn remove_data(&mut self, r: &str) {
+    async fn remove_data(&mut self, r: &str) {
         let Some(uid) = self.uid(r) else { return };
-        if let Some(u) = self.croit.user(&uid) {
-            for (b, _, _) in u.buckets {
-                self.croit.remove_bucket(&uid, &b);
-            }
+        let key = self.customer_key(r);
+        let key = key.as_ref().map(|(a, s)| (a.as_str(), s.as_str()));
+        if let Err(e) = self.storage.remove_data(&uid, key).await {
+            eprintln!("chaos: cannot remove the data of {uid}: {e}");
         }
-        self.record_data(r);
+        self.record_data(r).await;
     }
 
     /// Random trouble for this iteration: Waldur loses answers, refuses calls, times out.

@@ -24,6 +24,22 @@ pub struct CroitClient {
 /// How long a user listing is reused.
 const USERS_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Forgets the user listing now and when dropped.
+struct WriteGuard<'a>(&'a CroitClient);
+
+impl<'a> WriteGuard<'a> {
+    fn new(client: &'a CroitClient) -> Self {
+        client.forget_users();
+        Self(client)
+    }
+}
+
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        self.0.forget_users();
+    }
+}
+
 #[derive(Clone, Copy)]
 pub enum QuotaScope {
     User,
@@ -42,6 +58,7 @@ impl CroitClient {
     }
 
     fn forget_users(&self) {
+        // (See `writes`.)
         self.writes
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         *self.users.lock().unwrap_or_else(|e| e.into_inner()) = None;
@@ -56,26 +73,9 @@ impl CroitClient {
         body: Option<serde_json::Value>,
         ok: &[u16],
     ) -> Result<String, BackendError> {
-        let write = method != Method::GET;
-        if write {
-            self.forget_users();
-        }
-        let result = self.send_once(what, method, path, query, body, ok).await;
-        if write {
-            self.forget_users();
-        }
-        result
-    }
-
-    async fn send_once(
-        &self,
-        what: &str,
-        method: Method,
-        path: &str,
-        query: &[(&str, &str)],
-        body: Option<serde_json::Value>,
-        ok: &[u16],
-    ) -> Result<String, BackendError> {
+        // A write drops the shared listing when it starts and again when it ends (however it
+        // ends: the guard also runs if this future is dropped mid-way).
+        let _write = (method != Method::GET).then(|| WriteGuard::new(self));
         let mut req = self
             .http
             .request(method, format!("{}{path}", self.base))

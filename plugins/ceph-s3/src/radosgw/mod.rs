@@ -7,6 +7,6 @@ mod ops;
 mod query;
 mod sign;
 
-pub use client::RgwClient;
+pub use client::{QuotaType, RgwBucket, RgwClient};
 pub use ops::RgwOps;
 pub use query::AdminQuery;
