@@ -38,6 +38,9 @@ pub struct AppOptions {
     pub clock: Arc<dyn Clock>,
     /// STOMP reconnect backoff (min, max): 1 s to 2 min.
     pub event_backoff: (Duration, Duration),
+    /// How long a call may still be carried out by Waldur after the agent gave up on it
+    /// (default: twice `waldur_timeout`; tests shorten it).
+    pub late_answers: Option<Duration>,
 }
 
 impl Default for AppOptions {
@@ -47,6 +50,7 @@ impl Default for AppOptions {
             user_agent: format!("site-agent/{}", env!("CARGO_PKG_VERSION")),
             clock: Arc::new(SystemClock),
             event_backoff: (Duration::from_secs(1), Duration::from_secs(120)),
+            late_answers: None,
         }
     }
 }
@@ -124,7 +128,8 @@ impl App {
             }
             let key = offering.offering_uuid.simple().to_string();
             let waldur = WaldurClient::new(offering, options.retry, &options.user_agent)
-                .map_err(|e| anyhow::anyhow!("offering {:?}: {e}", offering.name))?;
+                .map_err(|e| anyhow::anyhow!("offering {:?}: {e}", offering.name))?
+                .with_late_answer_window(options.late_answers);
             let backend = make_backend(offering)
                 .map_err(|e| anyhow::anyhow!("offering {:?}: {e}", offering.name))?;
             let waldur = Arc::new(waldur);
@@ -202,6 +207,7 @@ impl App {
     pub async fn order_cycle(&self) -> Vec<(String, Outcome)> {
         let mut all = Vec::new();
         for p in &self.processors {
+            settle_leftovers(p).await;
             all.extend(Self::offering_orders(p).await);
         }
         all
@@ -344,6 +350,7 @@ impl App {
         let p = &self.processors[i];
         let r = &self.rotators[i];
         periodic(period, beat, ORDER_CYCLE_LIMIT, || async {
+            settle_leftovers(p).await;
             let results = Self::offering_orders(p).await;
             let done = results.iter().filter(|(_, o)| *o == Outcome::Done).count();
             let rotations = r.sweep(chrono::Utc::now()).await.len();
@@ -357,6 +364,13 @@ impl App {
     /// Events: the reconcile sweep feeds the offering's work queue every `period`.
     async fn sweep_loop(&self, offering: String, period: Duration, beat: Beat) {
         periodic(period, beat, ORDER_CYCLE_LIMIT, || async {
+            if let Some(p) = self
+                .processors
+                .iter()
+                .find(|p| p.offering.offering_uuid.simple().to_string() == offering)
+            {
+                settle_leftovers(p).await;
+            }
             let queued = self.sweep_into_queue(&offering).await;
             if queued > 0 {
                 tracing::info!(queued, "reconcile sweep queued work");
@@ -430,6 +444,14 @@ impl App {
                 None
             }
         }
+    }
+}
+
+/// Keys left in the ledger by an interrupted order or rotation are settled by the order loop
+/// itself, so no mode depends on the reconcile pass to retire them.
+async fn settle_leftovers(p: &OrderProcessor) {
+    if let Err(e) = p.settle_leftovers().await {
+        tracing::warn!(offering = %p.offering.name, error = %e, "cannot settle the key ledger");
     }
 }
 

@@ -4,12 +4,14 @@
 //! Every key the agent creates is written to the key ledger (`Issue`) before it is applied,
 //! and every key it retires (`Revoke`) before Waldur is told; [`KeyBook::settle`] resolves the
 //! open rows against Waldur's list: a key Waldur holds is kept, one it does not hold is removed
-//! from the backend. When Waldur's list cannot be read nothing is removed. Orders, rotations
-//! and the reconcile pass all start with a settlement, and all work on one resource at a
-//! time (see `locks`), so no settlement races a key being reported.
+//! from the backend. When Waldur's list cannot be read nothing is removed, and a row younger
+//! than Waldur's late-answer window is left for later: a call the agent gave up on (or that
+//! was in flight when the agent died) may still be carried out by Waldur. Orders, rotations,
+//! the order loop and the reconcile pass all settle, and all work on one resource at a time
+//! (see `locks`), so no settlement races a key being reported by this process.
 
 use crate::orders::StepError;
-use crate::store::{KeyIntent, Store};
+use crate::store::{KeyIntent, LedgerRow, Store};
 use crate::waldur::{ApiKeyStatus, WaldurClient, WaldurError};
 use secrecy::ExposeSecret;
 use site_agent_sdk::keys::generate_key_pair;
@@ -20,6 +22,8 @@ pub struct KeyBook<'a> {
     pub store: &'a Store,
     pub waldur: &'a WaldurClient,
     pub backend: &'a dyn StorageBackend,
+    /// The offering, 32 hex digits.
+    pub offering: &'a str,
     /// The resource, 32 hex digits.
     pub resource: &'a str,
     pub tenant: &'a Tenant,
@@ -42,31 +46,70 @@ impl Held {
     }
 }
 
+/// What settling one ledger row comes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// Waldur holds it (an `Issue` reported after all) or let it go (a `Revoke` that took):
+    /// the row is done; `remove` says whether the key goes from the backend.
+    Done { remove: bool },
+    /// Too young to tell: a late answer may still change Waldur's list.
+    Wait,
+}
+
+/// The rule, on its own: `held` is whether Waldur's list has the key, `young` whether the row
+/// is within the late-answer window.
+fn verdict(intent: KeyIntent, held: bool, young: bool) -> Verdict {
+    match (intent, held, young) {
+        (KeyIntent::Issue, true, _) => Verdict::Done { remove: false },
+        (KeyIntent::Issue, false, false) => Verdict::Done { remove: true },
+        (KeyIntent::Revoke, false, _) => Verdict::Done { remove: true },
+        // Waldur still shows the old key: the rotation did not take, so it must keep working.
+        (KeyIntent::Revoke, true, false) => Verdict::Done { remove: false },
+        (_, _, true) => Verdict::Wait,
+    }
+}
+
 impl KeyBook<'_> {
     /// Waldur's keys for the resource; an unreadable list is an error (never "none").
     pub async fn held(&self) -> Result<Held, StepError> {
         Ok(Held(self.waldur.list_api_keys(self.resource).await?))
     }
 
-    /// Resolves every open ledger row of the resource; returns Waldur's keys.
+    /// Resolves every open ledger row of the resource; returns Waldur's keys. A row too young
+    /// to judge is a transient error (the work waits for it).
     pub async fn settle(&self) -> Result<Held, StepError> {
-        let rows = self.store.ledger_rows(Some(self.resource)).await?;
+        let rows = self.store.ledger_rows(self.resource).await?;
         let held = self.held().await?;
+        let window = self.waldur.late_answer_window().as_secs() as i64;
+        let now = chrono::Utc::now().timestamp();
+        let mut waiting = 0;
         for row in rows {
-            let tenant = Tenant::new(&row.uid, self.resource)?;
-            if held.holds(&row.access_key) {
-                // Issue: it was reported (the answer was lost). Revoke: Waldur still shows it
-                // (the rotation did not complete), so it must keep working.
-                tracing::info!(access_key = %row.access_key, intent = ?row.intent, "key ledger: Waldur holds this key; kept");
-            } else {
-                self.backend.delete_key(&tenant, &row.access_key).await?;
-                tracing::info!(access_key = %row.access_key, intent = ?row.intent, "key ledger: Waldur does not hold this key; removed from the backend");
+            let young = now - row.at < window;
+            match verdict(row.intent, held.holds(&row.access_key), young) {
+                Verdict::Wait => waiting += 1,
+                Verdict::Done { remove } => self.resolve(&row, remove).await?,
             }
-            self.store
-                .ledger_remove(self.resource, &row.access_key, row.intent)
-                .await?;
+        }
+        if waiting > 0 {
+            return Err(StepError::Transient(format!(
+                "{waiting} key(s) of this resource were written moments ago and Waldur may still answer for them; settled within {window} s"
+            )));
         }
         Ok(held)
+    }
+
+    async fn resolve(&self, row: &LedgerRow, remove: bool) -> Result<(), StepError> {
+        if remove {
+            let tenant = Tenant::new(&row.uid, self.resource)?;
+            self.backend.delete_key(&tenant, &row.access_key).await?;
+            tracing::info!(access_key = %row.access_key, intent = ?row.intent, "key ledger: Waldur does not show this key; removed from the backend");
+        } else {
+            tracing::info!(access_key = %row.access_key, intent = ?row.intent, "key ledger: settled; the key stays");
+        }
+        Ok(self
+            .store
+            .ledger_remove(self.resource, &row.access_key, row.intent)
+            .await?)
     }
 
     /// Removes backend keys Waldur does not hold (settle first: then no ledger row is open).
@@ -74,24 +117,26 @@ impl KeyBook<'_> {
     /// a user that may hold keys not reported yet (say, adopted from elsewhere). A user this
     /// order created or re-adopted from its own interrupted attempt holds no key Waldur may
     /// rely on, so there an empty list means "none" (croit's auto-generated key, left behind
-    /// by a crash between creating the user and removing it, goes this way).
-    pub async fn prune(&self, held: &Held, fresh_user: bool) -> Result<(), StepError> {
+    /// by a crash between creating the user and removing it, goes this way). Returns the
+    /// access keys left on the backend.
+    pub async fn prune(&self, held: &Held, fresh_user: bool) -> Result<Vec<String>, StepError> {
         let ids = held.ids();
-        if ids.is_empty() && !fresh_user {
-            return Ok(());
-        }
         let Some(user) = self.backend.user(&self.tenant.uid).await? else {
-            return Ok(());
+            return Ok(Vec::new());
         };
-        for ak in user
-            .access_keys
-            .iter()
-            .filter(|ak| !ids.contains(ak.as_str()))
-        {
-            self.backend.delete_key(self.tenant, ak).await?;
-            tracing::info!(access_key = %ak, "pruned a key Waldur does not hold");
+        if ids.is_empty() && !fresh_user {
+            return Ok(user.access_keys);
         }
-        Ok(())
+        let mut left = Vec::new();
+        for ak in user.access_keys {
+            if ids.contains(ak.as_str()) {
+                left.push(ak);
+            } else {
+                self.backend.delete_key(self.tenant, &ak).await?;
+                tracing::info!(access_key = %ak, "pruned a key Waldur does not hold");
+            }
+        }
+        Ok(left)
     }
 
     /// Mints a key, records it, applies it; the caller reports it (see [`Self::issue`]).
@@ -99,6 +144,7 @@ impl KeyBook<'_> {
         let key = generate_key_pair()?;
         self.store
             .ledger_add(
+                self.offering,
                 self.resource,
                 &self.tenant.uid,
                 &key.access_key,
@@ -107,6 +153,20 @@ impl KeyBook<'_> {
             .await?;
         self.backend.put_key(self.tenant, &key).await?;
         Ok(key)
+    }
+
+    /// Records a key about to be retired (before Waldur is told of its replacement).
+    pub async fn retiring(&self, access_key: &str) -> Result<(), StepError> {
+        Ok(self
+            .store
+            .ledger_add(
+                self.offering,
+                self.resource,
+                &self.tenant.uid,
+                access_key,
+                KeyIntent::Revoke,
+            )
+            .await?)
     }
 
     /// The key is known to Waldur: its ledger row is done.
@@ -165,4 +225,25 @@ pub async fn set_key_applied(
     }
     let now = waldur.get_api_key(key_uuid).await?;
     Ok(now.client_id.as_deref() == Some(new_access_key) && now.state == "OK")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_is_judged_only_once_no_late_answer_can_change_waldurs_list() {
+        use KeyIntent::{Issue, Revoke};
+        use Verdict::{Done, Wait};
+        // Issued and held: the report arrived (its answer was lost); the key stays.
+        assert_eq!(verdict(Issue, true, true), Done { remove: false });
+        // Issued, not held: wait out a report that may still land; then remove the key.
+        assert_eq!(verdict(Issue, false, true), Wait);
+        assert_eq!(verdict(Issue, false, false), Done { remove: true });
+        // Retiring, no longer held: Waldur took the replacement; the old key goes at once.
+        assert_eq!(verdict(Revoke, false, true), Done { remove: true });
+        // Retiring, still held: a set_key may still land; later the old key simply stays.
+        assert_eq!(verdict(Revoke, true, true), Wait);
+        assert_eq!(verdict(Revoke, true, false), Done { remove: false });
+    }
 }

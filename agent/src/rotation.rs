@@ -75,7 +75,46 @@ impl Rotator {
         let Some(resource) = key.resource_uuid.as_deref().filter(|r| !r.is_empty()) else {
             return self.erred(&key_uuid, "the key names no resource").await;
         };
-        let _guard = self.locks.lock(resource).await;
+        let resource = hex(resource);
+        let _guard = self.locks.lock(&resource).await;
+        // The resource decides whose key this is (an event may name any key).
+        let res = match self.waldur.get_resource(&resource).await {
+            Ok(r) => r,
+            Err(e) if e.is_transient() => return RotationOutcome::Retry(e.message),
+            Err(e) => {
+                tracing::warn!(api_key = %key_uuid, error = %e, "cannot read the key's resource; rotation dropped");
+                return RotationOutcome::Skipped(e.message);
+            }
+        };
+        let ours = self.offering.offering_uuid.simple().to_string();
+        if res.offering_uuid.as_deref().map(hex) != Some(ours.clone()) {
+            tracing::warn!(api_key = %key_uuid, "the key belongs to another offering's resource; rotation dropped");
+            return RotationOutcome::Skipped("another offering's key".into());
+        }
+        let Some(uid) = res.backend_id().map(str::to_string) else {
+            return self
+                .erred(&key_uuid, "the resource has no S3 user (empty backend_id)")
+                .await;
+        };
+        let tenant = match Tenant::new(&uid, &resource) {
+            Ok(t) => t,
+            Err(e) => return self.erred(&key_uuid, e.message()).await,
+        };
+        let book = KeyBook {
+            store: &self.store,
+            waldur: &self.waldur,
+            backend: &*self.backend,
+            offering: &ours,
+            resource: &resource,
+            tenant: &tenant,
+        };
+        // Leftovers of an interrupted attempt first, whether or not the key still waits: a
+        // rotation Waldur took before the agent died still has an old key to retire.
+        let held = match book.settle().await {
+            Ok(h) => h,
+            Err(StepError::Transient(m)) => return RotationOutcome::Retry(m),
+            Err(e) => return self.erred(&key_uuid, &e.to_string()).await,
+        };
         // Read again under the lock: another pass may have finished this rotation meanwhile.
         let key = match self.waldur.get_api_key(&key_uuid).await {
             Ok(k) => k,
@@ -85,7 +124,7 @@ impl Rotator {
             tracing::debug!(api_key = %key_uuid, state = %key.state, "key is not Updating; nothing to rotate");
             return RotationOutcome::Skipped(format!("key is {}", key.state));
         }
-        match self.apply(&key_uuid, &key).await {
+        match self.apply(&key_uuid, &key, &book, held).await {
             Ok(outcome) => outcome,
             Err(StepError::Transient(m)) => {
                 tracing::warn!(api_key = %key_uuid, error = %m, "rotation left for a later retry");
@@ -108,6 +147,8 @@ impl Rotator {
         &self,
         key_uuid: &str,
         key: &ApiKeyStatus,
+        book: &KeyBook<'_>,
+        held: crate::keybook::Held,
     ) -> Result<RotationOutcome, StepError> {
         let old = key
             .client_id
@@ -117,30 +158,8 @@ impl Rotator {
                 StepError::Permanent("the key has no client_id (access key) to rotate".into())
             })?;
         site_agent_sdk::validate_identifier("access key", &old)?;
-        let resource = hex(key.resource_uuid.as_deref().unwrap_or_default());
-        let uid = match key.resource_backend_id.clone().filter(|b| !b.is_empty()) {
-            Some(b) => b,
-            None => self
-                .waldur
-                .get_resource(&resource)
-                .await?
-                .backend_id()
-                .map(str::to_string)
-                .ok_or_else(|| {
-                    StepError::Permanent("the resource has no S3 user (empty backend_id)".into())
-                })?,
-        };
-        let tenant = Tenant::new(&uid, &resource)?;
-        let book = KeyBook {
-            store: &self.store,
-            waldur: &self.waldur,
-            backend: &*self.backend,
-            resource: &resource,
-            tenant: &tenant,
-        };
-        // Leftovers of an interrupted attempt first; then keys nobody holds.
-        let held = book.settle().await?;
-        if self.backend.user(&uid).await?.is_none() {
+        let uid = &book.tenant.uid;
+        if self.backend.user(uid).await?.is_none() {
             return Err(StepError::Permanent(format!(
                 "S3 user {uid:?} does not exist"
             )));
@@ -148,9 +167,7 @@ impl Rotator {
         book.prune(&held, false).await?;
 
         let new = book.apply_new().await?;
-        self.store
-            .ledger_add(&resource, &uid, &old, KeyIntent::Revoke)
-            .await?;
+        book.retiring(&old).await?;
         let secret = new.secret_key.expose_secret();
         match self
             .waldur
@@ -173,7 +190,7 @@ impl Rotator {
         }
         book.confirmed(&new.access_key, KeyIntent::Issue).await?;
         // Waldur shows the new key now: the old one must stop working.
-        self.backend.delete_key(&tenant, &old).await?;
+        self.backend.delete_key(book.tenant, &old).await?;
         book.confirmed(&old, KeyIntent::Revoke).await?;
         tracing::info!(api_key = %key_uuid, old = %old, new = %new.access_key, "key rotated");
         Ok(RotationOutcome::Rotated {

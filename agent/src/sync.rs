@@ -88,17 +88,15 @@ impl ResourceSync {
         let tenant = Tenant::new(uid, &r.uuid)?;
         let mut report = SyncReport::default();
         // Keys an interrupted order or rotation may have left behind.
-        if !self
-            .store
-            .ledger_rows(Some(&hex(&r.uuid)))
-            .await?
-            .is_empty()
-        {
+        let resource = hex(&r.uuid);
+        if !self.store.ledger_rows(&resource).await?.is_empty() {
+            let offering = self.offering.offering_uuid.simple().to_string();
             crate::keybook::KeyBook {
                 store: &self.store,
                 waldur: &self.waldur,
                 backend: &*self.backend,
-                resource: &hex(&r.uuid),
+                offering: &offering,
+                resource: &resource,
                 tenant: &tenant,
             }
             .settle()

@@ -55,6 +55,16 @@ pub fn fast_retry() -> RetryPolicy {
     }
 }
 
+/// Fast retries, and no late-answer window: these tests resume right after an injected
+/// crash and want the key ledger judged at once (`faults_e2e` covers the window itself).
+pub fn test_options() -> AppOptions {
+    AppOptions {
+        retry: fast_retry(),
+        late_answers: Some(Duration::ZERO),
+        ..AppOptions::default()
+    }
+}
+
 pub async fn env() -> Env {
     let waldur = WaldurSim::start(SimOptions::default()).await.unwrap();
     let croit = CroitSim::start(CroitAuth::Bearer(CROIT_TOKEN.into()))
@@ -137,15 +147,7 @@ offerings:
     pub fn app(&self) -> App {
         let config = self.config();
         let store = Store::open(&config.database_path).unwrap();
-        App::build_with_store(
-            config,
-            store,
-            &AppOptions {
-                retry: fast_retry(),
-                ..AppOptions::default()
-            },
-        )
-        .unwrap()
+        App::build_with_store(config, store, &test_options()).unwrap()
     }
 
     /// The config with usage billing on: GB-days of storage and peak objects, from samples.
@@ -169,9 +171,8 @@ offerings:
                 .unwrap();
         let store = Store::open(&config.database_path).unwrap();
         let options = AppOptions {
-            retry: fast_retry(),
             clock,
-            ..AppOptions::default()
+            ..test_options()
         };
         App::build_with_store(config, store, &options).unwrap()
     }
@@ -183,15 +184,9 @@ offerings:
     ) -> App {
         let config = self.config();
         let store = Store::open(&config.database_path).unwrap();
-        App::build_with_backends(
-            config,
-            store,
-            &AppOptions {
-                retry: fast_retry(),
-                ..AppOptions::default()
-            },
-            |o| site_agent::backends::build(o, fast_retry()).map(&wrap),
-        )
+        App::build_with_backends(config, store, &test_options(), |o| {
+            site_agent::backends::build(o, fast_retry()).map(&wrap)
+        })
         .unwrap()
     }
 
@@ -330,8 +325,8 @@ impl StorageBackend for Crashing {
         self.inner.delete_key(t, ak).await?;
         self.fire("after_delete_key")
     }
-    async fn usage(&self, uid: &str) -> Result<UsageSample, BackendError> {
-        self.inner.usage(uid).await
+    async fn usage(&self, t: &Tenant) -> Result<UsageSample, BackendError> {
+        self.inner.usage(t).await
     }
     async fn delete_user(&self, t: &Tenant, m: DeleteMode) -> Result<(), BackendError> {
         self.inner.delete_user(t, m).await

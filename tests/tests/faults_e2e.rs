@@ -312,7 +312,7 @@ async fn an_update_naming_one_ceiling_keeps_the_other() {
 
 #[tokio::test]
 async fn one_stuck_offering_does_not_hold_up_another() {
-    use site_agent::app::{App, AppOptions, Roles};
+    use site_agent::app::{App, Roles};
     use site_agent_sims::waldur::{ComponentSeed, SimOptions, WaldurSim};
     let env = env().await;
     // A second Waldur that accepts connections but never answers in time.
@@ -347,17 +347,7 @@ async fn one_stuck_offering_does_not_hold_up_another() {
     let config =
         site_agent::config::load_str(&yaml, "t.yaml", Vec::<(String, String)>::new()).unwrap();
     let store = site_agent::store::Store::open(&config.database_path).unwrap();
-    let app = std::sync::Arc::new(
-        App::build_with_store(
-            config,
-            store,
-            &AppOptions {
-                retry: fast_retry(),
-                ..AppOptions::default()
-            },
-        )
-        .unwrap(),
-    );
+    let app = std::sync::Arc::new(App::build_with_store(config, store, &test_options()).unwrap());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let runner = app.clone();
     let task = tokio::spawn(async move {
@@ -382,4 +372,168 @@ async fn one_stuck_offering_does_not_hold_up_another() {
     }
     let _ = stop_tx.send(());
     let _ = task.await;
+}
+
+#[tokio::test]
+async fn a_key_written_moments_ago_waits_for_a_late_answer() {
+    let env = env().await;
+    let placed = env.place_create("Late answer", json!({"max_storage_limit": 5}));
+    // Waldur refuses every report of the first key (nothing recorded); the agent gives up.
+    env.waldur.inject(FaultRule::new(
+        "POST",
+        "/report_created/",
+        Fault::Status(503),
+        4,
+    ));
+    env.app().order_cycle().await;
+    let uid = uid_of(&env, &placed.resource_uuid);
+    let live = env.croit.user(&uid).unwrap().keys;
+    assert_eq!(live.len(), 1, "applied, not known to Waldur");
+    // Resumed within the window, Waldur might still carry out a report the agent gave up on:
+    // the key is neither removed nor joined by more keys; the order waits.
+    let patient = {
+        let config = env.config();
+        let store = site_agent::store::Store::open(&config.database_path).unwrap();
+        site_agent::app::App::build_with_store(
+            config,
+            store,
+            &site_agent::app::AppOptions {
+                late_answers: Some(std::time::Duration::from_secs(3600)),
+                ..test_options()
+            },
+        )
+        .unwrap()
+    };
+    assert!(matches!(
+        &patient.order_cycle().await[..],
+        [(_, Outcome::Retry(m))] if m.contains("Waldur may still answer")
+    ));
+    assert_eq!(env.croit.user(&uid).unwrap().keys, live);
+    // Once the window has passed, the key Waldur never took goes and the order completes.
+    assert_eq!(
+        env.app().order_cycle().await,
+        vec![(placed.order_uuid, Outcome::Done)]
+    );
+    assert_keys_match(&env, &placed.resource_uuid, &uid);
+    assert!(
+        env.croit
+            .user(&uid)
+            .unwrap()
+            .keys
+            .iter()
+            .all(|k| *k != live[0]),
+        "the unreported key is gone"
+    );
+}
+
+#[tokio::test]
+async fn another_resources_user_is_never_sampled_as_this_ones() {
+    let env = env().await;
+    let a = env.place_create("Sampled A", json!({"max_storage_limit": 5}));
+    let b = env.place_create("Sampled B", json!({"max_storage_limit": 5}));
+    let clock = std::sync::Arc::new(site_agent::usage::clock::ManualClock::new(
+        chrono::Utc::now(),
+    ));
+    let app = env.usage_app(&env.usage_config_yaml(), clock.clone());
+    app.order_cycle().await;
+    let uid_b = uid_of(&env, &b.resource_uuid);
+    env.croit.add_bucket(&uid_b, "b-data", 7_000_000_000, 3);
+    env.waldur
+        .set_resource_field(&a.resource_uuid, "backend_id", json!(uid_b));
+    app.usage_sample_cycle().await;
+    let a_samples = app
+        .store
+        .samples(&site_agent::waldur::hex(&a.resource_uuid), 0, i64::MAX / 2)
+        .await
+        .unwrap();
+    assert!(
+        a_samples.iter().all(|s| s.bytes == 0),
+        "B's data was billed to A: {:?}",
+        a_samples.iter().map(|s| s.bytes).collect::<Vec<_>>()
+    );
+    let b_samples = app
+        .store
+        .samples(&site_agent::waldur::hex(&b.resource_uuid), 0, i64::MAX / 2)
+        .await
+        .unwrap();
+    assert_eq!(b_samples.last().map(|s| s.bytes), Some(7_000_000_000));
+}
+
+#[tokio::test]
+async fn a_restore_without_ceilings_leaves_no_user_behind() {
+    let env = env().await;
+    let placed = env.place_create("No ceilings", json!({"max_storage_limit": 5}));
+    let app = env.app();
+    app.order_cycle().await;
+    let uid = uid_of(&env, &placed.resource_uuid);
+    let term = env.place_for(&placed.resource_uuid, "Terminate", json!({}), json!({}));
+    assert_eq!(
+        app.order_cycle().await,
+        vec![(term.order_uuid, Outcome::Done)]
+    );
+    assert!(env.croit.user(&uid).is_none());
+    // Neither Waldur nor the agent knows the ceilings any more (an old resource, a lost
+    // database): the Restore cannot be fulfilled and must not leave a user behind.
+    app.store
+        .call(|c| c.execute("DELETE FROM resource_ceilings", []))
+        .await
+        .unwrap();
+    for field in ["limits", "attributes"] {
+        env.waldur
+            .set_resource_field(&placed.resource_uuid, field, json!({}));
+    }
+    let restore = env.place_for(&placed.resource_uuid, "Restore", json!({}), json!({}));
+    match &app.order_cycle().await[..] {
+        [(o, Outcome::Erred(m))] if *o == restore.order_uuid => {
+            assert!(m.contains("max_storage_limit"), "{m}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(env.croit.user(&uid).is_none(), "no orphan user");
+}
+
+#[tokio::test]
+async fn a_rotation_event_for_another_offerings_key_is_dropped() {
+    let env = env().await;
+    // Another offering on the same Waldur, served by another agent.
+    let other = env.waldur.add_offering(OfferingSeed::new(
+        "Other S3",
+        vec![site_agent_sims::waldur::ComponentSeed::s3_storage()],
+    ));
+    let other_yaml = env
+        .config_yaml()
+        .replace(&env.offering, &other)
+        .replace("state.sqlite3", "other.sqlite3");
+    let other_config =
+        site_agent::config::load_str(&other_yaml, "o.yaml", Vec::<(String, String)>::new())
+            .unwrap();
+    let other_store = site_agent::store::Store::open(&other_config.database_path).unwrap();
+    let other_app =
+        site_agent::app::App::build_with_store(other_config, other_store, &test_options()).unwrap();
+    let theirs = env.waldur.place_order(
+        OrderSeed::create(&other, "theirs").with_attributes(json!({"max_storage_limit": 1})),
+    );
+    other_app.order_cycle().await;
+    let key = env.waldur.api_keys(&theirs.resource_uuid)[0].clone();
+    env.waldur.rotate_key(&key.uuid).unwrap();
+    // The event reaches our agent (a unified queue, a stale or forged message).
+    let app = env.app();
+    app.do_work(&Work::Rotate {
+        offering: env.offering.clone(),
+        api_key_uuid: key.uuid.clone(),
+    })
+    .await;
+    let after = env
+        .waldur
+        .api_keys(&theirs.resource_uuid)
+        .into_iter()
+        .find(|k| k.uuid == key.uuid)
+        .unwrap();
+    assert_eq!(after.state, "Updating", "left for its own agent, not erred");
+    assert_eq!(env.waldur.count_calls("POST", "/set_erred/"), 0);
+    // Its own agent rotates it.
+    assert!(matches!(
+        &other_app.key_cycle().await[..],
+        [(_, RotationOutcome::Rotated { .. })]
+    ));
 }

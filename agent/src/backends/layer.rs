@@ -86,17 +86,17 @@ impl StorageBackend for Layered {
         self.call("delete_key", || self.inner.delete_key(tenant, access_key))
             .await
     }
-    async fn usage(&self, uid: &str) -> Result<UsageSample, BackendError> {
-        self.call("usage", || self.inner.usage(uid)).await
+    async fn usage(&self, tenant: &Tenant) -> Result<UsageSample, BackendError> {
+        self.call("usage", || self.inner.usage(tenant)).await
     }
     async fn metered_series(
         &self,
-        uid: &str,
+        tenant: &Tenant,
         start: i64,
         end: i64,
     ) -> Result<Vec<(i64, Option<u64>)>, BackendError> {
         self.call("metered_series", || {
-            self.inner.metered_series(uid, start, end)
+            self.inner.metered_series(tenant, start, end)
         })
         .await
     }

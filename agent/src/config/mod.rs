@@ -70,18 +70,7 @@ fn yaml_error(e: &serde_saphyr::Error) -> String {
     }
 }
 
-/// A URL with any password replaced, for messages (`http://user:***@proxy:3128`).
-pub fn redact_url(s: &str) -> String {
-    match url::Url::parse(s) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        Ok(u) => u.to_string(),
-        Err(_) if s.contains('@') => "<unparsable URL with credentials>".into(),
-        Err(_) => s.to_string(),
-    }
-}
+pub use site_agent_sdk::scrub::redact_url;
 
 #[cfg(test)]
 mod tests {

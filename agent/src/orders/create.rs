@@ -42,6 +42,27 @@ impl OrderProcessor {
                 })?
             }
         };
+        // The ceilings first: an order that cannot be fulfilled must not leave a user behind.
+        // A restore comes back with the ceilings the resource had, each one the order names
+        // taking precedence.
+        let quota = if order.order_type == "Restore" {
+            let current = match super::current_ceilings(&self.store, &resource).await {
+                Ok(c) => c,
+                Err(e @ StepError::Transient(_)) => return Err(e),
+                Err(e) if quota.storage_gb.is_none() => return Err(e),
+                // Waldur's record is unreadable, but the order names what matters.
+                Err(_) => Default::default(),
+            };
+            let q = quota.merged_over(current);
+            super::input::require_storage_ceiling(&q).map_err(StepError::Permanent)?;
+            q
+        } else {
+            quota
+        };
+        let quota_spec = quota
+            .to_spec(self.storage_unit_factor())
+            .map_err(StepError::Permanent)?;
+
         let tenant = Tenant::new(&uid, &resource_uuid)?;
         let spec = UserSpec {
             uid: uid.clone(),
@@ -63,25 +84,7 @@ impl OrderProcessor {
             self.backend.set_suspended(&tenant, false).await?;
         }
 
-        // A restore comes back with the ceilings the resource had, each one the order names
-        // taking precedence.
-        let quota = if order.order_type == "Restore" {
-            let current = match super::current_ceilings(&self.store, &resource).await {
-                Ok(c) => c,
-                Err(e) if quota.storage_gb.is_none() => return Err(e),
-                Err(_) => Default::default(),
-            };
-            let q = quota.merged_over(current);
-            super::input::require_storage_ceiling(&q).map_err(StepError::Permanent)?;
-            q
-        } else {
-            quota
-        };
-        let spec = quota
-            .to_spec(self.storage_unit_factor())
-            .map_err(StepError::Permanent)?;
-
-        let applied = self.backend.apply_quota(&tenant, &spec).await?;
+        let applied = self.backend.apply_quota(&tenant, &quota_spec).await?;
         self.store
             .set_ceilings(&resource_uuid, quota.into())
             .await?;

@@ -4,11 +4,24 @@
 
 use super::{OrderProcessor, StepError};
 use crate::keybook::KeyBook;
+use crate::waldur::hex;
 use site_agent_sdk::Tenant;
+use std::collections::BTreeMap;
 
 pub const KEYS_PER_RESOURCE: usize = 2;
 
 impl OrderProcessor {
+    fn book<'a>(&'a self, offering: &'a str, resource: &'a str, tenant: &'a Tenant) -> KeyBook<'a> {
+        KeyBook {
+            store: &self.store,
+            waldur: &self.waldur,
+            backend: &*self.backend,
+            offering,
+            resource,
+            tenant,
+        }
+    }
+
     /// `fresh_user`: the user was created or adopted by this order (see `KeyBook::prune`).
     pub(super) async fn provision_keys(
         &self,
@@ -16,19 +29,51 @@ impl OrderProcessor {
         tenant: &Tenant,
         fresh_user: bool,
     ) -> Result<(), StepError> {
-        let book = KeyBook {
-            store: &self.store,
-            waldur: &self.waldur,
-            backend: &*self.backend,
-            resource: resource_uuid,
-            tenant,
-        };
+        let offering = self.offering.offering_uuid.simple().to_string();
+        let book = self.book(&offering, resource_uuid, tenant);
         let held = book.settle().await?;
-        book.prune(&held, fresh_user).await?;
-        let missing = KEYS_PER_RESOURCE.saturating_sub(held.ids().len());
-        for _ in 0..missing {
+        let live = book.prune(&held, fresh_user).await?;
+        // A key Waldur shows that the user does not have is dead in the portal; Waldur has no
+        // call to delete it, so it is reported and replaced rather than counted.
+        let working: Vec<&str> = held
+            .ids()
+            .into_iter()
+            .filter(|id| {
+                let ok = live.iter().any(|k| k == id);
+                if !ok {
+                    tracing::error!(access_key = %id, "Waldur shows a key the S3 user does not have; a working one is issued instead");
+                }
+                ok
+            })
+            .collect();
+        for _ in working.len()..KEYS_PER_RESOURCE {
             book.issue().await?;
         }
         Ok(())
+    }
+
+    /// Settles the key ledger of every resource of this offering that has open rows (left by
+    /// an interrupted order or rotation). Run by the order loop so that no role depends on
+    /// the reconcile pass to retire a key.
+    pub async fn settle_leftovers(&self) -> Result<usize, StepError> {
+        let offering = self.offering.offering_uuid.simple().to_string();
+        let mut by_resource: BTreeMap<String, String> = BTreeMap::new();
+        for row in self.store.ledger_rows_of_offering(&offering).await? {
+            by_resource.entry(row.resource_uuid).or_insert(row.uid);
+        }
+        let mut settled = 0;
+        for (resource, uid) in by_resource {
+            let _lock = self.locks.lock(&resource).await;
+            let tenant = Tenant::new(&uid, &resource)?;
+            match self
+                .book(&offering, &hex(&resource), &tenant)
+                .settle()
+                .await
+            {
+                Ok(_) => settled += 1,
+                Err(e) => tracing::info!(resource, error = %e, "key ledger not settled yet"),
+            }
+        }
+        Ok(settled)
     }
 }

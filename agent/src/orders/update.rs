@@ -22,10 +22,13 @@ impl OrderProcessor {
             )
         })?;
         let tenant = Tenant::new(uid, &resource.uuid)?;
-        // The resource's current ceilings; unreadable ones are simply not carried over.
-        let current = super::current_ceilings(&self.store, &resource)
-            .await
-            .unwrap_or_default();
+        // The resource's current ceilings; a database hiccup waits (merging over nothing would
+        // send the other ceiling as unlimited), an unreadable Waldur record carries nothing.
+        let current = match super::current_ceilings(&self.store, &resource).await {
+            Ok(c) => c,
+            Err(e @ StepError::Transient(_)) => return Err(e),
+            Err(_) => Default::default(),
+        };
         let merged = quota.merged_over(current);
         let spec = merged
             .to_spec(self.storage_unit_factor())

@@ -35,6 +35,16 @@ enum State {
         total: u64,
         head: Vec<u8>,
     },
+    /// Taking in `remaining` payload bytes of a fragment of a split message; `fin`: its last.
+    Collect { remaining: u64, fin: bool },
+}
+
+/// A message that arrives in fragments, put back together (up to the limit: beyond it only
+/// its first bytes are kept, and it is replaced like any oversized message).
+#[derive(Debug, Default)]
+struct Fragmented {
+    data: Vec<u8>,
+    total: u64,
 }
 
 /// The byte transformer (pure; see the module docs).
@@ -42,6 +52,7 @@ enum State {
 pub struct WsFilter {
     state: State,
     limit: u64,
+    fragmented: Option<Fragmented>,
     /// How many oversized messages were replaced (for logs and tests).
     pub dropped: u64,
 }
@@ -53,6 +64,7 @@ impl WsFilter {
         Self {
             state: State::Handshake { matched: 0 },
             limit: limit as u64,
+            fragmented: None,
             dropped: 0,
         }
     }
@@ -87,6 +99,19 @@ impl WsFilter {
                     let Some(h) = parse_header(buf) else { continue };
                     let mut header = std::mem::take(buf);
                     let data = matches!(h.opcode, 0x0..=0x2);
+                    let fin = header[0] & 0x80 != 0;
+                    // A split message is put back together: its size is the sum of its parts.
+                    let starts_split = matches!(h.opcode, 0x1 | 0x2) && !fin;
+                    let continues = h.opcode == 0x0 && self.fragmented.is_some();
+                    if !h.masked && ((starts_split && self.fragmented.is_none()) || continues) {
+                        self.fragmented.get_or_insert_with(Fragmented::default);
+                        self.state = State::Collect {
+                            remaining: h.len,
+                            fin,
+                        };
+                        self.finish_fragment_if_done(out);
+                        continue;
+                    }
                     if data && !h.masked && h.len > self.limit {
                         self.state = State::Oversize {
                             first: header[0],
@@ -116,6 +141,22 @@ impl WsFilter {
                         self.state = State::Header { buf: Vec::new() };
                     }
                 }
+                State::Collect { remaining, .. } => {
+                    let n = (*remaining).min(input.len() as u64) as usize;
+                    *remaining -= n as u64;
+                    if let Some(f) = self.fragmented.as_mut() {
+                        f.total += n as u64;
+                        if f.total <= self.limit {
+                            f.data.extend_from_slice(&input[..n]);
+                        } else {
+                            f.data.truncate(HEAD_KEEP);
+                            let keep = n.min(HEAD_KEEP.saturating_sub(f.data.len()));
+                            f.data.extend_from_slice(&input[..keep]);
+                        }
+                    }
+                    input = &input[n..];
+                    self.finish_fragment_if_done(out);
+                }
                 State::Oversize {
                     remaining, head, ..
                 } => {
@@ -127,6 +168,25 @@ impl WsFilter {
                     self.finish_oversize_if_done(out);
                 }
             }
+        }
+    }
+
+    /// At the end of a fragment: wait for the next one, or emit the whole message as one
+    /// binary frame (or its stand-in, when it grew past the limit).
+    fn finish_fragment_if_done(&mut self, out: &mut Vec<u8>) {
+        let State::Collect { remaining: 0, fin } = self.state else {
+            return;
+        };
+        self.state = State::Header { buf: Vec::new() };
+        if !fin {
+            return;
+        }
+        let f = self.fragmented.take().unwrap_or_default();
+        if f.total <= self.limit {
+            emit_frame(out, 0x82, &f.data);
+        } else {
+            emit_frame(out, 0x82, &replacement(&f.data, f.total));
+            self.dropped += 1;
         }
     }
 
@@ -146,18 +206,27 @@ impl WsFilter {
             0x1 => 0x2,
             o => o,
         };
-        out.push((first & 0x80) | opcode);
-        let len = payload.len();
-        if len < 126 {
-            out.push(len as u8);
-        } else {
-            out.push(126);
-            out.extend_from_slice(&(len as u16).to_be_bytes());
-        }
-        out.extend_from_slice(&payload);
+        emit_frame(out, (first & 0x80) | opcode, &payload);
         self.dropped += 1;
         self.state = State::Header { buf: Vec::new() };
     }
+}
+
+/// Writes an unmasked frame with this first byte (FIN and opcode) and payload.
+fn emit_frame(out: &mut Vec<u8>, first: u8, payload: &[u8]) {
+    out.push(first);
+    match payload.len() {
+        n if n < 126 => out.push(n as u8),
+        n if n <= 0xFFFF => {
+            out.push(126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(payload);
 }
 
 struct FrameHeader {
@@ -309,6 +378,38 @@ mod tests {
         let mut want = HANDSHAKE.to_vec();
         want.extend(frame(0x82, b"MESSAGE\nsite-agent-dropped:70000\n\n\0"));
         want.extend(frame(0x82, b"\n"));
+        assert_eq!((out, dropped), (want, 1));
+    }
+
+    #[test]
+    fn a_split_message_is_put_together_and_bounded_as_a_whole() {
+        let msg = b"MESSAGE\nack:9\n\n{\"order_uuid\": 1}\0";
+        let (a, b) = msg.split_at(10);
+        let mut input = HANDSHAKE.to_vec();
+        input.extend(frame(0x01, a)); // text, not final
+        input.extend(frame(0x89, b"ping")); // a control frame in between
+        input.extend(frame(0x80, b)); // continuation, final
+        let mut want = HANDSHAKE.to_vec();
+        want.extend(frame(0x89, b"ping"));
+        want.extend(frame(0x82, msg));
+        for chunk in [1, 5, 4096] {
+            assert_eq!(run(&input, chunk, 1024), (want.clone(), 0), "chunk {chunk}");
+        }
+        // Fragments each under the limit, together over it: replaced as a whole.
+        let mut big = b"MESSAGE\nack:A\ncontent-length:3000\n\n".to_vec();
+        big.extend(vec![b'z'; 3000]);
+        big.push(0);
+        let mut input = HANDSHAKE.to_vec();
+        let parts: Vec<&[u8]> = big.chunks(800).collect();
+        for (i, p) in parts.iter().enumerate() {
+            let first = if i == 0 { 0x01 } else { 0x00 };
+            let fin = if i + 1 == parts.len() { 0x80 } else { 0 };
+            input.extend(frame(first | fin, p));
+        }
+        let (out, dropped) = run(&input, 97, 1000);
+        let mut want = HANDSHAKE.to_vec();
+        let stand_in = format!("MESSAGE\nack:A\nsite-agent-dropped:{}\n\n\0", big.len());
+        want.extend(frame(0x82, stand_in.as_bytes()));
         assert_eq!((out, dropped), (want, 1));
     }
 

@@ -35,7 +35,8 @@ impl Store {
     pub async fn set_ceilings(&self, resource: &str, c: Ceilings) -> Result<(), StoreError> {
         let r = resource.to_string();
         let at = chrono::Utc::now().timestamp();
-        self.call(move |conn| {
+        // Durable: Waldur is told the order is done next, and nothing redoes this row then.
+        self.call_durable(move |conn| {
             conn.execute(
                 "INSERT OR REPLACE INTO resource_ceilings (resource_uuid, storage_gb, objects, at) VALUES (?1, ?2, ?3, ?4)",
                 params![r, c.storage_gb.map(|v| v as i64), c.objects.map(|v| v as i64), at],

@@ -36,31 +36,36 @@ impl KeyIntent {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerRow {
+    pub offering_uuid: String,
     pub resource_uuid: String,
     pub uid: String,
     pub access_key: String,
     pub intent: KeyIntent,
+    /// When the row was written (unix seconds).
+    pub at: i64,
 }
 
 impl Store {
     pub async fn ledger_add(
         &self,
+        offering: &str,
         resource: &str,
         uid: &str,
         access_key: &str,
         intent: KeyIntent,
     ) -> Result<(), StoreError> {
-        let (r, u, k) = (
+        let (o, r, u, k) = (
+            offering.to_string(),
             resource.to_string(),
             uid.to_string(),
             access_key.to_string(),
         );
         let at = chrono::Utc::now().timestamp();
-        // Durable: the key is applied right after this returns.
+        // Durable: the key is applied (or Waldur told) right after this returns.
         self.call_durable(move |c| {
             c.execute(
-                "INSERT OR REPLACE INTO key_ledger (resource_uuid, uid, access_key, intent, at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![r, u, k, intent.as_str(), at],
+                "INSERT OR REPLACE INTO key_ledger (offering_uuid, resource_uuid, uid, access_key, intent, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![o, r, u, k, intent.as_str(), at],
             )
         })
         .await
@@ -84,23 +89,41 @@ impl Store {
         .map(|_| ())
     }
 
-    /// The open rows of one resource, or of every resource (`None`), oldest first.
-    pub async fn ledger_rows(&self, resource: Option<&str>) -> Result<Vec<LedgerRow>, StoreError> {
-        let r = resource.map(str::to_string);
+    /// The open rows of one resource, oldest first.
+    pub async fn ledger_rows(&self, resource: &str) -> Result<Vec<LedgerRow>, StoreError> {
+        self.ledger_query("resource_uuid", resource).await
+    }
+
+    /// The open rows of every resource of an offering, oldest first.
+    pub async fn ledger_rows_of_offering(
+        &self,
+        offering: &str,
+    ) -> Result<Vec<LedgerRow>, StoreError> {
+        self.ledger_query("offering_uuid", offering).await
+    }
+
+    async fn ledger_query(
+        &self,
+        column: &'static str,
+        value: &str,
+    ) -> Result<Vec<LedgerRow>, StoreError> {
+        let v = value.to_string();
         self.call(move |c| {
-            let mut st = c.prepare(
-                "SELECT resource_uuid, uid, access_key, intent FROM key_ledger
-                 WHERE (?1 IS NULL OR resource_uuid = ?1) ORDER BY at, access_key",
-            )?;
-            let rows = st.query_map(params![r], |row| {
-                let intent: String = row.get(3)?;
+            let mut st = c.prepare(&format!(
+                "SELECT offering_uuid, resource_uuid, uid, access_key, intent, at FROM key_ledger
+                 WHERE {column} = ?1 ORDER BY at, access_key"
+            ))?;
+            let rows = st.query_map(params![v], |row| {
+                let intent: String = row.get(4)?;
                 Ok(LedgerRow {
-                    resource_uuid: row.get(0)?,
-                    uid: row.get(1)?,
-                    access_key: row.get(2)?,
+                    offering_uuid: row.get(0)?,
+                    resource_uuid: row.get(1)?,
+                    uid: row.get(2)?,
+                    access_key: row.get(3)?,
                     // An unknown intent (a newer agent's row) is treated as a key to issue:
                     // settlement then keeps it only if Waldur holds it.
                     intent: KeyIntent::parse(&intent).unwrap_or(KeyIntent::Issue),
+                    at: row.get(5)?,
                 })
             })?;
             rows.collect()
@@ -119,22 +142,19 @@ mod tests {
         let path = dir.path().join("state.sqlite3");
         {
             let s = Store::open(&path).unwrap();
-            s.ledger_add("r1", "u1", "AK1", KeyIntent::Issue)
-                .await
-                .unwrap();
-            s.ledger_add("r1", "u1", "AK0", KeyIntent::Revoke)
-                .await
-                .unwrap();
-            s.ledger_add("r2", "u2", "AK2", KeyIntent::Issue)
-                .await
-                .unwrap();
-            s.ledger_add("r2", "u2", "AK2", KeyIntent::Issue)
-                .await
-                .unwrap();
+            for (o, r, u, k, i) in [
+                ("o", "r1", "u1", "AK1", KeyIntent::Issue),
+                ("o", "r1", "u1", "AK0", KeyIntent::Revoke),
+                ("p", "r2", "u2", "AK2", KeyIntent::Issue),
+                ("p", "r2", "u2", "AK2", KeyIntent::Issue),
+            ] {
+                s.ledger_add(o, r, u, k, i).await.unwrap();
+            }
         }
         let s = Store::open(&path).unwrap();
-        assert_eq!(s.ledger_rows(None).await.unwrap().len(), 3);
-        let r1 = s.ledger_rows(Some("r1")).await.unwrap();
+        assert_eq!(s.ledger_rows_of_offering("o").await.unwrap().len(), 2);
+        assert_eq!(s.ledger_rows_of_offering("p").await.unwrap().len(), 1);
+        let r1 = s.ledger_rows("r1").await.unwrap();
         assert_eq!(r1.len(), 2);
         assert!(
             r1.iter()
@@ -146,15 +166,18 @@ mod tests {
         s.ledger_remove("r1", "AK0", KeyIntent::Issue)
             .await
             .unwrap();
-        let r1 = s.ledger_rows(Some("r1")).await.unwrap();
+        let r1 = s.ledger_rows("r1").await.unwrap();
+        assert_eq!(r1.len(), 1);
+        let row = &r1[0];
         assert_eq!(
-            r1,
-            vec![LedgerRow {
-                resource_uuid: "r1".into(),
-                uid: "u1".into(),
-                access_key: "AK1".into(),
-                intent: KeyIntent::Issue
-            }]
+            (
+                row.offering_uuid.as_str(),
+                row.uid.as_str(),
+                row.access_key.as_str(),
+                row.intent
+            ),
+            ("o", "u1", "AK1", KeyIntent::Issue)
         );
+        assert!(row.at > 0);
     }
 }

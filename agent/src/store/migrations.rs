@@ -57,6 +57,7 @@ const MIGRATIONS: &[M<'static>] = &[
     ),
     M::up(
         "CREATE TABLE key_ledger (
+            offering_uuid TEXT NOT NULL,
             resource_uuid TEXT NOT NULL,
             uid TEXT NOT NULL,
             access_key TEXT NOT NULL,

@@ -88,7 +88,11 @@ impl UsageReporter {
             let factor = comp.unit_factor.unwrap_or(1.0) as u64;
             let amount = match (kind, comp.usage_source) {
                 (UsageKind::GbDays, UsageSource::CroitSeries) => {
-                    match self.backend.metered_series(&r.uid, start, window_end).await {
+                    let series = match site_agent_sdk::Tenant::new(&r.uid, &r.resource_uuid) {
+                        Ok(t) => self.backend.metered_series(&t, start, window_end).await,
+                        Err(e) => Err(e),
+                    };
+                    match series {
                         Ok(series) => {
                             let readings: Vec<Reading> = series
                                 .into_iter()

@@ -27,7 +27,9 @@ impl UsageReporter {
             .upsert_known_resource(&self.offering_key(), known.clone(), now.timestamp())
             .await
             .map_err(store_err)?;
-        match self.backend.usage(uid).await {
+        let tenant =
+            site_agent_sdk::Tenant::new(uid, resource).map_err(|e| NotDelivered(e.to_string()))?;
+        match self.backend.usage(&tenant).await {
             Ok(u) => self
                 .store
                 .insert_samples(vec![Sample {

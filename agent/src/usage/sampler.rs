@@ -72,7 +72,14 @@ impl UsageReporter {
         }
         let results: Vec<Option<Sample>> = futures_util::stream::iter(resources)
             .map(|r| async move {
-                match self.backend.usage(&r.uid).await {
+                let tenant = match site_agent_sdk::Tenant::new(&r.uid, &r.resource_uuid) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        tracing::warn!(resource = %r.resource_uuid, error = %e, "no usage sample");
+                        return None;
+                    }
+                };
+                match self.backend.usage(&tenant).await {
                     Ok(u) => Some(Sample {
                         resource_uuid: r.resource_uuid,
                         sampled_at: now.timestamp(),

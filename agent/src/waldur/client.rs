@@ -19,6 +19,8 @@ pub struct WaldurClient {
     base: String,
     auth: Authenticator,
     retry: RetryPolicy,
+    timeout: Duration,
+    late_answers: Option<Duration>,
 }
 
 impl WaldurClient {
@@ -54,7 +56,21 @@ impl WaldurClient {
             base: offering.api_base.clone(),
             auth: Authenticator::new(offering.auth.clone()),
             retry,
+            timeout: offering.waldur_timeout,
+            late_answers: None,
         })
+    }
+
+    /// How long after the agent gave up on a call Waldur may still carry it out (the server
+    /// keeps working on a request whose client went away): twice the request timeout, unless
+    /// set (tests shorten it).
+    pub fn late_answer_window(&self) -> Duration {
+        self.late_answers.unwrap_or(self.timeout * 2)
+    }
+
+    pub fn with_late_answer_window(mut self, d: Option<Duration>) -> Self {
+        self.late_answers = d.or(self.late_answers);
+        self
     }
 
     /// One request, without retry. `path` starts with `/api/`.

@@ -222,9 +222,9 @@ impl<F: FlavourOps> StorageBackend for CephBackend<F> {
         }
     }
 
-    async fn usage(&self, uid: &str) -> Result<UsageSample, BackendError> {
-        validate_identifier("S3 user id", uid)?;
-        let buckets = self.ops.buckets(uid).await?;
+    async fn usage(&self, tenant: &Tenant) -> Result<UsageSample, BackendError> {
+        self.check_owned(tenant).await?;
+        let buckets = self.ops.buckets(&tenant.uid).await?;
         Ok(UsageSample {
             bytes: buckets.iter().map(|b| b.bytes).sum(),
             objects: buckets.iter().map(|b| b.objects).sum(),
@@ -235,12 +235,12 @@ impl<F: FlavourOps> StorageBackend for CephBackend<F> {
 
     async fn metered_series(
         &self,
-        uid: &str,
+        tenant: &Tenant,
         start: i64,
         end: i64,
     ) -> Result<Vec<(i64, Option<u64>)>, BackendError> {
-        validate_identifier("S3 user id", uid)?;
-        self.ops.series(uid, start, end).await
+        self.check_owned(tenant).await?;
+        self.ops.series(&tenant.uid, start, end).await
     }
 
     async fn delete_user(&self, tenant: &Tenant, mode: DeleteMode) -> Result<(), BackendError> {

@@ -50,14 +50,15 @@ pub trait StorageBackend: Send + Sync {
     /// Removes one key; an absent key (or user) is success.
     async fn delete_key(&self, tenant: &Tenant, access_key: &str) -> Result<(), BackendError>;
 
-    /// Current usage of a user.
-    async fn usage(&self, uid: &str) -> Result<UsageSample, BackendError>;
+    /// Current usage of the tenant's user (refused like a change when the stamp differs: a
+    /// `backend_id` pointing at another resource's user must not bill its data).
+    async fn usage(&self, tenant: &Tenant) -> Result<UsageSample, BackendError>;
 
     /// The backend's own stored-bytes series for a user over `[start, end]` (unix seconds),
     /// oldest first; `None` values are gaps. Only backends with `metered_series` capability.
     async fn metered_series(
         &self,
-        _uid: &str,
+        _tenant: &Tenant,
         _start: i64,
         _end: i64,
     ) -> Result<Vec<(i64, Option<u64>)>, BackendError> {

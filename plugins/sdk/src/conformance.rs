@@ -139,6 +139,10 @@ pub async fn refuses_another_resources_user(h: &dyn Harness, uid: &str) {
         .map(|_| ()),
     );
     conflict(
+        "usage for another resource",
+        b.usage(&other).await.map(|_| ()),
+    );
+    conflict(
         "delete_user for another resource",
         b.delete_user(&other, DeleteMode::Purge).await,
     );
@@ -221,7 +225,7 @@ pub async fn suspend_and_resume(h: &dyn Harness, uid: &str) {
 pub async fn usage_sums_buckets(h: &dyn Harness, uid: &str) {
     let b = h.backend();
     b.ensure_user(&spec(uid)).await.unwrap();
-    let empty = b.usage(uid).await.unwrap();
+    let empty = b.usage(&tenant(uid)).await.unwrap();
     assert_eq!(
         (empty.bytes, empty.objects),
         (0, 0),
@@ -229,7 +233,7 @@ pub async fn usage_sums_buckets(h: &dyn Harness, uid: &str) {
     );
     h.add_bucket(uid, &format!("{uid}-a"), 1000, 3).await;
     h.add_bucket(uid, &format!("{uid}-b"), 500, 2).await;
-    let u = b.usage(uid).await.unwrap();
+    let u = b.usage(&tenant(uid)).await.unwrap();
     assert_eq!(
         (u.bytes, u.objects, u.buckets.len()),
         (1500, 5, 2),

@@ -63,7 +63,10 @@ pub fn build_client(cfg: &HttpConfig) -> Result<reqwest::Client, BackendError> {
     match &cfg.proxy {
         Some(p) => {
             let mut proxy = reqwest::Proxy::all(&p.url).map_err(|e| {
-                BackendError::permanent(format!("invalid proxy URL {:?}: {e}", p.url))
+                BackendError::permanent(format!(
+                    "invalid proxy URL {:?}: {e}",
+                    crate::scrub::redact_url(&p.url)
+                ))
             })?;
             if let (Some(u), Some(pw)) = (&p.username, &p.password) {
                 proxy = proxy.basic_auth(u, pw.expose_secret());
@@ -207,6 +210,16 @@ mod tests {
             ..HttpConfig::default()
         };
         assert!(build_client(&cfg).is_ok());
+        let leaky = HttpConfig {
+            proxy: Some(ProxyConfig {
+                url: "http://u:pw-canary@[::1".into(),
+                username: None,
+                password: None,
+            }),
+            ..HttpConfig::default()
+        };
+        let e = build_client(&leaky).unwrap_err();
+        assert!(!e.message().contains("pw-canary"), "{e}");
         let bad = HttpConfig {
             proxy: Some(ProxyConfig {
                 url: "::nope".into(),

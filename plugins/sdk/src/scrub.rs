@@ -15,6 +15,19 @@ const SECRET_NAMES: &[&str] = &[
     "access_token",
 ];
 
+/// A URL with any password replaced, for messages (`http://user:***@proxy:3128/`).
+pub fn redact_url(s: &str) -> String {
+    match url::Url::parse(s) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) if s.contains('@') => "<unparsable URL with credentials>".into(),
+        Err(_) => s.to_string(),
+    }
+}
+
 /// Replaces the value of every `name=value` or `"name": "value"` pair whose name is a known
 /// secret name with `[REDACTED]`.
 pub fn scrub_secrets(text: &str) -> String {

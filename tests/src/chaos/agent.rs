@@ -46,10 +46,16 @@ impl Agent {
         Ok(c)
     }
 
-    /// Starts `site-agent run` (every role).
-    pub fn start(&mut self) -> std::io::Result<()> {
+    /// Starts `site-agent run` (every role), or with `orders_only` the upstream
+    /// `-m order_process` (orders and rotations alone: no reconcile pass to lean on).
+    pub fn start(&mut self, orders_only: bool) -> std::io::Result<()> {
         self.kill();
-        self.child = Some(self.command(&["run"])?.spawn()?);
+        let args: &[&str] = if orders_only {
+            &["-m", "order_process"]
+        } else {
+            &["run"]
+        };
+        self.child = Some(self.command(args)?.spawn()?);
         Ok(())
     }
 

@@ -446,6 +446,34 @@ offerings:
         said
     }
 
+    /// Key ledger rows the agent has not settled yet (read from its database).
+    pub fn open_ledger_rows(&self) -> usize {
+        rusqlite::Connection::open_with_flags(
+            &self.database,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .and_then(|db| {
+            db.query_row("SELECT COUNT(*) FROM key_ledger", [], |r| {
+                r.get::<_, i64>(0)
+            })
+        })
+        .map(|n| n as usize)
+        .unwrap_or(0)
+    }
+
+    /// Trouble on the store too (croit-sim only): refused calls the agent must ride out.
+    pub fn store_faults(&self, rng: &mut Rng) -> Option<String> {
+        let super::storage::Storage::Croit(sim) = &self.storage else {
+            return None;
+        };
+        if !rng.chance(0.3) {
+            return None;
+        }
+        let n = rng.range(1, 4) as usize;
+        sim.fail_next(n, 503, "maintenance");
+        Some(format!("croit 503 x{n}"))
+    }
+
     /// Orders not yet final.
     pub fn busy(&self) -> usize {
         let orders = self
