@@ -91,7 +91,7 @@ impl KeyBook<'_> {
             }
         }
         if waiting > 0 {
-            return Err(StepError::Transient(format!(
+            return Err(StepError::wait(format!(
                 "{waiting} key(s) of this resource were written moments ago and Waldur may still answer for them; settled within {window} s"
             )));
         }
@@ -197,7 +197,7 @@ impl KeyBook<'_> {
         match reported {
             Ok(()) => {}
             // The ledger row stays: the next settlement asks Waldur whether it got the key.
-            Err(e) if e.is_transient() => return Err(e.into()),
+            Err(e) if e.is_retryable() => return Err(e.into()),
             Err(e) => {
                 // A refusal after a lost answer may be about a key Waldur already took.
                 if !self.held().await?.holds(&key.access_key) {
@@ -220,7 +220,7 @@ pub async fn set_key_applied(
     new_access_key: &str,
     refusal: &WaldurError,
 ) -> Result<bool, WaldurError> {
-    if refusal.is_transient() {
+    if refusal.is_retryable() {
         return Ok(false);
     }
     let now = waldur.get_api_key(key_uuid).await?;

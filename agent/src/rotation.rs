@@ -66,7 +66,7 @@ impl Rotator {
         let key_uuid = hex(key_uuid);
         let key = match self.waldur.get_api_key(&key_uuid).await {
             Ok(k) => k,
-            Err(e) if e.is_transient() => return RotationOutcome::Retry(e.message),
+            Err(e) if e.is_retryable() => return RotationOutcome::Retry(e.message),
             Err(e) => {
                 tracing::warn!(api_key = %key_uuid, error = %e, "cannot read the key; rotation dropped");
                 return RotationOutcome::Skipped(e.message);
@@ -80,7 +80,7 @@ impl Rotator {
         // The resource decides whose key this is (an event may name any key).
         let res = match self.waldur.get_resource(&resource).await {
             Ok(r) => r,
-            Err(e) if e.is_transient() => return RotationOutcome::Retry(e.message),
+            Err(e) if e.is_retryable() => return RotationOutcome::Retry(e.message),
             Err(e) => {
                 tracing::warn!(api_key = %key_uuid, error = %e, "cannot read the key's resource; rotation dropped");
                 return RotationOutcome::Skipped(e.message);
@@ -112,7 +112,7 @@ impl Rotator {
         // rotation Waldur took before the agent died still has an old key to retire.
         let held = match book.settle().await {
             Ok(h) => h,
-            Err(StepError::Transient(m)) => return RotationOutcome::Retry(m),
+            Err(e) if e.waits() => return RotationOutcome::Retry(e.to_string()),
             Err(e) => return self.erred(&key_uuid, &e.to_string()).await,
         };
         // Read again under the lock: another pass may have finished this rotation meanwhile.
@@ -126,9 +126,9 @@ impl Rotator {
         }
         match self.apply(&key_uuid, &key, &book, held).await {
             Ok(outcome) => outcome,
-            Err(StepError::Transient(m)) => {
-                tracing::warn!(api_key = %key_uuid, error = %m, "rotation left for a later retry");
-                RotationOutcome::Retry(m)
+            Err(e) if e.waits() => {
+                tracing::warn!(api_key = %key_uuid, error = %e, "rotation left for a later retry");
+                RotationOutcome::Retry(e.to_string())
             }
             Err(e) => self.erred(&key_uuid, &e.to_string()).await,
         }
@@ -154,13 +154,11 @@ impl Rotator {
             .client_id
             .clone()
             .filter(|c| !c.is_empty())
-            .ok_or_else(|| {
-                StepError::Permanent("the key has no client_id (access key) to rotate".into())
-            })?;
+            .ok_or_else(|| StepError::invalid("the key has no client_id (access key) to rotate"))?;
         site_agent_sdk::validate_identifier("access key", &old)?;
         let uid = &book.tenant.uid;
         if self.backend.user(uid).await?.is_none() {
-            return Err(StepError::Permanent(format!(
+            return Err(StepError::invalid(format!(
                 "S3 user {uid:?} does not exist"
             )));
         }
@@ -176,13 +174,13 @@ impl Rotator {
         {
             Ok(()) => {}
             // Both ledger rows stay: the next pass learns from Waldur which key won.
-            Err(e) if e.is_transient() => return Err(e.into()),
+            Err(e) if e.is_retryable() => return Err(e.into()),
             Err(e) => {
                 if !set_key_applied(&self.waldur, key_uuid, &new.access_key, &e).await? {
                     // Refused: the old key stays live (Waldur still shows it), the new goes.
                     book.withdraw(&new.access_key).await?;
                     book.confirmed(&old, KeyIntent::Revoke).await?;
-                    return Err(StepError::Permanent(format!(
+                    return Err(StepError::invalid(format!(
                         "could not record the rotated key: {e}"
                     )));
                 }

@@ -262,7 +262,7 @@ pub fn assert_keys_match(env: &Env, resource: &str, uid: &str) {
 }
 
 pub fn transient(msg: &str) -> BackendError {
-    BackendError::transient(msg)
+    BackendError::unavailable(msg)
 }
 
 /// Wraps the real backend and "crashes" (a transient failure, then the app is dropped) at a
@@ -276,7 +276,7 @@ pub struct Crashing {
 impl Crashing {
     fn fire(&self, point: &str) -> Result<(), BackendError> {
         if point == self.at && !self.fired.swap(true, Ordering::SeqCst) {
-            return Err(BackendError::transient("simulated crash"));
+            return Err(BackendError::unavailable("simulated crash"));
         }
         Ok(())
     }

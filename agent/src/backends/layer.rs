@@ -25,7 +25,7 @@ impl Layered {
         Fut: std::future::Future<Output = Result<T, BackendError>>,
     {
         let started = Instant::now();
-        let r = self.retry.run(op, f, BackendError::is_transient).await;
+        let r = self.retry.run(op, f, BackendError::is_retryable).await;
         let ms = started.elapsed().as_millis() as u64;
         match &r {
             Ok(_) => tracing::debug!(backend = self.inner.kind(), op, ms, "backend call"),

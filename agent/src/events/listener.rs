@@ -115,13 +115,8 @@ impl EventListener {
             .await?;
         let tls = if stomp.url.starts_with("wss://") {
             Some(
-                site_agent_sdk::http::tls_config(stomp.verify_tls).map_err(|e| {
-                    crate::waldur::WaldurError {
-                        class: crate::waldur::WaldurErrorClass::Permanent,
-                        status: None,
-                        message: e.to_string(),
-                    }
-                })?,
+                site_agent_sdk::http::tls_config(stomp.verify_tls)
+                    .map_err(|e| crate::waldur::WaldurError::setup(e.to_string()))?,
             )
         } else {
             None

@@ -3,7 +3,7 @@
 use super::input::QuotaRequest;
 use super::{OrderProcessor, StepError};
 use crate::waldur::{Order, Resource, hex};
-use site_agent_sdk::{Ensured, ErrorClass, Tenant, UserSpec};
+use site_agent_sdk::{Ensured, Tenant, UserSpec};
 
 impl OrderProcessor {
     pub(super) async fn order_resource(&self, order: &Order) -> Result<Resource, StepError> {
@@ -11,9 +11,7 @@ impl OrderProcessor {
             .marketplace_resource_uuid
             .as_deref()
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| {
-                StepError::Permanent("the order names no marketplace resource".into())
-            })?;
+            .ok_or_else(|| StepError::invalid("the order names no marketplace resource"))?;
         Ok(self.waldur.get_resource(uuid).await?)
     }
 
@@ -30,13 +28,13 @@ impl OrderProcessor {
                     .as_deref()
                     .filter(|s| !s.is_empty())
                     .ok_or_else(|| {
-                        StepError::Permanent(format!(
+                        StepError::invalid(format!(
                             "resource {:?} has no slug to name its S3 user",
                             resource.name
                         ))
                     })?;
                 self.backend.user_id_for_slug(slug).map_err(|e| {
-                    StepError::Permanent(format!(
+                    StepError::invalid(format!(
                         "resource slug {slug:?} cannot name an S3 user: {e}"
                     ))
                 })?
@@ -48,20 +46,20 @@ impl OrderProcessor {
         let quota = if order.order_type == "Restore" {
             let current = match super::current_ceilings(&self.store, &resource).await {
                 Ok(c) => c,
-                Err(e @ StepError::Transient(_)) => return Err(e),
+                Err(e) if e.waits() => return Err(e),
                 Err(e) if quota.storage_gb.is_none() => return Err(e),
                 // Waldur's record is unreadable, but the order names what matters.
                 Err(_) => Default::default(),
             };
             let q = quota.merged_over(current);
-            super::input::require_storage_ceiling(&q).map_err(StepError::Permanent)?;
+            super::input::require_storage_ceiling(&q).map_err(StepError::invalid)?;
             q
         } else {
             quota
         };
         let quota_spec = quota
             .to_spec(self.storage_unit_factor())
-            .map_err(StepError::Permanent)?;
+            .map_err(StepError::invalid)?;
 
         let tenant = Tenant::new(&uid, &resource_uuid)?;
         let spec = UserSpec {
@@ -69,14 +67,7 @@ impl OrderProcessor {
             display_name: resource.name.clone(),
             resource_uuid: tenant.resource_uuid.clone(),
         };
-        let ensured = self
-            .backend
-            .ensure_user(&spec)
-            .await
-            .map_err(|e| match e.class {
-                ErrorClass::Conflict => StepError::Permanent(e.message().to_string()),
-                _ => StepError::from(e),
-            })?;
+        let ensured = self.backend.ensure_user(&spec).await?;
         self.store.journal_record(&order_uuid, "user", &uid).await?;
         tracing::info!(uid = %uid, adopted = (ensured == Ensured::Adopted), "S3 user ready");
         if order.order_type == "Restore" && ensured == Ensured::Adopted {

@@ -46,7 +46,7 @@ impl OrderProcessor {
 
 /// Metadata is a convenience: a refusal is logged, an outage is retried with the order.
 fn warn_unless_transient(e: crate::waldur::WaldurError) -> Result<(), StepError> {
-    if e.is_transient() {
+    if e.is_retryable() {
         Err(e.into())
     } else {
         tracing::warn!(error = %e, "could not publish resource metadata");

@@ -41,7 +41,7 @@ pub async fn current_ceilings(
         return Ok(c.into());
     }
     input::quota_request(resource.limits.as_ref(), resource.attributes.as_ref()).map_err(|e| {
-        StepError::Permanent(format!("the resource's recorded ceilings are invalid: {e}"))
+        StepError::invalid(format!("the resource's recorded ceilings are invalid: {e}"))
     })
 }
 
@@ -129,7 +129,7 @@ impl OrderProcessor {
         // forged event), belong to someone else, or Waldur may be having a bad minute.
         let mut order = match self.waldur.get_order(&uuid).await {
             Ok(order) => order,
-            Err(e) if e.is_transient() => {
+            Err(e) if e.is_retryable() => {
                 tracing::warn!(order = %uuid, error = %e, "cannot read the order; left for a later retry");
                 return Outcome::Retry(e.message);
             }
@@ -172,7 +172,7 @@ impl OrderProcessor {
     async fn run(&self, mut order: Order) -> Result<(), StepError> {
         let uuid = hex(&order.uuid);
         // Validate before approving: bad input errs the order and no backend is called.
-        let quota = self.validate(&order).map_err(StepError::Permanent)?;
+        let quota = self.validate(&order).map_err(StepError::invalid)?;
         if order.state == "pending-provider" {
             self.waldur.approve_order(&uuid).await?;
             self.store.journal_record(&uuid, "approved", "").await?;
@@ -181,7 +181,7 @@ impl OrderProcessor {
         }
         if order.state != "executing" {
             tracing::warn!(state = %order.state, "order is not executing after approval; left for later");
-            return Err(StepError::Transient(format!(
+            return Err(StepError::wait(format!(
                 "order is {} after approval",
                 order.state
             )));
@@ -191,7 +191,7 @@ impl OrderProcessor {
             "Update" => self.update(&order, quota).await?,
             "Terminate" => self.terminate(&order).await?,
             other => {
-                return Err(StepError::Permanent(format!(
+                return Err(StepError::invalid(format!(
                     "unsupported order type {other:?}"
                 )));
             }
@@ -236,9 +236,9 @@ impl OrderProcessor {
                 tracing::info!(order = %uuid, "order done");
                 Outcome::Done
             }
-            Err(StepError::Transient(m)) => {
-                tracing::warn!(order = %uuid, error = %m, "order left for a later retry");
-                Outcome::Retry(m)
+            Err(e) if e.waits() => {
+                tracing::warn!(order = %uuid, error = %e, "order left for a later retry");
+                Outcome::Retry(e.to_string())
             }
             Err(e) => {
                 let message = e.public_message(self.expose_details);

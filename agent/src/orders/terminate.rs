@@ -23,7 +23,7 @@ impl OrderProcessor {
             usage
                 .final_report(&hex(&resource.uuid), uid)
                 .await
-                .map_err(|e| StepError::Transient(e.0))?;
+                .map_err(|e| StepError::wait(e.0))?;
         }
         self.backend.delete_user(&tenant, mode).await?;
         if let Some(usage) = &self.usage {

@@ -17,8 +17,8 @@ impl OrderProcessor {
         }
         let resource = self.order_resource(order).await?;
         let uid = resource.backend_id().ok_or_else(|| {
-            StepError::Permanent(
-                "the resource has no S3 user yet (empty backend_id); nothing to update".into(),
+            StepError::invalid(
+                "the resource has no S3 user yet (empty backend_id); nothing to update",
             )
         })?;
         let tenant = Tenant::new(uid, &resource.uuid)?;
@@ -26,13 +26,13 @@ impl OrderProcessor {
         // send the other ceiling as unlimited), an unreadable Waldur record carries nothing.
         let current = match super::current_ceilings(&self.store, &resource).await {
             Ok(c) => c,
-            Err(e @ StepError::Transient(_)) => return Err(e),
+            Err(e) if e.waits() => return Err(e),
             Err(_) => Default::default(),
         };
         let merged = quota.merged_over(current);
         let spec = merged
             .to_spec(self.storage_unit_factor())
-            .map_err(StepError::Permanent)?;
+            .map_err(StepError::invalid)?;
         let applied = self.backend.apply_quota(&tenant, &spec).await?;
         self.store
             .set_ceilings(&hex(&resource.uuid), merged.into())

@@ -182,9 +182,13 @@ impl UsageReporter {
             }
 
             Err(e) => {
-                let state = if e.is_transient() {
+                let past = p != Period::containing(now, self.tz);
+                let state = if e.is_retryable() || e.kind == site_agent_sdk::ErrorKind::Unauthorized
+                {
                     "pending"
-                } else if e.message.contains("backfilling past billing periods") {
+                } else if past && e.fields.iter().any(|f| f == "date") {
+                    // Mastermind refuses a past period's `date` to a non-staff token (a field
+                    // error on `date`).
                     tracing::error!(
                         resource,
                         period,

@@ -73,7 +73,7 @@ impl WaldurClient {
     ) -> Result<(), WaldurError> {
         match self.order_action(order_uuid, action, body).await {
             Ok(_) => Ok(()),
-            Err(e) if e.class == super::WaldurErrorClass::Conflict => {
+            Err(e) if e.is_wrong_state() => {
                 let order = self.get_order(order_uuid).await?;
                 if target.contains(&order.state.as_str()) {
                     tracing::info!(order = %hex(order_uuid), action, state = %order.state, "Waldur already has the order where this call would put it");

@@ -1,7 +1,7 @@
 //! Waldur authentication: a static token, or an OIDC client-credentials bearer token cached
 //! until 30 s before it expires.
 
-use super::error::{WaldurError, WaldurErrorClass};
+use super::error::WaldurError;
 use crate::config::WaldurAuth;
 use secrecy::{ExposeSecret, SecretString};
 use std::time::{Duration, Instant};
@@ -69,12 +69,9 @@ impl Authenticator {
                     }
                     return Err(e);
                 }
-                let parsed: TokenResponse =
-                    serde_json::from_str(&body).map_err(|_| WaldurError {
-                        class: WaldurErrorClass::Transient,
-                        status: Some(status),
-                        message: "OIDC token response has no access_token".into(),
-                    })?;
+                let parsed: TokenResponse = serde_json::from_str(&body).map_err(|_| {
+                    WaldurError::decode(what, "the token response has no access_token")
+                })?;
                 let tok = SecretString::from(parsed.access_token);
                 let header = SecretString::from(format!("Bearer {}", tok.expose_secret()));
                 *cached = Some((tok, valid_until(Instant::now(), parsed.expires_in)));

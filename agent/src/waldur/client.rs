@@ -39,18 +39,17 @@ impl WaldurClient {
             b = b.tls_danger_accept_invalid_certs(true);
         }
         b = match &offering.proxy {
-            Some(p) => b.proxy(reqwest::Proxy::all(p).map_err(|e| WaldurError {
-                class: super::WaldurErrorClass::Permanent,
-                status: None,
-                message: format!("invalid proxy {:?}: {e}", crate::config::redact_url(p)),
+            Some(p) => b.proxy(reqwest::Proxy::all(p).map_err(|e| {
+                WaldurError::setup(format!(
+                    "invalid proxy {:?}: {e}",
+                    crate::config::redact_url(p)
+                ))
             })?),
             None => b.no_proxy(),
         };
-        let http = b.build().map_err(|e| WaldurError {
-            class: super::WaldurErrorClass::Permanent,
-            status: None,
-            message: format!("cannot build the HTTP client: {e}"),
-        })?;
+        let http = b
+            .build()
+            .map_err(|e| WaldurError::setup(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {
             http,
             base: offering.api_base.clone(),
@@ -123,7 +122,7 @@ impl WaldurClient {
             .run(
                 what,
                 || self.once(what, &method, path, query, body),
-                WaldurError::is_transient,
+                WaldurError::is_retryable,
             )
             .await
     }

@@ -1,30 +1,44 @@
-//! Waldur API errors, classified for the retry and order-failure policy.
+//! Waldur API errors in the one taxonomy (`site_agent_sdk::ErrorKind` plus retryable): the
+//! status gives the kind; Django REST framework's field errors (`{"date": ["…"]}`) are kept by
+//! field name, so a caller can tell *which* input was refused without reading the text.
 
-/// Transient: transport failures, 5xx and 429 (retried, never err an order).
-/// Everything else is permanent; 404 and 409 are told apart for idempotency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WaldurErrorClass {
-    Transient,
-    Permanent,
-    NotFound,
-    Conflict,
-}
+use site_agent_sdk::ErrorKind;
 
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct WaldurError {
-    pub class: WaldurErrorClass,
+    pub kind: ErrorKind,
+    pub retryable: bool,
     pub status: Option<u16>,
+    /// The fields a 400 answer names (DRF field errors), e.g. `date`.
+    pub fields: Vec<String>,
     pub message: String,
 }
 
 impl WaldurError {
+    fn new(kind: ErrorKind, message: String) -> Self {
+        Self {
+            kind,
+            retryable: kind.retryable_by_default(),
+            status: None,
+            fields: Vec::new(),
+            message,
+        }
+    }
+
+    /// A call the agent cannot even make (bad proxy, TLS set-up): the operator's to fix.
+    pub fn setup(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Invalid, message.into())
+    }
+
     pub fn from_status(what: &str, status: u16, body: &str) -> Self {
-        let class = match status {
-            429 | 500..=599 => WaldurErrorClass::Transient,
-            404 => WaldurErrorClass::NotFound,
-            409 => WaldurErrorClass::Conflict,
-            _ => WaldurErrorClass::Permanent,
+        // 409 is Mastermind's "wrong state for this transition": the request, not a clash.
+        let kind = match status {
+            404 => ErrorKind::NotFound,
+            401 | 403 => ErrorKind::Unauthorized,
+            400 | 409 | 413 | 422 => ErrorKind::Invalid,
+            429 | 500..=599 => ErrorKind::Unavailable,
+            _ => ErrorKind::Unexpected,
         };
         let detail =
             site_agent_sdk::scrub::scrub_secrets(&body.chars().take(500).collect::<String>());
@@ -35,10 +49,21 @@ impl WaldurError {
         } else {
             ""
         };
+        let fields = match serde_json::from_str::<serde_json::Value>(body) {
+            Ok(serde_json::Value::Object(m)) if status == 400 => m
+                .into_iter()
+                .filter(|(k, v)| v.is_array() && k != "detail")
+                .map(|(k, _)| k)
+                .collect(),
+            _ => Vec::new(),
+        };
         Self {
-            class,
             status: Some(status),
-            message: format!("Waldur {what}: HTTP {status}{hint}: {}", detail.trim()),
+            fields,
+            ..Self::new(
+                kind,
+                format!("Waldur {what}: HTTP {status}{hint}: {}", detail.trim()),
+            )
         }
     }
 
@@ -50,39 +75,38 @@ impl WaldurError {
         } else {
             err.without_url().to_string()
         };
-        Self {
-            class: WaldurErrorClass::Transient,
-            status: None,
-            message: format!("Waldur {what}: {kind}"),
-        }
+        Self::new(ErrorKind::Unavailable, format!("Waldur {what}: {kind}"))
     }
 
     /// A body that could not be read (cut off, or larger than the agent reads).
     pub fn body(what: &str, err: site_agent_sdk::http::BodyError) -> Self {
         match err {
             site_agent_sdk::http::BodyError::Transport(e) => Self::transport(what, e),
-            site_agent_sdk::http::BodyError::TooLarge { limit } => Self {
-                class: WaldurErrorClass::Transient,
-                status: None,
-                message: format!(
+            site_agent_sdk::http::BodyError::TooLarge { limit } => Self::new(
+                ErrorKind::Unavailable,
+                format!(
                     "Waldur {what}: the answer is larger than {} KiB; not read",
                     limit >> 10
                 ),
-            },
+            ),
         }
     }
 
     pub fn decode(what: &str, err: impl std::fmt::Display) -> Self {
         // A body we cannot read is most likely a proxy or maintenance page: retry.
-        Self {
-            class: WaldurErrorClass::Transient,
-            status: None,
-            message: format!("Waldur {what}: unreadable answer: {err}"),
-        }
+        Self::new(
+            ErrorKind::Unavailable,
+            format!("Waldur {what}: unreadable answer: {err}"),
+        )
     }
 
-    pub fn is_transient(&self) -> bool {
-        self.class == WaldurErrorClass::Transient
+    pub fn is_retryable(&self) -> bool {
+        self.retryable
+    }
+
+    /// True when Waldur refused the call because its object is in the wrong state (409).
+    pub fn is_wrong_state(&self) -> bool {
+        self.status == Some(409)
     }
 }
 
@@ -91,22 +115,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn classes() {
-        assert!(WaldurError::from_status("x", 503, "").is_transient());
-        assert!(WaldurError::from_status("x", 429, "").is_transient());
+    fn kinds_from_status_and_fields_from_the_body() {
+        assert!(WaldurError::from_status("x", 503, "").is_retryable());
+        assert!(WaldurError::from_status("x", 429, "").is_retryable());
         assert_eq!(
-            WaldurError::from_status("x", 404, "").class,
-            WaldurErrorClass::NotFound
+            WaldurError::from_status("x", 404, "").kind,
+            ErrorKind::NotFound
         );
-        assert_eq!(
-            WaldurError::from_status("x", 409, "").class,
-            WaldurErrorClass::Conflict
-        );
-        assert_eq!(
-            WaldurError::from_status("x", 400, "").class,
-            WaldurErrorClass::Permanent
-        );
+        let conflict =
+            WaldurError::from_status("x", 409, r#"{"detail": "Valid states: executing."}"#);
+        assert!(conflict.is_wrong_state() && !conflict.is_retryable());
         let e = WaldurError::from_status("x", 401, r#"{"detail": "Invalid token."}"#);
+        assert_eq!(e.kind, ErrorKind::Unauthorized);
         assert!(e.message.contains("waldur_api_token"));
+        let e = WaldurError::from_status(
+            "set usage",
+            400,
+            r#"{"date": ["Service providers can only specify date ..."]}"#,
+        );
+        assert_eq!(
+            (e.kind, e.fields.clone()),
+            (ErrorKind::Invalid, vec!["date".to_string()])
+        );
+        assert!(
+            WaldurError::from_status("x", 400, "<html/>")
+                .fields
+                .is_empty()
+        );
     }
 }

@@ -9,5 +9,5 @@ pub mod types;
 
 pub use api::ComponentUsage;
 pub use client::WaldurClient;
-pub use error::{WaldurError, WaldurErrorClass};
+pub use error::WaldurError;
 pub use types::{ApiKeyStatus, Me, Order, ProviderOffering, Resource, hex};

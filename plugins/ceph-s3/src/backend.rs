@@ -5,7 +5,7 @@ use crate::naming::uid_for_slug;
 use crate::ops::FlavourOps;
 use crate::settings::CephS3Settings;
 use site_agent_sdk::{
-    AppliedQuota, BackendError, Capabilities, ConnectionInfo, DeleteMode, Ensured, ErrorClass,
+    AppliedQuota, BackendError, Capabilities, ConnectionInfo, DeleteMode, Ensured, ErrorKind,
     KeyPair, QuotaSpec, StorageBackend, Tenant, UsageSample, UserInfo, UserSpec,
     validate_identifier,
 };
@@ -81,7 +81,7 @@ impl<F: FlavourOps> CephBackend<F> {
 }
 
 fn not_owned(t: &Tenant) -> BackendError {
-    BackendError::conflict(format!(
+    BackendError::invalid(format!(
         "refusing to touch S3 user {:?}: it does not belong to resource {} (its ownership stamp differs)",
         t.uid, t.resource_uuid
     ))
@@ -127,26 +127,19 @@ impl<F: FlavourOps> StorageBackend for CephBackend<F> {
                 self.remember(&tenant);
                 Ok(Ensured::Created)
             }
-            // croit sometimes reports a duplicate as a 500 "... exists" (after its own retries).
-            Err(e)
-                if e.class == ErrorClass::Conflict
-                    || e.message().to_lowercase().contains("exists") =>
-            {
-                match self.ops.user(uid).await? {
-                    // Backends may store the email lower-cased: compare without case.
-                    Some(u) if tenant.owns(&u.email) => {
-                        self.remember(&tenant);
-                        Ok(Ensured::Adopted)
-                    }
-                    Some(_) => Err(BackendError::conflict(format!(
-                        "S3 user {uid:?} already exists and is not owned by this resource; refusing to take it over"
-                    ))),
-                    None => Err(BackendError::conflict(format!(
-                        "S3 user {uid:?} could not be created: {e}"
-                    ))),
+            // Whatever the create answered (croit reports a duplicate as a plain 500 after its
+            // own retries), the user as it is now decides: adopt our own, refuse another's.
+            Err(e) => match self.ops.user(uid).await? {
+                // Backends may store the email lower-cased: compare without case.
+                Some(u) if tenant.owns(&u.email) => {
+                    self.remember(&tenant);
+                    Ok(Ensured::Adopted)
                 }
-            }
-            Err(e) => Err(e),
+                Some(_) => Err(BackendError::already_exists(format!(
+                    "S3 user {uid:?} already exists and is not owned by this resource; refusing to take it over"
+                ))),
+                None => Err(e),
+            },
         }
     }
 
@@ -210,15 +203,13 @@ impl<F: FlavourOps> StorageBackend for CephBackend<F> {
         }
         match self.ops.delete_key(uid, access_key).await {
             Ok(()) => Ok(()),
-            Err(e) if e.class == ErrorClass::NotFound => Ok(()),
-            Err(e)
-                if e.message()
-                    .to_lowercase()
-                    .contains("unable to find access key") =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(e),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            // An answer that is no "not found" (croit: a 500) may still mean the key is gone
+            // (a retry of a delete that went through): the user's keys decide.
+            Err(e) => match self.ops.user(uid).await? {
+                Some(u) if u.access_keys.iter().any(|k| k == access_key) => Err(e),
+                _ => Ok(()),
+            },
         }
     }
 
@@ -253,7 +244,7 @@ impl<F: FlavourOps> StorageBackend for CephBackend<F> {
             return Err(not_owned(tenant));
         }
         if mode == DeleteMode::Purge && !self.caps.purge {
-            return Err(BackendError::permanent(format!(
+            return Err(BackendError::unsupported(format!(
                 "purge_data is not supported by the {} flavour; empty the buckets, then retry the termination",
                 self.settings.flavour.as_str()
             )));
@@ -261,15 +252,15 @@ impl<F: FlavourOps> StorageBackend for CephBackend<F> {
         self.forget(uid);
         match self.ops.delete_user(uid, mode == DeleteMode::Purge).await {
             Ok(()) => Ok(()),
-            Err(e) if e.class == ErrorClass::NotFound => Ok(()),
-            Err(e) if e.message().contains("owns buckets") => {
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotEmpty => {
                 let n = self.ops.buckets(uid).await.map(|b| b.len()).unwrap_or(0);
                 let count = if n == 0 {
                     "one or more".to_string()
                 } else {
                     n.to_string()
                 };
-                Err(BackendError::permanent(format!(
+                Err(BackendError::not_empty(format!(
                     "S3 user {uid:?} still owns {count} bucket(s); empty and remove them, then retry the termination"
                 )))
             }

@@ -1,6 +1,6 @@
 //! Mapping croit (status-based) answers into the one error taxonomy.
 
-use site_agent_sdk::{BackendError, ErrorClass};
+use site_agent_sdk::{BackendError, ErrorKind};
 
 /// Extracts a readable message from an error body: the first non-empty string among
 /// `message`, `error`, `detail`, `Code`, else the start of the body. Trimmed to 500 chars.
@@ -22,25 +22,22 @@ fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
 
-/// Classifies a croit error answer.
+/// Classifies a croit error answer by status: croit's bodies carry no error code beyond the
+/// status itself (`{"code": 500, "message": ...}`).
 pub fn classify_croit(what: &str, status: u16, body: &str) -> BackendError {
     let msg = extract_message(status, body);
-    let class = match status {
-        404 => ErrorClass::NotFound,
-        409 => ErrorClass::Conflict,
+    match status {
         // An expired or wrong management credential is the operator's to fix, not the
-        // customer's: keep orders pending (and log loudly) rather than erring them.
-        401 => {
-            return BackendError::transient(format!(
-                "{what}: croit rejected the configured credentials (HTTP 401; an expired API token?): {msg}"
-            ));
-        }
-        429 | 502 | 503 | 504 => ErrorClass::Transient,
-        500 if msg.contains("Unable to remove user with buckets") => ErrorClass::Permanent,
-        s if s >= 500 => ErrorClass::Transient,
-        _ => ErrorClass::Permanent,
-    };
-    BackendError::new(class, format!("{what}: {msg}"))
+        // customer's (the agent keeps orders waiting on `Unauthorized`).
+        401 | 403 => BackendError::unauthorized(format!(
+            "{what}: croit rejected the configured credentials (HTTP {status}; an expired API token?): {msg}"
+        )),
+        s => BackendError::new(
+            site_agent_sdk::s3error::kind_of_status(s),
+            format!("{what}: {msg}"),
+        )
+        .with_retryable(s == 429 || s >= 500),
+    }
 }
 
 #[cfg(test)]
@@ -72,49 +69,57 @@ mod tests {
 
     #[test]
     fn classes() {
-        assert_eq!(classify_croit("x", 404, "{}").class, ErrorClass::NotFound);
-        assert_eq!(classify_croit("x", 409, "{}").class, ErrorClass::Conflict);
-        assert_eq!(classify_croit("x", 503, "{}").class, ErrorClass::Transient);
-        assert_eq!(classify_croit("x", 401, "{}").class, ErrorClass::Transient);
-        assert_eq!(classify_croit("x", 400, "{}").class, ErrorClass::Permanent);
+        assert_eq!(classify_croit("x", 404, "{}").kind(), ErrorKind::NotFound);
+        assert_eq!(
+            classify_croit("x", 409, "{}").kind(),
+            ErrorKind::AlreadyExists
+        );
+        let busy = classify_croit("x", 503, "{}");
+        assert!(busy.kind() == ErrorKind::Unavailable && busy.is_retryable());
+        let auth = classify_croit("x", 401, "{}");
+        assert!(auth.kind() == ErrorKind::Unauthorized && !auth.is_retryable());
+        assert_eq!(classify_croit("x", 400, "{}").kind(), ErrorKind::Invalid);
+        // A 500 is worth a retry whatever its message says (croit also answers 500 for a
+        // user that still owns buckets: the delete path looks at the buckets, not the text).
         let b = classify_croit(
             "delete",
             500,
             r#"{"code":500,"message":"Unable to remove user with buckets."}"#,
         );
-        assert_eq!(b.class, ErrorClass::Permanent);
+        assert!(b.is_retryable());
         let s = classify_croit("put", 400, r#"{"message":"bad secretKey=abc"}"#);
         assert!(!s.to_string().contains("abc"));
     }
 }
 
-/// Classifies an RGW Admin Ops error by its JSON `Code` (the part before any `:`), not by the
-/// HTTP status: RGW answers 403 both for a missing key and for missing caps.
-pub fn classify_rgw(what: &str, status: u16, body: &str) -> BackendError {
-    let code = serde_json::from_str::<serde_json::Value>(body)
+/// The JSON `Code` of an RGW Admin Ops error (the part before any `:`).
+pub fn rgw_code(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
         .ok()
         .and_then(|v| {
             v.get("Code")
                 .and_then(|c| c.as_str())
                 .map(|c| c.split(':').next().unwrap_or("").trim().to_string())
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// Classifies an RGW Admin Ops error: the status gives the default, the JSON `Code` overrides
+/// it (RGW answers 403 both for refused admin credentials and for other things).
+pub fn classify_rgw(what: &str, status: u16, body: &str) -> BackendError {
+    let code = rgw_code(body);
     let msg = extract_message(status, body);
-    let class = match code.as_str() {
-        "NoSuchUser" | "InvalidAccessKeyId" | "NoSuchKey" | "NoSuchBucket" => ErrorClass::NotFound,
-        "UserAlreadyExists" | "KeyExists" | "EmailExists" => ErrorClass::Conflict,
-        // RGW's misleading code for deleting a user who still owns buckets.
-        "BucketAlreadyExists" => ErrorClass::Permanent,
-        "AccessDenied" | "SignatureDoesNotMatch" | "InvalidAccessKeyIdAdmin" => {
-            return BackendError::transient(format!(
-                "{what}: RGW refused the admin credentials ({code}): check admin_access_key/admin_secret_key and the caps users=*;buckets=*"
-            ));
-        }
-        "SlowDown" | "ServiceUnavailable" | "RequestTimeout" => ErrorClass::Transient,
-        _ if status >= 500 || status == 429 => ErrorClass::Transient,
-        _ => ErrorClass::Permanent,
-    };
-    BackendError::new(class, format!("{what}: {msg}"))
+    let kind = site_agent_sdk::s3error::kind_of_code(&code)
+        .unwrap_or_else(|| site_agent_sdk::s3error::kind_of_status(status));
+    if kind == ErrorKind::Unauthorized {
+        return BackendError::unauthorized(format!(
+            "{what}: RGW refused the admin credentials ({code}): check admin_access_key/admin_secret_key and the caps users=*;buckets=*"
+        ))
+        .with_code(code);
+    }
+    BackendError::new(kind, format!("{what}: {msg}"))
+        .with_retryable(kind.retryable_by_default() || status == 429 || status >= 500)
+        .with_code(code)
 }
 
 #[cfg(test)]
@@ -123,32 +128,33 @@ mod rgw_tests {
 
     #[test]
     fn rgw_codes() {
+        let kind = |status, body| classify_rgw("x", status, body).kind();
+        assert_eq!(kind(404, r#"{"Code":"NoSuchUser"}"#), ErrorKind::NotFound);
         assert_eq!(
-            classify_rgw("x", 404, r#"{"Code":"NoSuchUser"}"#).class,
-            ErrorClass::NotFound
+            kind(409, r#"{"Code":"UserAlreadyExists"}"#),
+            ErrorKind::AlreadyExists
         );
+        let e = classify_rgw("x", 409, r#"{"Code":"BucketAlreadyExists"}"#);
         assert_eq!(
-            classify_rgw("x", 403, r#"{"Code":"InvalidAccessKeyId"}"#).class,
-            ErrorClass::NotFound
-        );
-        assert_eq!(
-            classify_rgw("x", 409, r#"{"Code":"UserAlreadyExists"}"#).class,
-            ErrorClass::Conflict
-        );
-        assert_eq!(
-            classify_rgw("x", 409, r#"{"Code":"BucketAlreadyExists"}"#).class,
-            ErrorClass::Permanent
+            e.code(),
+            Some("BucketAlreadyExists"),
+            "kept for the delete path"
         );
         let auth = classify_rgw("x", 403, r#"{"Code":"AccessDenied"}"#);
-        assert!(auth.is_transient() && auth.message().contains("caps"));
+        assert_eq!(auth.kind(), ErrorKind::Unauthorized);
+        assert!(auth.message().contains("caps"));
+        let auth = classify_rgw("x", 403, r#"{"Code":"InvalidAccessKeyId"}"#);
         assert_eq!(
-            classify_rgw("x", 400, r#"{"Code":"InvalidArgument"}"#).class,
-            ErrorClass::Permanent
+            auth.kind(),
+            ErrorKind::Unauthorized,
+            "a wrong admin key is no missing user"
         );
         assert_eq!(
-            classify_rgw("x", 503, "<html/>").class,
-            ErrorClass::Transient
+            kind(400, r#"{"Code":"InvalidArgument"}"#),
+            ErrorKind::Invalid
         );
+        let busy = classify_rgw("x", 503, "<html/>");
+        assert!(busy.kind() == ErrorKind::Unavailable && busy.is_retryable());
         assert_eq!(
             classify_rgw("x", 400, r#"{"Code":"InvalidArgument: bad"}"#).message(),
             "x: InvalidArgument: bad"

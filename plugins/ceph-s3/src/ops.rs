@@ -26,7 +26,7 @@ pub trait FlavourOps: Send + Sync {
     }
     async fn user(&self, uid: &str) -> Result<Option<NeutralUser>, BackendError>;
     /// Deletes the user; `NotFound` for an absent user; a user owning buckets is refused with
-    /// an error whose message contains "owns buckets" unless `purge`.
+    /// `NotEmpty` unless `purge`.
     async fn delete_user(&self, uid: &str, purge: bool) -> Result<(), BackendError>;
     async fn set_suspended(&self, uid: &str, suspended: bool) -> Result<(), BackendError>;
     async fn put_key(
@@ -47,7 +47,7 @@ pub trait FlavourOps: Send + Sync {
         _start: i64,
         _end: i64,
     ) -> Result<Vec<(i64, Option<u64>)>, BackendError> {
-        Err(BackendError::permanent(format!(
+        Err(BackendError::unsupported(format!(
             "{} keeps no usage series ({uid})",
             self.kind()
         )))

@@ -3,9 +3,7 @@
 use serde_json::json;
 use site_agent_ceph_s3::{CephS3Settings, build};
 use site_agent_sdk::conformance::{self, Harness};
-use site_agent_sdk::{
-    DeleteMode, Ensured, ErrorClass, QuotaSpec, StorageBackend, Tenant, UserSpec,
-};
+use site_agent_sdk::{DeleteMode, Ensured, ErrorKind, QuotaSpec, StorageBackend, Tenant, UserSpec};
 
 const RESOURCE: &str = "12345678-1234-5678-9abc-123456789abc";
 
@@ -124,9 +122,10 @@ async fn quota_body_omits_unordered_dimensions() {
 async fn transient_and_permanent_errors_are_classified() {
     let h = harness().await;
     h.sim.fail_next(1, 503, "maintenance");
-    assert_eq!(
-        h.backend.ping().await.unwrap_err().class,
-        ErrorClass::Transient
+    let busy = h.backend.ping().await.unwrap_err();
+    assert!(
+        busy.kind() == ErrorKind::Unavailable && busy.is_retryable(),
+        "{busy}"
     );
     h.backend.ping().await.unwrap();
     let spec = UserSpec {
@@ -141,7 +140,8 @@ async fn transient_and_permanent_errors_are_classified() {
         .delete_user(&tenant("waldur-d"), DeleteMode::KeepData)
         .await
         .unwrap_err();
-    assert_eq!(e.class, ErrorClass::Permanent);
+    assert_eq!(e.kind(), ErrorKind::NotEmpty);
+    assert!(!e.is_retryable());
     assert!(e.message().contains("still owns 1 bucket(s)"), "{e}");
     h.backend
         .delete_user(&tenant("waldur-d"), DeleteMode::Purge)
@@ -164,9 +164,9 @@ async fn wrong_token_is_an_operator_problem_not_a_customer_error() {
     .unwrap();
     let e = build(settings).unwrap().ping().await.unwrap_err();
     assert_eq!(
-        e.class,
-        ErrorClass::Transient,
-        "orders wait for the operator to fix the token"
+        e.kind(),
+        ErrorKind::Unauthorized,
+        "the agent keeps orders waiting for the operator to fix the token"
     );
     assert!(
         e.message().contains("rejected the configured credentials"),

@@ -7,9 +7,7 @@ use site_agent_ceph_s3::radosgw::RgwClient;
 use site_agent_ceph_s3::{CephS3Settings, build};
 use site_agent_sdk::conformance::{self, Harness};
 use site_agent_sdk::keys::generate_key_pair;
-use site_agent_sdk::{
-    DeleteMode, Ensured, ErrorClass, QuotaSpec, StorageBackend, Tenant, UserSpec,
-};
+use site_agent_sdk::{DeleteMode, Ensured, ErrorKind, QuotaSpec, StorageBackend, Tenant, UserSpec};
 
 fn tenant(uid: &str) -> Tenant {
     Tenant::new(uid, "12345678-1234-5678-9abc-123456789abc").unwrap()
@@ -256,7 +254,7 @@ async fn wrong_admin_secret_is_an_operator_problem() {
     let peer = RgwPeer::from_env();
     let backend = build(settings(&peer, "wrong-secret-canary")).unwrap();
     let e = backend.ping().await.unwrap_err();
-    assert_eq!(e.class, ErrorClass::Transient, "{e}");
+    assert_eq!(e.kind(), ErrorKind::Unauthorized, "{e}");
     assert!(e.message().contains("admin_access_key"), "{e}");
     assert!(!e.message().contains("wrong-secret-canary"));
     let _ = SecretString::from("x");

@@ -62,7 +62,7 @@ pub trait StorageBackend: Send + Sync {
         _start: i64,
         _end: i64,
     ) -> Result<Vec<(i64, Option<u64>)>, BackendError> {
-        Err(BackendError::permanent(format!(
+        Err(BackendError::unsupported(format!(
             "{} keeps no usage series",
             self.kind()
         )))

@@ -2,7 +2,7 @@
 //! simulator or real server. Each check panics with a message naming the broken promise.
 
 use crate::{
-    BackendError, DeleteMode, Ensured, ErrorClass, QuotaSpec, StorageBackend, Tenant, UserSpec,
+    BackendError, DeleteMode, Ensured, ErrorKind, QuotaSpec, StorageBackend, Tenant, UserSpec,
     keys::generate_key_pair,
 };
 use std::sync::Arc;
@@ -70,8 +70,8 @@ pub async fn create_then_adopt(h: &dyn Harness, uid: &str) {
     other.resource_uuid = "87654321-1234-5678-9abc-123456789abc".into();
     let e = b.ensure_user(&other).await.unwrap_err();
     assert_eq!(
-        e.class,
-        ErrorClass::Conflict,
+        e.kind(),
+        ErrorKind::AlreadyExists,
         "another resource's user is a conflict: {e}"
     );
 }
@@ -81,8 +81,8 @@ pub async fn refuses_foreign_user(h: &dyn Harness, uid: &str) {
     let b = h.backend();
     let e = b.ensure_user(&spec(uid)).await.unwrap_err();
     assert_eq!(
-        e.class,
-        ErrorClass::Conflict,
+        e.kind(),
+        ErrorKind::AlreadyExists,
         "a stranger's user is never taken over: {e}"
     );
     assert!(e.message().contains("not owned"), "{e}");
@@ -109,7 +109,8 @@ pub async fn refuses_another_resources_user(h: &dyn Harness, uid: &str) {
     let other = Tenant::new(uid, OTHER_RESOURCE).unwrap();
     let conflict = |what: &str, r: Result<(), BackendError>| {
         let e = r.expect_err(what);
-        assert_eq!(e.class, ErrorClass::Conflict, "{what}: {e}");
+        assert_eq!(e.kind(), ErrorKind::Invalid, "{what}: {e}");
+        assert!(!e.is_retryable(), "{what}: {e}");
     };
     let key = generate_key_pair().unwrap();
     conflict(
@@ -247,7 +248,7 @@ pub async fn delete_rules(h: &dyn Harness, uid: &str) {
     h.add_bucket(uid, &format!("{uid}-data"), 10, 1).await;
     let t = tenant(uid);
     let e: BackendError = b.delete_user(&t, DeleteMode::KeepData).await.unwrap_err();
-    assert_eq!(e.class, ErrorClass::Permanent, "{e}");
+    assert_eq!(e.kind(), ErrorKind::NotEmpty, "{e}");
     assert!(
         e.message().contains("still owns"),
         "the refusal says why: {e}"

@@ -19,7 +19,7 @@ pub struct S3DataPlane {
 impl S3DataPlane {
     pub fn new(http: reqwest::Client, endpoint: &str, region: &str) -> Result<Self, BackendError> {
         let endpoint = endpoint.parse().map_err(|e| {
-            BackendError::permanent(format!("s3_endpoint {endpoint:?} is not a URL: {e}"))
+            BackendError::invalid(format!("s3_endpoint {endpoint:?} is not a URL: {e}"))
         })?;
         Ok(Self {
             http,
@@ -36,7 +36,7 @@ impl S3DataPlane {
             name.to_string(),
             self.region.clone(),
         )
-        .map_err(|e| BackendError::permanent(format!("bucket {name:?}: {e}")))
+        .map_err(|e| BackendError::invalid(format!("bucket {name:?}: {e}")))
     }
 
     async fn send(&self, what: &str, req: reqwest::RequestBuilder) -> Result<String, BackendError> {
@@ -51,17 +51,7 @@ impl S3DataPlane {
         if (200..300).contains(&status) {
             return Ok(body);
         }
-        let code = body
-            .split_once("<Code>")
-            .and_then(|(_, rest)| rest.split_once("</Code>"))
-            .map(|(c, _)| c.to_string())
-            .unwrap_or_else(|| format!("HTTP {status}"));
-        let class = if status >= 500 || status == 429 {
-            crate::ErrorClass::Transient
-        } else {
-            crate::ErrorClass::Permanent
-        };
-        Err(BackendError::new(class, format!("{what}: {code}")))
+        Err(crate::s3error::classify_s3(what, status, &body))
     }
 
     /// Deletes every object of `bucket`, then the bucket; returns how many objects went.
@@ -80,7 +70,7 @@ impl S3DataPlane {
                 .send(&format!("S3 list bucket {name}"), self.http.get(url))
                 .await?;
             let listing = ListObjectsV2::parse_response(&body).map_err(|e| {
-                BackendError::transient(format!("S3 list bucket {name}: unreadable answer: {e}"))
+                BackendError::unavailable(format!("S3 list bucket {name}: unreadable answer: {e}"))
             })?;
             if listing.contents.is_empty() {
                 break;

@@ -63,7 +63,7 @@ pub fn build_client(cfg: &HttpConfig) -> Result<reqwest::Client, BackendError> {
     match &cfg.proxy {
         Some(p) => {
             let mut proxy = reqwest::Proxy::all(&p.url).map_err(|e| {
-                BackendError::permanent(format!(
+                BackendError::invalid(format!(
                     "invalid proxy URL {:?}: {e}",
                     crate::scrub::redact_url(&p.url)
                 ))
@@ -76,7 +76,7 @@ pub fn build_client(cfg: &HttpConfig) -> Result<reqwest::Client, BackendError> {
         None => b = b.no_proxy(),
     }
     b.build()
-        .map_err(|e| BackendError::permanent(format!("cannot build HTTP client: {e}")))
+        .map_err(|e| BackendError::invalid(format!("cannot build HTTP client: {e}")))
 }
 
 /// The largest response body any client of the agent reads. Everything it talks to answers
@@ -95,7 +95,7 @@ impl BodyError {
     /// As a backend error (both are transient: the next try may get a sane answer).
     pub fn into_backend(self, what: &str) -> BackendError {
         match self {
-            BodyError::TooLarge { limit } => BackendError::transient(format!(
+            BodyError::TooLarge { limit } => BackendError::unavailable(format!(
                 "{what}: the answer is larger than {} MiB; not read",
                 limit >> 20
             )),
@@ -126,12 +126,12 @@ pub async fn read_text(mut resp: reqwest::Response, limit: usize) -> Result<Stri
 /// Classifies a transport error: everything at this level is worth a retry.
 pub fn transport_error(what: &str, err: reqwest::Error) -> BackendError {
     if err.is_timeout() {
-        BackendError::transient(format!("{what}: request timed out"))
+        BackendError::unavailable(format!("{what}: request timed out"))
     } else if err.is_connect() {
-        BackendError::transient(format!("{what}: connection failed"))
+        BackendError::unavailable(format!("{what}: connection failed"))
     } else {
         // Without the URL: it may carry secrets in its query string.
-        BackendError::transient(format!("{what}: request failed: {}", err.without_url()))
+        BackendError::unavailable(format!("{what}: request failed: {}", err.without_url()))
     }
 }
 
@@ -194,7 +194,7 @@ mod tests {
         let resp = http.get(&url).send().await.unwrap();
         assert_eq!(read_text(resp, limit).await.unwrap(), "h\u{fffd}llo");
         let e = BodyError::TooLarge { limit: MAX_BODY }.into_backend("croit GET users");
-        assert!(e.is_transient());
+        assert!(e.is_retryable());
         assert!(e.message().contains("larger than 16 MiB"), "{e}");
     }
 
@@ -244,7 +244,7 @@ pub fn tls_config(verify: bool) -> Result<std::sync::Arc<rustls::ClientConfig>, 
             let _ = roots.add(cert);
         }
         if roots.is_empty() {
-            return Err(BackendError::permanent(
+            return Err(BackendError::invalid(
                 "no trusted CA certificates found on this system",
             ));
         }

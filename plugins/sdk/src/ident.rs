@@ -11,7 +11,7 @@ pub fn validate_identifier<'a>(what: &str, value: &'a str) -> Result<&'a str, Ba
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if value.is_empty() || value.len() > 255 || !ok_chars || value == "." || value == ".." {
-        return Err(BackendError::permanent(format!(
+        return Err(BackendError::invalid(format!(
             "{what} {value:?} is not a valid identifier: it must be 1-255 characters of A-Z, a-z, 0-9, '.', '_' or '-', and not '.' or '..'"
         )));
     }

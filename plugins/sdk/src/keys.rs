@@ -23,7 +23,7 @@ fn random_string(alphabet: &[u8], len: usize) -> Result<String, crate::BackendEr
     let mut buf = [0u8; 64];
     while out.len() < len {
         rng.fill(&mut buf)
-            .map_err(|_| crate::BackendError::transient("system random generator failed"))?;
+            .map_err(|_| crate::BackendError::unavailable("system random generator failed"))?;
         for b in buf {
             if (b as usize) < limit && out.len() < len {
                 out.push(alphabet[b as usize % alphabet.len()] as char);

@@ -2,7 +2,7 @@
 //!
 //! Plugins implement [`StorageBackend`]; the agent never sees a vendor's wire format and plugins
 //! never see Waldur. Everything a backend may return as an error is one [`BackendError`] whose
-//! [`ErrorClass`] tells the agent whether to retry, err the order, or treat it as idempotent.
+//! [`ErrorKind`] says what went wrong and, separately, whether a retry may help.
 
 pub mod backend;
 pub mod conformance;
@@ -11,11 +11,12 @@ pub mod error;
 pub mod http;
 pub mod ident;
 pub mod keys;
+pub mod s3error;
 pub mod scrub;
 pub mod settings;
 pub mod types;
 
 pub use backend::StorageBackend;
-pub use error::{BackendError, ErrorClass};
+pub use error::{BackendError, ErrorKind};
 pub use ident::validate_identifier;
 pub use types::*;

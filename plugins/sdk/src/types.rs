@@ -35,7 +35,7 @@ impl Tenant {
     pub fn new(uid: &str, resource_uuid: &str) -> Result<Self, crate::BackendError> {
         crate::validate_identifier("S3 user id", uid)?;
         let u = uuid::Uuid::parse_str(resource_uuid.trim()).map_err(|_| {
-            crate::BackendError::permanent(format!("{resource_uuid:?} is not a resource UUID"))
+            crate::BackendError::invalid(format!("{resource_uuid:?} is not a resource UUID"))
         })?;
         Ok(Self {
             uid: uid.to_string(),

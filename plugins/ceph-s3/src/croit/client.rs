@@ -100,7 +100,7 @@ impl CroitClient {
         if ok.contains(&status) {
             Ok(text)
         } else if (200..300).contains(&status) {
-            Err(BackendError::permanent(format!(
+            Err(BackendError::unexpected(format!(
                 "{what}: unexpected response code {status}"
             )))
         } else {
@@ -116,7 +116,7 @@ impl CroitClient {
             return Ok(T::default());
         }
         serde_json::from_str(text)
-            .map_err(|e| BackendError::transient(format!("{what}: unreadable croit answer: {e}")))
+            .map_err(|e| BackendError::unavailable(format!("{what}: unreadable croit answer: {e}")))
     }
 
     /// Lists users, fresh from croit (and keeps the listing for the next few seconds).
@@ -158,8 +158,7 @@ impl CroitClient {
 
     pub async fn create_user(&self, body: &CreateUser<'_>) -> Result<(), BackendError> {
         validate_identifier("S3 user id", body.uid)?;
-        let json =
-            serde_json::to_value(body).map_err(|e| BackendError::permanent(e.to_string()))?;
+        let json = serde_json::to_value(body).map_err(|e| BackendError::invalid(e.to_string()))?;
         self.send(
             "croit create user",
             Method::POST,
@@ -290,16 +289,16 @@ impl CroitClient {
             .send(what, Method::GET, "/stats", &query, None, &[200])
             .await
         {
-            Err(e) if e.class == site_agent_sdk::ErrorClass::NotFound => {
+            Err(e) if e.kind() == site_agent_sdk::ErrorKind::NotFound => {
                 // Not "user gone": the graph itself is missing (it is internal to croit).
-                return Err(BackendError::permanent(format!(
+                return Err(BackendError::unsupported(format!(
                     "{what}: croit has no s3-user-data graph: {e}"
                 )));
             }
             other => other?,
         };
         let v: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| BackendError::transient(format!("{what}: unreadable answer: {e}")))?;
+            .map_err(|e| BackendError::unavailable(format!("{what}: unreadable answer: {e}")))?;
         let points = v
             .pointer("/axis1/graphs/0/datapoints")
             .and_then(|d| d.as_array())
@@ -334,8 +333,7 @@ impl CroitClient {
                 format!("/s3/users/{uid}/bucket-quota"),
             ),
         };
-        let json =
-            serde_json::to_value(body).map_err(|e| BackendError::permanent(e.to_string()))?;
+        let json = serde_json::to_value(body).map_err(|e| BackendError::invalid(e.to_string()))?;
         self.send(what, Method::PUT, &path, &[], Some(json), &[204])
             .await
             .map(|_| ())

@@ -9,7 +9,7 @@ use site_agent_sdk::dataplane::S3DataPlane;
 use site_agent_sdk::http::build_client;
 use site_agent_sdk::keys::generate_key_pair;
 use site_agent_sdk::{
-    AppliedQuota, BackendError, BucketUsage, Capabilities, ErrorClass, QuotaSpec, QuotaState,
+    AppliedQuota, BackendError, BucketUsage, Capabilities, QuotaSpec, QuotaState,
 };
 
 pub struct CroitOps {
@@ -26,7 +26,7 @@ impl CroitOps {
         let croit = settings
             .croit
             .as_ref()
-            .ok_or_else(|| BackendError::permanent("croit settings missing"))?;
+            .ok_or_else(|| BackendError::invalid("croit settings missing"))?;
         Ok(Self {
             client: CroitClient::new(croit, &settings.http)?,
             data: S3DataPlane::new(
@@ -158,10 +158,15 @@ impl FlavourOps for CroitOps {
             self.purge_data(uid).await?;
         }
         match self.client.delete_user(uid).await {
-            Err(e) if e.message().contains("Unable to remove user with buckets") => Err(
-                BackendError::permanent(format!("{e} (the user owns buckets)")),
-            ),
-            other => other,
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == site_agent_sdk::ErrorKind::NotFound => Err(e),
+            // croit answers a plain 500 for a user that still owns buckets: look at them.
+            Err(e) => match self.client.buckets(uid).await {
+                Ok(b) if !b.is_empty() => Err(BackendError::not_empty(format!(
+                    "{e} (the user owns buckets)"
+                ))),
+                _ => Err(e),
+            },
         }
     }
 
@@ -201,7 +206,7 @@ impl FlavourOps for CroitOps {
                 bucket: quota_state(u.bucket_quota.as_ref()),
             }),
             None => Err(BackendError::new(
-                ErrorClass::NotFound,
+                site_agent_sdk::ErrorKind::NotFound,
                 format!("S3 user {uid:?} does not exist"),
             )),
         }

@@ -121,7 +121,7 @@ impl RgwClient {
 
     fn parse<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T, BackendError> {
         serde_json::from_str(text)
-            .map_err(|e| BackendError::transient(format!("{what}: unreadable RGW answer: {e}")))
+            .map_err(|e| BackendError::unavailable(format!("{what}: unreadable RGW answer: {e}")))
     }
 
     /// R1: `?list` needs only the users cap (unlike `/admin/info` or `/admin/metadata`).
@@ -182,7 +182,7 @@ impl RgwClient {
             .await
         {
             Ok(text) => Ok(Some(Self::parse(what, &text)?)),
-            Err(e) if e.class == site_agent_sdk::ErrorClass::NotFound => Ok(None),
+            Err(e) if e.kind() == site_agent_sdk::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -193,9 +193,17 @@ impl RgwClient {
         let q = AdminQuery::new()
             .param("uid", uid)
             .opt("purge-data", purge.then_some("True"));
-        self.send("RGW delete user", Method::DELETE, "user", &q)
+        match self
+            .send("RGW delete user", Method::DELETE, "user", &q)
             .await
-            .map(|_| ())
+        {
+            Ok(_) => Ok(()),
+            // RGW's code for deleting a user who still owns buckets.
+            Err(e) if e.code() == Some("BucketAlreadyExists") => Err(BackendError::not_empty(
+                format!("{e} (the user owns buckets)"),
+            )),
+            Err(e) => Err(e),
+        }
     }
 
     /// Modify user: suspend or resume.

@@ -18,7 +18,7 @@ impl RgwOps {
         let rgw = settings
             .radosgw
             .as_ref()
-            .ok_or_else(|| BackendError::permanent("radosgw settings missing"))?;
+            .ok_or_else(|| BackendError::invalid("radosgw settings missing"))?;
         Ok(Self {
             client: RgwClient::new(settings, rgw)?,
             placement: settings.default_placement.clone(),
@@ -75,12 +75,7 @@ impl FlavourOps for RgwOps {
     }
 
     async fn delete_user(&self, uid: &str, purge: bool) -> Result<(), BackendError> {
-        match self.client.delete_user(uid, purge).await {
-            Err(e) if e.message().contains("BucketAlreadyExists") => Err(BackendError::permanent(
-                format!("{e} (the user owns buckets)"),
-            )),
-            other => other,
-        }
+        self.client.delete_user(uid, purge).await
     }
 
     async fn set_suspended(&self, uid: &str, suspended: bool) -> Result<(), BackendError> {

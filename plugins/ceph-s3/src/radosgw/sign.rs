@@ -53,19 +53,15 @@ impl Signer {
             .time(time)
             .settings(settings)
             .build()
-            .map_err(|e| {
-                BackendError::permanent(format!("cannot sign the Admin Ops request: {e}"))
-            })?
+            .map_err(|e| BackendError::invalid(format!("cannot sign the Admin Ops request: {e}")))?
             .into();
         let signable =
             SignableRequest::new(method, url, std::iter::empty(), SignableBody::Bytes(&[]))
                 .map_err(|e| {
-                    BackendError::permanent(format!("cannot sign the Admin Ops request: {e}"))
+                    BackendError::invalid(format!("cannot sign the Admin Ops request: {e}"))
                 })?;
         let (instructions, _) = sign(signable, &params)
-            .map_err(|e| {
-                BackendError::permanent(format!("cannot sign the Admin Ops request: {e}"))
-            })?
+            .map_err(|e| BackendError::invalid(format!("cannot sign the Admin Ops request: {e}")))?
             .into_parts();
         Ok(instructions
             .headers()
