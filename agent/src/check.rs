@@ -1,6 +1,6 @@
 //! `check-config`: a readable summary of a valid configuration (never its secrets).
 
-use crate::config::{BackendConfig, Config, WaldurAuth};
+use crate::config::{Config, WaldurAuth};
 use std::process::ExitCode;
 
 pub fn print_summary(config: &Config) -> ExitCode {
@@ -21,15 +21,7 @@ pub fn print_summary(config: &Config) -> ExitCode {
         };
         println!("  offering {:?} ({})", o.name, o.offering_uuid.simple());
         println!("    waldur: {} ({auth})", o.api_url);
-        match &o.backend {
-            BackendConfig::CephS3(s) => {
-                println!(
-                    "    backend: ceph_s3, flavour {}, S3 endpoint {}",
-                    s.flavour.as_str(),
-                    s.s3_endpoint
-                )
-            }
-        }
+        println!("    backend: {}", o.backend.summary());
         let roles: Vec<&str> = [
             o.order_processing_backend.as_ref().map(|_| "orders"),
             o.reporting_backend.as_ref().map(|_| "usage reporting"),

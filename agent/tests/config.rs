@@ -256,7 +256,7 @@ fn usage_configuration_is_checked_at_start_up() {
         (format!("usage_close_minutes: 0\n{billed}"), "`usage_close_minutes`: must be between 1 and 1440"),
         (
             billed.replace("      api_url: https://croit.example.com\n      token: croit\n", "      flavour: radosgw\n      admin_access_key: AK\n      admin_secret_key: SK\n").replace("usage: gb_days", "usage: gb_days\n        usage_source: croit_series"),
-            "usage_source: croit_series` needs the croit flavour",
+            "`backend_components.s3_storage.usage_source`: the backend keeps no usage series of its own",
         ),
     ];
     for (yaml, needle) in cases {
@@ -274,7 +274,7 @@ fn usage_configuration_is_checked_at_start_up() {
     assert_eq!(comp.usage, Some(site_agent::usage::kind::UsageKind::GbDays));
     assert_eq!(
         comp.usage_source,
-        site_agent::usage::kind::UsageSource::CroitSeries
+        site_agent::usage::kind::UsageSource::MeteredSeries
     );
 }
 

@@ -1,21 +1,40 @@
-//! Builds each offering's storage backend from its config, wrapped in the shared layers.
+//! The backend plugins this build carries, and each offering's backend built from its
+//! settings and wrapped in the shared layers. The list in [`PLUGINS`] is the only place the
+//! agent names a backend.
 
 mod layer;
 
 pub use layer::Layered;
 
-use crate::config::{BackendConfig, Offering};
+use crate::config::Offering;
 use crate::retry::RetryPolicy;
-use site_agent_sdk::{BackendError, StorageBackend};
+use site_agent_sdk::{BackendError, BackendPlugin, StorageBackend};
 use std::sync::Arc;
+
+/// Every backend this build can drive (one line per plugin crate).
+pub static PLUGINS: &[&dyn BackendPlugin] = &[&site_agent_ceph_s3::PLUGIN];
+
+/// The plugin registered under `name` (any case).
+pub fn plugin(name: &str) -> Option<&'static dyn BackendPlugin> {
+    PLUGINS
+        .iter()
+        .copied()
+        .find(|p| p.name().eq_ignore_ascii_case(name))
+}
+
+/// The names every registered plugin answers to (for messages).
+pub fn names() -> String {
+    PLUGINS
+        .iter()
+        .map(|p| p.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// The plugin for an offering, with retry and logging layers around it.
 pub fn build(
     offering: &Offering,
     retry: RetryPolicy,
 ) -> Result<Arc<dyn StorageBackend>, BackendError> {
-    let inner = match &offering.backend {
-        BackendConfig::CephS3(settings) => site_agent_ceph_s3::build(settings.clone())?,
-    };
-    Ok(Arc::new(Layered::new(inner, retry)))
+    Ok(Arc::new(Layered::new(offering.backend.build()?, retry)))
 }

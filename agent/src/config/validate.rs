@@ -4,7 +4,6 @@ use super::raw::{RawComponent, RawConfig, RawOffering};
 use crate::usage::kind::{UsageKind, UsageSource};
 use secrecy::SecretString;
 use serde_json::{Map, Value};
-use site_agent_ceph_s3::CephS3Settings;
 use site_agent_sdk::settings::{read_credential, read_secret_file};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -16,10 +15,6 @@ pub const HEARTBEAT_NAME: &str = "heartbeat";
 pub const DEFAULT_HISTORY_MONTHS: u32 = 13;
 /// Bounds of `waldur_timeout`, in seconds.
 pub const WALDUR_TIMEOUT_RANGE: (f64, f64) = (1.0, 600.0);
-
-/// The backends this build knows, by their upstream entry-point names.
-const ORDER_BACKENDS: &[&str] = &["ceph_s3"];
-const REPORTING_BACKENDS: &[&str] = &["ceph_s3", "croit_usage"];
 
 /// `backend_settings` keys the core reads (upstream), beside the plugin's own.
 const CORE_SETTINGS: &[&str] = &[
@@ -112,10 +107,8 @@ impl std::fmt::Debug for WaldurAuth {
     }
 }
 
-#[derive(Debug, Clone)]
-pub enum BackendConfig {
-    CephS3(CephS3Settings),
-}
+/// An offering's validated backend settings (from the plugin its `backend_type` names).
+pub type BackendConfig = std::sync::Arc<dyn site_agent_sdk::BackendSettings>;
 
 #[derive(Debug, Clone)]
 pub struct Component {
@@ -501,43 +494,51 @@ fn validate_offering(
     let auth = waldur_auth(ro, p);
 
     let backend_type = ro.backend_type.to_lowercase();
-    if !ORDER_BACKENDS.contains(&backend_type.as_str()) {
+    let plugin = crate::backends::plugin(&backend_type);
+    if plugin.is_none() {
         p.push(format!(
             "`backend_type`: {:?} is not supported; this build supports: {}",
             ro.backend_type,
-            ORDER_BACKENDS.join(", ")
+            crate::backends::names()
         ));
     }
-    let role = |key: &str, value: &str, allowed: &[&str], p: &mut Vec<String>| -> Option<String> {
+    // A role names the backend that plays it: the offering's own (a reporting role may also
+    // use a name the plugin registers for billing from its own usage series).
+    let series_names: Vec<&str> = plugin
+        .map(|p| p.series_reporting_names().to_vec())
+        .unwrap_or_default();
+    let role = |key: &str, value: &str, reporting: bool, p: &mut Vec<String>| -> Option<String> {
         if value.is_empty() {
             return None;
         }
-        if !allowed.contains(&value) {
+        let value = value.to_lowercase();
+        let ok = plugin.is_some_and(|pl| pl.name() == value)
+            || (reporting && series_names.contains(&value.as_str()));
+        if !ok && plugin.is_some() {
+            let mut known = vec![backend_type.clone()];
+            if reporting {
+                known.extend(series_names.iter().map(|s| s.to_string()));
+            }
             p.push(format!(
-                "`{key}`: unknown backend {value:?}; known: {}",
-                allowed.join(", ")
+                "`{key}`: {value:?} is not this offering's backend; known: {}",
+                known.join(", ")
             ));
         }
-        Some(value.to_string())
+        Some(value)
     };
     let order_processing_backend = role(
         "order_processing_backend",
         &ro.order_processing_backend,
-        ORDER_BACKENDS,
+        false,
         p,
     );
     let membership_sync_backend = role(
         "membership_sync_backend",
         &ro.membership_sync_backend,
-        ORDER_BACKENDS,
+        false,
         p,
     );
-    let reporting_backend = role(
-        "reporting_backend",
-        &ro.reporting_backend,
-        REPORTING_BACKENDS,
-        p,
-    );
+    let reporting_backend = role("reporting_backend", &ro.reporting_backend, true, p);
     if ro.stomp_enabled
         && ro.waldur_api_token.is_empty()
         && ro.waldur_api_token_file.is_none()
@@ -553,35 +554,37 @@ fn validate_offering(
         ));
     }
 
+    let series_sources: Vec<&str> = plugin
+        .map(|p| p.series_source_names().to_vec())
+        .unwrap_or_default();
     let mut components = BTreeMap::new();
     for (key, rc) in &ro.backend_components {
-        if let Some(c) = validate_component(key, rc, p) {
+        if let Some(c) = validate_component(key, rc, &series_sources, p) {
             components.insert(key.clone(), c);
         }
     }
 
-    let backend = match CephS3Settings::from_map(&ro.backend_settings) {
-        Ok(s) => Some(BackendConfig::CephS3(s)),
+    let backend = plugin.and_then(|pl| match pl.configure(&ro.backend_settings) {
+        Ok(s) => Some(s),
         Err(errs) => {
             p.extend(errs.into_iter().map(|e| format!("backend_settings: {e}")));
             None
         }
-    };
+    });
     for key in ro.backend_settings.keys() {
+        let Some(pl) = plugin else { break };
         let k = key.as_str();
-        if site_agent_ceph_s3::settings::LEGACY_KEYS.contains(&k) {
+        if pl.legacy_keys().contains(&k) {
             warnings.push(format!(
-                "{label}: `backend_settings.{k}` is a legacy croit-s3 setting and has no effect"
+                "{label}: `backend_settings.{k}` is a legacy setting of an older plugin and has no effect"
             ));
-        } else if !site_agent_ceph_s3::settings::KNOWN_KEYS.contains(&k)
-            && !CORE_SETTINGS.contains(&k)
-        {
+        } else if !pl.known_keys().contains(&k) && !CORE_SETTINGS.contains(&k) {
             warnings.push(format!(
                 "{label}: `backend_settings.{k}`: unknown key, ignored"
             ));
         }
     }
-    if backend_type == "ceph_s3" {
+    if plugin.is_some() {
         match storage_component(&components) {
             Some((key, c)) => match c.unit_factor {
                 Some(f) if f > 1.0 && f.is_finite() => {}
@@ -600,6 +603,7 @@ fn validate_offering(
     reporting_components(
         &mut components,
         reporting_backend.as_deref(),
+        &series_names,
         backend.as_ref(),
         p,
         warnings,
@@ -715,19 +719,22 @@ fn waldur_auth(ro: &RawOffering, p: &mut Vec<String>) -> Option<WaldurAuth> {
 fn reporting_components(
     components: &mut BTreeMap<String, Component>,
     reporting_backend: Option<&str>,
+    series_names: &[&str],
     backend: Option<&BackendConfig>,
     p: &mut Vec<String>,
     warnings: &mut Vec<String>,
     label: &str,
 ) {
-    let croit = matches!(backend, Some(BackendConfig::CephS3(s)) if s.flavour == site_agent_ceph_s3::Flavour::Croit);
-    // Drop-in for upstream's `croit_usage`: GB-days of the storage component from croit's own
-    // series, as the Python agent reported them (so the month so far is not billed lower).
-    if reporting_backend == Some("croit_usage") && components.values().all(|c| c.usage.is_none()) {
+    let keeps_series = backend.is_some_and(|b| b.capabilities().metered_series);
+    let by_series = reporting_backend.is_some_and(|r| series_names.contains(&r));
+    // Drop-in for an upstream reporting backend that billed from the backend's own series
+    // (e.g. croit's): GB-days of the storage component from that series, as the Python agent
+    // reported them (so the month so far is not billed lower).
+    if by_series && components.values().all(|c| c.usage.is_none()) {
         let key = storage_component(components).map(|(k, _)| k.to_string());
         if let Some(c) = key.and_then(|k| components.get_mut(&k)) {
             c.usage = Some(UsageKind::GbDays);
-            c.usage_source = UsageSource::CroitSeries;
+            c.usage_source = UsageSource::MeteredSeries;
         }
     }
     let reported: Vec<(String, Component)> = components
@@ -739,27 +746,34 @@ fn reporting_components(
         None if !reported.is_empty() => warnings.push(format!(
             "{label}: components with `usage:` are not reported because `reporting_backend` is not set"
         )),
-        Some("ceph_s3") if reported.is_empty() => warnings.push(format!(
-            "{label}: `reporting_backend: ceph_s3` with no component that has `usage:` reports nothing"
+        Some(r) if reported.is_empty() && !by_series => warnings.push(format!(
+            "{label}: `reporting_backend: {r}` with no component that has `usage:` reports nothing"
         )),
         Some(_) if reported.is_empty() => p.push(
             "`reporting_backend` is set but no component says how it is billed: add `usage: gb_days` (or storage_latest, storage_peak, objects_latest, objects_peak) to a component".into(),
         ),
         _ => {}
     }
-    if reporting_backend == Some("croit_usage") && !croit {
-        p.push("`reporting_backend: croit_usage` needs `backend_settings.flavour: croit`".into());
+    if let Some(r) = reporting_backend.filter(|_| by_series && !keeps_series) {
+        p.push(format!(
+            "`reporting_backend: {r}` bills from the backend's own usage series, which these `backend_settings` do not provide"
+        ));
     }
     for (key, c) in &reported {
-        if c.usage_source == UsageSource::CroitSeries && !croit {
+        if c.usage_source == UsageSource::MeteredSeries && !keeps_series {
             p.push(format!(
-                "`backend_components.{key}.usage_source: croit_series` needs the croit flavour"
+                "`backend_components.{key}.usage_source`: the backend keeps no usage series of its own with these `backend_settings`"
             ));
         }
     }
 }
 
-fn validate_component(key: &str, rc: &RawComponent, p: &mut Vec<String>) -> Option<Component> {
+fn validate_component(
+    key: &str,
+    rc: &RawComponent,
+    series_sources: &[&str],
+    p: &mut Vec<String>,
+) -> Option<Component> {
     let at = rc.accounting_type.to_lowercase();
     let mut ok = true;
     if !["usage", "limit", "one"].contains(&at.as_str()) {
@@ -826,17 +840,21 @@ fn validate_component(key: &str, rc: &RawComponent, p: &mut Vec<String>) -> Opti
     }
     let usage_source = match rc.usage_source.as_deref() {
         None | Some("samples") => UsageSource::Samples,
-        Some("croit_series") if usage == Some(UsageKind::GbDays) => UsageSource::CroitSeries,
-        Some("croit_series") => {
-            p.push(format!(
-                "`backend_components.{key}.usage_source`: croit_series only feeds `usage: gb_days`"
-            ));
-            ok = false;
-            UsageSource::Samples
+        Some(s) if s == "metered_series" || series_sources.contains(&s) => {
+            if usage == Some(UsageKind::GbDays) {
+                UsageSource::MeteredSeries
+            } else {
+                p.push(format!(
+                    "`backend_components.{key}.usage_source`: {s} only feeds `usage: gb_days`"
+                ));
+                ok = false;
+                UsageSource::Samples
+            }
         }
         Some(other) => {
             p.push(format!(
-                "`backend_components.{key}.usage_source`: {other:?} must be samples or croit_series"
+                "`backend_components.{key}.usage_source`: {other:?} must be samples or metered_series{}",
+                series_sources.iter().map(|s| format!(" (or {s})")).collect::<String>()
             ));
             ok = false;
             UsageSource::Samples

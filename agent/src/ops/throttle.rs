@@ -62,9 +62,12 @@ mod tests {
     fn first_then_a_count_per_interval() {
         let t = Throttle::new(Duration::from_secs(300));
         let t0 = Instant::now();
-        assert_eq!(t.admit("croit usage", t0), Some(0));
+        assert_eq!(t.admit("backend usage", t0), Some(0));
         for i in 1..=999 {
-            assert_eq!(t.admit("croit usage", t0 + Duration::from_millis(i)), None);
+            assert_eq!(
+                t.admit("backend usage", t0 + Duration::from_millis(i)),
+                None
+            );
         }
         assert_eq!(
             t.admit("waldur get order", t0),
@@ -72,10 +75,13 @@ mod tests {
             "kinds are separate"
         );
         assert_eq!(
-            t.admit("croit usage", t0 + Duration::from_secs(301)),
+            t.admit("backend usage", t0 + Duration::from_secs(301)),
             Some(999),
             "the next line carries the count"
         );
-        assert_eq!(t.admit("croit usage", t0 + Duration::from_secs(302)), None);
+        assert_eq!(
+            t.admit("backend usage", t0 + Duration::from_secs(302)),
+            None
+        );
     }
 }

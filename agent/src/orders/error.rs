@@ -114,7 +114,7 @@ mod tests {
             w(WaldurError::from_status("x", 401, "").into()),
             "our token: the operator's"
         );
-        assert!(w(BackendError::unauthorized("expired croit token").into()));
+        assert!(w(BackendError::unauthorized("expired backend token").into()));
         assert!(w(BackendError::unavailable("timeout").into()));
         assert!(!w(
             BackendError::already_exists("someone else's user").into()

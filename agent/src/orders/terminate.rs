@@ -1,5 +1,5 @@
 //! Terminate: send the resource's last usage figures, then remove the user; refused clearly
-//! while data remains unless `purge_data` is set.
+//! while data remains unless the backend settings ask for the data to go too.
 
 use super::{OrderProcessor, StepError};
 use crate::waldur::{Order, hex};
@@ -13,9 +13,10 @@ impl OrderProcessor {
             return Ok(());
         };
         let tenant = Tenant::new(uid, &resource.uuid)?;
-        let mode = match &self.offering.backend {
-            crate::config::BackendConfig::CephS3(s) if s.purge_data => DeleteMode::Purge,
-            _ => DeleteMode::KeepData,
+        let mode = if self.offering.backend.purge_on_delete() {
+            DeleteMode::Purge
+        } else {
+            DeleteMode::KeepData
         };
         if let Some(usage) = &self.usage
             && self.backend.user(uid).await?.is_some()

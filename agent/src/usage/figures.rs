@@ -1,4 +1,4 @@
-//! Billing figures per resource, component and period, from the samples (or croit's series),
+//! Billing figures per resource, component and period, from the samples (or the backend's own series),
 //! written to the outbox.
 
 use super::amount::Cents;
@@ -87,7 +87,7 @@ impl UsageReporter {
             let Some(kind) = comp.usage else { continue };
             let factor = comp.unit_factor.unwrap_or(1.0) as u64;
             let amount = match (kind, comp.usage_source) {
-                (UsageKind::GbDays, UsageSource::CroitSeries) => {
+                (UsageKind::GbDays, UsageSource::MeteredSeries) => {
                     let series = match site_agent_sdk::Tenant::new(&r.uid, &r.resource_uuid) {
                         Ok(t) => self.backend.metered_series(&t, start, window_end).await,
                         Err(e) => Err(e),
@@ -101,7 +101,7 @@ impl UsageReporter {
                             gb_days(&readings, start, window_end, None, factor)
                         }
                         Err(e) => {
-                            tracing::warn!(uid = %r.uid, error = %e, "croit series not readable; no figure");
+                            tracing::warn!(uid = %r.uid, error = %e, "the backend's usage series is not readable; no figure");
                             None
                         }
                     }

@@ -57,6 +57,7 @@ impl UsageKind {
 pub enum UsageSource {
     /// The agent's own samples (any backend).
     Samples,
-    /// croit's native `s3-user-data` series: a fresh install still bills the month so far.
-    CroitSeries,
+    /// The backend's own stored-bytes series (a backend with `metered_series`): a fresh
+    /// install still bills the month so far.
+    MeteredSeries,
 }

@@ -10,9 +10,11 @@ pub mod croit;
 pub mod error;
 pub mod naming;
 pub mod ops;
+pub mod plugin;
 pub mod radosgw;
 pub mod settings;
 
+pub use plugin::PLUGIN;
 pub use settings::{CephS3Settings, Flavour};
 
 use site_agent_sdk::{BackendError, StorageBackend};

@@ -1,7 +1,7 @@
 //! The croit flavour: croit's management REST API.
 
 mod client;
-mod ops;
+pub mod ops;
 mod wire;
 
 pub use client::CroitClient;

@@ -12,6 +12,17 @@ use site_agent_sdk::{
     AppliedQuota, BackendError, BucketUsage, Capabilities, QuotaSpec, QuotaState,
 };
 
+/// croit's quota sizes are stored in KiB; it keeps a usage series of its own.
+pub const CAPABILITIES: Capabilities = Capabilities {
+    user_quota: true,
+    bucket_quota: true,
+    object_quota: true,
+    quota_byte_granularity: 1024,
+    suspend: true,
+    purge: true,
+    metered_series: true,
+};
+
 pub struct CroitOps {
     client: CroitClient,
     /// croit cannot remove a user's data itself: purge empties buckets over S3.
@@ -99,15 +110,7 @@ impl FlavourOps for CroitOps {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            user_quota: true,
-            bucket_quota: true,
-            object_quota: true,
-            quota_byte_granularity: 1024,
-            suspend: true,
-            purge: true,
-            metered_series: true,
-        }
+        CAPABILITIES
     }
 
     /// Also refreshes the user listing that the lookups of the next seconds share.

@@ -3,7 +3,7 @@
 //! `key=`, `%20` encoding, no signed body).
 
 mod client;
-mod ops;
+pub mod ops;
 mod query;
 mod sign;
 

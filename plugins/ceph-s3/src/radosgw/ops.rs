@@ -8,6 +8,17 @@ use site_agent_sdk::{
     AppliedQuota, BackendError, BucketUsage, Capabilities, QuotaSpec, QuotaState,
 };
 
+/// Both quota types are set and read in exact bytes (see `RgwClient::set_quota`).
+pub const CAPABILITIES: Capabilities = Capabilities {
+    user_quota: true,
+    bucket_quota: true,
+    object_quota: true,
+    quota_byte_granularity: 1,
+    suspend: true,
+    purge: true,
+    metered_series: false,
+};
+
 pub struct RgwOps {
     client: RgwClient,
     placement: Option<String>,
@@ -42,16 +53,7 @@ impl FlavourOps for RgwOps {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            user_quota: true,
-            bucket_quota: true,
-            object_quota: true,
-            // Both quota types are set and read in exact bytes (see `RgwClient::set_quota`).
-            quota_byte_granularity: 1,
-            suspend: true,
-            purge: true,
-            metered_series: false,
-        }
+        CAPABILITIES
     }
 
     async fn ping(&self) -> Result<(), BackendError> {

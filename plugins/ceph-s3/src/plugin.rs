@@ -1,0 +1,63 @@
+//! The registration of the Ceph backend (`backend_type: ceph_s3`).
+
+use crate::settings::{CephS3Settings, Flavour, KNOWN_KEYS, LEGACY_KEYS};
+use serde_json::{Map, Value};
+use site_agent_sdk::{BackendError, BackendPlugin, BackendSettings, Capabilities, StorageBackend};
+use std::sync::Arc;
+
+pub struct CephS3Plugin;
+
+/// What the agent registers.
+pub static PLUGIN: CephS3Plugin = CephS3Plugin;
+
+impl BackendPlugin for CephS3Plugin {
+    fn name(&self) -> &'static str {
+        "ceph_s3"
+    }
+    fn known_keys(&self) -> &'static [&'static str] {
+        KNOWN_KEYS
+    }
+    fn legacy_keys(&self) -> &'static [&'static str] {
+        LEGACY_KEYS
+    }
+    /// Upstream's croit reporting backend: GB-days from croit's own `s3-user-data` series.
+    fn series_reporting_names(&self) -> &'static [&'static str] {
+        &["croit_usage"]
+    }
+    fn series_source_names(&self) -> &'static [&'static str] {
+        &["croit_series"]
+    }
+    fn configure(
+        &self,
+        settings: &Map<String, Value>,
+    ) -> Result<Arc<dyn BackendSettings>, Vec<String>> {
+        Ok(Arc::new(CephS3Settings::from_map(settings)?))
+    }
+}
+
+impl BackendSettings for CephS3Settings {
+    fn summary(&self) -> String {
+        format!(
+            "ceph_s3, flavour {}, S3 endpoint {}{}",
+            self.flavour.as_str(),
+            self.s3_endpoint,
+            if self.purge_data {
+                ", purge_data on"
+            } else {
+                ""
+            }
+        )
+    }
+    fn capabilities(&self) -> Capabilities {
+        match self.flavour {
+            Flavour::Croit => crate::croit::ops::CAPABILITIES,
+            Flavour::Radosgw => crate::radosgw::ops::CAPABILITIES,
+        }
+    }
+    fn purge_on_delete(&self) -> bool {
+        self.purge_data
+    }
+    fn build(&self) -> Result<Arc<dyn StorageBackend>, BackendError> {
+        crate::build(self.clone())
+    }
+}

@@ -1,0 +1,46 @@
+//! Registration: each backend crate exposes one [`BackendPlugin`] (its name, the settings it
+//! reads, a typed settings parser, and how to build it), in the manner of vector's
+//! `SinkConfig::build`. The agent lists the plugins it is built with in one place and
+//! otherwise names no vendor.
+
+use crate::{BackendError, Capabilities, StorageBackend};
+use serde_json::{Map, Value};
+use std::sync::Arc;
+
+/// A backend as known before anything is built.
+pub trait BackendPlugin: Send + Sync {
+    /// The upstream entry-point name (`backend_type`, `order_processing_backend`, …).
+    fn name(&self) -> &'static str;
+    /// Every `backend_settings` key this plugin reads (the agent warns about others).
+    fn known_keys(&self) -> &'static [&'static str];
+    /// Keys of an older plugin that have no effect (warned about as such).
+    fn legacy_keys(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// `reporting_backend` names that mean "this backend, storage billed as GB-days from its
+    /// own usage series when no component says otherwise" (upstream drop-ins).
+    fn series_reporting_names(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// Other spellings of `usage_source: metered_series` that configs may use.
+    fn series_source_names(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// Parses and checks `backend_settings`; every problem names its key.
+    fn configure(
+        &self,
+        settings: &Map<String, Value>,
+    ) -> Result<Arc<dyn BackendSettings>, Vec<String>>;
+}
+
+/// One offering's validated backend settings.
+pub trait BackendSettings: Send + Sync + std::fmt::Debug {
+    /// One line for `check-config` (never a secret).
+    fn summary(&self) -> String;
+    /// What the backend can do, known before it is built.
+    fn capabilities(&self) -> Capabilities;
+    /// Whether Terminate removes the tenant's data too (the operator's setting).
+    fn purge_on_delete(&self) -> bool;
+    /// Builds the backend (nothing is contacted yet).
+    fn build(&self) -> Result<Arc<dyn StorageBackend>, BackendError>;
+}
