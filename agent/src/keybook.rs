@@ -15,7 +15,8 @@ use crate::store::{KeyIntent, LedgerRow, Store};
 use crate::waldur::{ApiKeyStatus, WaldurClient, WaldurError};
 use secrecy::ExposeSecret;
 use site_agent_sdk::keys::generate_key_pair;
-use site_agent_sdk::{KeyPair, StorageBackend, Tenant};
+use site_agent_sdk::ownership::keys_to_prune;
+use site_agent_sdk::{KeyPair, RotationMode, StorageBackend, Tenant};
 use std::collections::HashSet;
 
 pub struct KeyBook<'a> {
@@ -124,35 +125,59 @@ impl KeyBook<'_> {
         let Some(user) = self.backend.user(&self.tenant.uid).await? else {
             return Ok(Vec::new());
         };
-        if ids.is_empty() && !fresh_user {
-            return Ok(user.access_keys);
+        let gone = keys_to_prune(&user.access_keys, &ids, fresh_user);
+        for ak in &gone {
+            self.backend.delete_key(self.tenant, ak).await?;
+            tracing::info!(access_key = %ak, "pruned a key Waldur does not hold");
         }
-        let mut left = Vec::new();
-        for ak in user.access_keys {
-            if ids.contains(ak.as_str()) {
-                left.push(ak);
-            } else {
-                self.backend.delete_key(self.tenant, &ak).await?;
-                tracing::info!(access_key = %ak, "pruned a key Waldur does not hold");
-            }
-        }
-        Ok(left)
+        Ok(user
+            .access_keys
+            .iter()
+            .filter(|k| !gone.contains(&k.as_str()))
+            .cloned()
+            .collect())
     }
 
-    /// Mints a key, records it, applies it; the caller reports it (see [`Self::issue`]).
-    pub async fn apply_new(&self) -> Result<KeyPair, StepError> {
-        let key = generate_key_pair()?;
-        self.store
+    /// Issues a key (in a rotation, the successor of `replacing`) and records it in the
+    /// ledger; the caller reports it (see [`Self::issue`]). The row is written before the
+    /// call where the agent chooses the access key, and right after it where the backend
+    /// names the key: a key lost in between is one Waldur never sees, and pruning removes it.
+    pub async fn apply_new(&self, replacing: Option<&str>) -> Result<KeyPair, StepError> {
+        let proposal = generate_key_pair()?;
+        let chosen = self.backend.capabilities().keys.choose_access_key;
+        if chosen {
+            self.record(&proposal.access_key).await?;
+        }
+        let key = match replacing {
+            Some(old) => self.backend.rotate_key(self.tenant, old, &proposal).await?,
+            None => self.backend.issue_key(self.tenant, &proposal).await?,
+        };
+        if key.access_key != proposal.access_key {
+            self.record(&key.access_key).await?;
+        }
+        Ok(key)
+    }
+
+    async fn record(&self, access_key: &str) -> Result<(), StepError> {
+        Ok(self
+            .store
             .ledger_add(
                 self.offering,
                 self.resource,
                 &self.tenant.uid,
-                &key.access_key,
+                access_key,
                 KeyIntent::Issue,
             )
-            .await?;
-        self.backend.put_key(self.tenant, &key).await?;
-        Ok(key)
+            .await?)
+    }
+
+    /// Ends a rotation once Waldur holds the new key: the old one must stop working (unless
+    /// the backend lets it expire by itself).
+    pub async fn retire(&self, old: &str) -> Result<(), StepError> {
+        if self.backend.capabilities().keys.rotation != RotationMode::ExpireOld {
+            self.backend.delete_key(self.tenant, old).await?;
+        }
+        self.confirmed(old, KeyIntent::Revoke).await
     }
 
     /// Records a key about to be retired (before Waldur is told of its replacement).
@@ -185,7 +210,7 @@ impl KeyBook<'_> {
 
     /// Mints a key, applies it and reports it to Waldur as a resource API key.
     pub async fn issue(&self) -> Result<(), StepError> {
-        let key = self.apply_new().await?;
+        let key = self.apply_new(None).await?;
         let reported = self
             .waldur
             .report_api_key(

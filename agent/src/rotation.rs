@@ -164,7 +164,7 @@ impl Rotator {
         }
         book.prune(&held, false).await?;
 
-        let new = book.apply_new().await?;
+        let new = book.apply_new(Some(&old)).await?;
         book.retiring(&old).await?;
         let secret = new.secret_key.expose_secret();
         match self
@@ -188,8 +188,7 @@ impl Rotator {
         }
         book.confirmed(&new.access_key, KeyIntent::Issue).await?;
         // Waldur shows the new key now: the old one must stop working.
-        self.backend.delete_key(book.tenant, &old).await?;
-        book.confirmed(&old, KeyIntent::Revoke).await?;
+        book.retire(&old).await?;
         tracing::info!(api_key = %key_uuid, old = %old, new = %new.access_key, "key rotated");
         Ok(RotationOutcome::Rotated {
             old,

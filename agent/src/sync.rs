@@ -5,7 +5,10 @@
 use crate::config::Offering;
 use crate::waldur::{Resource, WaldurClient, hex};
 use serde_json::json;
-use site_agent_sdk::{AppliedQuota, QuotaSpec, QuotaState, StorageBackend, Tenant};
+use site_agent_sdk::{
+    AppliedQuota, Enforcement, QuotaCaps, QuotaScope, QuotaSpec, QuotaState, ScopeDims,
+    StorageBackend, Tenant, UsageSample,
+};
 use std::sync::Arc;
 
 /// What the pass did to one resource.
@@ -15,6 +18,8 @@ pub struct SyncReport {
     pub resumed: bool,
     pub quota_repaired: bool,
     pub missing: bool,
+    /// Usage is beyond the ceiling (backends that enforce late).
+    pub over_ceiling: bool,
 }
 
 pub struct ResourceSync {
@@ -25,16 +30,37 @@ pub struct ResourceSync {
     pub locks: crate::locks::ResourceLocks,
 }
 
-/// True when `actual` enforces `want` (sizes may be rounded up to the backend's granularity).
-fn matches(want: &QuotaSpec, actual: &QuotaState, granularity: u64) -> bool {
+/// True when `actual` enforces `want` in the dimensions the scope has (sizes may be rounded up
+/// to the backend's granularity).
+fn matches(want: &QuotaSpec, actual: &QuotaState, dims: ScopeDims, granularity: u64) -> bool {
     let size_ok = match want.max_bytes {
-        None => true,
-        Some(w) => actual
+        Some(w) if dims.bytes => actual
             .max_size_bytes
             .is_some_and(|a| a >= w && a < w + granularity.max(1)),
+        _ => true,
     };
-    let objects_ok = want.max_objects.is_none() || actual.max_objects == want.max_objects;
+    let objects_ok =
+        !dims.objects || want.max_objects.is_none() || actual.max_objects == want.max_objects;
     actual.enabled && size_ok && objects_ok
+}
+
+/// True when `actual` enforces `want` on every scope the backend has (only those: a backend
+/// without a user quota is never "repaired" towards one).
+fn enforced(want: &QuotaSpec, actual: &AppliedQuota, caps: &QuotaCaps) -> bool {
+    [QuotaScope::User, QuotaScope::Bucket]
+        .into_iter()
+        .filter_map(|s| caps.dims(s).map(|d| (s, d)))
+        .all(|(s, d)| {
+            actual
+                .scope(s)
+                .is_some_and(|q| matches(want, q, d, caps.byte_granularity))
+        })
+}
+
+/// Whether `usage` is beyond the ceilings in force.
+fn over_ceiling(usage: &UsageSample, applied: &AppliedQuota) -> bool {
+    applied.max_size_bytes().is_some_and(|c| usage.bytes > c)
+        || applied.max_objects().is_some_and(|c| usage.objects > c)
 }
 
 impl ResourceSync {
@@ -134,33 +160,38 @@ impl ResourceSync {
                 return Ok(report);
             }
         };
-        let actual: AppliedQuota = self.backend.quota(uid).await?;
-        let g = self.backend.capabilities().quota_byte_granularity;
-        if !(matches(&want, &actual.user, g) && matches(&want, &actual.bucket, g)) {
-            tracing::warn!(uid, expected = ?want, user_quota = ?actual.user, bucket_quota = ?actual.bucket,
+        let caps = self.backend.capabilities().quota;
+        let mut md = r.backend_metadata.clone().unwrap_or_default();
+        let before = md.clone();
+        let mut applied = self.backend.quota(uid).await?;
+        if !enforced(&want, &applied, &caps) {
+            tracing::warn!(uid, expected = ?want, actual = ?applied,
                 "quota drift on the backend; re-applying the ordered quota");
-            let applied = self.backend.apply_quota(&tenant, &want).await?;
+            applied = self.backend.apply_quota(&tenant, &want).await?;
             report.quota_repaired = true;
-            let mut md = r.backend_metadata.clone().unwrap_or_default();
-            md.insert(
-                "s3_quota_max_size_bytes".into(),
-                json!(applied.user.max_size_bytes),
-            );
-            md.insert(
-                "s3_quota_max_objects".into(),
-                json!(applied.user.max_objects),
-            );
-            md.insert(
-                "quotas".into(),
-                json!({ "user_quota": applied.user, "bucket_quota": applied.bucket }),
-            );
-            if let Err(e) = self
+            crate::orders::metadata::quota_metadata(&mut md, &applied);
+        }
+        if caps.enforcement == Enforcement::Lagging {
+            // The backend enforces its quota outside the write path, so the tenant may be over
+            // it for a while: say so, in the log and where the portal shows it.
+            let usage = self.backend.usage(&tenant).await?;
+            let over = over_ceiling(&usage, &applied);
+            if over {
+                tracing::warn!(uid, stored_bytes = usage.bytes, objects = usage.objects,
+                    ceiling_bytes = ?applied.max_size_bytes(), ceiling_objects = ?applied.max_objects(),
+                    "the resource is over its ceiling (this backend enforces quotas late)");
+            }
+            report.over_ceiling = over;
+            // Only the flag: usage figures would change the metadata every pass.
+            md.insert("s3_over_quota".into(), json!(over));
+        }
+        if md != before
+            && let Err(e) = self
                 .waldur
                 .set_resource_backend_metadata(&hex(&r.uuid), &md)
                 .await
-            {
-                tracing::warn!(error = %e, "could not refresh resource metadata");
-            }
+        {
+            tracing::warn!(error = %e, "could not refresh resource metadata");
         }
         Ok(report)
     }
@@ -181,31 +212,111 @@ mod tests {
             max_size_bytes: Some(b),
             max_objects: Some(o),
         };
-        assert!(matches(&want, &st(5_000_000_000, 10), 1));
-        assert!(matches(&want, &st(5_000_000_512, 10), 1024));
-        assert!(!matches(&want, &st(5_000_000_512, 10), 1));
-        assert!(!matches(&want, &st(4_999_999_999, 10), 1024));
-        assert!(!matches(&want, &st(5_000_000_000, 11), 1));
+        let both = ScopeDims {
+            bytes: true,
+            objects: true,
+        };
+        assert!(matches(&want, &st(5_000_000_000, 10), both, 1));
+        assert!(matches(&want, &st(5_000_000_512, 10), both, 1024));
+        assert!(!matches(&want, &st(5_000_000_512, 10), both, 1));
+        assert!(!matches(&want, &st(4_999_999_999, 10), both, 1024));
+        assert!(!matches(&want, &st(5_000_000_000, 11), both, 1));
         assert!(!matches(
             &want,
             &QuotaState {
                 enabled: false,
                 ..st(5_000_000_000, 10)
             },
+            both,
             1
         ));
         let size_only = QuotaSpec {
             max_bytes: Some(1024),
             max_objects: None,
         };
+        let unlimited_objects = QuotaState {
+            enabled: true,
+            max_size_bytes: Some(1024),
+            max_objects: None,
+        };
+        assert!(matches(&size_only, &unlimited_objects, both, 1));
+        // A scope without an object dimension is not in drift for lacking one.
+        let bytes_only = ScopeDims {
+            bytes: true,
+            objects: false,
+        };
         assert!(matches(
-            &size_only,
+            &want,
             &QuotaState {
-                enabled: true,
-                max_size_bytes: Some(1024),
-                max_objects: None
+                max_size_bytes: Some(5_000_000_000),
+                ..unlimited_objects
             },
+            bytes_only,
             1
         ));
+    }
+
+    #[test]
+    fn only_the_scopes_a_backend_has_are_compared() {
+        use site_agent_sdk::{Enforcement, ScopeQuota};
+        let want = QuotaSpec {
+            max_bytes: Some(100),
+            max_objects: Some(10),
+        };
+        let bucket_only = QuotaCaps {
+            user: None,
+            bucket: Some(ScopeDims {
+                bytes: true,
+                objects: false,
+            }),
+            byte_granularity: 1,
+            enforcement: Enforcement::Lagging,
+        };
+        let applied = AppliedQuota(vec![ScopeQuota {
+            scope: QuotaScope::Bucket,
+            state: QuotaState {
+                enabled: true,
+                max_size_bytes: Some(100),
+                max_objects: None,
+            },
+        }]);
+        assert!(enforced(&want, &applied, &bucket_only));
+        let both = QuotaCaps {
+            user: bucket_only.bucket,
+            ..bucket_only
+        };
+        assert!(
+            !enforced(&want, &applied, &both),
+            "a missing user quota is drift where there is one"
+        );
+    }
+
+    #[test]
+    fn over_the_ceiling_in_bytes_or_objects() {
+        use site_agent_sdk::ScopeQuota;
+        let applied = AppliedQuota(vec![ScopeQuota {
+            scope: QuotaScope::Bucket,
+            state: QuotaState {
+                enabled: true,
+                max_size_bytes: Some(100),
+                max_objects: Some(5),
+            },
+        }]);
+        let usage = |bytes, objects| UsageSample {
+            bytes,
+            objects,
+            buckets: vec![],
+            sampled_at: 0,
+        };
+        assert!(
+            !over_ceiling(&usage(100, 5), &applied),
+            "at the ceiling is fine"
+        );
+        assert!(over_ceiling(&usage(101, 1), &applied));
+        assert!(over_ceiling(&usage(1, 6), &applied));
+        assert!(
+            !over_ceiling(&usage(u64::MAX, 0), &AppliedQuota::default()),
+            "no ceiling"
+        );
     }
 }

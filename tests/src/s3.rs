@@ -100,6 +100,21 @@ impl S3User {
     }
 }
 
+/// Whether the S3 endpoint accepts `key` for a read of `bucket`: anything but a refusal
+/// (403: unknown, inactive or suspended key, bad signature) counts; a missing bucket is fine.
+pub async fn key_accepted(
+    endpoint: &str,
+    region: &str,
+    access_key: &str,
+    secret_key: &str,
+    bucket: &str,
+) -> bool {
+    let s3 = S3User::new(endpoint, region, access_key, secret_key);
+    let r = s3.list_objects(bucket).await;
+    assert_ne!(r.status, 0, "S3 endpoint unreachable: {}", r.body);
+    r.status != 403
+}
+
 /// The real RadosGW started by `../shared/peers/start-ceph-rgw.sh` (its `KEY=VALUE` output
 /// exported into the environment, as `./scripts/test.sh` and `.ci/run` do).
 #[derive(Debug, Clone)]

@@ -296,6 +296,9 @@ impl StorageBackend for Crashing {
     fn user_id_for_slug(&self, slug: &str) -> Result<String, BackendError> {
         self.inner.user_id_for_slug(slug)
     }
+    fn resource_bucket(&self, uid: &str) -> Option<String> {
+        self.inner.resource_bucket(uid)
+    }
     async fn ping(&self) -> Result<(), BackendError> {
         self.inner.ping().await
     }
@@ -316,9 +319,10 @@ impl StorageBackend for Crashing {
     async fn set_suspended(&self, t: &Tenant, s: bool) -> Result<(), BackendError> {
         self.inner.set_suspended(t, s).await
     }
-    async fn put_key(&self, t: &Tenant, key: &KeyPair) -> Result<(), BackendError> {
-        self.inner.put_key(t, key).await?;
-        self.fire("after_put_key")
+    async fn issue_key(&self, t: &Tenant, key: &KeyPair) -> Result<KeyPair, BackendError> {
+        let k = self.inner.issue_key(t, key).await?;
+        self.fire("after_issue_key")?;
+        Ok(k)
     }
     async fn delete_key(&self, t: &Tenant, ak: &str) -> Result<(), BackendError> {
         self.fire("before_delete_key")?;

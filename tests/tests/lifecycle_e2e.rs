@@ -155,7 +155,7 @@ async fn rotation_interrupted_at(
 async fn rotation_interrupted_before_waldur_knows_is_redriven_without_orphans() {
     let env = env().await;
     // The agent dies right after applying the new key, before Waldur hears of it.
-    let (resource, uid, target) = rotation_interrupted_at(&env, "after_put_key").await;
+    let (resource, uid, target) = rotation_interrupted_at(&env, "after_issue_key").await;
     {
         let live = env.croit.user(&uid).unwrap().keys;
         assert_eq!(

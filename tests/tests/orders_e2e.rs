@@ -209,7 +209,7 @@ async fn crash_between_user_creation_and_set_backend_id_adopts_on_restart() {
 
 #[tokio::test]
 async fn crash_between_key_apply_and_report_leaves_no_orphan_key() {
-    crash_then_restart("after_put_key").await;
+    crash_then_restart("after_issue_key").await;
 }
 
 #[tokio::test]

@@ -37,15 +37,21 @@ async fn full_lifecycle_on_a_real_radosgw() {
     let backend = app.processors[0].backend.clone();
     let q = backend.quota(&uid).await.unwrap();
     assert_eq!(
-        (q.user.max_size_bytes, q.bucket.max_size_bytes),
+        (
+            q.user().unwrap().max_size_bytes,
+            q.bucket().unwrap().max_size_bytes
+        ),
         (Some(8192), Some(8192)),
         "quotas read back in bytes"
     );
     assert_eq!(
-        (q.user.max_objects, q.bucket.max_objects),
+        (
+            q.user().unwrap().max_objects,
+            q.bucket().unwrap().max_objects
+        ),
         (Some(100), Some(100))
     );
-    assert!(q.user.enabled && q.bucket.enabled);
+    assert!(q.user().unwrap().enabled && q.bucket().unwrap().enabled);
 
     // The two reported keys work: each creates a bucket and puts an object.
     let keys = env.waldur.api_keys(&res);
@@ -77,7 +83,13 @@ async fn full_lifecycle_on_a_real_radosgw() {
         vec![(upd.order_uuid, Outcome::Done)]
     );
     assert_eq!(
-        backend.quota(&uid).await.unwrap().bucket.max_size_bytes,
+        backend
+            .quota(&uid)
+            .await
+            .unwrap()
+            .bucket()
+            .unwrap()
+            .max_size_bytes,
         Some(64 * 1024)
     );
     let again = first.put_object(&bucket, "big", vec![3; 8 * 1024]).await;
@@ -172,7 +184,10 @@ async fn quota_drift_on_a_real_radosgw_is_repaired() {
     assert!(reports.iter().any(|(_, r)| r.quota_repaired), "{reports:?}");
     let q = backend.quota(&uid).await.unwrap();
     assert_eq!(
-        (q.user.max_size_bytes, q.bucket.max_size_bytes),
+        (
+            q.user().unwrap().max_size_bytes,
+            q.bucket().unwrap().max_size_bytes
+        ),
         (Some(8192), Some(8192))
     );
     assert!(

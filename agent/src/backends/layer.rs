@@ -4,7 +4,7 @@
 use crate::retry::RetryPolicy;
 use site_agent_sdk::{
     AppliedQuota, BackendError, Capabilities, ConnectionInfo, DeleteMode, Ensured, KeyPair,
-    QuotaSpec, StorageBackend, Tenant, UsageSample, UserInfo, UserSpec,
+    QuotaSpec, SecretOrigin, StorageBackend, Tenant, UsageSample, UserInfo, UserSpec,
 };
 use std::sync::Arc;
 use std::time::Instant;
@@ -26,6 +26,31 @@ impl Layered {
     {
         let started = Instant::now();
         let r = self.retry.run(op, f, BackendError::is_retryable).await;
+        self.logged(op, started, r)
+    }
+
+    /// One attempt, logged like the others.
+    async fn once<T>(
+        &self,
+        op: &'static str,
+        fut: impl std::future::Future<Output = Result<T, BackendError>>,
+    ) -> Result<T, BackendError> {
+        let started = Instant::now();
+        let r = fut.await;
+        self.logged(op, started, r)
+    }
+
+    /// Whether the backend generates keys itself (each call makes a new one).
+    fn generates_keys(&self) -> bool {
+        self.inner.capabilities().keys.secret == SecretOrigin::Backend
+    }
+
+    fn logged<T>(
+        &self,
+        op: &'static str,
+        started: Instant,
+        r: Result<T, BackendError>,
+    ) -> Result<T, BackendError> {
         let ms = started.elapsed().as_millis() as u64;
         match &r {
             Ok(_) => tracing::debug!(backend = self.inner.kind(), op, ms, "backend call"),
@@ -50,6 +75,9 @@ impl StorageBackend for Layered {
     }
     fn user_id_for_slug(&self, slug: &str) -> Result<String, BackendError> {
         self.inner.user_id_for_slug(slug)
+    }
+    fn resource_bucket(&self, uid: &str) -> Option<String> {
+        self.inner.resource_bucket(uid)
     }
     async fn ping(&self) -> Result<(), BackendError> {
         self.call("ping", || self.inner.ping()).await
@@ -78,9 +106,35 @@ impl StorageBackend for Layered {
         })
         .await
     }
-    async fn put_key(&self, tenant: &Tenant, key: &KeyPair) -> Result<(), BackendError> {
-        self.call("put_key", || self.inner.put_key(tenant, key))
+    async fn issue_key(
+        &self,
+        tenant: &Tenant,
+        proposal: &KeyPair,
+    ) -> Result<KeyPair, BackendError> {
+        if self.generates_keys() {
+            // Not idempotent: a retry after a lost answer would make a second key.
+            return self
+                .once("issue_key", self.inner.issue_key(tenant, proposal))
+                .await;
+        }
+        self.call("issue_key", || self.inner.issue_key(tenant, proposal))
             .await
+    }
+    async fn rotate_key(
+        &self,
+        tenant: &Tenant,
+        old: &str,
+        proposal: &KeyPair,
+    ) -> Result<KeyPair, BackendError> {
+        if self.generates_keys() {
+            return self
+                .once("rotate_key", self.inner.rotate_key(tenant, old, proposal))
+                .await;
+        }
+        self.call("rotate_key", || {
+            self.inner.rotate_key(tenant, old, proposal)
+        })
+        .await
     }
     async fn delete_key(&self, tenant: &Tenant, access_key: &str) -> Result<(), BackendError> {
         self.call("delete_key", || self.inner.delete_key(tenant, access_key))

@@ -2,8 +2,10 @@
 //! settings and wrapped in the shared layers. The list in [`PLUGINS`] is the only place the
 //! agent names a backend.
 
+mod checked;
 mod layer;
 
+pub use checked::Checked;
 pub use layer::Layered;
 
 use crate::config::Offering;
@@ -31,10 +33,12 @@ pub fn names() -> String {
         .join(", ")
 }
 
-/// The plugin for an offering, with retry and logging layers around it.
+/// The plugin for an offering, with the shared layers around it: capability checks (outermost:
+/// nothing unsupported is retried), then retry and logging.
 pub fn build(
     offering: &Offering,
     retry: RetryPolicy,
 ) -> Result<Arc<dyn StorageBackend>, BackendError> {
-    Ok(Arc::new(Layered::new(offering.backend.build()?, retry)))
+    let layered = Arc::new(Layered::new(offering.backend.build()?, retry));
+    Ok(Arc::new(Checked::new(layered)))
 }

@@ -1,4 +1,4 @@
-//! Two S3 key pairs per resource: minted, applied to the backend, then reported to Waldur,
+//! Two S3 key pairs per resource (fewer where the backend caps keys): minted, applied to the backend, then reported to Waldur,
 //! through the key ledger so an interruption anywhere leaves the backend's keys equal to
 //! Waldur's (see [`crate::keybook`]).
 
@@ -8,7 +8,8 @@ use crate::waldur::hex;
 use site_agent_sdk::Tenant;
 use std::collections::BTreeMap;
 
-pub const KEYS_PER_RESOURCE: usize = 2;
+/// Keys per resource where the backend leaves room (see `KeyPolicy::keys_per_resource`).
+pub const KEYS_PER_RESOURCE: u32 = 2;
 
 impl OrderProcessor {
     fn book<'a>(&'a self, offering: &'a str, resource: &'a str, tenant: &'a Tenant) -> KeyBook<'a> {
@@ -46,7 +47,12 @@ impl OrderProcessor {
                 ok
             })
             .collect();
-        for _ in working.len()..KEYS_PER_RESOURCE {
+        let wanted = self
+            .backend
+            .capabilities()
+            .keys
+            .keys_per_resource(KEYS_PER_RESOURCE) as usize;
+        for _ in working.len()..wanted {
             book.issue().await?;
         }
         Ok(())

@@ -5,6 +5,19 @@ use super::{OrderProcessor, StepError};
 use serde_json::{Map, Value, json};
 use site_agent_sdk::AppliedQuota;
 
+/// The quota facts of a resource's metadata, from what the backend applied: the tightest
+/// ceilings in force, and each scope the backend has as `<scope>_quota`. One builder for
+/// orders and the reconcile pass alike.
+pub fn quota_metadata(md: &mut Map<String, Value>, q: &AppliedQuota) {
+    md.insert("s3_quota_max_size_bytes".into(), json!(q.max_size_bytes()));
+    md.insert("s3_quota_max_objects".into(), json!(q.max_objects()));
+    let scopes: Map<String, Value> =
+        q.0.iter()
+            .map(|s| (format!("{}_quota", s.scope.as_str()), json!(s.state)))
+            .collect();
+    md.insert("quotas".into(), Value::Object(scopes));
+}
+
 impl OrderProcessor {
     pub(super) async fn publish_metadata(
         &self,
@@ -17,16 +30,11 @@ impl OrderProcessor {
         md.insert("s3_endpoint".into(), json!(info.s3_endpoint));
         md.insert("s3_region".into(), json!(info.s3_region));
         md.insert("s3_user".into(), json!(uid));
+        if let Some(bucket) = self.backend.resource_bucket(uid) {
+            md.insert("s3_bucket".into(), json!(bucket));
+        }
         if let Some(q) = quota {
-            md.insert(
-                "s3_quota_max_size_bytes".into(),
-                json!(q.user.max_size_bytes),
-            );
-            md.insert("s3_quota_max_objects".into(), json!(q.user.max_objects));
-            md.insert(
-                "quotas".into(),
-                json!({ "user_quota": q.user, "bucket_quota": q.bucket }),
-            );
+            quota_metadata(&mut md, q);
         }
         md.insert(
             "backend_type".into(),
@@ -51,5 +59,66 @@ fn warn_unless_transient(e: crate::waldur::WaldurError) -> Result<(), StepError>
     } else {
         tracing::warn!(error = %e, "could not publish resource metadata");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use site_agent_sdk::{QuotaScope, QuotaState, ScopeQuota};
+
+    fn state(bytes: u64, objects: Option<u64>) -> QuotaState {
+        QuotaState {
+            enabled: true,
+            max_size_bytes: Some(bytes),
+            max_objects: objects,
+        }
+    }
+
+    #[test]
+    fn both_scopes_publish_as_before() {
+        let q = AppliedQuota(vec![
+            ScopeQuota {
+                scope: QuotaScope::User,
+                state: state(5_000_000_512, Some(10)),
+            },
+            ScopeQuota {
+                scope: QuotaScope::Bucket,
+                state: state(5_000_000_512, Some(10)),
+            },
+        ]);
+        let mut md = Map::new();
+        quota_metadata(&mut md, &q);
+        assert_eq!(
+            Value::Object(md),
+            json!({
+                "s3_quota_max_size_bytes": 5_000_000_512u64,
+                "s3_quota_max_objects": 10,
+                "quotas": {
+                    "user_quota": {"enabled": true, "max_size_bytes": 5_000_000_512u64, "max_objects": 10},
+                    "bucket_quota": {"enabled": true, "max_size_bytes": 5_000_000_512u64, "max_objects": 10},
+                }
+            })
+        );
+    }
+
+    #[test]
+    fn a_bucket_only_backend_publishes_its_one_scope() {
+        let q = AppliedQuota(vec![ScopeQuota {
+            scope: QuotaScope::Bucket,
+            state: state(1 << 30, None),
+        }]);
+        let mut md = Map::new();
+        quota_metadata(&mut md, &q);
+        assert_eq!(md["s3_quota_max_size_bytes"], json!(1u64 << 30));
+        assert_eq!(
+            md["s3_quota_max_objects"],
+            Value::Null,
+            "no object ceiling claimed"
+        );
+        assert_eq!(
+            md["quotas"],
+            json!({"bucket_quota": {"enabled": true, "max_size_bytes": 1u64 << 30, "max_objects": null}})
+        );
     }
 }

@@ -5,7 +5,7 @@ mod create;
 mod error;
 pub mod input;
 mod keys;
-mod metadata;
+pub mod metadata;
 mod terminate;
 mod update;
 

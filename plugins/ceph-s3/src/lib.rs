@@ -1,14 +1,13 @@
 //! Ceph S3 storage backend for site-agent.
 //!
-//! One S3 user per Waldur resource, reached through one of two flavours behind one client
-//! contract ([`ops::FlavourOps`]) and one [`StorageBackend`] implementation ([`backend::CephBackend`]):
+//! One S3 user per Waldur resource, reached through one of two flavours, each a
+//! [`site_agent_sdk::vendor::VendorOps`] under the SDK's shared ownership rules
+//! ([`site_agent_sdk::stamped::StampedBackend`]):
 //! - `croit`: croit's management REST API (bearer token or HTTP Basic);
 //! - `radosgw`: RadosGW Admin Ops signed with SigV4.
 
-pub mod backend;
 pub mod croit;
 pub mod error;
-pub mod naming;
 pub mod ops;
 pub mod plugin;
 pub mod radosgw;
@@ -17,19 +16,27 @@ pub mod settings;
 pub use plugin::PLUGIN;
 pub use settings::{CephS3Settings, Flavour};
 
-use site_agent_sdk::{BackendError, StorageBackend};
+use site_agent_sdk::stamped::StampedBackend;
+use site_agent_sdk::{BackendError, ConnectionInfo, StorageBackend};
 use std::sync::Arc;
 
 /// Builds the backend for validated settings.
 pub fn build(settings: CephS3Settings) -> Result<Arc<dyn StorageBackend>, BackendError> {
+    let connection = ConnectionInfo {
+        s3_endpoint: settings.s3_endpoint.clone(),
+        s3_region: settings.s3_region.clone(),
+    };
+    let prefix = &settings.allocation_prefix;
     Ok(match settings.flavour {
-        Flavour::Croit => {
-            let ops = croit::CroitOps::new(&settings)?;
-            Arc::new(backend::CephBackend::new(settings, ops))
-        }
-        Flavour::Radosgw => {
-            let ops = radosgw::RgwOps::new(&settings)?;
-            Arc::new(backend::CephBackend::new(settings, ops))
-        }
+        Flavour::Croit => Arc::new(StampedBackend::new(
+            croit::CroitOps::new(&settings)?,
+            connection,
+            prefix,
+        )),
+        Flavour::Radosgw => Arc::new(StampedBackend::new(
+            radosgw::RgwOps::new(&settings)?,
+            connection,
+            prefix,
+        )),
     })
 }

@@ -29,6 +29,16 @@ impl Harness for CroitHarness {
     async fn add_bucket(&self, uid: &str, bucket: &str, bytes: u64, objects: u64) {
         self.sim.add_bucket(uid, bucket, bytes, objects);
     }
+    async fn key_works(&self, _uid: &str, key: &site_agent_sdk::KeyPair) -> bool {
+        site_agent_sims::s3::key_accepted(
+            &self.sim.s3_endpoint(),
+            "default",
+            &key.access_key,
+            secrecy::ExposeSecret::expose_secret(&key.secret_key),
+            "conformance-probe",
+        )
+        .await
+    }
     async fn remove_bucket(&self, uid: &str, bucket: &str) {
         self.sim.remove_bucket(uid, bucket);
     }
@@ -106,12 +116,13 @@ async fn quota_body_omits_unordered_dimensions() {
         .await
         .unwrap();
     assert_eq!(
-        applied.user.max_size_bytes,
+        applied.user().unwrap().max_size_bytes,
         Some(5_000_000_512),
         "croit rounds up to KiB"
     );
     assert_eq!(
-        applied.user.max_objects, None,
+        applied.user().unwrap().max_objects,
+        None,
         "an unordered dimension stays unlimited, never 0"
     );
     let user = h.sim.user("waldur-q").unwrap();

@@ -103,6 +103,16 @@ impl Harness for RgwHarness {
         })
         .await;
     }
+    async fn key_works(&self, _uid: &str, key: &site_agent_sdk::KeyPair) -> bool {
+        site_agent_sims::s3::key_accepted(
+            &self.peer.endpoint,
+            "default",
+            &key.access_key,
+            secrecy::ExposeSecret::expose_secret(&key.secret_key),
+            "conformance-probe",
+        )
+        .await
+    }
     async fn remove_bucket(&self, uid: &str, bucket: &str) {
         self.as_user(uid, async |s3| {
             for i in 0..100 {
@@ -147,12 +157,12 @@ async fn quotas_read_back_in_bytes_and_bucket_quota_is_enforced() {
         .await
         .unwrap();
     assert_eq!(
-        five_gb.user.max_size_bytes,
+        five_gb.user().unwrap().max_size_bytes,
         Some(5_000_000_000),
         "user quota in exact bytes"
     );
     assert_eq!(
-        five_gb.bucket.max_size_bytes,
+        five_gb.bucket().unwrap().max_size_bytes,
         Some(5_000_000_000),
         "bucket quota in exact bytes, not rounded up to KiB"
     );
@@ -172,10 +182,13 @@ async fn quotas_read_back_in_bytes_and_bucket_quota_is_enforced() {
         )
         .await
         .unwrap();
-    assert_eq!(applied.user.max_size_bytes, Some(10 * 1024 + 1));
-    assert_eq!(applied.bucket.max_size_bytes, Some(10 * 1024 + 1));
+    assert_eq!(applied.user().unwrap().max_size_bytes, Some(10 * 1024 + 1));
     assert_eq!(
-        applied.user.max_objects,
+        applied.bucket().unwrap().max_size_bytes,
+        Some(10 * 1024 + 1)
+    );
+    assert_eq!(
+        applied.user().unwrap().max_objects,
         Some(1000),
         "RGW merges a quota PUT: an unsent dimension keeps its value (the agent always sends both)"
     );
@@ -202,7 +215,7 @@ async fn suspended_user_keys_are_refused() {
     };
     h.backend.ensure_user(&spec).await.unwrap();
     let k = generate_key_pair().unwrap();
-    h.backend.put_key(&tenant(&uid), &k).await.unwrap();
+    h.backend.issue_key(&tenant(&uid), &k).await.unwrap();
     let s3 = S3User::new(
         &h.peer.endpoint,
         "default",

@@ -8,8 +8,9 @@ use crate::{
 /// Everything the agent needs from an object store. Implementations must be idempotent:
 /// `ensure_user` adopts its own half-made user, `delete_key`/`delete_user` on something absent
 /// succeed. Every identifier is validated before a URL is built. Every call that changes a
-/// user names its [`Tenant`] and is refused (`Conflict`) unless the user carries that
-/// resource's own ownership stamp.
+/// user names its [`Tenant`] and is refused (`Invalid`) unless the user carries that
+/// resource's own ownership stamp. Most vendors implement [`crate::vendor::VendorOps`] and get
+/// these rules from [`crate::stamped::StampedBackend`].
 #[async_trait::async_trait]
 pub trait StorageBackend: Send + Sync {
     /// A short name for logs, e.g. `ceph_s3/croit`.
@@ -20,19 +21,24 @@ pub trait StorageBackend: Send + Sync {
     /// The backend uid for a Waldur resource slug (namespaced, lower-cased, validated).
     fn user_id_for_slug(&self, slug: &str) -> Result<String, BackendError>;
 
+    /// The bucket made for the resource, published in its metadata (`Granted` model only).
+    fn resource_bucket(&self, _uid: &str) -> Option<String> {
+        None
+    }
+
     /// A cheap call that proves the API answers and our credentials work. Backends that
     /// share a listing across lookups (croit) refresh it here, so a pass starting with a ping
     /// sees the cluster as it is now.
     async fn ping(&self) -> Result<(), BackendError>;
 
     /// Creates the user, or adopts it when it carries this resource's ownership stamp.
-    /// A user owned by anyone else is a `Conflict`: never taken over.
+    /// A user owned by anyone else is `AlreadyExists`: never taken over.
     async fn ensure_user(&self, spec: &UserSpec) -> Result<Ensured, BackendError>;
 
     /// `Ok(None)` when the user does not exist.
     async fn user(&self, uid: &str) -> Result<Option<UserInfo>, BackendError>;
 
-    /// Applies the same ceiling as user quota and as bucket quota; returns what is in force.
+    /// Applies the ceiling on every quota scope the backend has; returns what is in force.
     async fn apply_quota(
         &self,
         tenant: &Tenant,
@@ -44,8 +50,24 @@ pub trait StorageBackend: Send + Sync {
 
     async fn set_suspended(&self, tenant: &Tenant, suspended: bool) -> Result<(), BackendError>;
 
-    /// Adds (or overwrites) one key pair on the tenant's user.
-    async fn put_key(&self, tenant: &Tenant, key: &KeyPair) -> Result<(), BackendError>;
+    /// Adds one key to the tenant's user: the proposed pair where the key policy lets the
+    /// agent choose (`Capabilities::keys`), else one the backend generates. Returns the pair
+    /// in force.
+    async fn issue_key(&self, tenant: &Tenant, proposal: &KeyPair)
+    -> Result<KeyPair, BackendError>;
+
+    /// Starts replacing the key `old`: returns its successor. The default is add-then-remove:
+    /// a new key is issued and `old` keeps working until the agent removes it with
+    /// [`Self::delete_key`] once Waldur holds the new one. Backends that replace in place or
+    /// let the old key expire say so in `KeyPolicy::rotation` and override this.
+    async fn rotate_key(
+        &self,
+        tenant: &Tenant,
+        _old: &str,
+        proposal: &KeyPair,
+    ) -> Result<KeyPair, BackendError> {
+        self.issue_key(tenant, proposal).await
+    }
 
     /// Removes one key; an absent key (or user) is success.
     async fn delete_key(&self, tenant: &Tenant, access_key: &str) -> Result<(), BackendError>;
@@ -68,7 +90,7 @@ pub trait StorageBackend: Send + Sync {
         )))
     }
 
-    /// Removes the user; an absent user is success. With `KeepData`, a user that still owns
-    /// buckets is refused with a `Permanent` error that says so.
+    /// Removes the user; an absent user is success. With `KeepData`, a user whose data remains
+    /// is refused with a `NotEmpty` error that says what remains.
     async fn delete_user(&self, tenant: &Tenant, mode: DeleteMode) -> Result<(), BackendError>;
 }

@@ -1,9 +1,10 @@
 //! The backend conformance suite: one set of behaviour checks every plugin runs against its
-//! simulator or real server. Each check panics with a message naming the broken promise.
+//! simulator or real server, gated on what the backend says it can do ([`Capabilities`]).
+//! Each check panics with a message naming the broken promise.
 
 use crate::{
-    BackendError, DeleteMode, Ensured, ErrorKind, QuotaSpec, StorageBackend, Tenant, UserSpec,
-    keys::generate_key_pair,
+    BackendError, BucketModel, Capabilities, DeleteMode, Ensured, ErrorKind, KeyPair, QuotaScope,
+    QuotaSpec, StorageBackend, Tenant, UserSpec, keys::generate_key_pair,
 };
 use std::sync::Arc;
 
@@ -11,11 +12,16 @@ use std::sync::Arc;
 #[async_trait::async_trait]
 pub trait Harness: Send + Sync {
     fn backend(&self) -> Arc<dyn StorageBackend>;
-    /// Creates a user that Waldur does not own (no ownership stamp).
+    /// Creates a user that Waldur does not own: a stranger's, with a key of its own.
     async fn add_foreign_user(&self, uid: &str);
-    /// Gives a user a bucket with data.
+    /// Stores `objects` objects of `bytes` bytes in all in `bucket` of `uid` (creating the
+    /// bucket, owned by `uid`, where the model is `Owned`).
     async fn add_bucket(&self, uid: &str, bucket: &str, bytes: u64, objects: u64);
+    /// Empties `bucket` and removes it.
     async fn remove_bucket(&self, uid: &str, bucket: &str);
+    /// Whether the S3 endpoint accepts `key` of `uid` (a request signed with it, on a bucket
+    /// the key may read, is not refused as an unknown, inactive or suspended key).
+    async fn key_works(&self, uid: &str, key: &KeyPair) -> bool;
 }
 
 const RESOURCE: &str = "12345678-1234-5678-9abc-123456789abc";
@@ -34,18 +40,45 @@ fn tenant(uid: &str) -> Tenant {
     Tenant::new(uid, RESOURCE).expect("valid tenant")
 }
 
+/// The buckets whose data is the resource's: its own (named `name`) or its granted one.
+fn data_bucket(b: &dyn StorageBackend, uid: &str, name: &str) -> String {
+    match b.capabilities().buckets {
+        BucketModel::Owned => name.to_string(),
+        BucketModel::Granted => b
+            .resource_bucket(uid)
+            .expect("a Granted backend names the resource's bucket"),
+    }
+}
+
 /// Runs every check, each on its own uid under `prefix`.
 pub async fn run_all(h: &dyn Harness, prefix: &str) {
+    capabilities_are_coherent(h.backend().capabilities());
     create_then_adopt(h, &format!("{prefix}-adopt")).await;
     refuses_foreign_user(h, &format!("{prefix}-foreign")).await;
     refuses_another_resources_user(h, &format!("{prefix}-other")).await;
     quota_applied_and_read_back(h, &format!("{prefix}-quota")).await;
-    keys_put_and_delete(h, &format!("{prefix}-keys")).await;
+    keys_issued_work_and_go(h, &format!("{prefix}-keys")).await;
     suspend_and_resume(h, &format!("{prefix}-susp")).await;
-    usage_sums_buckets(h, &format!("{prefix}-usage")).await;
+    usage_sums_the_resources_data(h, &format!("{prefix}-usage")).await;
     delete_rules(h, &format!("{prefix}-del")).await;
     purge_removes_data(h, &format!("{prefix}-purge")).await;
     refuses_bad_identifiers(h).await;
+}
+
+/// Facts that contradict each other would make the agent misbehave quietly.
+pub fn capabilities_are_coherent(c: &Capabilities) {
+    assert!(
+        c.quota.user.is_some() || c.quota.bucket.is_some(),
+        "a backend that sells storage caps it somewhere"
+    );
+    assert!(c.quota.byte_granularity >= 1);
+    assert!(c.keys.max_keys != Some(0), "a tenant can hold a key");
+    if c.buckets == BucketModel::Granted {
+        assert!(
+            c.quota.bucket.is_some_and(|d| d.bytes),
+            "the Granted model caps the resource's bucket"
+        );
+    }
 }
 
 pub async fn create_then_adopt(h: &dyn Harness, uid: &str) {
@@ -66,8 +99,14 @@ pub async fn create_then_adopt(h: &dyn Harness, uid: &str) {
         "a fresh user has no keys the agent did not mint: {:?}",
         user.access_keys
     );
+    assert!(
+        user.stamp.as_deref().is_some_and(|s| tenant(uid).owns(s))
+            || b.capabilities().stamp == crate::StampPlace::None,
+        "the user carries this resource's stamp: {:?}",
+        user.stamp
+    );
     let mut other = spec(uid);
-    other.resource_uuid = "87654321-1234-5678-9abc-123456789abc".into();
+    other.resource_uuid = OTHER_RESOURCE.into();
     let e = b.ensure_user(&other).await.unwrap_err();
     assert_eq!(
         e.kind(),
@@ -79,6 +118,8 @@ pub async fn create_then_adopt(h: &dyn Harness, uid: &str) {
 pub async fn refuses_foreign_user(h: &dyn Harness, uid: &str) {
     h.add_foreign_user(uid).await;
     let b = h.backend();
+    b.ping().await.unwrap(); // a pass starts with a ping: it sees the cluster as it is now
+    let before = b.user(uid).await.unwrap().expect("the stranger's user");
     let e = b.ensure_user(&spec(uid)).await.unwrap_err();
     assert_eq!(
         e.kind(),
@@ -89,14 +130,19 @@ pub async fn refuses_foreign_user(h: &dyn Harness, uid: &str) {
     let key = generate_key_pair().unwrap();
     let t = tenant(uid);
     assert!(
-        b.put_key(&t, &key).await.is_err(),
+        b.issue_key(&t, &key).await.is_err(),
         "keys of a stranger's user are never touched"
     );
     assert!(
         b.delete_user(&t, DeleteMode::KeepData).await.is_err(),
         "a stranger's user is never deleted"
     );
-    assert!(b.user(uid).await.unwrap().is_some());
+    let after = b
+        .user(uid)
+        .await
+        .unwrap()
+        .expect("the stranger's user stays");
+    assert_eq!(after, before, "nothing about it changed");
 }
 
 /// A user stamped for resource A is never changed on behalf of resource B (a `backend_id`
@@ -104,8 +150,10 @@ pub async fn refuses_foreign_user(h: &dyn Harness, uid: &str) {
 pub async fn refuses_another_resources_user(h: &dyn Harness, uid: &str) {
     let b = h.backend();
     b.ensure_user(&spec(uid)).await.unwrap();
-    let mine = generate_key_pair().unwrap();
-    b.put_key(&tenant(uid), &mine).await.unwrap();
+    let mine = b
+        .issue_key(&tenant(uid), &generate_key_pair().unwrap())
+        .await
+        .unwrap();
     let other = Tenant::new(uid, OTHER_RESOURCE).unwrap();
     let conflict = |what: &str, r: Result<(), BackendError>| {
         let e = r.expect_err(what);
@@ -114,8 +162,8 @@ pub async fn refuses_another_resources_user(h: &dyn Harness, uid: &str) {
     };
     let key = generate_key_pair().unwrap();
     conflict(
-        "put_key for another resource",
-        b.put_key(&other, &key).await,
+        "issue_key for another resource",
+        b.issue_key(&other, &key).await.map(|_| ()),
     );
     conflict(
         "delete_key for another resource",
@@ -148,27 +196,51 @@ pub async fn refuses_another_resources_user(h: &dyn Harness, uid: &str) {
         b.delete_user(&other, DeleteMode::Purge).await,
     );
     let user = b.user(uid).await.unwrap().expect("the user survives");
-    assert_eq!(user.access_keys, vec![mine.access_key], "its key survives");
+    assert_eq!(
+        user.access_keys,
+        vec![mine.access_key.clone()],
+        "its key survives"
+    );
     assert!(!user.suspended);
+    assert!(h.key_works(uid, &mine).await, "and still works");
 }
 
 pub async fn quota_applied_and_read_back(h: &dyn Harness, uid: &str) {
     let b = h.backend();
     b.ensure_user(&spec(uid)).await.unwrap();
-    let g = b.capabilities().quota_byte_granularity.max(1);
+    let caps = b.capabilities().quota;
+    let g = caps.byte_granularity.max(1);
     let want = QuotaSpec {
         max_bytes: Some(5_000_000_000),
         max_objects: Some(1000),
     };
     let applied = b.apply_quota(&tenant(uid), &want).await.unwrap();
-    for (scope, q) in [("user", &applied.user), ("bucket", &applied.bucket)] {
-        assert!(q.enabled, "{scope} quota enabled");
-        let got = q.max_size_bytes.expect("size ceiling set");
-        assert!(
-            got >= 5_000_000_000 && got < 5_000_000_000 + g,
-            "{scope} size {got} within granularity {g}"
+    for scope in [QuotaScope::User, QuotaScope::Bucket] {
+        let Some(dims) = caps.dims(scope) else {
+            assert!(
+                applied.scope(scope).is_none(),
+                "{scope:?}: a scope the backend lacks is not reported: {applied:?}"
+            );
+            continue;
+        };
+        let q = applied
+            .scope(scope)
+            .unwrap_or_else(|| panic!("{scope:?} quota reported: {applied:?}"));
+        assert!(q.enabled, "{scope:?} quota enabled");
+        if dims.bytes {
+            let got = q.max_size_bytes.expect("size ceiling set");
+            assert!(
+                got >= 5_000_000_000 && got < 5_000_000_000 + g,
+                "{scope:?} size {got} within granularity {g}"
+            );
+        } else {
+            assert_eq!(q.max_size_bytes, None, "{scope:?}: no size ceiling claimed");
+        }
+        let objects = dims.objects.then_some(1000);
+        assert_eq!(
+            q.max_objects, objects,
+            "{scope:?} objects (dropped when unsupported)"
         );
-        assert_eq!(q.max_objects, Some(1000), "{scope} objects");
     }
     assert_eq!(
         b.quota(uid).await.unwrap(),
@@ -186,22 +258,34 @@ pub async fn quota_applied_and_read_back(h: &dyn Harness, uid: &str) {
         .await
         .unwrap();
     assert!(
-        raised.user.max_size_bytes.unwrap() >= 10_000_000_000,
-        "quota can be raised"
+        raised.max_size_bytes().unwrap() >= 10_000_000_000,
+        "quota can be raised: {raised:?}"
     );
 }
 
-pub async fn keys_put_and_delete(h: &dyn Harness, uid: &str) {
+pub async fn keys_issued_work_and_go(h: &dyn Harness, uid: &str) {
     let b = h.backend();
     b.ensure_user(&spec(uid)).await.unwrap();
-    let (k1, k2) = (generate_key_pair().unwrap(), generate_key_pair().unwrap());
+    let policy = b.capabilities().keys;
     let t = tenant(uid);
-    b.put_key(&t, &k1).await.unwrap();
-    b.put_key(&t, &k2).await.unwrap();
+    let (p1, p2) = (generate_key_pair().unwrap(), generate_key_pair().unwrap());
+    let k1 = b.issue_key(&t, &p1).await.unwrap();
+    let k2 = b.rotate_key(&t, &k1.access_key, &p2).await.unwrap();
+    if policy.choose_access_key {
+        assert_eq!(
+            k1.access_key, p1.access_key,
+            "the proposed access key is kept"
+        );
+    }
+    assert_ne!(k1.access_key, k2.access_key);
     let keys = b.user(uid).await.unwrap().unwrap().access_keys;
     assert!(
         keys.contains(&k1.access_key) && keys.contains(&k2.access_key),
-        "{keys:?}"
+        "both keys are on the user while a rotation adds before it removes: {keys:?}"
+    );
+    assert!(
+        h.key_works(uid, &k1).await && h.key_works(uid, &k2).await,
+        "issued keys work"
     );
     b.delete_key(&t, &k1.access_key).await.unwrap();
     b.delete_key(&t, &k1.access_key)
@@ -209,6 +293,8 @@ pub async fn keys_put_and_delete(h: &dyn Harness, uid: &str) {
         .expect("deleting an absent key succeeds");
     let keys = b.user(uid).await.unwrap().unwrap().access_keys;
     assert_eq!(keys, vec![k2.access_key.clone()]);
+    assert!(!h.key_works(uid, &k1).await, "a deleted key stops working");
+    assert!(h.key_works(uid, &k2).await, "the other key keeps working");
 }
 
 pub async fn suspend_and_resume(h: &dyn Harness, uid: &str) {
@@ -217,13 +303,28 @@ pub async fn suspend_and_resume(h: &dyn Harness, uid: &str) {
         return;
     }
     b.ensure_user(&spec(uid)).await.unwrap();
+    let key = b
+        .issue_key(&tenant(uid), &generate_key_pair().unwrap())
+        .await
+        .unwrap();
     b.set_suspended(&tenant(uid), true).await.unwrap();
     assert!(b.user(uid).await.unwrap().unwrap().suspended, "suspended");
+    assert!(
+        !h.key_works(uid, &key).await,
+        "a suspended user's key is refused"
+    );
+    b.set_suspended(&tenant(uid), true)
+        .await
+        .expect("suspending twice is fine");
     b.set_suspended(&tenant(uid), false).await.unwrap();
     assert!(!b.user(uid).await.unwrap().unwrap().suspended, "resumed");
+    assert!(
+        h.key_works(uid, &key).await,
+        "a resumed user's key works again"
+    );
 }
 
-pub async fn usage_sums_buckets(h: &dyn Harness, uid: &str) {
+pub async fn usage_sums_the_resources_data(h: &dyn Harness, uid: &str) {
     let b = h.backend();
     b.ensure_user(&spec(uid)).await.unwrap();
     let empty = b.usage(&tenant(uid)).await.unwrap();
@@ -232,32 +333,49 @@ pub async fn usage_sums_buckets(h: &dyn Harness, uid: &str) {
         (0, 0),
         "a new user stores nothing"
     );
-    h.add_bucket(uid, &format!("{uid}-a"), 1000, 3).await;
-    h.add_bucket(uid, &format!("{uid}-b"), 500, 2).await;
-    let u = b.usage(&tenant(uid)).await.unwrap();
-    assert_eq!(
-        (u.bytes, u.objects, u.buckets.len()),
-        (1500, 5, 2),
-        "usage sums the buckets: {u:?}"
-    );
+    match b.capabilities().buckets {
+        BucketModel::Owned => {
+            h.add_bucket(uid, &format!("{uid}-a"), 1000, 3).await;
+            h.add_bucket(uid, &format!("{uid}-b"), 500, 2).await;
+            let u = b.usage(&tenant(uid)).await.unwrap();
+            assert_eq!(
+                (u.bytes, u.objects, u.buckets.len()),
+                (1500, 5, 2),
+                "usage sums the user's buckets: {u:?}"
+            );
+        }
+        BucketModel::Granted => {
+            let mine = data_bucket(&*b, uid, "");
+            h.add_bucket(uid, &mine, 1500, 5).await;
+            let u = b.usage(&tenant(uid)).await.unwrap();
+            assert_eq!(
+                (u.bytes, u.objects, u.buckets.len()),
+                (1500, 5, 1),
+                "usage is the resource bucket's logical size and object count: {u:?}"
+            );
+        }
+    }
 }
 
 pub async fn delete_rules(h: &dyn Harness, uid: &str) {
     let b = h.backend();
     b.ensure_user(&spec(uid)).await.unwrap();
-    h.add_bucket(uid, &format!("{uid}-data"), 10, 1).await;
+    let bucket = data_bucket(&*b, uid, &format!("{uid}-data"));
+    h.add_bucket(uid, &bucket, 10, 1).await;
     let t = tenant(uid);
     let e: BackendError = b.delete_user(&t, DeleteMode::KeepData).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotEmpty, "{e}");
+    assert!(!e.is_retryable(), "{e}");
     assert!(
-        e.message().contains("still owns"),
-        "the refusal says why: {e}"
+        e.message().contains("still") && e.message().contains("retry the termination"),
+        "the refusal says why and what to do: {e}"
     );
     assert!(
         b.user(uid).await.unwrap().is_some(),
         "refused delete keeps the user"
     );
-    h.remove_bucket(uid, &format!("{uid}-data")).await;
+    assert_eq!(b.usage(&t).await.unwrap().bytes, 10, "and the data");
+    h.remove_bucket(uid, &bucket).await;
     b.delete_user(&t, DeleteMode::KeepData).await.unwrap();
     assert!(b.user(uid).await.unwrap().is_none(), "user gone");
     b.delete_user(&t, DeleteMode::KeepData)
@@ -271,9 +389,17 @@ pub async fn purge_removes_data(h: &dyn Harness, uid: &str) {
         return;
     }
     b.ensure_user(&spec(uid)).await.unwrap();
-    h.add_bucket(uid, &format!("{uid}-p1"), 300, 3).await;
-    h.add_bucket(uid, &format!("{uid}-p2"), 10, 1).await;
-    b.set_suspended(&tenant(uid), true).await.unwrap();
+    let (p1, p2) = (
+        data_bucket(&*b, uid, &format!("{uid}-p1")),
+        data_bucket(&*b, uid, &format!("{uid}-p2")),
+    );
+    h.add_bucket(uid, &p1, 300, 3).await;
+    if p2 != p1 {
+        h.add_bucket(uid, &p2, 10, 1).await;
+    }
+    if b.capabilities().suspend {
+        b.set_suspended(&tenant(uid), true).await.unwrap();
+    }
     b.delete_user(&tenant(uid), DeleteMode::Purge)
         .await
         .expect("purge removes the data, even of a suspended user");
@@ -281,6 +407,17 @@ pub async fn purge_removes_data(h: &dyn Harness, uid: &str) {
         b.user(uid).await.unwrap().is_none(),
         "user gone after purge"
     );
+    // A new resource under the same name starts empty.
+    b.ensure_user(&spec(uid)).await.unwrap();
+    let u = b.usage(&tenant(uid)).await.unwrap();
+    assert_eq!(
+        (u.bytes, u.objects),
+        (0, 0),
+        "no data survives a purge: {u:?}"
+    );
+    b.delete_user(&tenant(uid), DeleteMode::KeepData)
+        .await
+        .unwrap();
 }
 
 pub async fn refuses_bad_identifiers(h: &dyn Harness) {

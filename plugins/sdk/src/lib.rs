@@ -11,11 +11,16 @@ pub mod error;
 pub mod http;
 pub mod ident;
 pub mod keys;
+pub mod naming;
+pub mod ownership;
 pub mod plugin;
 pub mod s3error;
 pub mod scrub;
 pub mod settings;
+pub mod sigv4;
+pub mod stamped;
 pub mod types;
+pub mod vendor;
 
 pub use backend::StorageBackend;
 pub use error::{BackendError, ErrorKind};

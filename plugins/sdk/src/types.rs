@@ -14,8 +14,9 @@ pub struct UserSpec {
     pub resource_uuid: String,
 }
 
-/// The ownership stamp put in the user's email field: `waldur-<resource uuid>-<uid>@invalid`.
-/// `.invalid` is a reserved TLD; the uid is part of it because backends refuse duplicate emails.
+/// The ownership stamp: `waldur-<resource uuid>-<uid>@invalid`, the same text wherever a
+/// backend keeps it (e-mail field, tag, display name). `.invalid` is a reserved TLD; the uid is
+/// part of it because backends refuse duplicate e-mails.
 pub fn ownership_stamp(resource_uuid: &str, uid: &str) -> String {
     format!("waldur-{resource_uuid}-{uid}@invalid")
 }
@@ -48,9 +49,9 @@ impl Tenant {
         ownership_stamp(&self.resource_uuid, &self.uid)
     }
 
-    /// True when `email` is this resource's stamp (backends may store it lower-cased).
-    pub fn owns(&self, email: &str) -> bool {
-        email.eq_ignore_ascii_case(&self.stamp())
+    /// True when `stamp` is this resource's stamp (backends may store it lower-cased).
+    pub fn owns(&self, stamp: &str) -> bool {
+        stamp.eq_ignore_ascii_case(&self.stamp())
     }
 }
 
@@ -81,11 +82,57 @@ impl QuotaSpec {
     }
 }
 
-/// What the backend really enforces after a quota write (read back where the API allows).
+/// Where a quota applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuotaScope {
+    /// Everything the tenant stores.
+    User,
+    /// Each bucket of the tenant (`Owned`), or the resource's one bucket (`Granted`).
+    Bucket,
+}
+
+impl QuotaScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuotaScope::User => "user",
+            QuotaScope::Bucket => "bucket",
+        }
+    }
+}
+
+/// What a backend enforces on one scope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScopeQuota {
+    pub scope: QuotaScope,
+    #[serde(flatten)]
+    pub state: QuotaState,
+}
+
+/// What the backend really enforces after a quota write (read back where the API allows),
+/// one entry per scope the backend has.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct AppliedQuota {
-    pub user: QuotaState,
-    pub bucket: QuotaState,
+#[serde(transparent)]
+pub struct AppliedQuota(pub Vec<ScopeQuota>);
+
+impl AppliedQuota {
+    pub fn scope(&self, scope: QuotaScope) -> Option<&QuotaState> {
+        self.0.iter().find(|q| q.scope == scope).map(|q| &q.state)
+    }
+    pub fn user(&self) -> Option<&QuotaState> {
+        self.scope(QuotaScope::User)
+    }
+    pub fn bucket(&self) -> Option<&QuotaState> {
+        self.scope(QuotaScope::Bucket)
+    }
+    /// The tightest size ceiling in force (what the tenant can store at most).
+    pub fn max_size_bytes(&self) -> Option<u64> {
+        self.0.iter().filter_map(|q| q.state.max_size_bytes).min()
+    }
+    /// The tightest object ceiling in force.
+    pub fn max_objects(&self) -> Option<u64> {
+        self.0.iter().filter_map(|q| q.state.max_objects).min()
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -108,7 +155,8 @@ pub struct KeyPair {
 pub struct UserInfo {
     pub uid: String,
     pub display_name: String,
-    pub email: String,
+    /// The ownership stamp, wherever the backend keeps it (`Capabilities::stamp`).
+    pub stamp: Option<String>,
     pub suspended: bool,
     /// Access keys only; secrets are never read back into the agent.
     pub access_keys: Vec<String>,
@@ -140,17 +188,119 @@ pub enum DeleteMode {
     Purge,
 }
 
-/// What a backend can and cannot do, so the agent can refuse or degrade clearly.
+/// Which limits a quota scope enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScopeDims {
+    pub bytes: bool,
+    pub objects: bool,
+}
+
+/// The quota scopes a backend has (`None`: not at all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaCaps {
+    pub user: Option<ScopeDims>,
+    pub bucket: Option<ScopeDims>,
+    /// Quota sizes are rounded up to a multiple of this many bytes.
+    pub byte_granularity: u64,
+    pub enforcement: Enforcement,
+}
+
+/// When a quota bites.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enforcement {
+    /// On the write path (give or take a cache: RGW may overshoot slightly).
+    Inline,
+    /// By a periodic job outside the write path: a tenant can exceed its ceiling for a while,
+    /// so the reconcile pass checks usage against it and reports an overrun.
+    Lagging,
+}
+
+impl QuotaCaps {
+    pub fn dims(&self, scope: QuotaScope) -> Option<ScopeDims> {
+        match scope {
+            QuotaScope::User => self.user,
+            QuotaScope::Bucket => self.bucket,
+        }
+    }
+    /// Whether any scope can cap the object count.
+    pub fn objects(&self) -> bool {
+        [self.user, self.bucket].iter().flatten().any(|d| d.objects)
+    }
+}
+
+/// Who makes a key's secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretOrigin {
+    /// The agent proposes the pair and the backend takes it.
+    Agent,
+    /// The backend generates it (the agent's proposal is ignored).
+    Backend,
+}
+
+/// How a key is rotated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RotationMode {
+    /// Issue the new key, then revoke the old one.
+    AddThenRemove,
+    /// The old key is replaced in place (no room for a second one).
+    ReplaceInPlace,
+    /// The old key is left to expire.
+    ExpireOld,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyPolicy {
+    pub secret: SecretOrigin,
+    /// Whether the agent may choose the access key (else the backend names it).
+    pub choose_access_key: bool,
+    /// The most keys a tenant may hold (`None`: no limit).
+    pub max_keys: Option<u32>,
+    pub rotation: RotationMode,
+}
+
+impl KeyPolicy {
+    /// How many keys a resource gets: two, or fewer when the backend caps keys, leaving
+    /// room for one more during a rotation that adds before it removes.
+    pub fn keys_per_resource(&self, wanted: u32) -> u32 {
+        match (self.max_keys, self.rotation) {
+            (Some(max), RotationMode::AddThenRemove) => wanted.min(max.saturating_sub(1)).max(1),
+            (Some(max), _) => wanted.min(max).max(1),
+            (None, _) => wanted,
+        }
+    }
+}
+
+/// Who owns the tenant's buckets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BucketModel {
+    /// The tenant creates and owns its buckets; all of them count (RGW, croit).
+    Owned,
+    /// The agent creates the resource's one bucket and grants the tenant exactly the object
+    /// actions on it (backends without bucket ownership or user quota).
+    Granted,
+}
+
+/// Where the ownership stamp lives on the backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StampPlace {
+    Email,
+    Tag,
+    DisplayName,
+    /// Nowhere on the backend: the agent's records and the uid prefix are the proof.
+    None,
+}
+
+/// What a backend can and cannot do: facts the agent obeys (a capability-check layer
+/// answers `Unsupported` before the backend is asked for something it cannot do).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Capabilities {
-    pub user_quota: bool,
-    pub bucket_quota: bool,
-    pub object_quota: bool,
-    /// Quota sizes are rounded up to a multiple of this many bytes.
-    pub quota_byte_granularity: u64,
+    pub quota: QuotaCaps,
+    pub keys: KeyPolicy,
+    pub buckets: BucketModel,
+    pub stamp: StampPlace,
     pub suspend: bool,
     pub purge: bool,
-    /// The backend can report a GB-day series of its own (croit's statistics).
+    /// The backend keeps a stored-bytes series of its own (for GB-days from day one).
     pub metered_series: bool,
 }
 

@@ -2,22 +2,40 @@
 
 use super::client::{CroitClient, QuotaScope};
 use super::wire::{CreateUser, PutQuota, RawQuota, RawUser};
-use crate::ops::{FlavourOps, NeutralUser};
+use crate::ops::stamp_of;
 use crate::settings::CephS3Settings;
-use secrecy::SecretString;
 use site_agent_sdk::dataplane::S3DataPlane;
 use site_agent_sdk::http::build_client;
 use site_agent_sdk::keys::generate_key_pair;
+use site_agent_sdk::vendor::{VendorOps, VendorUser};
 use site_agent_sdk::{
-    AppliedQuota, BackendError, BucketUsage, Capabilities, QuotaSpec, QuotaState,
+    AppliedQuota, BackendError, BucketModel, BucketUsage, Capabilities, Enforcement, KeyPair,
+    KeyPolicy, QuotaCaps, QuotaSpec, QuotaState, RotationMode, ScopeDims, ScopeQuota, SecretOrigin,
+    StampPlace,
 };
 
 /// croit's quota sizes are stored in KiB; it keeps a usage series of its own.
 pub const CAPABILITIES: Capabilities = Capabilities {
-    user_quota: true,
-    bucket_quota: true,
-    object_quota: true,
-    quota_byte_granularity: 1024,
+    quota: QuotaCaps {
+        user: Some(ScopeDims {
+            bytes: true,
+            objects: true,
+        }),
+        bucket: Some(ScopeDims {
+            bytes: true,
+            objects: true,
+        }),
+        byte_granularity: 1024,
+        enforcement: Enforcement::Inline,
+    },
+    keys: KeyPolicy {
+        secret: SecretOrigin::Agent,
+        choose_access_key: true,
+        max_keys: None,
+        rotation: RotationMode::AddThenRemove,
+    },
+    buckets: BucketModel::Owned,
+    stamp: StampPlace::Email,
     suspend: true,
     purge: true,
     metered_series: true,
@@ -104,7 +122,7 @@ fn quota_state(q: Option<&RawQuota>) -> QuotaState {
 }
 
 #[async_trait::async_trait]
-impl FlavourOps for CroitOps {
+impl VendorOps for CroitOps {
     fn kind(&self) -> &'static str {
         "ceph_s3/croit"
     }
@@ -118,12 +136,12 @@ impl FlavourOps for CroitOps {
         self.client.list_users_fresh().await.map(|_| ())
     }
 
-    async fn create_user(&self, uid: &str, name: &str, email: &str) -> Result<(), BackendError> {
+    async fn create_user(&self, uid: &str, name: &str, stamp: &str) -> Result<(), BackendError> {
         self.client
             .create_user(&CreateUser {
                 uid,
                 name,
-                email,
+                email: stamp,
                 tenant: self.tenant.as_deref(),
                 default_placement: self.placement.as_deref(),
                 default_storage_class: self.storage_class.as_deref(),
@@ -146,11 +164,11 @@ impl FlavourOps for CroitOps {
         Ok(())
     }
 
-    async fn user(&self, uid: &str) -> Result<Option<NeutralUser>, BackendError> {
-        Ok(self.raw_user(uid).await?.map(|u| NeutralUser {
+    async fn user(&self, uid: &str) -> Result<Option<VendorUser>, BackendError> {
+        Ok(self.raw_user(uid).await?.map(|u| VendorUser {
             uid: u.uid.clone().unwrap_or_default(),
             name: u.name.clone().unwrap_or_default(),
-            email: u.email.clone().unwrap_or_default(),
+            stamp: stamp_of(u.email.clone().unwrap_or_default()),
             suspended: u.suspended,
             access_keys: u.keys.iter().filter_map(|k| k.access_key.clone()).collect(),
         }))
@@ -177,13 +195,11 @@ impl FlavourOps for CroitOps {
         self.client.set_suspended(uid, suspended).await
     }
 
-    async fn put_key(
-        &self,
-        uid: &str,
-        access_key: &str,
-        secret: &SecretString,
-    ) -> Result<(), BackendError> {
-        self.client.put_key(uid, access_key, secret).await
+    async fn issue_key(&self, uid: &str, proposal: &KeyPair) -> Result<KeyPair, BackendError> {
+        self.client
+            .put_key(uid, &proposal.access_key, &proposal.secret_key)
+            .await?;
+        Ok(proposal.clone())
     }
 
     async fn delete_key(&self, uid: &str, access_key: &str) -> Result<(), BackendError> {
@@ -204,10 +220,16 @@ impl FlavourOps for CroitOps {
 
     async fn quotas(&self, uid: &str) -> Result<AppliedQuota, BackendError> {
         match self.raw_user(uid).await? {
-            Some(u) => Ok(AppliedQuota {
-                user: quota_state(u.user_quota.as_ref()),
-                bucket: quota_state(u.bucket_quota.as_ref()),
-            }),
+            Some(u) => Ok(AppliedQuota(vec![
+                ScopeQuota {
+                    scope: site_agent_sdk::QuotaScope::User,
+                    state: quota_state(u.user_quota.as_ref()),
+                },
+                ScopeQuota {
+                    scope: site_agent_sdk::QuotaScope::Bucket,
+                    state: quota_state(u.bucket_quota.as_ref()),
+                },
+            ])),
             None => Err(BackendError::new(
                 site_agent_sdk::ErrorKind::NotFound,
                 format!("S3 user {uid:?} does not exist"),

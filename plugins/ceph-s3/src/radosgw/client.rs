@@ -1,13 +1,13 @@
 //! Raw Admin Ops calls. Identifiers are validated before any URL is built.
 
 use super::query::AdminQuery;
-use super::sign::Signer;
 use crate::error::classify_rgw;
 use crate::settings::{CephS3Settings, RadosgwSettings};
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use site_agent_sdk::http::{build_client, transport_error};
+use site_agent_sdk::sigv4::Signer;
 use site_agent_sdk::{BackendError, validate_identifier};
 use std::time::SystemTime;
 
@@ -88,6 +88,7 @@ impl RgwClient {
                 rgw.admin_access_key.clone(),
                 SecretString::from(rgw.admin_secret_key.expose_secret().to_string()),
                 settings.s3_region.clone(),
+                "s3",
             ),
         })
     }

@@ -5,7 +5,6 @@
 mod client;
 pub mod ops;
 mod query;
-mod sign;
 
 pub use client::{QuotaType, RgwBucket, RgwClient};
 pub use ops::RgwOps;

@@ -1,19 +1,37 @@
 //! [`FlavourOps`] over the Admin Ops client.
 
 use super::client::{QuotaType, RgwClient, RgwQuota};
-use crate::ops::{FlavourOps, NeutralUser};
+use crate::ops::stamp_of;
 use crate::settings::CephS3Settings;
-use secrecy::SecretString;
+use site_agent_sdk::vendor::{VendorOps, VendorUser};
 use site_agent_sdk::{
-    AppliedQuota, BackendError, BucketUsage, Capabilities, QuotaSpec, QuotaState,
+    AppliedQuota, BackendError, BucketModel, BucketUsage, Capabilities, Enforcement, KeyPair,
+    KeyPolicy, QuotaCaps, QuotaScope, QuotaSpec, QuotaState, RotationMode, ScopeDims, ScopeQuota,
+    SecretOrigin, StampPlace,
 };
 
 /// Both quota types are set and read in exact bytes (see `RgwClient::set_quota`).
 pub const CAPABILITIES: Capabilities = Capabilities {
-    user_quota: true,
-    bucket_quota: true,
-    object_quota: true,
-    quota_byte_granularity: 1,
+    quota: QuotaCaps {
+        user: Some(ScopeDims {
+            bytes: true,
+            objects: true,
+        }),
+        bucket: Some(ScopeDims {
+            bytes: true,
+            objects: true,
+        }),
+        byte_granularity: 1,
+        enforcement: Enforcement::Inline,
+    },
+    keys: KeyPolicy {
+        secret: SecretOrigin::Agent,
+        choose_access_key: true,
+        max_keys: None,
+        rotation: RotationMode::AddThenRemove,
+    },
+    buckets: BucketModel::Owned,
+    stamp: StampPlace::Email,
     suspend: true,
     purge: true,
     metered_series: false,
@@ -47,7 +65,7 @@ fn state(q: RgwQuota) -> QuotaState {
 }
 
 #[async_trait::async_trait]
-impl FlavourOps for RgwOps {
+impl VendorOps for RgwOps {
     fn kind(&self) -> &'static str {
         "ceph_s3/radosgw"
     }
@@ -60,17 +78,17 @@ impl FlavourOps for RgwOps {
         self.client.list_users().await.map(|_| ())
     }
 
-    async fn create_user(&self, uid: &str, name: &str, email: &str) -> Result<(), BackendError> {
+    async fn create_user(&self, uid: &str, name: &str, stamp: &str) -> Result<(), BackendError> {
         self.client
-            .create_user(uid, name, email, self.placement.as_deref())
+            .create_user(uid, name, stamp, self.placement.as_deref())
             .await
     }
 
-    async fn user(&self, uid: &str) -> Result<Option<NeutralUser>, BackendError> {
-        Ok(self.client.user(uid).await?.map(|u| NeutralUser {
+    async fn user(&self, uid: &str) -> Result<Option<VendorUser>, BackendError> {
+        Ok(self.client.user(uid).await?.map(|u| VendorUser {
             uid: u.user_id,
             name: u.display_name,
-            email: u.email,
+            stamp: stamp_of(u.email),
             suspended: u.suspended != 0,
             access_keys: u.keys.into_iter().map(|k| k.access_key).collect(),
         }))
@@ -84,13 +102,11 @@ impl FlavourOps for RgwOps {
         self.client.set_suspended(uid, suspended).await
     }
 
-    async fn put_key(
-        &self,
-        uid: &str,
-        access_key: &str,
-        secret: &SecretString,
-    ) -> Result<(), BackendError> {
-        self.client.put_key(uid, access_key, secret).await
+    async fn issue_key(&self, uid: &str, proposal: &KeyPair) -> Result<KeyPair, BackendError> {
+        self.client
+            .put_key(uid, &proposal.access_key, &proposal.secret_key)
+            .await?;
+        Ok(proposal.clone())
     }
 
     async fn delete_key(&self, uid: &str, access_key: &str) -> Result<(), BackendError> {
@@ -107,10 +123,16 @@ impl FlavourOps for RgwOps {
     }
 
     async fn quotas(&self, uid: &str) -> Result<AppliedQuota, BackendError> {
-        Ok(AppliedQuota {
-            user: state(self.client.quota(uid, QuotaType::User).await?),
-            bucket: state(self.client.quota(uid, QuotaType::Bucket).await?),
-        })
+        Ok(AppliedQuota(vec![
+            ScopeQuota {
+                scope: QuotaScope::User,
+                state: state(self.client.quota(uid, QuotaType::User).await?),
+            },
+            ScopeQuota {
+                scope: QuotaScope::Bucket,
+                state: state(self.client.quota(uid, QuotaType::Bucket).await?),
+            },
+        ]))
     }
 
     async fn buckets(&self, uid: &str) -> Result<Vec<BucketUsage>, BackendError> {

@@ -1,6 +1,6 @@
 //! The uid of a resource's S3 user: `lower(allocation_prefix or "waldur-") + slug`.
 
-use site_agent_sdk::{BackendError, validate_identifier};
+use crate::{BackendError, validate_identifier};
 
 pub const DEFAULT_PREFIX: &str = "waldur-";
 

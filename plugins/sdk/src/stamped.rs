@@ -1,34 +1,38 @@
-//! `StorageBackend` for Ceph, shared by both flavours: ownership stamp, adopt or refuse,
-//! key safety and delete rules, over a [`FlavourOps`] client.
+//! A [`StorageBackend`] over any [`VendorOps`]: the ownership stamp, adopt or refuse, key
+//! safety and delete rules, written once for every vendor.
 
 use crate::naming::uid_for_slug;
-use crate::ops::FlavourOps;
-use crate::settings::CephS3Settings;
-use site_agent_sdk::{
-    AppliedQuota, BackendError, Capabilities, ConnectionInfo, DeleteMode, Ensured, ErrorKind,
-    KeyPair, QuotaSpec, StorageBackend, Tenant, UsageSample, UserInfo, UserSpec,
-    validate_identifier,
+use crate::ownership::{Owner, owner};
+use crate::vendor::{VendorOps, VendorUser};
+use crate::{
+    AppliedQuota, BackendError, BucketModel, Capabilities, ConnectionInfo, DeleteMode, Ensured,
+    ErrorKind, KeyPair, QuotaSpec, StampPlace, StorageBackend, Tenant, UsageSample, UserInfo,
+    UserSpec, validate_identifier,
 };
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-pub struct CephBackend<F> {
-    settings: CephS3Settings,
-    ops: F,
+pub struct StampedBackend<V> {
+    ops: V,
     caps: Capabilities,
+    connection: ConnectionInfo,
+    allocation_prefix: String,
     /// Tenants whose own stamp was seen recently: key calls right after `ensure_user` need not
-    /// list every user again (croit has no get-one-user call).
-    verified: std::sync::Mutex<std::collections::HashMap<Tenant, std::time::Instant>>,
+    /// read the user again (croit has no get-one-user call and lists every user).
+    verified: Mutex<HashMap<Tenant, Instant>>,
 }
 
 /// How long a seen stamp is trusted.
-const VERIFIED_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+const VERIFIED_FOR: Duration = Duration::from_secs(60);
 
-impl<F: FlavourOps> CephBackend<F> {
-    pub fn new(settings: CephS3Settings, ops: F) -> Self {
-        let caps = ops.capabilities();
+impl<V: VendorOps> StampedBackend<V> {
+    pub fn new(ops: V, connection: ConnectionInfo, allocation_prefix: &str) -> Self {
         Self {
-            settings,
+            caps: ops.capabilities(),
             ops,
-            caps,
+            connection,
+            allocation_prefix: allocation_prefix.to_string(),
             verified: Default::default(),
         }
     }
@@ -36,7 +40,7 @@ impl<F: FlavourOps> CephBackend<F> {
     fn remember(&self, t: &Tenant) {
         let mut v = self.verified.lock().unwrap_or_else(|e| e.into_inner());
         v.retain(|_, at| at.elapsed() < VERIFIED_FOR);
-        v.insert(t.clone(), std::time::Instant::now());
+        v.insert(t.clone(), Instant::now());
     }
 
     /// Forgets every tenant of `uid` (the user is going or gone).
@@ -55,11 +59,17 @@ impl<F: FlavourOps> CephBackend<F> {
             .is_some_and(|at| at.elapsed() < VERIFIED_FOR)
     }
 
+    /// Whether `u` is the tenant's. Vendors with nowhere to keep a stamp rely on the agent's
+    /// records and the uid prefix: every user under the prefix is the agent's.
+    fn is_owned(&self, t: &Tenant, u: &VendorUser) -> bool {
+        self.caps.stamp == StampPlace::None || owner(t, u, true) == Owner::This
+    }
+
     /// The tenant's user, only if it carries this resource's stamp.
-    async fn require_owned(&self, t: &Tenant) -> Result<crate::ops::NeutralUser, BackendError> {
+    async fn require_owned(&self, t: &Tenant) -> Result<VendorUser, BackendError> {
         validate_identifier("S3 user id", &t.uid)?;
         match self.ops.user(&t.uid).await? {
-            Some(u) if t.owns(&u.email) => {
+            Some(u) if self.is_owned(t, &u) => {
                 self.remember(t);
                 Ok(u)
             }
@@ -78,6 +88,44 @@ impl<F: FlavourOps> CephBackend<F> {
         }
         self.require_owned(t).await.map(|_| ())
     }
+
+    /// Adopts the existing `uid` for `tenant` or refuses; `create_error` is what the create said.
+    async fn adopt(
+        &self,
+        tenant: &Tenant,
+        create_error: BackendError,
+    ) -> Result<Ensured, BackendError> {
+        let uid = tenant.uid.as_str();
+        let Some(u) = self.ops.user(uid).await? else {
+            return Err(create_error);
+        };
+        let verdict = if self.is_owned(tenant, &u) {
+            Owner::This
+        } else {
+            let holds_data = !self.ops.buckets(uid).await?.is_empty();
+            owner(tenant, &u, holds_data)
+        };
+        match verdict {
+            Owner::This => {}
+            Owner::Nobody => match self.ops.write_stamp(uid, &tenant.stamp()).await {
+                Ok(()) => {
+                    tracing::info!(uid, "stamped a bare S3 user left by an interrupted create")
+                }
+                Err(e) if e.kind() == ErrorKind::Unsupported => return Err(taken(uid)),
+                Err(e) => return Err(e),
+            },
+            Owner::Someone => return Err(taken(uid)),
+        }
+        self.ops.provision(uid).await?;
+        self.remember(tenant);
+        Ok(Ensured::Adopted)
+    }
+}
+
+fn taken(uid: &str) -> BackendError {
+    BackendError::already_exists(format!(
+        "S3 user {uid:?} already exists and is not owned by this resource; refusing to take it over"
+    ))
 }
 
 fn not_owned(t: &Tenant) -> BackendError {
@@ -88,7 +136,7 @@ fn not_owned(t: &Tenant) -> BackendError {
 }
 
 #[async_trait::async_trait]
-impl<F: FlavourOps> StorageBackend for CephBackend<F> {
+impl<V: VendorOps> StorageBackend for StampedBackend<V> {
     fn kind(&self) -> &'static str {
         self.ops.kind()
     }
@@ -98,14 +146,15 @@ impl<F: FlavourOps> StorageBackend for CephBackend<F> {
     }
 
     fn connection_info(&self) -> ConnectionInfo {
-        ConnectionInfo {
-            s3_endpoint: self.settings.s3_endpoint.clone(),
-            s3_region: self.settings.s3_region.clone(),
-        }
+        self.connection.clone()
     }
 
     fn user_id_for_slug(&self, slug: &str) -> Result<String, BackendError> {
-        uid_for_slug(&self.settings.allocation_prefix, slug)
+        uid_for_slug(&self.allocation_prefix, slug)
+    }
+
+    fn resource_bucket(&self, uid: &str) -> Option<String> {
+        self.ops.resource_bucket(uid)
     }
 
     async fn ping(&self) -> Result<(), BackendError> {
@@ -115,31 +164,21 @@ impl<F: FlavourOps> StorageBackend for CephBackend<F> {
     async fn ensure_user(&self, spec: &UserSpec) -> Result<Ensured, BackendError> {
         let uid = validate_identifier("S3 user id", &spec.uid)?;
         let tenant = spec.tenant()?;
-        let stamp = tenant.stamp();
         let name = if spec.display_name.is_empty() {
             format!("User for {}", spec.resource_uuid)
         } else {
             spec.display_name.clone()
         };
-        match self.ops.create_user(uid, &name, &stamp).await {
+        match self.ops.create_user(uid, &name, &tenant.stamp()).await {
             Ok(()) => {
                 self.ops.after_create(uid).await?;
+                self.ops.provision(uid).await?;
                 self.remember(&tenant);
                 Ok(Ensured::Created)
             }
             // Whatever the create answered (croit reports a duplicate as a plain 500 after its
             // own retries), the user as it is now decides: adopt our own, refuse another's.
-            Err(e) => match self.ops.user(uid).await? {
-                // Backends may store the email lower-cased: compare without case.
-                Some(u) if tenant.owns(&u.email) => {
-                    self.remember(&tenant);
-                    Ok(Ensured::Adopted)
-                }
-                Some(_) => Err(BackendError::already_exists(format!(
-                    "S3 user {uid:?} already exists and is not owned by this resource; refusing to take it over"
-                ))),
-                None => Err(e),
-            },
+            Err(e) => self.adopt(&tenant, e).await,
         }
     }
 
@@ -148,7 +187,7 @@ impl<F: FlavourOps> StorageBackend for CephBackend<F> {
         Ok(self.ops.user(uid).await?.map(|u| UserInfo {
             uid: u.uid,
             display_name: u.name,
-            email: u.email,
+            stamp: u.stamp,
             suspended: u.suspended,
             access_keys: u.access_keys,
         }))
@@ -179,12 +218,20 @@ impl<F: FlavourOps> StorageBackend for CephBackend<F> {
         self.ops.set_suspended(&tenant.uid, suspended).await
     }
 
-    async fn put_key(&self, tenant: &Tenant, key: &KeyPair) -> Result<(), BackendError> {
-        validate_identifier("access key", &key.access_key)?;
+    async fn issue_key(
+        &self,
+        tenant: &Tenant,
+        proposal: &KeyPair,
+    ) -> Result<KeyPair, BackendError> {
+        validate_identifier("access key", &proposal.access_key)?;
         self.check_owned(tenant).await?;
-        self.ops
-            .put_key(&tenant.uid, &key.access_key, &key.secret_key)
-            .await
+        let key = self.ops.issue_key(&tenant.uid, proposal).await?;
+        // A generated key comes from the vendor: it is checked like any identifier before the
+        // agent stores it or sends it anywhere.
+        validate_identifier("access key", &key.access_key).map_err(|e| {
+            BackendError::unexpected(format!("{} issued an odd access key: {e}", self.kind()))
+        })?;
+        Ok(key)
     }
 
     async fn delete_key(&self, tenant: &Tenant, access_key: &str) -> Result<(), BackendError> {
@@ -195,7 +242,7 @@ impl<F: FlavourOps> StorageBackend for CephBackend<F> {
         let Some(user) = self.ops.user(uid).await? else {
             return Ok(());
         };
-        if !tenant.owns(&user.email) {
+        if !self.is_owned(tenant, &user) {
             return Err(not_owned(tenant));
         }
         if !user.access_keys.iter().any(|k| k == access_key) {
@@ -240,31 +287,47 @@ impl<F: FlavourOps> StorageBackend for CephBackend<F> {
         let Some(user) = self.ops.user(uid).await? else {
             return Ok(());
         };
-        if !tenant.owns(&user.email) {
+        if !self.is_owned(tenant, &user) {
             return Err(not_owned(tenant));
         }
         if mode == DeleteMode::Purge && !self.caps.purge {
             return Err(BackendError::unsupported(format!(
-                "purge_data is not supported by the {} flavour; empty the buckets, then retry the termination",
-                self.settings.flavour.as_str()
+                "purge is not supported by {}; empty the buckets, then retry the termination",
+                self.kind()
             )));
         }
         self.forget(uid);
         match self.ops.delete_user(uid, mode == DeleteMode::Purge).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-            Err(e) if e.kind() == ErrorKind::NotEmpty => {
-                let n = self.ops.buckets(uid).await.map(|b| b.len()).unwrap_or(0);
-                let count = if n == 0 {
-                    "one or more".to_string()
-                } else {
-                    n.to_string()
-                };
-                Err(BackendError::not_empty(format!(
-                    "S3 user {uid:?} still owns {count} bucket(s); empty and remove them, then retry the termination"
-                )))
-            }
+            Err(e) if e.kind() == ErrorKind::NotEmpty => Err(self.still_holds(uid).await),
             Err(e) => Err(e),
         }
+    }
+}
+
+impl<V: VendorOps> StampedBackend<V> {
+    /// The refusal of a delete while data remains, saying what remains.
+    async fn still_holds(&self, uid: &str) -> BackendError {
+        let buckets = self.ops.buckets(uid).await.unwrap_or_default();
+        let msg = match self.caps.buckets {
+            BucketModel::Owned => {
+                let count = match buckets.len() {
+                    0 => "one or more".to_string(),
+                    n => n.to_string(),
+                };
+                format!(
+                    "S3 user {uid:?} still owns {count} bucket(s); empty and remove them, then retry the termination"
+                )
+            }
+            BucketModel::Granted => {
+                let objects: u64 = buckets.iter().map(|b| b.objects).sum();
+                let name = self.ops.resource_bucket(uid).unwrap_or_default();
+                format!(
+                    "the bucket {name:?} of S3 user {uid:?} still holds {objects} object(s); empty it, then retry the termination"
+                )
+            }
+        };
+        BackendError::not_empty(msg)
     }
 }

@@ -1,0 +1,76 @@
+//! What a vendor adapter implements: plain calls in neutral shapes, with no ownership rules.
+//! [`crate::stamped::StampedBackend`] wraps any of them into a [`crate::StorageBackend`] and
+//! applies the shared rules (stamp, adopt or refuse, key and delete safety) once for all.
+
+use crate::{AppliedQuota, BackendError, BucketUsage, Capabilities, KeyPair, QuotaSpec};
+
+/// A user as the vendor reports it.
+#[derive(Debug, Clone, Default)]
+pub struct VendorUser {
+    pub uid: String,
+    pub name: String,
+    /// The ownership stamp, read from wherever the vendor keeps it (`Capabilities::stamp`);
+    /// `None` when the user carries none.
+    pub stamp: Option<String>,
+    pub suspended: bool,
+    pub access_keys: Vec<String>,
+}
+
+#[async_trait::async_trait]
+pub trait VendorOps: Send + Sync {
+    fn kind(&self) -> &'static str;
+    fn capabilities(&self) -> Capabilities;
+    async fn ping(&self) -> Result<(), BackendError>;
+    /// Creates a user with no usable key, carrying `stamp` where the vendor keeps it. A vendor
+    /// that can only stamp an existing user does both here (an interruption between the two
+    /// leaves a bare user, which [`Self::write_stamp`] completes).
+    async fn create_user(&self, uid: &str, name: &str, stamp: &str) -> Result<(), BackendError>;
+    /// Stamps an existing user that carries no stamp. Vendors whose create takes the stamp
+    /// along never leave such a user and keep this default.
+    async fn write_stamp(&self, uid: &str, _stamp: &str) -> Result<(), BackendError> {
+        Err(BackendError::unsupported(format!(
+            "{} cannot stamp the existing user {uid:?}",
+            self.kind()
+        )))
+    }
+    /// Runs only on the branch that really created the user (croit drops its auto key).
+    async fn after_create(&self, _uid: &str) -> Result<(), BackendError> {
+        Ok(())
+    }
+    /// What a resource needs beside its user (the `Granted` model: its bucket and the policy
+    /// on it). Idempotent; runs on create and on adopt alike, so an interrupted create is
+    /// completed by the next attempt.
+    async fn provision(&self, _uid: &str) -> Result<(), BackendError> {
+        Ok(())
+    }
+    async fn user(&self, uid: &str) -> Result<Option<VendorUser>, BackendError>;
+    /// Deletes the user; `NotFound` for an absent user; a user with data is refused with
+    /// `NotEmpty` unless `purge`.
+    async fn delete_user(&self, uid: &str, purge: bool) -> Result<(), BackendError>;
+    async fn set_suspended(&self, uid: &str, suspended: bool) -> Result<(), BackendError>;
+    /// Adds a key: the proposed pair where the vendor takes it (`KeyPolicy`), else one the
+    /// vendor generates. Returns the pair in force.
+    async fn issue_key(&self, uid: &str, proposal: &KeyPair) -> Result<KeyPair, BackendError>;
+    /// Deletes a key known to exist; an absent key may be `NotFound`.
+    async fn delete_key(&self, uid: &str, access_key: &str) -> Result<(), BackendError>;
+    async fn set_quotas(&self, uid: &str, quota: &QuotaSpec) -> Result<(), BackendError>;
+    async fn quotas(&self, uid: &str) -> Result<AppliedQuota, BackendError>;
+    /// The buckets whose data is the resource's (all the user's own, or its one granted bucket).
+    async fn buckets(&self, uid: &str) -> Result<Vec<BucketUsage>, BackendError>;
+    /// The stored-bytes series, where the vendor keeps one (croit's statistics).
+    async fn series(
+        &self,
+        uid: &str,
+        _start: i64,
+        _end: i64,
+    ) -> Result<Vec<(i64, Option<u64>)>, BackendError> {
+        Err(BackendError::unsupported(format!(
+            "{} keeps no usage series ({uid})",
+            self.kind()
+        )))
+    }
+    /// The bucket the agent made for the resource (`Granted` model only).
+    fn resource_bucket(&self, _uid: &str) -> Option<String> {
+        None
+    }
+}
