@@ -139,3 +139,65 @@ impl RgwPeer {
         }
     }
 }
+
+/// The real SeaweedFS started by `../shared/peers/start-seaweedfs.sh` (its `KEY=VALUE` output
+/// exported into the environment, as `./scripts/test.sh` and `.ci/run` do).
+#[derive(Debug, Clone)]
+pub struct SeaweedPeer {
+    pub endpoint: String,
+    pub region: String,
+    pub admin_access_key: String,
+    pub admin_secret_key: String,
+    /// `weed shell -master=…`, for `s3.bucket.quota.enforce -apply`.
+    pub shell: String,
+}
+
+impl SeaweedPeer {
+    /// Panics with instructions when the peer is not running: these tests need the real server.
+    pub fn from_env() -> Self {
+        let get = |k: &str| {
+            std::env::var(k).unwrap_or_else(|_| {
+                panic!("{k} is not set: these tests run against a real SeaweedFS; run ./scripts/test.sh (it starts ../shared/peers/start-seaweedfs.sh) or export its output")
+            })
+        };
+        Self {
+            endpoint: get("SEAWEEDFS_S3_ENDPOINT"),
+            region: std::env::var("SEAWEEDFS_REGION").unwrap_or_else(|_| "us-east-1".into()),
+            admin_access_key: get("SEAWEEDFS_ADMIN_ACCESS_KEY"),
+            admin_secret_key: get("SEAWEEDFS_ADMIN_SECRET_KEY"),
+            shell: get("SEAWEEDFS_SHELL"),
+        }
+    }
+
+    /// An S3 client with the admin identity.
+    pub fn admin(&self) -> S3User {
+        S3User::new(
+            &self.endpoint,
+            &self.region,
+            &self.admin_access_key,
+            &self.admin_secret_key,
+        )
+    }
+
+    /// Runs SeaweedFS's own quota enforcement now (it otherwise runs about once a minute).
+    pub fn enforce_quotas(&self) -> String {
+        let mut parts = self.shell.trim_matches('\'').split_whitespace();
+        let bin = parts.next().expect("SEAWEEDFS_SHELL names weed");
+        let mut child = std::process::Command::new(bin)
+            .args(parts)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("weed shell starts");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"s3.bucket.quota.enforce -apply\n")
+            .unwrap();
+        let out = child.wait_with_output().expect("weed shell runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}

@@ -26,7 +26,9 @@ pub struct Env {
     pub croit: CroitSim,
     pub dir: tempfile::TempDir,
     pub offering: String,
-    /// `backend_settings` and `unit_factor` for the config (croit-sim unless replaced).
+    /// `backend_type`, `backend_settings` and `unit_factor` for the config (croit-sim unless
+    /// replaced).
+    pub backend_type: &'static str,
     pub backend_settings: String,
     pub unit_factor: u64,
 }
@@ -43,6 +45,22 @@ pub async fn rgw_env(peer: &site_agent_sims::s3::RgwPeer) -> Env {
         &uuid::Uuid::new_v4().simple().to_string()[..6],
     );
 
+    e.unit_factor = 1024;
+    e
+}
+
+/// The env against the real SeaweedFS (see `site_agent_sims::s3::SeaweedPeer`), with the same
+/// tiny "GB" as [`rgw_env`]; `purge` turns `purge_data` on.
+pub async fn seaweed_env(peer: &site_agent_sims::s3::SeaweedPeer, purge: bool) -> Env {
+    let mut e = env().await;
+    e.backend_type = "seaweedfs";
+    e.backend_settings = format!(
+        "s3_endpoint: {}\n      admin_access_key: {}\n      admin_secret_key: {}\n      purge_data: {purge}\n      allocation_prefix: w{}-",
+        peer.endpoint,
+        peer.admin_access_key,
+        peer.admin_secret_key,
+        &uuid::Uuid::new_v4().simple().to_string()[..6],
+    );
     e.unit_factor = 1024;
     e
 }
@@ -95,6 +113,7 @@ pub async fn env() -> Env {
         croit,
         dir: tempfile::tempdir().unwrap(),
         offering,
+        backend_type: "ceph_s3",
         backend_settings,
         unit_factor: 1_000_000_000,
     }
@@ -112,8 +131,8 @@ offerings:
     waldur_api_url: {api}
     waldur_api_token: {token}
     waldur_offering_uuid: {off}
-    backend_type: ceph_s3
-    order_processing_backend: ceph_s3
+    backend_type: {backend}
+    order_processing_backend: {backend}
     backend_settings:
       {settings}
     backend_components:
@@ -130,6 +149,7 @@ offerings:
             token = self.waldur.provider_token(),
             off = self.offering,
             settings = self.backend_settings,
+            backend = self.backend_type,
             factor = self.unit_factor,
         )
     }
@@ -154,8 +174,11 @@ offerings:
     pub fn usage_config_yaml(&self) -> String {
         self.config_yaml()
             .replace(
-                "    order_processing_backend: ceph_s3\n",
-                "    order_processing_backend: ceph_s3\n    reporting_backend: ceph_s3\n",
+                &format!("    order_processing_backend: {}\n", self.backend_type),
+                &format!(
+                    "    order_processing_backend: {b}\n    reporting_backend: {b}\n",
+                    b = self.backend_type
+                ),
             )
             .replace(
                 "        label: Storage\n",

@@ -13,8 +13,11 @@ use crate::retry::RetryPolicy;
 use site_agent_sdk::{BackendError, BackendPlugin, StorageBackend};
 use std::sync::Arc;
 
-/// Every backend this build can drive (one line per plugin crate).
-pub static PLUGINS: &[&dyn BackendPlugin] = &[&site_agent_ceph_s3::PLUGIN];
+/// Every backend this build can drive.
+pub static PLUGINS: &[&dyn BackendPlugin] = &[
+    // One line per plugin crate (and its dependency in agent/Cargo.toml).
+    &site_agent_ceph_s3::PLUGIN,
+];
 
 /// The plugin registered under `name` (any case).
 pub fn plugin(name: &str) -> Option<&'static dyn BackendPlugin> {

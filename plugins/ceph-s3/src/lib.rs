@@ -17,16 +17,13 @@ pub use plugin::PLUGIN;
 pub use settings::{CephS3Settings, Flavour};
 
 use site_agent_sdk::stamped::StampedBackend;
-use site_agent_sdk::{BackendError, ConnectionInfo, StorageBackend};
+use site_agent_sdk::{BackendError, StorageBackend};
 use std::sync::Arc;
 
 /// Builds the backend for validated settings.
 pub fn build(settings: CephS3Settings) -> Result<Arc<dyn StorageBackend>, BackendError> {
-    let connection = ConnectionInfo {
-        s3_endpoint: settings.s3_endpoint.clone(),
-        s3_region: settings.s3_region.clone(),
-    };
-    let prefix = &settings.allocation_prefix;
+    let connection = settings.store.connection();
+    let prefix = &settings.store.allocation_prefix;
     Ok(match settings.flavour {
         Flavour::Croit => Arc::new(StampedBackend::new(
             croit::CroitOps::new(&settings)?,

@@ -1,6 +1,6 @@
 //! The registration of the Ceph backend (`backend_type: ceph_s3`).
 
-use crate::settings::{CephS3Settings, Flavour, KNOWN_KEYS, LEGACY_KEYS};
+use crate::settings::{CephS3Settings, Flavour, LEGACY_KEYS, known_keys};
 use serde_json::{Map, Value};
 use site_agent_sdk::{BackendError, BackendPlugin, BackendSettings, Capabilities, StorageBackend};
 use std::sync::Arc;
@@ -15,7 +15,7 @@ impl BackendPlugin for CephS3Plugin {
         "ceph_s3"
     }
     fn known_keys(&self) -> &'static [&'static str] {
-        KNOWN_KEYS
+        known_keys()
     }
     fn legacy_keys(&self) -> &'static [&'static str] {
         LEGACY_KEYS
@@ -40,8 +40,8 @@ impl BackendSettings for CephS3Settings {
         format!(
             "ceph_s3, flavour {}, S3 endpoint {}{}",
             self.flavour.as_str(),
-            self.s3_endpoint,
-            if self.purge_data {
+            self.store.s3_endpoint,
+            if self.store.purge_data {
                 ", purge_data on"
             } else {
                 ""
@@ -55,7 +55,7 @@ impl BackendSettings for CephS3Settings {
         }
     }
     fn purge_on_delete(&self) -> bool {
-        self.purge_data
+        self.store.purge_data
     }
     fn build(&self) -> Result<Arc<dyn StorageBackend>, BackendError> {
         crate::build(self.clone())

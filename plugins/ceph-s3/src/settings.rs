@@ -2,11 +2,9 @@
 
 use secrecy::SecretString;
 use serde_json::{Map, Value};
-use site_agent_sdk::http::{HttpConfig, ProxyConfig};
 use site_agent_sdk::settings::{
-    Problems, bool_setting, is_truthy, number_in_range, secret_setting, string_setting,
+    Problems, STORE_KEYS, StoreSettings, http_url, is_truthy, secret_setting, string_setting,
 };
-use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavour {
@@ -69,19 +67,15 @@ impl std::fmt::Debug for RadosgwSettings {
 #[derive(Debug, Clone)]
 pub struct CephS3Settings {
     pub flavour: Flavour,
-    pub s3_endpoint: String,
-    pub s3_region: String,
-    pub allocation_prefix: String,
+    /// Endpoint, region, uid prefix, purge and HTTP: shared with every store backend.
+    pub store: StoreSettings,
     pub default_placement: Option<String>,
-    /// Terminate removes the user's buckets and objects too (explicit opt-in).
-    pub purge_data: bool,
-    pub http: HttpConfig,
     pub croit: Option<CroitSettings>,
     pub radosgw: Option<RadosgwSettings>,
 }
 
-/// Keys this plugin reads (the agent warns about keys nobody reads).
-pub const KNOWN_KEYS: &[&str] = &[
+/// Keys this plugin reads besides [`STORE_KEYS`] (the agent warns about keys nobody reads).
+const OWN_KEYS: &[&str] = &[
     "flavour",
     "api_url",
     "token",
@@ -96,21 +90,17 @@ pub const KNOWN_KEYS: &[&str] = &[
     "admin_secret_key_file",
     "admin_secret_key_credential",
     "admin_path",
-    "s3_endpoint",
-    "s3_region",
-    "verify_ssl",
-    "timeout",
-    "allocation_prefix",
     "default_tenant",
     "default_placement",
     "default_storage_class",
-    "purge_data",
-    "proxy_url",
-    "proxy_username",
-    "proxy_password",
-    "proxy_password_file",
-    "proxy_password_credential",
 ];
+
+/// Every key this plugin reads.
+pub fn known_keys() -> &'static [&'static str] {
+    static ALL: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    ALL.get_or_init(|| OWN_KEYS.iter().chain(STORE_KEYS).copied().collect())
+        .as_slice()
+}
 
 /// Legacy croit-s3 keys: accepted, but they do nothing any more.
 pub const LEGACY_KEYS: &[&str] = &["user_prefix", "slug_separator", "max_username_length"];
@@ -172,37 +162,9 @@ impl CephS3Settings {
             ));
         }
 
-        let s3_endpoint = match string_setting(map, "s3_endpoint", &mut p) {
-            Some(e) if e.starts_with("http://") || e.starts_with("https://") => {
-                e.trim_end_matches('/').to_string()
-            }
-            Some(e) => {
-                p.push(format!("`s3_endpoint` must be an http(s) URL, not {e:?}"));
-                String::new()
-            }
-            None => {
-                p.push("`s3_endpoint` is required: the S3 URL tenants connect to".into());
-                String::new()
-            }
-        };
-        let s3_region = string_setting(map, "s3_region", &mut p)
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "default".into());
-        let allocation_prefix =
-            string_setting(map, "allocation_prefix", &mut p).unwrap_or_default();
-        if !allocation_prefix.is_empty()
-            && site_agent_sdk::validate_identifier("allocation_prefix", &allocation_prefix).is_err()
-        {
-            p.push(format!(
-                "`allocation_prefix` {allocation_prefix:?} may only contain A-Z, a-z, 0-9, '.', '_' and '-'"
-            ));
-        }
+        let store = StoreSettings::from_map(map, "default", &mut p);
         let default_placement =
             string_setting(map, "default_placement", &mut p).filter(|s| !s.is_empty());
-        let purge_data = bool_setting(map, "purge_data", false, &mut p);
-        let verify = bool_setting(map, "verify_ssl", true, &mut p);
-        let timeout = number_in_range(map, "timeout", 30.0, TIMEOUT_RANGE, &mut p);
-        let proxy = proxy_settings(map, &mut p);
 
         let (croit, radosgw) = match flavour {
             Flavour::Croit => (croit_settings(map, &mut p), None),
@@ -213,17 +175,8 @@ impl CephS3Settings {
         }
         Ok(Self {
             flavour,
-            s3_endpoint,
-            s3_region,
-            allocation_prefix,
+            store,
             default_placement,
-            purge_data,
-            http: HttpConfig {
-                timeout: Duration::from_secs_f64(timeout),
-                verify_tls: verify,
-                proxy,
-                ..HttpConfig::default()
-            },
             croit,
             radosgw,
         })
@@ -231,18 +184,12 @@ impl CephS3Settings {
 }
 
 fn croit_settings(map: &Map<String, Value>, p: &mut Problems) -> Option<CroitSettings> {
-    let api_url = match string_setting(map, "api_url", p) {
-        Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
-            u.trim_end_matches('/').to_string()
-        }
-        Some(u) => {
-            p.push(format!("`api_url` must be an http(s) URL, not {u:?}"));
-            return None;
-        }
-        None => {
+    let before = p.len();
+    let Some(api_url) = http_url(map, "api_url", p) else {
+        if p.len() == before {
             p.push("`api_url` is required for the croit flavour (the croit management URL)".into());
-            return None;
         }
+        return None;
     };
     let before = p.len();
     let token = secret_setting(map, "token", p);
@@ -293,27 +240,6 @@ fn radosgw_settings(map: &Map<String, Value>, p: &mut Problems) -> Option<Radosg
     }
 }
 
-/// Backend request timeout bounds, in seconds.
-const TIMEOUT_RANGE: (f64, f64) = (0.5, 600.0);
-
-fn proxy_settings(map: &Map<String, Value>, p: &mut Problems) -> Option<ProxyConfig> {
-    let url = string_setting(map, "proxy_url", p).filter(|s| !s.is_empty())?;
-    if !(url.starts_with("http://") || url.starts_with("https://")) {
-        p.push(format!("`proxy_url` must be an http(s) URL, not {url:?}"));
-        return None;
-    }
-    let username = string_setting(map, "proxy_username", p).filter(|s| !s.is_empty());
-    let password = secret_setting(map, "proxy_password", p);
-    if username.is_some() != password.is_some() {
-        p.push("`proxy_username` and `proxy_password` must be set together".into());
-    }
-    Some(ProxyConfig {
-        url,
-        username,
-        password,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,10 +253,10 @@ mod tests {
     fn croit_minimal() {
         let s = parse(json!({"api_url": "https://croit.local/", "token": "t", "s3_endpoint": "https://s3.local/"})).unwrap();
         assert_eq!(s.flavour, Flavour::Croit);
-        assert_eq!(s.s3_endpoint, "https://s3.local");
-        assert_eq!(s.s3_region, "default");
+        assert_eq!(s.store.s3_endpoint, "https://s3.local");
+        assert_eq!(s.store.s3_region, "default");
         assert_eq!(s.croit.unwrap().api_url, "https://croit.local");
-        assert!(s.http.verify_tls);
+        assert!(s.store.http.verify_tls);
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod sigv4;
 pub mod stamped;
 pub mod types;
 pub mod vendor;
+pub mod xml;
 
 pub use backend::StorageBackend;
 pub use error::{BackendError, ErrorKind};

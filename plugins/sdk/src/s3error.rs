@@ -50,16 +50,14 @@ pub fn kind_of_code(code: &str) -> Option<ErrorKind> {
 }
 
 /// The `<Code>` of an S3 or IAM XML error body.
-pub fn xml_code(body: &str) -> Option<&str> {
-    let start = body.find("<Code>")? + "<Code>".len();
-    let end = body[start..].find("</Code>")? + start;
-    Some(body[start..end].trim())
+pub fn xml_code(body: &str) -> Option<String> {
+    crate::xml::leaf(body, "Code")
 }
 
 /// Classifies an S3-style error answer; the message names the call and the code (or status),
 /// never the body (it may echo request parameters).
 pub fn classify_s3(what: &str, status: u16, body: &str) -> BackendError {
-    let code = xml_code(body).unwrap_or_default().to_string();
+    let code = xml_code(body).unwrap_or_default();
     let kind = kind_of_code(&code).unwrap_or_else(|| kind_of_status(status));
     let shown = if code.is_empty() {
         format!("HTTP {status}")

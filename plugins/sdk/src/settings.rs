@@ -1,8 +1,10 @@
 //! Helpers for reading plugin settings (`backend_settings` maps) with messages that name the key.
 
+use crate::http::{HttpConfig, ProxyConfig};
 use secrecy::SecretString;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Problems found while reading settings; each message names the key.
 pub type Problems = Vec<String>;
@@ -84,6 +86,115 @@ pub fn read_secret_file(path: &Path, key: &str, problems: &mut Problems) -> Opti
             None
         }
     }
+}
+
+/// The settings every object-store backend shares: where tenants connect, how uids are
+/// named, whether Terminate purges, and how backend HTTP goes out.
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    pub s3_endpoint: String,
+    pub s3_region: String,
+    pub allocation_prefix: String,
+    /// Terminate removes the tenant's data too (explicit opt-in).
+    pub purge_data: bool,
+    pub http: HttpConfig,
+}
+
+/// The keys [`StoreSettings`] reads.
+pub const STORE_KEYS: &[&str] = &[
+    "s3_endpoint",
+    "s3_region",
+    "verify_ssl",
+    "timeout",
+    "allocation_prefix",
+    "purge_data",
+    "proxy_url",
+    "proxy_username",
+    "proxy_password",
+    "proxy_password_file",
+    "proxy_password_credential",
+];
+
+/// Backend request timeout bounds, in seconds.
+const TIMEOUT_RANGE: (f64, f64) = (0.5, 600.0);
+
+impl StoreSettings {
+    /// Reads the shared keys; `default_region` when `s3_region` is unset.
+    pub fn from_map(map: &Map<String, Value>, default_region: &str, p: &mut Problems) -> Self {
+        let before = p.len();
+        let s3_endpoint = http_url(map, "s3_endpoint", p).unwrap_or_else(|| {
+            if p.len() == before {
+                p.push("`s3_endpoint` is required: the S3 URL tenants connect to".into());
+            }
+            String::new()
+        });
+        let s3_region = string_setting(map, "s3_region", p)
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| default_region.into());
+        let allocation_prefix = string_setting(map, "allocation_prefix", p).unwrap_or_default();
+        if !allocation_prefix.is_empty()
+            && crate::validate_identifier("allocation_prefix", &allocation_prefix).is_err()
+        {
+            p.push(format!(
+                "`allocation_prefix` {allocation_prefix:?} may only contain A-Z, a-z, 0-9, '.', '_' and '-'"
+            ));
+        }
+        let purge_data = bool_setting(map, "purge_data", false, p);
+        let verify = bool_setting(map, "verify_ssl", true, p);
+        let timeout = number_in_range(map, "timeout", 30.0, TIMEOUT_RANGE, p);
+        let proxy = proxy_settings(map, p);
+        Self {
+            s3_endpoint,
+            s3_region,
+            allocation_prefix,
+            purge_data,
+            http: HttpConfig {
+                timeout: Duration::from_secs_f64(timeout),
+                verify_tls: verify,
+                proxy,
+                ..HttpConfig::default()
+            },
+        }
+    }
+
+    /// What tenants are told (resource metadata).
+    pub fn connection(&self) -> crate::ConnectionInfo {
+        crate::ConnectionInfo {
+            s3_endpoint: self.s3_endpoint.clone(),
+            s3_region: self.s3_region.clone(),
+        }
+    }
+}
+
+/// An http(s) URL setting without its trailing slash; `None` (with a problem) when malformed.
+pub fn http_url(map: &Map<String, Value>, key: &str, p: &mut Problems) -> Option<String> {
+    match string_setting(map, key, p)? {
+        u if u.starts_with("http://") || u.starts_with("https://") => {
+            Some(u.trim_end_matches('/').to_string())
+        }
+        u => {
+            p.push(format!("`{key}` must be an http(s) URL, not {u:?}"));
+            None
+        }
+    }
+}
+
+fn proxy_settings(map: &Map<String, Value>, p: &mut Problems) -> Option<ProxyConfig> {
+    let url = string_setting(map, "proxy_url", p).filter(|s| !s.is_empty())?;
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        p.push(format!("`proxy_url` must be an http(s) URL, not {url:?}"));
+        return None;
+    }
+    let username = string_setting(map, "proxy_username", p).filter(|s| !s.is_empty());
+    let password = secret_setting(map, "proxy_password", p);
+    if username.is_some() != password.is_some() {
+        p.push("`proxy_username` and `proxy_password` must be set together".into());
+    }
+    Some(ProxyConfig {
+        url,
+        username,
+        password,
+    })
 }
 
 /// A string setting; a non-string value is a problem.

@@ -210,11 +210,10 @@ impl<V: VendorOps> StorageBackend for StampedBackend<V> {
         self.ops.quotas(uid).await
     }
 
+    /// Always carried out (vendors make it idempotent): a suspension cut short must be
+    /// finished by the retry even where the user already reads as suspended.
     async fn set_suspended(&self, tenant: &Tenant, suspended: bool) -> Result<(), BackendError> {
-        let user = self.require_owned(tenant).await?;
-        if user.suspended == suspended {
-            return Ok(());
-        }
+        self.require_owned(tenant).await?;
         self.ops.set_suspended(&tenant.uid, suspended).await
     }
 

@@ -57,11 +57,11 @@ impl CroitOps {
             .as_ref()
             .ok_or_else(|| BackendError::invalid("croit settings missing"))?;
         Ok(Self {
-            client: CroitClient::new(croit, &settings.http)?,
+            client: CroitClient::new(croit, &settings.store.http)?,
             data: S3DataPlane::new(
-                build_client(&settings.http)?,
-                &settings.s3_endpoint,
-                &settings.s3_region,
+                build_client(&settings.store.http)?,
+                &settings.store.s3_endpoint,
+                &settings.store.s3_region,
             )?,
             tenant: croit.default_tenant.clone(),
             placement: settings.default_placement.clone(),

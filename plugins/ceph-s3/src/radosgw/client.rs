@@ -6,15 +6,13 @@ use crate::settings::{CephS3Settings, RadosgwSettings};
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use site_agent_sdk::http::{build_client, transport_error};
-use site_agent_sdk::sigv4::Signer;
+use site_agent_sdk::http::build_client;
+use site_agent_sdk::sigv4::{SignedHttp, Signer};
 use site_agent_sdk::{BackendError, validate_identifier};
-use std::time::SystemTime;
 
 pub struct RgwClient {
-    http: reqwest::Client,
+    http: SignedHttp,
     base: String,
-    signer: Signer,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -82,14 +80,16 @@ impl QuotaType {
 impl RgwClient {
     pub fn new(settings: &CephS3Settings, rgw: &RadosgwSettings) -> Result<Self, BackendError> {
         Ok(Self {
-            http: build_client(&settings.http)?,
-            base: format!("{}/{}", settings.s3_endpoint, rgw.admin_path),
-            signer: Signer::new(
-                rgw.admin_access_key.clone(),
-                SecretString::from(rgw.admin_secret_key.expose_secret().to_string()),
-                settings.s3_region.clone(),
-                "s3",
+            http: SignedHttp::new(
+                build_client(&settings.store.http)?,
+                Signer::new(
+                    rgw.admin_access_key.clone(),
+                    SecretString::from(rgw.admin_secret_key.expose_secret().to_string()),
+                    settings.store.s3_region.clone(),
+                    "s3",
+                ),
             ),
+            base: format!("{}/{}", settings.store.s3_endpoint, rgw.admin_path),
         })
     }
 
@@ -101,22 +101,11 @@ impl RgwClient {
         query: &AdminQuery,
     ) -> Result<String, BackendError> {
         let url = format!("{}/{resource}?{}", self.base, query.encode());
-        let headers = self
-            .signer
-            .headers(method.as_str(), &url, SystemTime::now())?;
-        let mut req = self.http.request(method, &url);
-        for (k, v) in headers {
-            req = req.header(k, v);
-        }
-        let resp = req.send().await.map_err(|e| transport_error(what, e))?;
-        let status = resp.status().as_u16();
-        let text = site_agent_sdk::http::read_text(resp, site_agent_sdk::http::MAX_BODY)
-            .await
-            .map_err(|e| e.into_backend(what))?;
-        if (200..300).contains(&status) {
-            Ok(text)
+        let answer = self.http.send(what, method, &url, None, Vec::new()).await?;
+        if answer.ok() {
+            Ok(answer.body)
         } else {
-            Err(classify_rgw(what, status, &text))
+            Err(classify_rgw(what, answer.status, &answer.body))
         }
     }
 

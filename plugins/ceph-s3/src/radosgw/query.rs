@@ -42,25 +42,8 @@ impl AdminQuery {
     pub fn encode(&self) -> String {
         let mut q = self.clone();
         q.set("format", "json");
-        q.pairs
-            .iter()
-            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-            .collect::<Vec<_>>()
-            .join("&")
+        site_agent_sdk::sigv4::encode_pairs(q.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
     }
-}
-
-/// RFC 3986 percent-encoding: only unreserved characters stay as they are.
-pub fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
