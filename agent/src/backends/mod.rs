@@ -17,6 +17,7 @@ use std::sync::Arc;
 pub static PLUGINS: &[&dyn BackendPlugin] = &[
     // One line per plugin crate (and its dependency in agent/Cargo.toml).
     &site_agent_ceph_s3::PLUGIN,
+    &site_agent_seaweedfs::PLUGIN,
 ];
 
 /// The plugin registered under `name` (any case).
