@@ -1,4 +1,5 @@
-//! The command line: the upstream `-m MODE -c FILE` form, plus `run` and `check-config`.
+//! The command line: the upstream `-m MODE -c FILE` form, plus subcommands (`run`,
+//! `check-config`, `load-components`, `healthz`, `usage`).
 
 use crate::logging::LogFormat;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -91,10 +92,11 @@ pub enum Mode {
     /// WALDUR_SITE_AGENT_REPORT_PERIOD_MINUTES (default 30), close each month before it ends.
     #[value(name = "report")]
     Report,
-    /// Resource reconcile: suspend paused users, resume restored ones, repair quota drift
-    /// (every WALDUR_SITE_AGENT_MEMBERSHIP_SYNC_PERIOD_MINUTES, default 5).
-    #[value(name = "membership_sync")]
-    MembershipSync,
+    /// The resource reconcile pass: suspend paused users, resume restored ones, repair quota
+    /// drift, prune keys Waldur does not hold (every WALDUR_SITE_AGENT_MEMBERSHIP_SYNC_PERIOD_MINUTES,
+    /// default 5). Upstream's name for it; `reconcile` is accepted too.
+    #[value(name = "membership_sync", alias = "reconcile")]
+    Reconcile,
     /// Orders and key rotations by STOMP events over websocket, with polling as the reconcile sweep.
     #[value(name = "event_process")]
     EventProcess,
@@ -105,7 +107,7 @@ impl Mode {
         match self {
             Mode::OrderProcess => "order_process",
             Mode::Report => "report",
-            Mode::MembershipSync => "membership_sync",
+            Mode::Reconcile => "membership_sync",
             Mode::EventProcess => "event_process",
         }
     }

@@ -135,7 +135,7 @@ async fn run(config: site_agent::config::Config, mode: Option<Mode>, once: bool)
             None | Some(Mode::OrderProcess) | Some(Mode::EventProcess)
         )
         .then_some(orders),
-        sync: matches!(mode, None | Some(Mode::MembershipSync)).then_some(sync),
+        reconcile: matches!(mode, None | Some(Mode::Reconcile)).then_some(sync),
         usage: matches!(mode, None | Some(Mode::Report)).then_some(report),
         events: matches!(mode, None | Some(Mode::EventProcess)),
     };
@@ -146,7 +146,11 @@ async fn run(config: site_agent::config::Config, mode: Option<Mode>, once: bool)
             return ExitCode::FAILURE;
         }
     };
-    tracing::info!(offerings = app.syncs.len(), ?roles, "site-agent started");
+    tracing::info!(
+        offerings = app.reconcilers.len(),
+        ?roles,
+        "site-agent started"
+    );
     if once {
         if roles.orders.is_some() {
             for (order, outcome) in app.order_cycle().await {
@@ -156,8 +160,8 @@ async fn run(config: site_agent::config::Config, mode: Option<Mode>, once: bool)
                 tracing::info!(api_key = %key, outcome = ?outcome, "key rotation handled");
             }
         }
-        if roles.sync.is_some() {
-            app.sync_cycle().await;
+        if roles.reconcile.is_some() {
+            app.reconcile_cycle().await;
         }
         if roles.usage.is_some() {
             app.usage_sample_cycle().await;
@@ -188,7 +192,7 @@ async fn usage_report_now(config: site_agent::config::Config, dry_run: bool) -> 
         return ExitCode::from(2);
     }
     if dry_run {
-        site_agent::usage::show::print_dry_run(&app).await;
+        site_agent::usage::show::print_dry_run(&app.reporters).await;
         return ExitCode::SUCCESS;
     }
     app.usage_sample_cycle().await;

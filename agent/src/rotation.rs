@@ -5,9 +5,9 @@
 //! next pass settles the ledger and, while the key is still `Updating`, rotates again.
 
 use crate::config::Offering;
-use crate::keybook::{KeyBook, set_key_applied};
 use crate::locks::ResourceLocks;
 use crate::orders::StepError;
+use crate::orders::keybook::{KeyBook, set_key_applied};
 use crate::store::{KeyIntent, Store};
 use crate::waldur::{ApiKeyStatus, WaldurClient, hex};
 use secrecy::ExposeSecret;
@@ -148,7 +148,7 @@ impl Rotator {
         key_uuid: &str,
         key: &ApiKeyStatus,
         book: &KeyBook<'_>,
-        held: crate::keybook::Held,
+        held: crate::orders::keybook::Held,
     ) -> Result<RotationOutcome, StepError> {
         let old = key
             .client_id

@@ -271,10 +271,10 @@ fn usage_configuration_is_checked_at_start_up() {
     let c = load_str(&upstream, "t", no_env()).unwrap();
     let (key, comp) = c.offerings[0].reported_components().next().unwrap();
     assert_eq!(key, "s3_storage");
-    assert_eq!(comp.usage, Some(site_agent::usage::kind::UsageKind::GbDays));
+    assert_eq!(comp.usage, Some(site_agent::config::UsageKind::GbDays));
     assert_eq!(
         comp.usage_source,
-        site_agent::usage::kind::UsageSource::MeteredSeries
+        site_agent::config::UsageSource::MeteredSeries
     );
 }
 

@@ -208,7 +208,7 @@ offerings:
         let config = self.config();
         let store = Store::open(&config.database_path).unwrap();
         App::build_with_backends(config, store, &test_options(), |o| {
-            site_agent::backends::build(o, fast_retry()).map(&wrap)
+            site_agent::backends::build(o.backend.as_ref(), fast_retry()).map(&wrap)
         })
         .unwrap()
     }

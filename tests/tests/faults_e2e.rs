@@ -261,7 +261,7 @@ async fn a_backend_id_pointing_at_another_resources_user_is_refused() {
         .set_resource_field(&a.resource_uuid, "paused", json!(true));
     env.waldur
         .set_resource_field(&a.resource_uuid, "state", json!("OK"));
-    app.sync_cycle().await;
+    app.reconcile_cycle().await;
     assert!(
         !env.croit.user(&uid_b).unwrap().suspended,
         "B is not suspended"

@@ -32,7 +32,7 @@ async fn pause_suspends_and_restore_resumes() {
     let (app, resource, uid) = provisioned(&env).await;
     env.waldur
         .set_resource_field(&resource, "paused", json!(true));
-    let reports = app.sync_cycle().await;
+    let reports = app.reconcile_cycle().await;
     assert!(
         reports
             .iter()
@@ -42,12 +42,12 @@ async fn pause_suspends_and_restore_resumes() {
     assert!(env.croit.user(&uid).unwrap().suspended);
     // Idempotent: a second pass changes nothing.
     let writes = env.croit_writes();
-    app.sync_cycle().await;
+    app.reconcile_cycle().await;
     assert_eq!(env.croit_writes(), writes);
 
     env.waldur
         .set_resource_field(&resource, "paused", json!(false));
-    let reports = app.sync_cycle().await;
+    let reports = app.reconcile_cycle().await;
     assert!(
         reports.iter().any(|(r, rep)| *r == resource && rep.resumed),
         "{reports:?}"
@@ -60,7 +60,7 @@ async fn quota_drift_on_the_cluster_is_repaired() {
     let env = env().await;
     let (app, resource, uid) = provisioned(&env).await;
     assert!(
-        app.sync_cycle()
+        app.reconcile_cycle()
             .await
             .iter()
             .all(|(_, r)| !r.quota_repaired),
@@ -77,7 +77,7 @@ async fn quota_drift_on_the_cluster_is_repaired() {
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    let reports = app.sync_cycle().await;
+    let reports = app.reconcile_cycle().await;
     assert!(
         reports
             .iter()

@@ -97,11 +97,11 @@ async fn full_lifecycle_on_a_real_radosgw() {
 
     // Pause: the keys stop working. Restore: they work again.
     env.waldur.set_resource_field(&res, "paused", json!(true));
-    app.sync_cycle().await;
+    app.reconcile_cycle().await;
     let refused = first.put_object(&bucket, "c", vec![4; 10]).await;
     assert_eq!(refused.status, 403, "{refused:?}");
     env.waldur.set_resource_field(&res, "paused", json!(false));
-    app.sync_cycle().await;
+    app.reconcile_cycle().await;
     assert!(first.put_object(&bucket, "c", vec![4; 10]).await.ok());
 
     // Rotation: exactly two working keys afterwards; the old one is refused.
@@ -180,7 +180,7 @@ async fn quota_drift_on_a_real_radosgw_is_repaired() {
         )
         .await
         .unwrap();
-    let reports = app.sync_cycle().await;
+    let reports = app.reconcile_cycle().await;
     assert!(reports.iter().any(|(_, r)| r.quota_repaired), "{reports:?}");
     let q = backend.quota(&uid).await.unwrap();
     assert_eq!(
@@ -191,7 +191,7 @@ async fn quota_drift_on_a_real_radosgw_is_repaired() {
         (Some(8192), Some(8192))
     );
     assert!(
-        app.sync_cycle()
+        app.reconcile_cycle()
             .await
             .iter()
             .all(|(_, r)| !r.quota_repaired),

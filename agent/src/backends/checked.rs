@@ -196,6 +196,7 @@ mod tests {
                 secret: SecretOrigin::Backend,
                 choose_access_key: false,
                 max_keys: None,
+                tenant_can_issue: false,
                 rotation: RotationMode::AddThenRemove,
             },
             buckets: BucketModel::Granted,

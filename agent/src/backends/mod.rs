@@ -8,9 +8,8 @@ mod layer;
 pub use checked::Checked;
 pub use layer::Layered;
 
-use crate::config::Offering;
 use crate::retry::RetryPolicy;
-use site_agent_sdk::{BackendError, BackendPlugin, StorageBackend};
+use site_agent_sdk::{BackendError, BackendPlugin, BackendSettings, StorageBackend};
 use std::sync::Arc;
 
 /// Every backend this build can drive.
@@ -37,12 +36,12 @@ pub fn names() -> String {
         .join(", ")
 }
 
-/// The plugin for an offering, with the shared layers around it: capability checks (outermost:
-/// nothing unsupported is retried), then retry and logging.
+/// An offering's backend from its settings, with the shared layers around it: capability
+/// checks (outermost: nothing unsupported is retried), then retry and logging.
 pub fn build(
-    offering: &Offering,
+    settings: &dyn BackendSettings,
     retry: RetryPolicy,
 ) -> Result<Arc<dyn StorageBackend>, BackendError> {
-    let layered = Arc::new(Layered::new(offering.backend.build()?, retry));
+    let layered = Arc::new(Layered::new(settings.build()?, retry));
     Ok(Arc::new(Checked::new(layered)))
 }

@@ -3,8 +3,10 @@
 
 mod env;
 mod raw;
+mod usage_kind;
 mod validate;
 
+pub use usage_kind::{UsageKind, UsageSource};
 pub use validate::{
     BackendConfig, Component, Config, Offering, StompSettings, UsageSettings, WaldurAuth,
 };

@@ -1,7 +1,7 @@
 //! Turns the raw document into a validated `Config`, collecting every problem at once.
 
 use super::raw::{RawComponent, RawConfig, RawOffering};
-use crate::usage::kind::{UsageKind, UsageSource};
+use super::usage_kind::{UsageKind, UsageSource};
 use secrecy::SecretString;
 use serde_json::{Map, Value};
 use site_agent_sdk::settings::{read_credential, read_secret_file};

@@ -3,7 +3,6 @@
 
 pub mod listener;
 pub mod queue;
-mod worker;
 
 pub use listener::EventListener;
 pub use queue::{Work, WorkQueue};

@@ -1,9 +1,9 @@
 //! Two S3 key pairs per resource (fewer where the backend caps keys): minted, applied to the backend, then reported to Waldur,
 //! through the key ledger so an interruption anywhere leaves the backend's keys equal to
-//! Waldur's (see [`crate::keybook`]).
+//! Waldur's (see [`super::keybook`]).
 
+use super::keybook::KeyBook;
 use super::{OrderProcessor, StepError};
-use crate::keybook::KeyBook;
 use crate::waldur::hex;
 use site_agent_sdk::Tenant;
 use std::collections::BTreeMap;

@@ -4,6 +4,7 @@
 mod create;
 mod error;
 pub mod input;
+pub mod keybook;
 mod keys;
 pub mod metadata;
 mod terminate;

@@ -3,9 +3,9 @@
 
 use super::amount::Cents;
 use super::integrate::{Reading, gb_days, in_units, latest, peak};
-use super::kind::{UsageKind, UsageSource};
 use super::period::Period;
 use super::reporter::UsageReporter;
+use crate::config::{UsageKind, UsageSource};
 use crate::store::usage::Sample;
 
 impl UsageReporter {

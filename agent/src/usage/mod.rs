@@ -7,7 +7,6 @@ pub mod deliver;
 pub mod figures;
 pub mod finish;
 pub mod integrate;
-pub mod kind;
 pub mod period;
 pub mod reporter;
 pub mod retention;

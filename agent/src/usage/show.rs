@@ -1,8 +1,8 @@
 //! The operator's view: samples, computed figures and what Waldur was sent, as tables.
 
+use super::UsageReporter;
 use super::amount::Cents;
 use super::period::Period;
-use crate::app::App;
 use crate::config::Config;
 use crate::store::Store;
 use std::process::ExitCode;
@@ -119,12 +119,12 @@ pub fn print(config: &Config, resource: Option<String>, period: Option<String>) 
 }
 
 /// `site-agent usage report --dry-run`: the current period's figures from stored samples.
-pub async fn print_dry_run(app: &App) {
+pub async fn print_dry_run(reporters: &[std::sync::Arc<UsageReporter>]) {
     println!(
         "{:<34} {:<14} {:<8} {:>12}",
         "resource", "component", "period", "amount"
     );
-    for r in &app.reporters {
+    for r in reporters {
         let p = Period::containing(r.clock.now(), r.tz);
         for (resource, component, period, cents, _) in r.figures(p, false).await {
             println!(

@@ -213,7 +213,13 @@ async fn lookups_in_a_pass_share_one_user_listing_and_writes_refresh_it() {
         .await
         .unwrap();
     assert!(
-        h.backend.user("waldur-a").await.unwrap().unwrap().suspended,
+        h.backend
+            .user("waldur-a")
+            .await
+            .unwrap()
+            .unwrap()
+            .suspension
+            == site_agent_sdk::Suspension::Suspended,
         "a write is seen at once"
     );
     assert!(h.sim.count_calls("GET", "/api/s3/users") > before);

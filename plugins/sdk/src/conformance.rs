@@ -201,7 +201,7 @@ pub async fn refuses_another_resources_user(h: &dyn Harness, uid: &str) {
         vec![mine.access_key.clone()],
         "its key survives"
     );
-    assert!(!user.suspended);
+    assert_eq!(user.suspension, crate::Suspension::Active);
     assert!(h.key_works(uid, &mine).await, "and still works");
 }
 
@@ -308,7 +308,10 @@ pub async fn suspend_and_resume(h: &dyn Harness, uid: &str) {
         .await
         .unwrap();
     b.set_suspended(&tenant(uid), true).await.unwrap();
-    assert!(b.user(uid).await.unwrap().unwrap().suspended, "suspended");
+    assert_eq!(
+        b.user(uid).await.unwrap().unwrap().suspension,
+        crate::Suspension::Suspended
+    );
     assert!(
         !h.key_works(uid, &key).await,
         "a suspended user's key is refused"
@@ -317,7 +320,11 @@ pub async fn suspend_and_resume(h: &dyn Harness, uid: &str) {
         .await
         .expect("suspending twice is fine");
     b.set_suspended(&tenant(uid), false).await.unwrap();
-    assert!(!b.user(uid).await.unwrap().unwrap().suspended, "resumed");
+    assert_eq!(
+        b.user(uid).await.unwrap().unwrap().suspension,
+        crate::Suspension::Active,
+        "resumed"
+    );
     assert!(
         h.key_works(uid, &key).await,
         "a resumed user's key works again"

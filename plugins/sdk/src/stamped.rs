@@ -101,9 +101,13 @@ impl<V: VendorOps> StampedBackend<V> {
         };
         let verdict = if self.is_owned(tenant, &u) {
             Owner::This
-        } else {
-            let holds_data = !self.ops.buckets(uid).await?.is_empty();
+        } else if u.stamp.is_none() && u.access_keys.is_empty() {
+            // Whatever cannot be shown empty counts as data: a bare user is claimed only
+            // when it provably holds nothing.
+            let holds_data = self.ops.buckets(uid).await.map_or(true, |b| !b.is_empty());
             owner(tenant, &u, holds_data)
+        } else {
+            Owner::Someone
         };
         match verdict {
             Owner::This => {}
@@ -188,7 +192,7 @@ impl<V: VendorOps> StorageBackend for StampedBackend<V> {
             uid: u.uid,
             display_name: u.name,
             stamp: u.stamp,
-            suspended: u.suspended,
+            suspension: u.suspension,
             access_keys: u.access_keys,
         }))
     }

@@ -150,6 +150,27 @@ pub struct KeyPair {
     pub secret_key: SecretString,
 }
 
+/// Whether a user's access is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Suspension {
+    #[default]
+    Active,
+    Suspended,
+    /// Half-way either way (a suspension or resumption cut short, or a key made meanwhile):
+    /// neither state holds, so both a pause and a restore must act.
+    Partial,
+}
+
+impl Suspension {
+    pub fn of(suspended: bool) -> Self {
+        if suspended {
+            Suspension::Suspended
+        } else {
+            Suspension::Active
+        }
+    }
+}
+
 /// What the backend knows about a user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserInfo {
@@ -157,7 +178,7 @@ pub struct UserInfo {
     pub display_name: String,
     /// The ownership stamp, wherever the backend keeps it (`Capabilities::stamp`).
     pub stamp: Option<String>,
-    pub suspended: bool,
+    pub suspension: Suspension,
     /// Access keys only; secrets are never read back into the agent.
     pub access_keys: Vec<String>,
 }
@@ -251,6 +272,9 @@ pub enum RotationMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyPolicy {
     pub secret: SecretOrigin,
+    /// The tenant can make keys for itself with its own key (SeaweedFS IAM self-service):
+    /// the reconcile pass then removes keys Waldur does not hold.
+    pub tenant_can_issue: bool,
     /// Whether the agent may choose the access key (else the backend names it).
     pub choose_access_key: bool,
     /// The most keys a tenant may hold (`None`: no limit).

@@ -12,7 +12,7 @@ pub struct VendorUser {
     /// The ownership stamp, read from wherever the vendor keeps it (`Capabilities::stamp`);
     /// `None` when the user carries none.
     pub stamp: Option<String>,
-    pub suspended: bool,
+    pub suspension: crate::Suspension,
     pub access_keys: Vec<String>,
 }
 

@@ -2,17 +2,13 @@
 //! create, the `?seaweedfs-quota` sub-resource, a logical-size listing, delete.
 
 use serde::{Deserialize, Serialize};
-use site_agent_sdk::dataplane::S3DataPlane;
 use site_agent_sdk::sigv4::{SignedHttp, encode};
 use site_agent_sdk::xml::{blocks, leaf};
-use site_agent_sdk::{BackendError, ErrorKind, KeyPair, s3error::classify_s3};
+use site_agent_sdk::{BackendError, ErrorKind, s3error::classify_s3, validate_identifier};
 
 pub struct Buckets {
     http: SignedHttp,
     endpoint: String,
-    /// Empties a bucket object by object (works whatever `-s3.allowDeleteBucketNotEmpty` says).
-    data: S3DataPlane,
-    admin: KeyPair,
 }
 
 /// The body of `?seaweedfs-quota`, as SeaweedFS reads and writes it.
@@ -54,17 +50,16 @@ pub fn bucket_for(uid: &str) -> Result<String, BackendError> {
 }
 
 impl Buckets {
-    pub fn new(http: SignedHttp, endpoint: &str, data: S3DataPlane, admin: KeyPair) -> Self {
+    pub fn new(http: SignedHttp, endpoint: &str) -> Self {
         Self {
             http,
             endpoint: endpoint.to_string(),
-            data,
-            admin,
         }
     }
 
-    fn url(&self, bucket: &str, query: &str) -> String {
-        format!("{}/{}{query}", self.endpoint, encode(bucket))
+    fn url(&self, bucket: &str, query: &str) -> Result<String, BackendError> {
+        validate_identifier("bucket name", bucket)?;
+        Ok(format!("{}/{}{query}", self.endpoint, encode(bucket)))
     }
 
     async fn call(
@@ -92,7 +87,7 @@ impl Buckets {
             .call(
                 "SeaweedFS create bucket",
                 reqwest::Method::PUT,
-                &self.url(bucket, ""),
+                &self.url(bucket, "")?,
                 None,
             )
             .await
@@ -110,7 +105,7 @@ impl Buckets {
             .call(
                 what,
                 reqwest::Method::GET,
-                &self.url(bucket, "?seaweedfs-quota"),
+                &self.url(bucket, "?seaweedfs-quota")?,
                 None,
             )
             .await
@@ -136,75 +131,135 @@ impl Buckets {
         self.call(
             "SeaweedFS set bucket quota",
             reqwest::Method::PUT,
-            &self.url(bucket, "?seaweedfs-quota"),
+            &self.url(bucket, "?seaweedfs-quota")?,
             Some(json),
         )
         .await
         .map(|_| ())
     }
 
-    /// One page of ListObjectsV2: (bytes, objects, next continuation token).
-    async fn page(
+    /// One page of ListObjectVersions: every version and delete marker, so data a tenant
+    /// hid behind versioning is seen (SeaweedFS 4.48 lets a tenant's PutBucketVersioning
+    /// through while IAM is being written, see README).
+    async fn versions(
         &self,
         bucket: &str,
         max_keys: u32,
-        token: Option<&str>,
-    ) -> Result<(Stored, Option<String>), BackendError> {
-        let what = "SeaweedFS list bucket";
-        let mut query = format!("?list-type=2&max-keys={max_keys}");
-        if let Some(t) = token {
-            query.push_str(&format!("&continuation-token={}", encode(t)));
+        from: &Marker,
+    ) -> Result<Page, BackendError> {
+        let what = "SeaweedFS list bucket versions";
+        let mut query = format!("?versions&max-keys={max_keys}");
+        if let Some((key, version)) = from {
+            query.push_str(&format!(
+                "&key-marker={}&version-id-marker={}",
+                encode(key),
+                encode(version)
+            ));
         }
         let body = self
-            .call(what, reqwest::Method::GET, &self.url(bucket, &query), None)
+            .call(what, reqwest::Method::GET, &self.url(bucket, &query)?, None)
             .await?;
-        let mut stored = Stored::default();
-        for c in blocks(&body, "Contents") {
-            let size = leaf(c, "Size")
-                .and_then(|s| s.parse::<u64>().ok())
-                .ok_or_else(|| {
-                    BackendError::unexpected(format!("{what}: an object without a size"))
+        let mut page = Page::default();
+        for (tag, is_data) in [("Version", true), ("DeleteMarker", false)] {
+            for v in blocks(&body, tag) {
+                let key = leaf(v, "Key").ok_or_else(|| {
+                    BackendError::unexpected(format!("{what}: an entry without a key"))
                 })?;
-            stored.bytes = stored.bytes.saturating_add(size);
-            stored.objects += 1;
+                let version = leaf(v, "VersionId").unwrap_or_else(|| "null".into());
+                if is_data {
+                    let size = leaf(v, "Size")
+                        .and_then(|s| s.parse::<u64>().ok())
+                        .ok_or_else(|| {
+                            BackendError::unexpected(format!("{what}: a version without a size"))
+                        })?;
+                    page.stored.bytes = page.stored.bytes.saturating_add(size);
+                    page.stored.objects += 1;
+                }
+                page.entries.push((key, version));
+            }
         }
-        let next = (leaf(&body, "IsTruncated").as_deref() == Some("true"))
-            .then(|| leaf(&body, "NextContinuationToken"))
-            .flatten()
-            .filter(|t| !t.is_empty());
-        Ok((stored, next))
+        if leaf(&body, "IsTruncated").as_deref() == Some("true") {
+            let next = (
+                leaf(&body, "NextKeyMarker").unwrap_or_default(),
+                leaf(&body, "NextVersionIdMarker").unwrap_or_default(),
+            );
+            if next.0.is_empty() || from.as_ref() == Some(&next) {
+                return Err(BackendError::unexpected(format!(
+                    "{what}: the listing does not move on"
+                )));
+            }
+            page.next = Some(next);
+        }
+        Ok(page)
     }
 
-    /// The logical bytes and objects in the bucket; `None` when it does not exist.
+    /// The logical bytes and objects in the bucket, every version counted; `None` when the
+    /// bucket does not exist.
     pub async fn stored(&self, bucket: &str) -> Result<Option<Stored>, BackendError> {
         let mut total = Stored::default();
-        let mut token: Option<String> = None;
+        let mut from: Marker = None;
         loop {
-            let (page, next) = match self.page(bucket, 1000, token.as_deref()).await {
+            let page = match self.versions(bucket, 1000, &from).await {
                 Ok(p) => p,
                 Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
                 Err(e) => return Err(e),
             };
-            total.bytes = total.bytes.saturating_add(page.bytes);
-            total.objects += page.objects;
-            match next {
-                Some(t) if token.as_deref() != Some(t.as_str()) => token = Some(t),
-                Some(_) => {
-                    return Err(BackendError::unexpected(
-                        "SeaweedFS list bucket: the listing repeats its continuation token",
-                    ));
-                }
+            total.bytes = total.bytes.saturating_add(page.stored.bytes);
+            total.objects += page.stored.objects;
+            match page.next {
+                Some(n) => from = Some(n),
                 None => return Ok(Some(total)),
             }
         }
     }
 
-    /// Whether the bucket holds any object (a missing bucket holds none).
+    /// Whether the bucket holds any object or old version (a missing bucket holds none).
     pub async fn holds_objects(&self, bucket: &str) -> Result<bool, BackendError> {
-        match self.page(bucket, 1, None).await {
-            Ok((page, next)) => Ok(page.objects > 0 || next.is_some()),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+        Ok(self.stored(bucket).await?.is_some_and(|s| s.objects > 0))
+    }
+
+    /// The value of the bucket's tag `key` (`None`: no such tag, or no tags at all).
+    pub async fn tag(&self, bucket: &str, key: &str) -> Result<Option<String>, BackendError> {
+        let what = "SeaweedFS read bucket tags";
+        match self
+            .call(
+                what,
+                reqwest::Method::GET,
+                &self.url(bucket, "?tagging")?,
+                None,
+            )
+            .await
+        {
+            Ok(body) => Ok(blocks(&body, "Tag")
+                .into_iter()
+                .find(|t| leaf(t, "Key").as_deref() == Some(key))
+                .and_then(|t| leaf(t, "Value"))),
+            Err(e) if e.code() == Some("NoSuchTagSet") => Ok(None),
             Err(e) => Err(e),
+        }
+    }
+
+    /// Replaces the bucket's tags with the one `key=value`.
+    pub async fn set_tag(&self, bucket: &str, key: &str, value: &str) -> Result<(), BackendError> {
+        let body = format!(
+            "<Tagging><TagSet><Tag><Key>{}</Key><Value>{}</Value></Tag></TagSet></Tagging>",
+            escape(key),
+            escape(value)
+        );
+        let a = self
+            .http
+            .send(
+                "SeaweedFS tag bucket",
+                reqwest::Method::PUT,
+                &self.url(bucket, "?tagging")?,
+                Some("application/xml"),
+                body.into_bytes(),
+            )
+            .await?;
+        if a.ok() {
+            Ok(())
+        } else {
+            Err(classify_s3("SeaweedFS tag bucket", a.status, &a.body))
         }
     }
 
@@ -214,7 +269,7 @@ impl Buckets {
             .call(
                 "SeaweedFS delete bucket",
                 reqwest::Method::DELETE,
-                &self.url(bucket, ""),
+                &self.url(bucket, "")?,
                 None,
             )
             .await
@@ -224,18 +279,76 @@ impl Buckets {
         }
     }
 
-    /// Deletes every object of the bucket, then the bucket; an absent bucket is success.
+    /// Deletes every version and delete marker of the bucket, then the bucket; returns how
+    /// many entries went. An absent bucket is success.
     pub async fn purge(&self, bucket: &str) -> Result<u64, BackendError> {
-        match self.data.purge_bucket(bucket, &self.admin).await {
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(0),
-            other => other,
+        let mut deleted = 0u64;
+        loop {
+            // Always list from the start: every listed entry is deleted before the next list.
+            let page = match self.versions(bucket, 1000, &None).await {
+                Ok(p) => p,
+                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(deleted),
+                Err(e) => return Err(e),
+            };
+            if page.entries.is_empty() {
+                break;
+            }
+            for (key, version) in &page.entries {
+                let url = self.url(
+                    bucket,
+                    &format!("/{}?versionId={}", encode_path(key), encode(version)),
+                )?;
+                match self
+                    .call(
+                        "SeaweedFS delete object version",
+                        reqwest::Method::DELETE,
+                        &url,
+                        None,
+                    )
+                    .await
+                {
+                    Err(e) if e.kind() != ErrorKind::NotFound => return Err(e),
+                    _ => deleted += 1,
+                }
+            }
         }
+        self.delete(bucket).await?;
+        Ok(deleted)
     }
+}
+
+/// Where a version listing goes on from: (key marker, version-id marker).
+type Marker = Option<(String, String)>;
+
+#[derive(Default)]
+struct Page {
+    stored: Stored,
+    /// (key, version id) of every version and delete marker listed.
+    entries: Vec<(String, String)>,
+    next: Marker,
+}
+
+/// An object key in a URL path: each segment encoded, the slashes kept.
+fn encode_path(key: &str) -> String {
+    key.split('/').map(encode).collect::<Vec<_>>().join("/")
+}
+
+/// XML text escaping for the few values the agent writes.
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn object_keys_keep_their_slashes() {
+        assert_eq!(encode_path("dir/k 1+x"), "dir/k%201%2Bx");
+    }
 
     #[test]
     fn bucket_names_follow_s3_rules() {

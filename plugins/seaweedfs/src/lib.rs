@@ -16,11 +16,10 @@ pub use plugin::PLUGIN;
 pub use settings::SeaweedSettings;
 
 use secrecy::{ExposeSecret, SecretString};
-use site_agent_sdk::dataplane::S3DataPlane;
 use site_agent_sdk::http::build_client;
 use site_agent_sdk::sigv4::{SignedHttp, Signer};
 use site_agent_sdk::stamped::StampedBackend;
-use site_agent_sdk::{BackendError, KeyPair, StorageBackend};
+use site_agent_sdk::{BackendError, StorageBackend};
 use std::sync::Arc;
 
 /// Builds the backend for validated settings (nothing is contacted yet).
@@ -34,21 +33,12 @@ pub fn build(s: &SeaweedSettings) -> Result<Arc<dyn StorageBackend>, BackendErro
             service,
         )
     };
-    let admin = KeyPair {
-        access_key: s.admin_access_key.clone(),
-        secret_key: SecretString::from(s.admin_secret_key.expose_secret().to_string()),
-    };
     let ops = ops::SeaweedOps {
         iam: iam::Iam::new(
             SignedHttp::new(http.clone(), signer("iam")),
             &s.iam_endpoint,
         ),
-        buckets: bucket::Buckets::new(
-            SignedHttp::new(http.clone(), signer("s3")),
-            &s.store.s3_endpoint,
-            S3DataPlane::new(http, &s.store.s3_endpoint, &s.store.s3_region)?,
-            admin,
-        ),
+        buckets: bucket::Buckets::new(SignedHttp::new(http, signer("s3")), &s.store.s3_endpoint),
     };
     Ok(Arc::new(StampedBackend::new(
         ops,

@@ -7,9 +7,9 @@ use crate::iam::Iam;
 use crate::policy::{POLICY_NAME, document};
 use site_agent_sdk::vendor::{VendorOps, VendorUser};
 use site_agent_sdk::{
-    AppliedQuota, BackendError, BucketModel, BucketUsage, Capabilities, Enforcement, KeyPair,
-    KeyPolicy, QuotaCaps, QuotaScope, QuotaSpec, QuotaState, RotationMode, ScopeDims, ScopeQuota,
-    SecretOrigin, StampPlace,
+    AppliedQuota, BackendError, BucketModel, BucketUsage, Capabilities, Enforcement, ErrorKind,
+    KeyPair, KeyPolicy, QuotaCaps, QuotaScope, QuotaSpec, QuotaState, RotationMode, ScopeDims,
+    ScopeQuota, SecretOrigin, StampPlace, Suspension,
 };
 
 /// What SeaweedFS 4.48 can do through IAM and `?seaweedfs-quota`.
@@ -28,6 +28,9 @@ pub const CAPABILITIES: Capabilities = Capabilities {
         secret: SecretOrigin::Backend,
         choose_access_key: false,
         max_keys: None,
+        // A tenant's own key may call CreateAccessKey/UpdateAccessKey/DeleteAccessKey on
+        // itself (seen on 4.48).
+        tenant_can_issue: true,
         rotation: RotationMode::AddThenRemove,
     },
     buckets: BucketModel::Granted,
@@ -37,7 +40,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     metered_series: false,
 };
 
-/// The tag holding the ownership stamp.
+/// The tag holding the ownership stamp (on the user, and the same on its bucket).
 pub const STAMP_TAG: &str = "waldur-stamp";
 /// The tag marking a suspended user (its keys are inactive; keys made meanwhile start so).
 pub const SUSPENDED_TAG: &str = "waldur-suspended";
@@ -47,19 +50,114 @@ pub struct SeaweedOps {
     pub buckets: Buckets,
 }
 
+/// The user's tags, as the calls below need them.
+struct UserTags {
+    stamp: Option<String>,
+    suspended: bool,
+}
+
 impl SeaweedOps {
-    fn bucket(&self, uid: &str) -> Result<String, BackendError> {
-        bucket_for(uid)
+    async fn user_tags(&self, uid: &str) -> Result<UserTags, BackendError> {
+        let tags = self.iam.tags(uid).await?;
+        Ok(UserTags {
+            stamp: tags
+                .iter()
+                .find(|(k, _)| k == STAMP_TAG)
+                .map(|(_, v)| v.clone())
+                .filter(|v| !v.is_empty()),
+            suspended: tags.iter().any(|(k, _)| k == SUSPENDED_TAG),
+        })
     }
 
-    async fn suspended_tag(&self, uid: &str) -> Result<bool, BackendError> {
-        Ok(self
-            .iam
-            .tags(uid)
-            .await?
-            .iter()
-            .any(|(k, _)| k == SUSPENDED_TAG))
+    /// The user's bucket, made and stamped if missing; `None` if it does not exist and
+    /// `create` is off. A bucket of that name that carries another stamp, or none while
+    /// holding data, is someone else's: refused, never granted, metered or emptied.
+    async fn own_bucket(&self, uid: &str, create: bool) -> Result<Option<String>, BackendError> {
+        let bucket = bucket_for(uid)?;
+        let Some(stamp) = self.user_tags(uid).await?.stamp else {
+            // An unstamped user (a stranger's, or one cut short before its stamp) owns no
+            // bucket: one of its name that exists is someone else's.
+            if create {
+                return Err(BackendError::invalid(format!(
+                    "S3 user {uid:?} carries no ownership stamp"
+                )));
+            }
+            return match self.buckets.tag(&bucket, STAMP_TAG).await {
+                Ok(_) => Err(foreign(&bucket)),
+                Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e),
+            };
+        };
+        let made = create && self.buckets.create(&bucket).await?;
+        let tag = if made {
+            None
+        } else {
+            match self.buckets.tag(&bucket, STAMP_TAG).await {
+                Ok(t) => t,
+                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        };
+        match tag {
+            Some(t) if t == stamp => return Ok(Some(bucket)),
+            Some(_) => return Err(foreign(&bucket)),
+            // Unstamped: just made, or made by an attempt cut short before its stamp (no
+            // policy grants it yet, so it holds nothing).
+            None if !made && self.buckets.holds_objects(&bucket).await? => {
+                return Err(foreign(&bucket));
+            }
+            None => {}
+        }
+        // A bucket once deleted under this name may have left a read-only mark behind.
+        self.buckets.set_quota(&bucket, None).await?;
+        self.buckets.set_tag(&bucket, STAMP_TAG, &stamp).await?;
+        Ok(Some(bucket))
     }
+
+    /// Removes the bucket: the tenant is fenced off first (its policy goes), so nothing is
+    /// written meanwhile; a refusal or failure puts the policy back.
+    async fn remove_bucket(
+        &self,
+        uid: &str,
+        bucket: &str,
+        purge: bool,
+    ) -> Result<(), BackendError> {
+        self.iam.delete_policy(uid, POLICY_NAME).await?;
+        let r = async {
+            if !purge && self.buckets.holds_objects(bucket).await? {
+                return Err(BackendError::not_empty(format!(
+                    "bucket {bucket:?} holds objects"
+                )));
+            }
+            // Lift a read-only mark first: it would outlive the bucket. (A failure after this
+            // leaves no quota; the reconcile pass puts it back.)
+            self.buckets.set_quota(bucket, None).await?;
+            if purge {
+                let gone = self.buckets.purge(bucket).await?;
+                tracing::info!(uid, bucket, objects = gone, "purged the resource's bucket");
+                Ok(())
+            } else {
+                self.buckets.delete(bucket).await
+            }
+        }
+        .await;
+        if r.is_err() {
+            let restored = self
+                .iam
+                .put_policy(uid, POLICY_NAME, &document(bucket))
+                .await;
+            if let Err(e) = restored {
+                tracing::error!(uid, bucket, error = %e, "could not give the tenant its bucket back; the next attempt does");
+            }
+        }
+        r
+    }
+}
+
+fn foreign(bucket: &str) -> BackendError {
+    BackendError::already_exists(format!(
+        "bucket {bucket:?} already exists and is not this resource's; refusing to grant access to it"
+    ))
 }
 
 #[async_trait::async_trait]
@@ -79,7 +177,7 @@ impl VendorOps for SeaweedOps {
     /// IAM drops tags given to `CreateUser`: the stamp follows at once (an interruption in
     /// between leaves a bare user, which the next attempt stamps).
     async fn create_user(&self, uid: &str, _name: &str, stamp: &str) -> Result<(), BackendError> {
-        self.bucket(uid)?;
+        bucket_for(uid)?;
         self.iam.create_user(uid).await?;
         self.iam.tag_user(uid, STAMP_TAG, stamp).await
     }
@@ -88,23 +186,22 @@ impl VendorOps for SeaweedOps {
         self.iam.tag_user(uid, STAMP_TAG, stamp).await
     }
 
-    /// A new resource gets a new bucket: a bucket of that name that is already there belongs
-    /// to someone else, so the user just made is removed again and the order refused.
+    /// A new user whose bucket name is taken goes again: the order is refused cleanly.
     async fn after_create(&self, uid: &str) -> Result<(), BackendError> {
-        let bucket = self.bucket(uid)?;
-        if !self.buckets.create(&bucket).await? {
-            self.iam.delete_user(uid).await?;
-            return Err(BackendError::already_exists(format!(
-                "bucket {bucket:?} already exists and is not this resource's; refusing to grant access to it"
-            )));
+        match self.own_bucket(uid, true).await {
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                self.iam.delete_user(uid).await?;
+                Err(e)
+            }
+            other => other.map(|_| ()),
         }
-        // A bucket once deleted under this name may have left a read-only mark behind.
-        self.buckets.set_quota(&bucket, None).await
     }
 
     async fn provision(&self, uid: &str) -> Result<(), BackendError> {
-        let bucket = self.bucket(uid)?;
-        self.buckets.create(&bucket).await?;
+        let bucket = self
+            .own_bucket(uid, true)
+            .await?
+            .ok_or_else(|| BackendError::unavailable(format!("bucket of {uid:?} not made")))?;
         self.iam
             .put_policy(uid, POLICY_NAME, &document(&bucket))
             .await
@@ -114,22 +211,18 @@ impl VendorOps for SeaweedOps {
         if !self.iam.user_exists(uid).await? {
             return Ok(None);
         }
-        let tags = self.iam.tags(uid).await?;
+        let tags = self.user_tags(uid).await?;
         let keys = self.iam.keys(uid).await?;
-        let stamp = tags
-            .iter()
-            .find(|(k, _)| k == STAMP_TAG)
-            .map(|(_, v)| v.clone())
-            .filter(|v| !v.is_empty());
-        // Suspended if marked, or if any key is off: a suspension or resumption cut short is
-        // then finished by the next call, never mistaken for done.
-        let suspended =
-            tags.iter().any(|(k, _)| k == SUSPENDED_TAG) || keys.iter().any(|k| !k.active);
+        let suspension = match (tags.suspended, keys.iter().filter(|k| k.active).count()) {
+            (true, 0) => Suspension::Suspended,
+            (false, n) if n == keys.len() => Suspension::Active,
+            _ => Suspension::Partial,
+        };
         Ok(Some(VendorUser {
             uid: uid.to_string(),
             name: uid.to_string(),
-            stamp,
-            suspended,
+            stamp: tags.stamp,
+            suspension,
             access_keys: keys.into_iter().map(|k| k.access_key).collect(),
         }))
     }
@@ -140,28 +233,8 @@ impl VendorOps for SeaweedOps {
                 "S3 user {uid:?} does not exist"
             )));
         }
-        let bucket = self.bucket(uid)?;
-        if purge {
-            let gone = self.buckets.purge(&bucket).await?;
-            tracing::info!(uid, bucket, objects = gone, "purged the resource's bucket");
-        } else {
-            let refuse = || BackendError::not_empty(format!("bucket {bucket:?} holds objects"));
-            if self.buckets.holds_objects(&bucket).await? {
-                return Err(refuse());
-            }
-            // Fence the tenant off, then look again: nothing written meanwhile is lost.
-            self.iam.delete_policy(uid, POLICY_NAME).await?;
-            if self.buckets.holds_objects(&bucket).await? {
-                self.iam
-                    .put_policy(uid, POLICY_NAME, &document(&bucket))
-                    .await?;
-                return Err(refuse());
-            }
-            if self.buckets.quota(&bucket).await?.is_some() {
-                // Lift a read-only mark: it would outlive the bucket.
-                self.buckets.set_quota(&bucket, None).await?;
-            }
-            self.buckets.delete(&bucket).await?;
+        if let Some(bucket) = self.own_bucket(uid, false).await? {
+            self.remove_bucket(uid, &bucket, purge).await?;
         }
         // Keys and policy go with the user.
         self.iam.delete_user(uid).await
@@ -169,7 +242,8 @@ impl VendorOps for SeaweedOps {
 
     /// IAM has no user switch: every key goes inactive (refused at once, 403
     /// `InvalidAccessKeyId`), and a tag keeps the state for keys made later. Suspending marks
-    /// first; resuming unmarks last.
+    /// first; resuming unmarks last; a tenant's key made in between leaves the user `Partial`,
+    /// which the next pass finishes.
     async fn set_suspended(&self, uid: &str, suspended: bool) -> Result<(), BackendError> {
         if suspended {
             self.iam.tag_user(uid, SUSPENDED_TAG, "true").await?;
@@ -187,11 +261,14 @@ impl VendorOps for SeaweedOps {
         Ok(())
     }
 
-    /// SeaweedFS makes both halves itself; the proposal is not used.
+    /// SeaweedFS makes both halves itself; the proposal is not used. A key made for a
+    /// suspended user is switched off before anyone is told of it (or removed again).
     async fn issue_key(&self, uid: &str, _proposal: &KeyPair) -> Result<KeyPair, BackendError> {
+        let suspended = self.user_tags(uid).await?.suspended;
         let key = self.iam.create_key(uid).await?;
-        if self.suspended_tag(uid).await? {
-            self.iam.set_key_active(uid, &key.access_key, false).await?;
+        if suspended && let Err(e) = self.iam.set_key_active(uid, &key.access_key, false).await {
+            let _ = self.iam.delete_key(uid, &key.access_key).await;
+            return Err(e);
         }
         Ok(key)
     }
@@ -203,16 +280,16 @@ impl VendorOps for SeaweedOps {
     /// Bytes on the bucket; an object ceiling cannot be set and is dropped (the applied quota
     /// says so). The bucket is made again if someone removed it.
     async fn set_quotas(&self, uid: &str, quota: &QuotaSpec) -> Result<(), BackendError> {
-        let bucket = self.bucket(uid)?;
-        if let Some(bytes) = quota.max_bytes {
-            self.buckets.create(&bucket).await?;
+        if let Some(bytes) = quota.max_bytes
+            && let Some(bucket) = self.own_bucket(uid, true).await?
+        {
             self.buckets.set_quota(&bucket, Some(bytes)).await?;
         }
         Ok(())
     }
 
     async fn quotas(&self, uid: &str) -> Result<AppliedQuota, BackendError> {
-        let q = self.buckets.quota(&self.bucket(uid)?).await?;
+        let q = self.buckets.quota(&bucket_for(uid)?).await?;
         let state = match q {
             Some(q) if q.quota_enabled => QuotaState {
                 enabled: true,
@@ -228,9 +305,12 @@ impl VendorOps for SeaweedOps {
     }
 
     /// The resource's bucket, by listing: the logical size the tenant stored (SeaweedFS's own
-    /// figures are compressed stored bytes, and have no object count).
+    /// figures are compressed stored bytes, and have no object count); every kept version
+    /// counts (see `Buckets::stored`).
     async fn buckets(&self, uid: &str) -> Result<Vec<BucketUsage>, BackendError> {
-        let bucket = self.bucket(uid)?;
+        let Some(bucket) = self.own_bucket(uid, false).await? else {
+            return Ok(Vec::new());
+        };
         Ok(self
             .buckets
             .stored(&bucket)

@@ -221,7 +221,10 @@ async fn keys_made_while_suspended_start_inactive() {
         .await
         .unwrap();
     assert!(!h.key_works(&uid, &key).await, "inactive while suspended");
-    assert!(h.backend.user(&uid).await.unwrap().unwrap().suspended);
+    assert_eq!(
+        h.backend.user(&uid).await.unwrap().unwrap().suspension,
+        site_agent_sdk::Suspension::Suspended
+    );
     h.backend.set_suspended(&tenant(&uid), false).await.unwrap();
     assert!(h.key_works(&uid, &key).await, "active once resumed");
     h.backend
@@ -243,6 +246,82 @@ async fn keys_are_generated_by_seaweedfs() {
     assert!(!format!("{key:?}").contains(key.secret_key.expose_secret()));
     h.backend
         .delete_user(&tenant(&uid), site_agent_sdk::DeleteMode::KeepData)
+        .await
+        .unwrap();
+}
+
+/// A suspension that left a key on (cut short, or a key the tenant made meanwhile) reads as
+/// `Partial`, and suspending again finishes it.
+#[tokio::test]
+async fn a_partial_suspension_is_seen_and_finished() {
+    let h = SeaweedHarness::new();
+    let uid = unique("waldur-partial");
+    h.backend.ensure_user(&spec(&uid)).await.unwrap();
+    let t = tenant(&uid);
+    let key = h
+        .backend
+        .issue_key(&t, &site_agent_sdk::keys::generate_key_pair().unwrap())
+        .await
+        .unwrap();
+    h.backend.set_suspended(&t, true).await.unwrap();
+    iam(&h.peer)
+        .set_key_active(&uid, &key.access_key, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        h.backend.user(&uid).await.unwrap().unwrap().suspension,
+        site_agent_sdk::Suspension::Partial
+    );
+    h.backend.set_suspended(&t, true).await.unwrap();
+    assert!(!h.key_works(&uid, &key).await);
+    h.backend.set_suspended(&t, false).await.unwrap();
+    h.backend
+        .delete_user(&t, site_agent_sdk::DeleteMode::KeepData)
+        .await
+        .unwrap();
+}
+
+/// Two resources whose names map to one bucket (`a_b` and `a-b`): the second is refused,
+/// and never sees, meters or deletes the first one's data.
+#[tokio::test]
+async fn a_bucket_stamped_for_another_resource_is_never_shared() {
+    let h = SeaweedHarness::new();
+    let base = unique("waldur-twin");
+    let (first, second) = (format!("{base}-x"), format!("{base}_x"));
+    assert_eq!(bucket_for(&first).unwrap(), bucket_for(&second).unwrap());
+    h.backend.ensure_user(&spec(&first)).await.unwrap();
+    h.add_bucket(&first, &bucket_for(&first).unwrap(), 10, 1)
+        .await;
+    let other = site_agent_sdk::UserSpec {
+        resource_uuid: "87654321-1234-5678-9abc-123456789abc".into(),
+        ..spec(&second)
+    };
+    let e = h.backend.ensure_user(&other).await.unwrap_err();
+    assert_eq!(e.kind(), site_agent_sdk::ErrorKind::AlreadyExists, "{e}");
+    assert!(h.backend.user(&second).await.unwrap().is_none());
+    // Even a user that got there (stamped for the other resource) is refused the bucket.
+    iam(&h.peer).create_user(&second).await.unwrap();
+    let other_tenant = site_agent_sdk::Tenant::new(&second, &other.resource_uuid).unwrap();
+    iam(&h.peer)
+        .tag_user(&second, "waldur-stamp", &other_tenant.stamp())
+        .await
+        .unwrap();
+    let e = h.backend.usage(&other_tenant).await.unwrap_err();
+    assert_eq!(e.kind(), site_agent_sdk::ErrorKind::AlreadyExists, "{e}");
+    let e = h
+        .backend
+        .delete_user(&other_tenant, site_agent_sdk::DeleteMode::Purge)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), site_agent_sdk::ErrorKind::AlreadyExists, "{e}");
+    assert_eq!(
+        h.backend.usage(&tenant(&first)).await.unwrap().bytes,
+        10,
+        "data intact"
+    );
+    iam(&h.peer).delete_user(&second).await.unwrap();
+    h.backend
+        .delete_user(&tenant(&first), site_agent_sdk::DeleteMode::Purge)
         .await
         .unwrap();
 }

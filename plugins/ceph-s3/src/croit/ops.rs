@@ -11,7 +11,7 @@ use site_agent_sdk::vendor::{VendorOps, VendorUser};
 use site_agent_sdk::{
     AppliedQuota, BackendError, BucketModel, BucketUsage, Capabilities, Enforcement, KeyPair,
     KeyPolicy, QuotaCaps, QuotaSpec, QuotaState, RotationMode, ScopeDims, ScopeQuota, SecretOrigin,
-    StampPlace,
+    StampPlace, Suspension,
 };
 
 /// croit's quota sizes are stored in KiB; it keeps a usage series of its own.
@@ -32,6 +32,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
         secret: SecretOrigin::Agent,
         choose_access_key: true,
         max_keys: None,
+        tenant_can_issue: false,
         rotation: RotationMode::AddThenRemove,
     },
     buckets: BucketModel::Owned,
@@ -169,7 +170,7 @@ impl VendorOps for CroitOps {
             uid: u.uid.clone().unwrap_or_default(),
             name: u.name.clone().unwrap_or_default(),
             stamp: stamp_of(u.email.clone().unwrap_or_default()),
-            suspended: u.suspended,
+            suspension: Suspension::of(u.suspended),
             access_keys: u.keys.iter().filter_map(|k| k.access_key.clone()).collect(),
         }))
     }

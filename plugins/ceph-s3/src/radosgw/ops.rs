@@ -7,7 +7,7 @@ use site_agent_sdk::vendor::{VendorOps, VendorUser};
 use site_agent_sdk::{
     AppliedQuota, BackendError, BucketModel, BucketUsage, Capabilities, Enforcement, KeyPair,
     KeyPolicy, QuotaCaps, QuotaScope, QuotaSpec, QuotaState, RotationMode, ScopeDims, ScopeQuota,
-    SecretOrigin, StampPlace,
+    SecretOrigin, StampPlace, Suspension,
 };
 
 /// Both quota types are set and read in exact bytes (see `RgwClient::set_quota`).
@@ -28,6 +28,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
         secret: SecretOrigin::Agent,
         choose_access_key: true,
         max_keys: None,
+        tenant_can_issue: false,
         rotation: RotationMode::AddThenRemove,
     },
     buckets: BucketModel::Owned,
@@ -89,7 +90,7 @@ impl VendorOps for RgwOps {
             uid: u.user_id,
             name: u.display_name,
             stamp: stamp_of(u.email),
-            suspended: u.suspended != 0,
+            suspension: Suspension::of(u.suspended != 0),
             access_keys: u.keys.into_iter().map(|k| k.access_key).collect(),
         }))
     }

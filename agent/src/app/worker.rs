@@ -3,8 +3,8 @@
 //! offering's trouble never holds up another's. Each piece of work leaves the inbox once
 //! handled.
 
-use super::queue::Work;
-use crate::app::{App, WORK_ITEM_LIMIT};
+use super::{App, WORK_ITEM_LIMIT};
+use crate::events::Work;
 use crate::ops::supervisor::Beat;
 
 impl App {

@@ -10,7 +10,7 @@
 //! the order loop and the reconcile pass all settle, and all work on one resource at a time
 //! (see `locks`), so no settlement races a key being reported by this process.
 
-use crate::orders::StepError;
+use super::StepError;
 use crate::store::{KeyIntent, LedgerRow, Store};
 use crate::waldur::{ApiKeyStatus, WaldurClient, WaldurError};
 use secrecy::ExposeSecret;

@@ -7,13 +7,13 @@ use crate::waldur::{Resource, WaldurClient, hex};
 use serde_json::json;
 use site_agent_sdk::{
     AppliedQuota, Enforcement, QuotaCaps, QuotaScope, QuotaSpec, QuotaState, ScopeDims,
-    StorageBackend, Tenant, UsageSample,
+    StorageBackend, Suspension, Tenant, UsageSample,
 };
 use std::sync::Arc;
 
 /// What the pass did to one resource.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct SyncReport {
+pub struct ReconcileReport {
     pub suspended: bool,
     pub resumed: bool,
     pub quota_repaired: bool,
@@ -22,7 +22,7 @@ pub struct SyncReport {
     pub over_ceiling: bool,
 }
 
-pub struct ResourceSync {
+pub struct Reconciler {
     pub offering: Offering,
     pub waldur: Arc<WaldurClient>,
     pub backend: Arc<dyn StorageBackend>,
@@ -33,6 +33,13 @@ pub struct ResourceSync {
 /// True when `actual` enforces `want` in the dimensions the scope has (sizes may be rounded up
 /// to the backend's granularity).
 fn matches(want: &QuotaSpec, actual: &QuotaState, dims: ScopeDims, granularity: u64) -> bool {
+    // An order that names nothing this scope can hold (an object ceiling on a bytes-only
+    // bucket quota) is not drift: there is nothing to apply.
+    let expressible =
+        (dims.bytes && want.max_bytes.is_some()) || (dims.objects && want.max_objects.is_some());
+    if !expressible {
+        return true;
+    }
     let size_ok = match want.max_bytes {
         Some(w) if dims.bytes => actual
             .max_size_bytes
@@ -63,8 +70,8 @@ fn over_ceiling(usage: &UsageSample, applied: &AppliedQuota) -> bool {
         || applied.max_objects().is_some_and(|c| usage.objects > c)
 }
 
-impl ResourceSync {
-    pub async fn run(&self) -> Vec<(String, SyncReport)> {
+impl Reconciler {
+    pub async fn run(&self) -> Vec<(String, ReconcileReport)> {
         // A pass compares with what the cluster says now (ping also refreshes the listings a
         // backend shares across a pass).
         if let Err(e) = self.backend.ping().await {
@@ -109,24 +116,28 @@ impl ResourceSync {
         out
     }
 
-    async fn sync_one(&self, r: &Resource) -> Result<SyncReport, crate::orders::StepError> {
+    async fn sync_one(&self, r: &Resource) -> Result<ReconcileReport, crate::orders::StepError> {
         let uid = r.backend_id().unwrap_or_default();
         let tenant = Tenant::new(uid, &r.uuid)?;
-        let mut report = SyncReport::default();
-        // Keys an interrupted order or rotation may have left behind.
+        let mut report = ReconcileReport::default();
+        // Keys an interrupted order or rotation may have left behind; where tenants can make
+        // keys themselves, any key Waldur does not hold.
         let resource = hex(&r.uuid);
-        if !self.store.ledger_rows(&resource).await?.is_empty() {
+        let self_service = self.backend.capabilities().keys.tenant_can_issue;
+        if self_service || !self.store.ledger_rows(&resource).await?.is_empty() {
             let offering = self.offering.offering_uuid.simple().to_string();
-            crate::keybook::KeyBook {
+            let book = crate::orders::keybook::KeyBook {
                 store: &self.store,
                 waldur: &self.waldur,
                 backend: &*self.backend,
                 offering: &offering,
                 resource: &resource,
                 tenant: &tenant,
+            };
+            let held = book.settle().await?;
+            if self_service {
+                book.prune(&held, false).await?;
             }
-            .settle()
-            .await?;
         }
         let Some(user) = self.backend.user(uid).await? else {
             tracing::warn!(resource = %hex(&r.uuid), uid, "the resource's S3 user is missing on the backend");
@@ -134,11 +145,13 @@ impl ResourceSync {
             return Ok(report);
         };
         let paused = r.paused.unwrap_or(false);
-        if paused && !user.suspended {
+        // A half-done state (a suspension cut short, a key made meanwhile) is finished
+        // whichever way Waldur wants it.
+        if paused && user.suspension != Suspension::Suspended {
             self.backend.set_suspended(&tenant, true).await?;
             tracing::info!(uid, "resource paused: S3 user suspended");
             report.suspended = true;
-        } else if !paused && user.suspended {
+        } else if !paused && user.suspension != Suspension::Active {
             self.backend.set_suspended(&tenant, false).await?;
             tracing::info!(uid, "resource restored: S3 user resumed");
             report.resumed = true;

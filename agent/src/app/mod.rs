@@ -4,15 +4,17 @@
 //! so one stuck offering or role never holds up another; every cycle is bounded, and the
 //! supervisor feeds systemd's watchdog from the loops' progress (see `ops::supervisor`).
 
+mod worker;
+
 use crate::config::Config;
 use crate::events::{EventListener, WorkQueue};
 use crate::locks::ResourceLocks;
 use crate::ops::supervisor::{Beat, Supervisor};
 use crate::orders::{OrderProcessor, Outcome};
+use crate::reconcile::{ReconcileReport, Reconciler};
 use crate::retry::RetryPolicy;
 use crate::rotation::{RotationOutcome, Rotator};
 use crate::store::Store;
-use crate::sync::{ResourceSync, SyncReport};
 use crate::usage::clock::{Clock, SystemClock};
 use crate::usage::{CycleReport, UsageReporter};
 use crate::waldur::WaldurClient;
@@ -23,7 +25,7 @@ use std::time::Duration;
 /// The longest one cycle of a role may run before it is cut off (and resumed next cycle).
 pub const ORDER_CYCLE_LIMIT: Duration = Duration::from_secs(15 * 60);
 pub const WORK_ITEM_LIMIT: Duration = Duration::from_secs(5 * 60);
-pub const SYNC_CYCLE_LIMIT: Duration = Duration::from_secs(30 * 60);
+pub const RECONCILE_CYCLE_LIMIT: Duration = Duration::from_secs(30 * 60);
 pub const USAGE_CYCLE_LIMIT: Duration = Duration::from_secs(30 * 60);
 /// Database pruning: first run this long after start, then daily.
 const PRUNE_FIRST: Duration = Duration::from_secs(10 * 60);
@@ -60,7 +62,7 @@ pub struct App {
     pub store: Store,
     pub processors: Vec<OrderProcessor>,
     pub rotators: Vec<Rotator>,
-    pub syncs: Vec<ResourceSync>,
+    pub reconcilers: Vec<Reconciler>,
     pub reporters: Vec<Arc<UsageReporter>>,
     pub listeners: Vec<EventListener>,
     /// The event work queue of each offering (by 32-hex offering UUID).
@@ -75,7 +77,7 @@ pub struct Roles {
     /// Order polling (and key rotations with it).
     pub orders: Option<Duration>,
     /// The resource reconcile pass (pause/restore, quota drift).
-    pub sync: Option<Duration>,
+    pub reconcile: Option<Duration>,
     /// Usage: sampling on the configured cron schedule, reporting at this period, closing
     /// each billing period shortly before it ends.
     pub usage: Option<Duration>,
@@ -96,7 +98,9 @@ impl App {
         options: &AppOptions,
     ) -> anyhow::Result<App> {
         let retry = options.retry;
-        Self::build_with_backends(config, store, options, |o| crate::backends::build(o, retry))
+        Self::build_with_backends(config, store, options, |o| {
+            crate::backends::build(o.backend.as_ref(), retry)
+        })
     }
 
     /// As `build_with_store`, with the backend of each offering made by `make_backend`
@@ -112,7 +116,7 @@ impl App {
             site_agent_sdk::BackendError,
         >,
     ) -> anyhow::Result<App> {
-        let (mut processors, mut rotators, mut syncs, mut reporters) =
+        let (mut processors, mut rotators, mut reconcilers, mut reporters) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let in_flight = crate::orders::InFlight::default();
         let locks = ResourceLocks::default();
@@ -147,7 +151,7 @@ impl App {
             });
             reporters.extend(reporter.clone());
             if manages {
-                syncs.push(ResourceSync {
+                reconcilers.push(Reconciler {
                     offering: offering.clone(),
                     waldur: waldur.clone(),
                     backend: backend.clone(),
@@ -194,7 +198,7 @@ impl App {
             store,
             processors,
             rotators,
-            syncs,
+            reconcilers,
             reporters,
             listeners,
             queues,
@@ -238,9 +242,9 @@ impl App {
     }
 
     /// One reconcile pass over every offering's active resources.
-    pub async fn sync_cycle(&self) -> Vec<(String, SyncReport)> {
+    pub async fn reconcile_cycle(&self) -> Vec<(String, ReconcileReport)> {
         let mut all = Vec::new();
-        for s in &self.syncs {
+        for s in &self.reconcilers {
             all.extend(s.run().await);
         }
         all
@@ -304,21 +308,21 @@ impl App {
                 loops.push(Box::pin(l.run(stop_rx.clone())));
             }
         }
-        for s in &self.syncs {
-            let Some(period) = roles.sync else { break };
+        for s in &self.reconcilers {
+            let Some(period) = roles.reconcile else { break };
             let beat = self
                 .supervisor
-                .register(format!("sync:{}", s.offering.name));
+                .register(format!("reconcile:{}", s.offering.name));
             loops.push(Box::pin(periodic(
                 period,
                 beat,
-                SYNC_CYCLE_LIMIT,
+                RECONCILE_CYCLE_LIMIT,
                 || async {
                     let changed = s
                         .run()
                         .await
                         .into_iter()
-                        .filter(|(_, r)| *r != SyncReport::default())
+                        .filter(|(_, r)| *r != ReconcileReport::default())
                         .count();
                     tracing::info!(offering = %s.offering.name, changed, "resource sync finished");
                 },
