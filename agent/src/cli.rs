@@ -101,14 +101,3 @@ pub enum Mode {
     #[value(name = "event_process")]
     EventProcess,
 }
-
-impl Mode {
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::OrderProcess => "order_process",
-            Mode::Report => "report",
-            Mode::Reconcile => "membership_sync",
-            Mode::EventProcess => "event_process",
-        }
-    }
-}

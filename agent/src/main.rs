@@ -1,10 +1,13 @@
-//! Entry point: parse the command line, load the config, run.
+//! Entry point: parse the command line, load the config, run the command.
 
 use clap::Parser;
 use site_agent::app::{App, AppOptions, Roles, period_from_env};
 use site_agent::cli::{Cli, Command, Mode, UsageAction};
+use site_agent::config::Config;
 use std::process::ExitCode;
 
+/// Exit status when the configuration (or an environment period) is invalid.
+const INVALID: u8 = 2;
 /// Exit status when another agent holds the database (the unit does not restart on it).
 const LOCKED: u8 = 3;
 
@@ -14,64 +17,26 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
-            return ExitCode::from(2);
+            return ExitCode::from(INVALID);
         }
     };
-    if matches!(cli.command, Some(Command::CheckConfig)) {
-        return site_agent::check::print_summary(&config);
-    }
-    if matches!(cli.command, Some(Command::LoadComponents)) {
-        return match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
-            Ok(rt) => rt.block_on(async {
-                let results =
-                    site_agent::components::load_components(&config, Default::default()).await;
-                let mut failed = false;
-                for (offering, component, r) in results {
-                    match r {
-                        Ok(verb) => println!("{offering}: {component} {verb}"),
-                        Err(e) => {
-                            failed = true;
-                            println!("{offering}: {component} FAILED: {e}");
-                        }
-                    }
-                }
-                if failed {
-                    ExitCode::FAILURE
-                } else {
-                    ExitCode::SUCCESS
-                }
-            }),
-            Err(e) => {
-                eprintln!("cannot start the async runtime: {e}");
-                ExitCode::FAILURE
-            }
-        };
-    }
-    if let Some(Command::Healthz { max_age }) = &cli.command {
-        return site_agent::ops::healthz(
+    match cli.command {
+        Some(Command::CheckConfig) => site_agent::check::print_summary(&config),
+        Some(Command::Healthz { max_age }) => site_agent::ops::healthz(
             &config.heartbeat_file,
-            std::time::Duration::from_secs(*max_age),
-        );
-    }
-    if let Some(Command::Usage {
-        action: UsageAction::Show { resource, period },
-    }) = &cli.command
-    {
-        return site_agent::usage::show::print(&config, resource.clone(), period.clone());
-    }
-    site_agent::logging::init(&config.log_level, cli.log_format);
-    for w in &config.warnings {
-        tracing::warn!("config: {w}");
-    }
-    let mode = match &cli.command {
-        Some(Command::Run) => None,
+            std::time::Duration::from_secs(max_age),
+        ),
+        Some(Command::LoadComponents) => block_on(Threads::One, load_components(config)),
+        Some(Command::Usage {
+            action: UsageAction::Show { resource, period },
+        }) => block_on(Threads::One, async move {
+            site_agent::usage::show::print(&config, resource, period).await
+        }),
         Some(Command::Usage {
             action: UsageAction::Report { dry_run },
         }) => {
-            let dry_run = *dry_run;
+            start_logging(&config, &cli);
+            // A dry run stores nothing, so it may run beside the service.
             let _lock = match (!dry_run)
                 .then(|| site_agent::ops::instance::acquire(&config.database_path))
                 .transpose()
@@ -82,19 +47,50 @@ fn main() -> ExitCode {
                     return ExitCode::from(LOCKED);
                 }
             };
-            return match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt.block_on(usage_report_now(config, dry_run)),
-                Err(e) => {
-                    eprintln!("cannot start the async runtime: {e}");
-                    ExitCode::FAILURE
-                }
-            };
+            block_on(Threads::One, usage_report_now(config, dry_run))
         }
-        _ => Some(cli.mode),
+        Some(Command::Run) => serve(config, &cli, None),
+        None => serve(config, &cli, Some(cli.mode)),
+    }
+}
+
+enum Threads {
+    /// Commands that do one thing and exit.
+    One,
+    /// The service: two workers, so a slow cycle never holds up the watchdog.
+    Two,
+}
+
+/// Runs `work` on a runtime built once, here, for every command.
+fn block_on(threads: Threads, work: impl Future<Output = ExitCode>) -> ExitCode {
+    let runtime = match threads {
+        Threads::One => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        Threads::Two => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build(),
     };
+    match runtime {
+        Ok(rt) => rt.block_on(work),
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn start_logging(config: &Config, cli: &Cli) {
+    site_agent::logging::init(&config.log_level, cli.log_format);
+    for w in &config.warnings {
+        tracing::warn!("config: {w}");
+    }
+}
+
+/// `run` (every role), or the one upstream `-m` role.
+fn serve(config: Config, cli: &Cli, mode: Option<Mode>) -> ExitCode {
+    start_logging(&config, cli);
     let _lock = match site_agent::ops::instance::acquire(&config.database_path) {
         Ok(l) => l,
         Err(e) => {
@@ -102,31 +98,39 @@ fn main() -> ExitCode {
             return ExitCode::from(LOCKED);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(run(config, mode, cli.once))
+    block_on(Threads::Two, run(config, mode, cli.once))
 }
 
-async fn run(config: site_agent::config::Config, mode: Option<Mode>, once: bool) -> ExitCode {
+async fn load_components(config: Config) -> ExitCode {
+    let results = site_agent::components::load_components(&config, Default::default()).await;
+    let mut failed = false;
+    for (offering, component, r) in results {
+        match r {
+            Ok(verb) => println!("{offering}: {component} {verb}"),
+            Err(e) => {
+                failed = true;
+                println!("{offering}: {component} FAILED: {e}");
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+async fn run(config: Config, mode: Option<Mode>, once: bool) -> ExitCode {
     let periods = (
         period_from_env("WALDUR_SITE_AGENT_ORDER_PROCESS_PERIOD_MINUTES", 5.0),
         period_from_env("WALDUR_SITE_AGENT_MEMBERSHIP_SYNC_PERIOD_MINUTES", 5.0),
         period_from_env("WALDUR_SITE_AGENT_REPORT_PERIOD_MINUTES", 30.0),
     );
-    let (orders, sync, report) = match periods {
+    let (orders, reconcile, report) = match periods {
         (Ok(o), Ok(s), Ok(r)) => (o, s, r),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
             tracing::error!("{e}");
-            return ExitCode::from(2);
+            return ExitCode::from(INVALID);
         }
     };
     let roles = Roles {
@@ -135,7 +139,7 @@ async fn run(config: site_agent::config::Config, mode: Option<Mode>, once: bool)
             None | Some(Mode::OrderProcess) | Some(Mode::EventProcess)
         )
         .then_some(orders),
-        reconcile: matches!(mode, None | Some(Mode::Reconcile)).then_some(sync),
+        reconcile: matches!(mode, None | Some(Mode::Reconcile)).then_some(reconcile),
         usage: matches!(mode, None | Some(Mode::Report)).then_some(report),
         events: matches!(mode, None | Some(Mode::EventProcess)),
     };
@@ -179,7 +183,7 @@ async fn run(config: site_agent::config::Config, mode: Option<Mode>, once: bool)
 }
 
 /// `usage report`: one sample and report pass now, or a dry run over the stored samples.
-async fn usage_report_now(config: site_agent::config::Config, dry_run: bool) -> ExitCode {
+async fn usage_report_now(config: Config, dry_run: bool) -> ExitCode {
     let app = match App::build(config, &AppOptions::default()) {
         Ok(a) => a,
         Err(e) => {
@@ -189,7 +193,7 @@ async fn usage_report_now(config: site_agent::config::Config, dry_run: bool) -> 
     };
     if app.reporters.is_empty() {
         eprintln!("no offering reports usage: set reporting_backend and `usage:` on a component");
-        return ExitCode::from(2);
+        return ExitCode::from(INVALID);
     }
     if dry_run {
         site_agent::usage::show::print_dry_run(&app.reporters).await;

@@ -1,7 +1,7 @@
 //! The command line, run as the real binary.
 
 use site_agent::store::Store;
-use site_agent::store::usage::{KnownResource, Sample};
+use site_agent::store::usage::{Figure, FigureKey, KnownResource, Sample};
 use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_site-agent");
@@ -131,7 +131,15 @@ fn usage_show_and_dry_run_read_the_local_state() {
         let period = chrono::Utc::now().format("%Y-%m").to_string();
         store
             .outbox_put(
-                vec![(r.clone(), "s3_storage".into(), period, 250, false)],
+                vec![Figure {
+                    key: FigureKey {
+                        resource_uuid: r.clone(),
+                        component: "s3_storage".into(),
+                        period,
+                    },
+                    cents: 250,
+                    is_final: false,
+                }],
                 now,
             )
             .await

@@ -94,7 +94,10 @@ offerings:
         let store = Store::open(&config.database_path).unwrap();
         let options = AppOptions {
             retry: fast_retry(),
-            event_backoff: (Duration::from_millis(200), Duration::from_secs(2)),
+            event_backoff: site_agent::retry::Backoff {
+                min: Duration::from_millis(200),
+                max: Duration::from_secs(2),
+            },
             ..AppOptions::default()
         };
         Arc::new(App::build_with_store(config, store, &options).unwrap())

@@ -41,8 +41,10 @@ impl Fixture {
             heartbeat_ms: 1000,
             subscriptions: vec![(self.queue.clone(), format!("/amq/queue/{}", self.queue))],
             tls: None,
-            backoff_min: Duration::from_millis(100),
-            backoff_max: Duration::from_secs(2),
+            backoff: site_agent::retry::Backoff {
+                min: Duration::from_millis(100),
+                max: Duration::from_secs(2),
+            },
             name: "test".into(),
         }
     }
@@ -58,12 +60,7 @@ impl Fixture {
         let (tx, rx) = mpsc::channel(16);
         let (stop_tx, stop_rx) = watch::channel(false);
         let (state_tx, state_rx) = watch::channel(SessionState::Connecting { attempt: 0 });
-        tokio::spawn(session::run(
-            self.config(passcode),
-            tx,
-            stop_rx,
-            Some(state_tx),
-        ));
+        tokio::spawn(session::run(self.config(passcode), tx, stop_rx, state_tx));
         (rx, stop_tx, state_rx)
     }
 }
@@ -165,7 +162,7 @@ async fn an_absent_broker_is_waited_for() {
     let (tx, _rx) = mpsc::channel(1);
     let (stop_tx, stop_rx) = watch::channel(false);
     let (state_tx, mut state) = watch::channel(SessionState::Connecting { attempt: 0 });
-    let task = tokio::spawn(session::run(cfg, tx, stop_rx, Some(state_tx)));
+    let task = tokio::spawn(session::run(cfg, tx, stop_rx, state_tx));
     wait_for(
         &mut state,
         |s| matches!(s, SessionState::Connecting { attempt } if *attempt >= 2),

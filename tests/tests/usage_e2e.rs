@@ -7,6 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use common::*;
 use serde_json::json;
 use site_agent::app::App;
+use site_agent::store::usage::OutboxState;
 use site_agent::usage::clock::{Clock, ManualClock};
 use std::sync::Arc;
 
@@ -243,7 +244,10 @@ async fn a_period_missed_at_its_end_waits_for_a_staff_token() {
         .outbox_rows(None, Some("2026-11".into()))
         .await
         .unwrap();
-    assert!(rows.iter().all(|r| r.state == "needs_staff"), "{rows:?}");
+    assert!(
+        rows.iter().all(|r| r.state == OutboxState::NeedsStaff),
+        "{rows:?}"
+    );
 
     // The operator switches to a staff token: the next cycle backfills it, dated mid-November.
     let staff_yaml = b
@@ -259,7 +263,10 @@ async fn a_period_missed_at_its_end_waits_for_a_staff_token() {
         .outbox_rows(None, Some("2026-11".into()))
         .await
         .unwrap();
-    assert!(rows.iter().all(|r| r.state == "sent"), "{rows:?}");
+    assert!(
+        rows.iter().all(|r| r.state == OutboxState::Sent),
+        "{rows:?}"
+    );
 }
 
 #[tokio::test]
@@ -334,7 +341,7 @@ async fn a_lower_figure_than_waldur_holds_is_an_anomaly_not_a_decrease() {
         .await
         .unwrap();
     let storage = rows.iter().find(|r| r.component == "s3_storage").unwrap();
-    assert_eq!(storage.state, "anomaly");
+    assert_eq!(storage.state, OutboxState::Anomaly);
     assert!(
         storage.last_error.contains("never lowered"),
         "{}",

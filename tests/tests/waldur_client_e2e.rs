@@ -15,7 +15,7 @@ async fn lists_follow_pagination_to_the_last_page() {
     let app = env.app();
     let orders = app.processors[0]
         .waldur
-        .list_orders(OFFERING, &["pending-provider", "executing"], None)
+        .list_orders(OFFERING, &site_agent::waldur::OrderState::ACTIVE, None)
         .await
         .unwrap();
     assert_eq!(orders.len(), 230);

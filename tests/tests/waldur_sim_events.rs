@@ -340,11 +340,13 @@ async fn legacy_subscription_queue_and_order_events_through_rabbitmq() {
         heartbeat_ms: 1000,
         subscriptions: vec![(queue.clone(), format!("/amq/queue/{queue}"))],
         tls: None,
-        backoff_min: Duration::from_millis(100),
-        backoff_max: Duration::from_secs(1),
+        backoff: site_agent::retry::Backoff {
+            min: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+        },
         name: "sim-events".into(),
     };
-    tokio::spawn(session::run(config, tx, stop_rx, Some(state_tx)));
+    tokio::spawn(session::run(config, tx, stop_rx, state_tx));
     tokio::time::timeout(WAIT, async {
         while *state_rx.borrow() != SessionState::Connected {
             state_rx.changed().await.unwrap();

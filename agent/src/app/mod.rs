@@ -12,7 +12,7 @@ use crate::locks::ResourceLocks;
 use crate::ops::supervisor::{Beat, Supervisor};
 use crate::orders::{OrderProcessor, Outcome};
 use crate::reconcile::{ReconcileReport, Reconciler};
-use crate::retry::RetryPolicy;
+use crate::retry::{Backoff, RetryPolicy};
 use crate::rotation::{RotationOutcome, Rotator};
 use crate::store::Store;
 use crate::usage::clock::{Clock, SystemClock};
@@ -38,8 +38,8 @@ pub struct AppOptions {
     pub user_agent: String,
     /// Wall-clock time for billing (tests inject a manual clock).
     pub clock: Arc<dyn Clock>,
-    /// STOMP reconnect backoff (min, max): 1 s to 2 min.
-    pub event_backoff: (Duration, Duration),
+    /// STOMP reconnect backoff: 1 s to 2 min.
+    pub event_backoff: Backoff,
     /// How long a call may still be carried out by Waldur after the agent gave up on it
     /// (default: twice `waldur_timeout`; tests shorten it).
     pub late_answers: Option<Duration>,
@@ -51,7 +51,10 @@ impl Default for AppOptions {
             retry: RetryPolicy::default(),
             user_agent: format!("site-agent/{}", env!("CARGO_PKG_VERSION")),
             clock: Arc::new(SystemClock),
-            event_backoff: (Duration::from_secs(1), Duration::from_secs(120)),
+            event_backoff: Backoff {
+                min: Duration::from_secs(1),
+                max: Duration::from_secs(120),
+            },
             late_answers: None,
         }
     }
@@ -122,6 +125,7 @@ impl App {
         let locks = ResourceLocks::default();
         let mut queues = BTreeMap::new();
         let mut listeners = Vec::new();
+        let supervisor = Supervisor::default();
         for offering in &config.offerings {
             let reports = offering.reporting_backend.is_some()
                 && offering.reported_components().next().is_some();
@@ -170,8 +174,8 @@ impl App {
                         waldur: waldur.clone(),
                         store: store.clone(),
                         queue,
-                        backoff_min: options.event_backoff.0,
-                        backoff_max: options.event_backoff.1,
+                        backoff: options.event_backoff,
+                        supervisor: supervisor.clone(),
                     });
                 }
                 rotators.push(Rotator {
@@ -203,7 +207,7 @@ impl App {
             listeners,
             queues,
             clock: options.clock.clone(),
-            supervisor: Supervisor::default(),
+            supervisor,
         })
     }
 
@@ -277,8 +281,10 @@ impl App {
 
     /// Runs the roles until `shutdown` resolves. Shutdown interrupts whatever is in progress:
     /// every step is journaled or idempotent, so stopping mid-cycle is as safe as a crash.
-    pub async fn run(&self, roles: Roles, shutdown: impl std::future::Future<Output = ()>) {
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    pub async fn run(&self, roles: Roles, shutdown: impl std::future::Future<Output = ()> + Send) {
+        // Listeners end when their futures are dropped below; the sender only has to outlive
+        // them (a dropped sender would read as a change).
+        let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut loops: Vec<std::pin::Pin<Box<dyn Future<Output = ()> + Send + '_>>> = Vec::new();
         let any_events = self
             .processors
@@ -342,11 +348,12 @@ impl App {
             self.supervisor
                 .run(self.config.heartbeat_file.clone(), watchdog),
         ));
-        tokio::select! {
-            _ = futures_util::future::join_all(loops) => {}
-            _ = shutdown => tracing::info!("shutting down"),
-        }
-        let _ = stop_tx.send(true);
+        loops.push(Box::pin(async {
+            shutdown.await;
+            tracing::info!("shutting down");
+        }));
+        // Every role loop runs until dropped: the shutdown signal is the one that ends.
+        futures_util::future::select_all(loops).await;
     }
 
     /// Polling: one offering's orders, then its keys to rotate, every `period`.

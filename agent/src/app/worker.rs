@@ -48,7 +48,7 @@ impl App {
         {
             match p
                 .waldur
-                .list_orders(offering, &crate::orders::ACTIVE_STATES, None)
+                .list_orders(offering, &crate::waldur::OrderState::ACTIVE, None)
                 .await
             {
                 Ok(orders) => {

@@ -46,10 +46,9 @@ pub struct RawConfig {
     pub waldur_timeout: Option<f64>,
 }
 
-/// Every upstream key is accepted; those for roles this build does not run yet (STOMP,
-/// membership, username management) are parsed so they are never reported as unknown.
+/// Every upstream key is accepted (those this agent does not use, such as
+/// `username_management_backend`, are parsed so they are never reported as unknown).
 #[derive(Debug, Deserialize)]
-#[allow(dead_code)]
 pub struct RawOffering {
     pub name: String,
     pub waldur_api_url: String,
@@ -77,6 +76,7 @@ pub struct RawOffering {
     pub membership_sync_backend: String,
     #[serde(default)]
     pub reporting_backend: String,
+    #[allow(dead_code)] // accepted from upstream configs, not used by this agent
     #[serde(default = "default_username_backend")]
     pub username_management_backend: String,
     #[serde(default)]
@@ -99,8 +99,10 @@ pub struct RawOffering {
     #[serde(default)]
     pub stomp_unified_queue: bool,
 
+    #[allow(dead_code)] // accepted from upstream configs, not used by this agent
     #[serde(default)]
     pub resource_import_enabled: bool,
+    #[allow(dead_code)] // accepted from upstream configs, not used by this agent
     #[serde(default)]
     pub username_reconciliation_enabled: bool,
     #[serde(default = "yes")]
@@ -124,7 +126,8 @@ pub struct RawComponent {
     /// site-agent: how this component is billed (`gb_days`, `storage_latest`, ...).
     #[serde(default)]
     pub usage: Option<String>,
-    /// site-agent: `samples` (default) or `croit_series` for GB-days.
+    /// site-agent: `samples` (default) or `metered_series` (the backend's own series; the
+    /// ceph-s3 plugin also takes `croit_series`) for GB-days.
     #[serde(default)]
     pub usage_source: Option<String>,
     #[serde(flatten)]

@@ -4,15 +4,16 @@
 
 use super::queue::{Work, WorkQueue};
 use crate::config::{Offering, WaldurAuth};
-use crate::orders::ACTIVE_STATES;
+use crate::ops::supervisor::Supervisor;
+use crate::retry::Backoff;
 use crate::stomp::session::{self, Delivery, SessionConfig};
 use crate::store::{InboxItem, Store};
+use crate::waldur::OrderState;
 use crate::waldur::{WaldurClient, hex};
 use secrecy::SecretString;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 /// The object types the agent subscribes to for order processing.
@@ -23,8 +24,10 @@ pub struct EventListener {
     pub waldur: Arc<WaldurClient>,
     pub store: Store,
     pub queue: Arc<WorkQueue>,
-    pub backoff_min: Duration,
-    pub backoff_max: Duration,
+    /// Delays between set-up attempts and STOMP reconnects.
+    pub backoff: Backoff,
+    /// Shows each session's state to systemd.
+    pub supervisor: Supervisor,
 }
 
 /// A session to open and what its subscriptions carry.
@@ -54,12 +57,7 @@ impl EventListener {
                 Ok(p) => break p,
                 Err(e) => {
                     attempt += 1;
-                    let delay = session::backoff(
-                        attempt,
-                        self.backoff_min,
-                        self.backoff_max,
-                        site_agent_sdk::keys::random_fraction(),
-                    );
+                    let delay = self.backoff.delay(attempt);
                     tracing::warn!(offering = %self.offering.name, error = %e, retry_in_ms = delay.as_millis() as u64, "cannot register event subscriptions yet");
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
@@ -71,7 +69,7 @@ impl EventListener {
         // Orders placed before our queues existed sent their events nowhere: sweep them now.
         match self
             .waldur
-            .list_orders(&self.offering_key(), &ACTIVE_STATES, None)
+            .list_orders(&self.offering_key(), &OrderState::ACTIVE, None)
             .await
         {
             Ok(orders) => {
@@ -92,7 +90,8 @@ impl EventListener {
         let mut sessions = Vec::new();
         for p in planned {
             types.extend(p.types);
-            sessions.push(session::run(p.config, tx.clone(), shutdown.clone(), None));
+            let state = self.supervisor.session(p.config.name.clone());
+            sessions.push(session::run(p.config, tx.clone(), shutdown.clone(), state));
         }
         drop(tx);
         let handle = async {
@@ -129,8 +128,7 @@ impl EventListener {
             heartbeat_ms: 10_000,
             subscriptions: vec![(queue.to_string(), format!("/amq/queue/{queue}"))],
             tls: tls.clone(),
-            backoff_min: self.backoff_min,
-            backoff_max: self.backoff_max,
+            backoff: self.backoff,
             name,
         };
         let mut planned = Vec::new();
@@ -219,7 +217,7 @@ impl EventListener {
                 if uuid::Uuid::parse_str(&uuid).is_err() {
                     tracing::warn!(excerpt = %excerpt(body.to_string().as_bytes()), "order event without a valid order_uuid; dropped");
                     None
-                } else if !ACTIVE_STATES.contains(&state.as_str()) {
+                } else if !OrderState::parse(&state).is_active() {
                     None // done, erred, canceled...: nothing for us, no REST call
                 } else {
                     Some(Work::Order {

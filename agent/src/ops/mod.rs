@@ -3,7 +3,6 @@
 pub mod instance;
 pub mod notify;
 pub mod supervisor;
-pub mod throttle;
 
 use std::path::Path;
 use std::process::ExitCode;

@@ -3,11 +3,14 @@
 //! The supervisor feeds systemd's watchdog (and touches the heartbeat file) only while no
 //! loop is past its bound: a cycle that outlives its timeout means the runtime itself is
 //! stuck, and then a restart is the cure. A slow Waldur or a dead backend only makes cycles
-//! long, never the agent "dead".
+//! long, never the agent "dead". It also tells systemd (`STATUS=`) how many STOMP sessions
+//! are connected, since a lost event feed only slows orders down and is easy to miss.
 
+use crate::stomp::session::SessionState;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 /// Beyond its bound, how long a cycle may take to unwind before the agent counts as stuck.
@@ -23,6 +26,13 @@ struct LoopState {
 #[derive(Clone, Default)]
 pub struct Supervisor {
     loops: Arc<Mutex<Vec<Arc<LoopState>>>>,
+    sessions: Arc<Mutex<Vec<Watched>>>,
+}
+
+/// A STOMP session the status line reports on.
+struct Watched {
+    name: String,
+    state: watch::Receiver<SessionState>,
 }
 
 /// One loop's handle.
@@ -40,6 +50,46 @@ impl Supervisor {
             .unwrap_or_else(|e| e.into_inner())
             .push(state.clone());
         Beat(state)
+    }
+
+    /// A STOMP session to watch: its state goes into the status line.
+    pub fn session(&self, name: impl Into<String>) -> watch::Sender<SessionState> {
+        let (tx, rx) = watch::channel(SessionState::Connecting { attempt: 0 });
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Watched {
+                name: name.into(),
+                state: rx,
+            });
+        tx
+    }
+
+    /// The status line for systemd: STOMP sessions connected, naming those that are not.
+    /// `None` without sessions.
+    pub fn status(&self) -> Option<String> {
+        let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        if sessions.is_empty() {
+            return None;
+        }
+        let down: Vec<&str> = sessions
+            .iter()
+            .filter(|w| *w.state.borrow() != SessionState::Connected)
+            .map(|w| w.name.as_str())
+            .collect();
+        let up = sessions.len() - down.len();
+        Some(if down.is_empty() {
+            format!(
+                "running; STOMP sessions connected: {up} of {}",
+                sessions.len()
+            )
+        } else {
+            format!(
+                "running; STOMP sessions connected: {up} of {} (reconnecting: {}; orders are polled meanwhile)",
+                sessions.len(),
+                down.join(", ")
+            )
+        })
     }
 
     /// Loops whose current cycle is past its bound and grace, with how long it has run.
@@ -65,7 +115,13 @@ impl Supervisor {
             .unwrap_or(Duration::from_secs(30))
             .clamp(Duration::from_millis(100), Duration::from_secs(30));
         let mut reported = false;
+        let mut shown: Option<String> = None;
         loop {
+            let status = self.status();
+            if status.is_some() && status != shown {
+                super::notify::notify(&format!("STATUS={}", status.as_deref().unwrap_or("")));
+                shown = status;
+            }
             let stuck = self.stuck(Instant::now());
             if stuck.is_empty() {
                 touch_heartbeat(&heartbeat);
@@ -146,6 +202,26 @@ mod tests {
         let stuck = sup.stuck(Instant::now());
         assert_eq!(stuck.len(), 1);
         assert_eq!(stuck[0].0, "orders:S3");
+    }
+
+    #[test]
+    fn status_names_the_sessions_that_are_not_connected() {
+        let sup = Supervisor::default();
+        assert_eq!(sup.status(), None, "no events configured: nothing to say");
+        let a = sup.session("S3/orders");
+        let b = sup.session("S3/resources");
+        a.send_replace(SessionState::Connected);
+        assert_eq!(
+            sup.status().unwrap(),
+            "running; STOMP sessions connected: 1 of 2 (reconnecting: S3/resources; orders are polled meanwhile)"
+        );
+        b.send_replace(SessionState::Connected);
+        assert_eq!(
+            sup.status().unwrap(),
+            "running; STOMP sessions connected: 2 of 2"
+        );
+        a.send_replace(SessionState::Connecting { attempt: 3 });
+        assert!(sup.status().unwrap().contains("reconnecting: S3/orders;"));
     }
 
     #[tokio::test(start_paused = true)]

@@ -2,7 +2,8 @@
 
 use super::input::QuotaRequest;
 use super::{OrderProcessor, StepError};
-use crate::waldur::{Order, Resource, hex};
+use crate::store::JournalStep;
+use crate::waldur::{Order, OrderType, Resource, hex};
 use site_agent_sdk::{Ensured, Tenant, UserSpec};
 
 impl OrderProcessor {
@@ -43,7 +44,7 @@ impl OrderProcessor {
         // The ceilings first: an order that cannot be fulfilled must not leave a user behind.
         // A restore comes back with the ceilings the resource had, each one the order names
         // taking precedence.
-        let quota = if order.order_type == "Restore" {
+        let quota = if order.order_type == OrderType::Restore {
             let current = match super::current_ceilings(&self.store, &resource).await {
                 Ok(c) => c,
                 Err(e) if e.waits() => return Err(e),
@@ -68,9 +69,11 @@ impl OrderProcessor {
             resource_uuid: tenant.resource_uuid.clone(),
         };
         let ensured = self.backend.ensure_user(&spec).await?;
-        self.store.journal_record(&order_uuid, "user", &uid).await?;
+        self.store
+            .journal_record(&order_uuid, JournalStep::User, &uid)
+            .await?;
         tracing::info!(uid = %uid, adopted = (ensured == Ensured::Adopted), "S3 user ready");
-        if order.order_type == "Restore" && ensured == Ensured::Adopted {
+        if order.order_type == OrderType::Restore && ensured == Ensured::Adopted {
             // A restored resource comes back usable, even if it was suspended when it went.
             self.backend.set_suspended(&tenant, false).await?;
         }
@@ -79,7 +82,9 @@ impl OrderProcessor {
         self.store
             .set_ceilings(&resource_uuid, quota.into())
             .await?;
-        self.store.journal_record(&order_uuid, "quota", "").await?;
+        self.store
+            .journal_record(&order_uuid, JournalStep::Quota, "")
+            .await?;
 
         if resource.backend_id() != Some(uid.as_str()) {
             self.waldur
@@ -87,7 +92,7 @@ impl OrderProcessor {
                 .await?;
         }
         self.store
-            .journal_record(&order_uuid, "backend_id", &uid)
+            .journal_record(&order_uuid, JournalStep::BackendId, &uid)
             .await?;
 
         self.publish_metadata(&resource_uuid, &uid, Some(&applied))

@@ -13,24 +13,11 @@ mod update;
 pub use error::{HIDDEN_DETAILS, StepError};
 
 use crate::config::Offering;
-use crate::store::Store;
-use crate::waldur::{Order, WaldurClient, hex};
+use crate::store::{JournalStep, Store};
+use crate::waldur::{Order, OrderState, OrderType, WaldurClient, hex};
 use site_agent_sdk::StorageBackend;
 use std::sync::Arc;
 use tracing::Instrument;
-
-/// States in which an order needs the provider.
-pub const ACTIVE_STATES: [&str; 2] = ["pending-provider", "executing"];
-/// States that are final or not ours to act on.
-const IGNORED_STATES: [&str; 7] = [
-    "done",
-    "erred",
-    "canceled",
-    "rejected",
-    "pending-consumer",
-    "pending-project",
-    "pending-start-date",
-];
 
 /// The ceilings a resource has now: those the agent last applied (Waldur keeps only the last
 /// order's `limits`, which may name one ceiling), else Waldur's record of the resource.
@@ -107,7 +94,7 @@ impl OrderProcessor {
         let offering = self.offering.offering_uuid.simple().to_string();
         let orders = self
             .waldur
-            .list_orders(&offering, &ACTIVE_STATES, None)
+            .list_orders(&offering, &OrderState::ACTIVE, None)
             .await?;
         let mut results = Vec::with_capacity(orders.len());
         for order in orders {
@@ -145,7 +132,7 @@ impl OrderProcessor {
             tracing::warn!(order = %uuid, offering = ?order.offering_uuid, "order belongs to another offering; dropped");
             return Outcome::Skipped;
         }
-        if IGNORED_STATES.contains(&order.state.as_str()) {
+        if !order.state.is_active() {
             return Outcome::Skipped;
         }
         let _resource = match order.marketplace_resource_uuid.clone() {
@@ -157,7 +144,7 @@ impl OrderProcessor {
                         Ok(o) => o,
                         Err(e) => return Outcome::Retry(e.message),
                     };
-                    if IGNORED_STATES.contains(&order.state.as_str()) {
+                    if !order.state.is_active() {
                         return Outcome::Skipped;
                     }
                 }
@@ -174,24 +161,26 @@ impl OrderProcessor {
         let uuid = hex(&order.uuid);
         // Validate before approving: bad input errs the order and no backend is called.
         let quota = self.validate(&order).map_err(StepError::invalid)?;
-        if order.state == "pending-provider" {
+        if order.state == OrderState::PendingProvider {
             self.waldur.approve_order(&uuid).await?;
-            self.store.journal_record(&uuid, "approved", "").await?;
+            self.store
+                .journal_record(&uuid, JournalStep::Approved, "")
+                .await?;
             tracing::info!("order approved");
             order = self.waldur.get_order(&uuid).await?;
         }
-        if order.state != "executing" {
+        if order.state != OrderState::Executing {
             tracing::warn!(state = %order.state, "order is not executing after approval; left for later");
             return Err(StepError::wait(format!(
                 "order is {} after approval",
                 order.state
             )));
         }
-        match order.order_type.as_str() {
-            "Create" | "Restore" => self.create(&order, quota).await?,
-            "Update" => self.update(&order, quota).await?,
-            "Terminate" => self.terminate(&order).await?,
-            other => {
+        match &order.order_type {
+            OrderType::Create | OrderType::Restore => self.create(&order, quota).await?,
+            OrderType::Update => self.update(&order, quota).await?,
+            OrderType::Terminate => self.terminate(&order).await?,
+            OrderType::Other(other) => {
                 return Err(StepError::invalid(format!(
                     "unsupported order type {other:?}"
                 )));
@@ -199,25 +188,27 @@ impl OrderProcessor {
         }
         // Only complete an order that is still executing: someone may have finished it.
         let fresh = self.waldur.get_order(&uuid).await?;
-        if fresh.state == "executing" {
+        if fresh.state == OrderState::Executing {
             self.waldur.set_order_done(&uuid).await?;
         } else {
             tracing::warn!(state = %fresh.state, "order changed state while we worked; not marking done");
         }
-        self.store.journal_record(&uuid, "done", "").await?;
+        self.store
+            .journal_record(&uuid, JournalStep::Done, "")
+            .await?;
         Ok(())
     }
 
     /// Checks the order's input; returns the validated ceilings.
     fn validate(&self, order: &Order) -> Result<input::QuotaRequest, String> {
         let q = input::quota_request(order.limits.as_ref(), order.attributes.as_ref())?;
-        match order.order_type.as_str() {
-            "Create" => {
+        match order.order_type {
+            OrderType::Create => {
                 input::require_storage_ceiling(&q)?;
                 q.to_spec(self.storage_unit_factor())?;
             }
             // A restore may repeat no ceiling: the resource's own are used (see `create`).
-            "Update" | "Restore" => {
+            OrderType::Update | OrderType::Restore => {
                 q.to_spec(self.storage_unit_factor())?;
             }
             _ => {}
@@ -246,7 +237,10 @@ impl OrderProcessor {
                 tracing::error!(order = %uuid, error = %e, "order failed");
                 match self.waldur.set_order_erred(uuid, &message, "").await {
                     Ok(()) => {
-                        let _ = self.store.journal_record(uuid, "erred", "").await;
+                        let _ = self
+                            .store
+                            .journal_record(uuid, JournalStep::Erred, "")
+                            .await;
                         Outcome::Erred(message)
                     }
                     Err(we) => {

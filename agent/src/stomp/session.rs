@@ -15,6 +15,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::retry::Backoff;
+
 /// The largest message read whole. Waldur's events are a few hundred bytes; a bigger one is
 /// replaced (headers kept, so it can be acknowledged) before it reaches memory.
 pub const MAX_MESSAGE: usize = 1 << 20;
@@ -34,8 +36,8 @@ pub struct SessionConfig {
     pub subscriptions: Vec<(String, String)>,
     /// TLS for `wss://`.
     pub tls: Option<Arc<rustls::ClientConfig>>,
-    pub backoff_min: Duration,
-    pub backoff_max: Duration,
+    /// Reconnect delays.
+    pub backoff: Backoff,
     /// A name for logs.
     pub name: String,
 }
@@ -79,15 +81,6 @@ impl Acker {
     }
 }
 
-/// The delay before reconnect attempt `attempt` (1-based): `min * 2^(attempt-1)`, capped at
-/// `max`, plus up to 25 % jitter.
-pub fn backoff(attempt: u32, min: Duration, max: Duration, jitter01: f64) -> Duration {
-    let base = min
-        .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
-        .min(max);
-    base + base.mul_f64(0.25 * jitter01.clamp(0.0, 1.0))
-}
-
 /// The reconnect attempt after a failure. Only a connection that lasted starts the backoff
 /// over: one that fails right after CONNECT (a broker refusing us, a message that kills the
 /// socket) must not turn into a reconnect every second.
@@ -99,10 +92,6 @@ fn next_attempt(attempt: u32, was_connected: bool, lived: Duration) -> u32 {
     }
 }
 
-fn jitter() -> f64 {
-    site_agent_sdk::keys::random_fraction()
-}
-
 /// Where the session is (for observers: health views, tests).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionState {
@@ -112,17 +101,16 @@ pub enum SessionState {
 }
 
 /// Runs the session until `shutdown` turns true. Never returns early on broker trouble.
-/// `state`, when given, follows the session's state.
+/// `state` follows the session's state (the supervisor shows it to systemd).
 pub async fn run(
     cfg: SessionConfig,
     deliveries: mpsc::Sender<Delivery>,
     mut shutdown: watch::Receiver<bool>,
-    state: Option<watch::Sender<SessionState>>,
+    state: watch::Sender<SessionState>,
 ) {
+    // send_replace: the state is kept even while nobody watches.
     let report = |s: SessionState| {
-        if let Some(tx) = &state {
-            let _ = tx.send(s);
-        }
+        state.send_replace(s);
     };
     let mut attempt: u32 = 0;
     loop {
@@ -135,7 +123,7 @@ pub async fn run(
             Ok(()) => break,
             Err((e, was_connected)) => {
                 attempt = next_attempt(attempt, was_connected, started.elapsed());
-                let delay = backoff(attempt, cfg.backoff_min, cfg.backoff_max, jitter());
+                let delay = cfg.backoff.delay(attempt);
                 if attempt <= 3 {
                     tracing::warn!(stomp = %cfg.name, error = %e, retry_in_ms = delay.as_millis() as u64, "STOMP connection lost; reconnecting");
                 } else {
@@ -325,18 +313,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_grows_and_caps_with_jitter() {
-        let (min, max) = (Duration::from_secs(1), Duration::from_secs(120));
-        assert_eq!(backoff(1, min, max, 0.0), Duration::from_secs(1));
-        assert_eq!(backoff(2, min, max, 0.0), Duration::from_secs(2));
-        assert_eq!(backoff(4, min, max, 0.0), Duration::from_secs(8));
-        assert_eq!(backoff(30, min, max, 0.0), Duration::from_secs(120));
-        assert_eq!(
-            backoff(30, min, max, 1.0),
-            Duration::from_secs(150),
-            "at most 25 % jitter"
-        );
-        assert!(backoff(1, min, max, jitter()) <= Duration::from_millis(1250));
+    fn heartbeat_header_is_parsed_leniently() {
         assert_eq!(parse_heartbeat("10000,5000"), (10000, 5000));
         assert_eq!(parse_heartbeat("junk"), (0, 0));
     }
@@ -349,8 +326,11 @@ mod tests {
             attempt = next_attempt(attempt, true, Duration::from_millis(50));
         }
         assert_eq!(attempt, 6);
-        let (min, max) = (Duration::from_secs(1), Duration::from_secs(120));
-        assert_eq!(backoff(attempt, min, max, 0.0), Duration::from_secs(32));
+        let backoff = Backoff {
+            min: Duration::from_secs(1),
+            max: Duration::from_secs(120),
+        };
+        assert_eq!(backoff.delay_with(attempt, 0.0), Duration::from_secs(32));
         assert_eq!(next_attempt(attempt, false, Duration::from_secs(600)), 7);
         assert_eq!(
             next_attempt(attempt, true, STABLE_AFTER),

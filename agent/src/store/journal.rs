@@ -4,8 +4,35 @@
 use super::{Store, StoreError};
 use rusqlite::params;
 
+/// A step of an order that the journal records once it happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JournalStep {
+    Approved,
+    /// The backend user exists (detail: its uid).
+    User,
+    Quota,
+    /// Waldur holds the resource's backend_id (detail: the uid).
+    BackendId,
+    Done,
+    Erred,
+}
+
+impl JournalStep {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Approved => "approved",
+            Self::User => "user",
+            Self::Quota => "quota",
+            Self::BackendId => "backend_id",
+            Self::Done => "done",
+            Self::Erred => "erred",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JournalEntry {
+    /// As stored (rows of older versions may name steps this one no longer records).
     pub step: String,
     pub detail: String,
 }
@@ -15,10 +42,10 @@ impl Store {
     pub async fn journal_record(
         &self,
         order: &str,
-        step: &str,
+        step: JournalStep,
         detail: &str,
     ) -> Result<(), StoreError> {
-        let (order, step, detail) = (order.to_string(), step.to_string(), detail.to_string());
+        let (order, step, detail) = (order.to_string(), step.as_str(), detail.to_string());
         let at = chrono::Utc::now().to_rfc3339();
         self.call(move |c| {
             c.execute(
@@ -46,23 +73,6 @@ impl Store {
         })
         .await
     }
-
-    pub async fn journal_remove(
-        &self,
-        order: &str,
-        step: &str,
-        detail: &str,
-    ) -> Result<(), StoreError> {
-        let (order, step, detail) = (order.to_string(), step.to_string(), detail.to_string());
-        self.call(move |c| {
-            c.execute(
-                "DELETE FROM order_journal WHERE order_uuid = ?1 AND step = ?2 AND detail = ?3",
-                params![order, step, detail],
-            )
-        })
-        .await
-        .map(|_| ())
-    }
 }
 
 #[cfg(test)]
@@ -75,19 +85,23 @@ mod tests {
         let path = dir.path().join("s/state.sqlite3");
         {
             let s = Store::open(&path).unwrap();
-            s.journal_record("o1", "user", "waldur-x").await.unwrap();
-            s.journal_record("o1", "user", "waldur-x").await.unwrap();
-            s.journal_record("o1", "key_pending", "AK1").await.unwrap();
-            s.journal_record("o2", "done", "").await.unwrap();
+            s.journal_record("o1", JournalStep::User, "waldur-x")
+                .await
+                .unwrap();
+            s.journal_record("o1", JournalStep::User, "waldur-x")
+                .await
+                .unwrap();
+            s.journal_record("o1", JournalStep::Quota, "")
+                .await
+                .unwrap();
+            s.journal_record("o2", JournalStep::Done, "").await.unwrap();
         }
         let s = Store::open(&path).unwrap();
         let e = s.journal_entries("o1").await.unwrap();
-        assert_eq!(e.len(), 2);
+        assert_eq!(e.len(), 2, "recorded once each");
         assert!(e.contains(&JournalEntry {
-            step: "key_pending".into(),
-            detail: "AK1".into()
+            step: "user".into(),
+            detail: "waldur-x".into()
         }));
-        s.journal_remove("o1", "key_pending", "AK1").await.unwrap();
-        assert_eq!(s.journal_entries("o1").await.unwrap().len(), 1);
     }
 }

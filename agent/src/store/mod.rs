@@ -1,5 +1,5 @@
-//! Local state in embedded SQLite: the order journal, the key ledger, the event inbox, usage
-//! samples and the report outbox. One connection; calls run on the blocking pool, serialised
+//! Local state in embedded SQLite: the order journal, the key ledger, the ceilings last
+//! applied, the event inbox, usage samples and the report outbox. One connection; calls run on the blocking pool, serialised
 //! by a mutex.
 
 pub mod ceilings;
@@ -11,7 +11,7 @@ pub mod prune;
 pub mod usage;
 
 pub use inbox::InboxItem;
-pub use journal::JournalEntry;
+pub use journal::{JournalEntry, JournalStep};
 pub use keys::{KeyIntent, LedgerRow};
 
 use rusqlite::Connection;

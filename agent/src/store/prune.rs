@@ -105,7 +105,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::usage::Sample;
+    use crate::store::usage::{Figure, FigureKey, OutboxState, Sample};
 
     #[tokio::test]
     async fn prunes_only_what_is_older_and_settled() {
@@ -118,30 +118,32 @@ mod tests {
             buckets_json: "[]".into(),
         };
         st.insert_samples(vec![s(10), s(20), s(30)]).await.unwrap();
-        let row = |period: &str| {
-            (
-                "r".to_string(),
-                "c".to_string(),
-                period.to_string(),
-                5,
-                true,
-            )
+        let key = |p: &str| FigureKey {
+            resource_uuid: "r".into(),
+            component: "c".into(),
+            period: p.into(),
+        };
+        let row = |period: &str| Figure {
+            key: key(period),
+            cents: 5,
+            is_final: true,
         };
         st.outbox_put(vec![row("2024-01"), row("2024-02"), row("2025-01")], 1)
             .await
             .unwrap();
-        let key = |p: &str| ("r".to_string(), "c".to_string(), p.to_string());
-        st.outbox_mark(key("2024-01"), "sent", Some(5), "", 2)
+        st.outbox_mark(key("2024-01"), OutboxState::Sent, Some(5), "", 2)
             .await
             .unwrap();
-        st.outbox_mark(key("2024-02"), "needs_staff", None, "", 2)
+        st.outbox_mark(key("2024-02"), OutboxState::NeedsStaff, None, "", 2)
             .await
             .unwrap();
         assert_eq!(
             st.oldest_open_period().await.unwrap().as_deref(),
             Some("2024-02")
         );
-        st.journal_record("old", "done", "").await.unwrap();
+        st.journal_record("old", crate::store::JournalStep::Done, "")
+            .await
+            .unwrap();
         let stats = st
             .prune(PruneBefore {
                 samples: 20,

@@ -2,6 +2,7 @@
 //! the samples, the report outbox, and small scheduler facts.
 
 use super::{Store, StoreError};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{OptionalExtension, params};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +21,83 @@ pub struct Sample {
     pub buckets_json: String,
 }
 
+/// Which figure: one resource, component and billing period (`YYYY-MM`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FigureKey {
+    pub resource_uuid: String,
+    pub component: String,
+    pub period: String,
+}
+
+/// A computed figure, not yet written to the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Figure {
+    pub key: FigureKey,
+    /// Hundredths of the component's unit.
+    pub cents: u64,
+    /// The period is closed: the figure never changes again.
+    pub is_final: bool,
+}
+
+/// Where a figure stands with Waldur.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxState {
+    /// To be sent (new, changed, or refused for a reason that may pass).
+    Pending,
+    /// Waldur holds exactly this amount.
+    Sent,
+    /// Waldur holds more of a figure that only grows: never lowered, left for a person.
+    Anomaly,
+    /// A closed period refused to a provider token; a staff token can backfill it.
+    NeedsStaff,
+    /// Refused by Waldur for good.
+    Rejected,
+}
+
+impl OutboxState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sent => "sent",
+            Self::Anomaly => "anomaly",
+            Self::NeedsStaff => "needs_staff",
+            Self::Rejected => "rejected",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Pending,
+            Self::Sent,
+            Self::Anomaly,
+            Self::NeedsStaff,
+            Self::Rejected,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for OutboxState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl ToSql for OutboxState {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for OutboxState {
+    fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
+        let s = v.as_str()?;
+        Self::parse(s)
+            .ok_or_else(|| FromSqlError::Other(format!("unknown outbox state {s:?}").into()))
+    }
+}
+
 /// One figure in the outbox: what we computed, and what Waldur is known to hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxRow {
@@ -29,11 +107,20 @@ pub struct OutboxRow {
     pub amount_cents: u64,
     pub is_final: bool,
     pub sent_cents: Option<u64>,
-    /// `pending` | `sent` | `anomaly` | `needs_staff` | `rejected`.
-    pub state: String,
+    pub state: OutboxState,
     pub attempts: u32,
     pub last_error: String,
     pub updated_at: i64,
+}
+
+impl OutboxRow {
+    pub fn key(&self) -> FigureKey {
+        FigureKey {
+            resource_uuid: self.resource_uuid.clone(),
+            component: self.component.clone(),
+            period: self.period.clone(),
+        }
+    }
 }
 
 fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
@@ -224,11 +311,7 @@ impl Store {
 
     /// Records a computed figure. A final figure is never changed again; a changed amount
     /// makes the row pending unless Waldur already holds exactly that amount.
-    pub async fn outbox_put(
-        &self,
-        rows: Vec<(String, String, String, u64, bool)>,
-        now: i64,
-    ) -> Result<usize, StoreError> {
+    pub async fn outbox_put(&self, rows: Vec<Figure>, now: i64) -> Result<usize, StoreError> {
         self.call(move |c| {
             let tx = c.unchecked_transaction()?;
             let mut changed = 0;
@@ -245,8 +328,16 @@ impl Store {
                      WHERE usage_outbox.final = 0
                        AND (usage_outbox.amount_cents != excluded.amount_cents OR usage_outbox.final != excluded.final)",
                 )?;
-                for (r, comp, period, cents, fin) in &rows {
-                    changed += st.execute(params![r, comp, period, *cents as i64, *fin as i64, now])?;
+                for f in &rows {
+                    let k = &f.key;
+                    changed += st.execute(params![
+                        k.resource_uuid,
+                        k.component,
+                        k.period,
+                        f.cents as i64,
+                        f.is_final as i64,
+                        now
+                    ])?;
                 }
             }
             tx.commit()?;
@@ -291,12 +382,12 @@ impl Store {
     /// component of a resource and period).
     pub async fn outbox_mark_many(
         &self,
-        rows: Vec<((String, String, String), Option<u64>)>,
-        state: &str,
+        rows: Vec<(FigureKey, Option<u64>)>,
+        state: OutboxState,
         error: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        let (state, error) = (state.to_string(), error.to_string());
+        let error = error.to_string();
         self.call(move |c| {
             let tx = c.unchecked_transaction()?;
             {
@@ -305,8 +396,16 @@ impl Store {
                         attempts = attempts + 1, updated_at = ?7
                      WHERE resource_uuid = ?1 AND component = ?2 AND period = ?3",
                 )?;
-                for (key, sent) in &rows {
-                    st.execute(params![key.0, key.1, key.2, state, sent.map(|v| v as i64), error, now])?;
+                for (k, sent) in &rows {
+                    st.execute(params![
+                        k.resource_uuid,
+                        k.component,
+                        k.period,
+                        state,
+                        sent.map(|v| v as i64),
+                        error,
+                        now
+                    ])?;
                 }
             }
             tx.commit()
@@ -317,19 +416,27 @@ impl Store {
     /// Records the outcome of a delivery attempt.
     pub async fn outbox_mark(
         &self,
-        key: (String, String, String),
-        state: &str,
+        key: FigureKey,
+        state: OutboxState,
         sent_cents: Option<u64>,
         error: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        let (state, error) = (state.to_string(), error.to_string());
+        let error = error.to_string();
         self.call(move |c| {
             c.execute(
                 "UPDATE usage_outbox SET state = ?4, sent_cents = COALESCE(?5, sent_cents), last_error = ?6,
                     attempts = attempts + 1, updated_at = ?7
                  WHERE resource_uuid = ?1 AND component = ?2 AND period = ?3",
-                params![key.0, key.1, key.2, state, sent_cents.map(|v| v as i64), error, now],
+                params![
+                    key.resource_uuid,
+                    key.component,
+                    key.period,
+                    state,
+                    sent_cents.map(|v| v as i64),
+                    error,
+                    now
+                ],
             )
         })
         .await
@@ -402,15 +509,23 @@ mod tests {
     #[tokio::test]
     async fn outbox_rules() {
         let st = Store::in_memory().unwrap();
-        let key = ("r".to_string(), "s3".to_string(), "2026-11".to_string());
-        let row = |c: u64, f: bool| (key.0.clone(), key.1.clone(), key.2.clone(), c, f);
+        let key = FigureKey {
+            resource_uuid: "r".into(),
+            component: "s3".into(),
+            period: "2026-11".into(),
+        };
+        let row = |cents: u64, is_final: bool| Figure {
+            key: key.clone(),
+            cents,
+            is_final,
+        };
         assert_eq!(st.outbox_put(vec![row(100, false)], 1).await.unwrap(), 1);
         assert_eq!(
             st.outbox_put(vec![row(100, false)], 2).await.unwrap(),
             0,
             "unchanged amount: no write"
         );
-        st.outbox_mark(key.clone(), "sent", Some(100), "", 3)
+        st.outbox_mark(key.clone(), OutboxState::Sent, Some(100), "", 3)
             .await
             .unwrap();
         assert!(st.outbox_pending().await.unwrap().is_empty());
@@ -418,11 +533,11 @@ mod tests {
         assert_eq!(st.outbox_pending().await.unwrap()[0].amount_cents, 150);
         st.outbox_put(vec![row(100, false)], 5).await.unwrap();
         let r = st
-            .outbox_row(&key.0, &key.1, &key.2)
+            .outbox_row(&key.resource_uuid, &key.component, &key.period)
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(r.state, "sent", "back to what Waldur holds");
+        assert_eq!(r.state, OutboxState::Sent, "back to what Waldur holds");
         st.outbox_put(vec![row(200, true)], 6).await.unwrap();
         assert_eq!(
             st.outbox_put(vec![row(300, false)], 7).await.unwrap(),
@@ -430,13 +545,13 @@ mod tests {
             "a final figure is frozen"
         );
         let r = st
-            .outbox_row(&key.0, &key.1, &key.2)
+            .outbox_row(&key.resource_uuid, &key.component, &key.period)
             .await
             .unwrap()
             .unwrap();
         assert_eq!(
-            (r.amount_cents, r.is_final, r.state.as_str()),
-            (200, true, "pending")
+            (r.amount_cents, r.is_final, r.state),
+            (200, true, OutboxState::Pending)
         );
         st.state_set("k", "v").await.unwrap();
         assert_eq!(st.state_get("k").await.unwrap().as_deref(), Some("v"));

@@ -5,7 +5,7 @@
 use super::amount::Cents;
 use super::period::Period;
 use super::reporter::UsageReporter;
-use crate::store::usage::OutboxRow;
+use crate::store::usage::{OutboxRow, OutboxState};
 use futures_util::StreamExt;
 use std::collections::{BTreeMap, HashMap};
 
@@ -88,13 +88,6 @@ impl UsageReporter {
         let Some(p) = Period::parse(period) else {
             return vec![Outcome::Failed];
         };
-        let key = |r: &OutboxRow| {
-            (
-                r.resource_uuid.clone(),
-                r.component.clone(),
-                r.period.clone(),
-            )
-        };
         let held: HashMap<String, Option<Cents>> = match self
             .waldur
             .list_component_usages(resource, &p.billing_date())
@@ -108,7 +101,7 @@ impl UsageReporter {
                 for r in &rows {
                     let _ = self
                         .store
-                        .outbox_mark(key(r), &r.state, None, &e.message, now.timestamp())
+                        .outbox_mark(r.key(), r.state, None, &e.message, now.timestamp())
                         .await;
                 }
                 tracing::warn!(resource, period, error = %e, "cannot read Waldur's usage; retried later");
@@ -129,7 +122,13 @@ impl UsageReporter {
                 Some(theirs) if theirs == ours => {
                     let _ = self
                         .store
-                        .outbox_mark(key(&r), "sent", Some(ours.0), "", now.timestamp())
+                        .outbox_mark(
+                            r.key(),
+                            OutboxState::Sent,
+                            Some(ours.0),
+                            "",
+                            now.timestamp(),
+                        )
                         .await;
                     outcomes.push(Outcome::Equal);
                 }
@@ -140,7 +139,7 @@ impl UsageReporter {
                     tracing::error!(resource, period, component = %r.component, "usage anomaly: {msg}");
                     let _ = self
                         .store
-                        .outbox_mark(key(&r), "anomaly", None, &msg, now.timestamp())
+                        .outbox_mark(r.key(), OutboxState::Anomaly, None, &msg, now.timestamp())
                         .await;
                     outcomes.push(Outcome::Anomaly);
                 }
@@ -169,11 +168,11 @@ impl UsageReporter {
             Ok(()) => {
                 let rows = to_send
                     .iter()
-                    .map(|r| (key(r), Some(r.amount_cents)))
+                    .map(|r| (r.key(), Some(r.amount_cents)))
                     .collect();
                 if let Err(e) = self
                     .store
-                    .outbox_mark_many(rows, "sent", "", now.timestamp())
+                    .outbox_mark_many(rows, OutboxState::Sent, "", now.timestamp())
                     .await
                 {
                     tracing::error!(error = %e, "cannot record delivered usage; next cycle compares with Waldur again");
@@ -185,7 +184,7 @@ impl UsageReporter {
                 let past = p != Period::containing(now, self.tz);
                 let state = if e.is_retryable() || e.kind == site_agent_sdk::ErrorKind::Unauthorized
                 {
-                    "pending"
+                    OutboxState::Pending
                 } else if past && e.fields.iter().any(|f| f == "date") {
                     // Mastermind refuses a past period's `date` to a non-staff token (a field
                     // error on `date`).
@@ -194,15 +193,15 @@ impl UsageReporter {
                         period,
                         "Waldur refuses a closed period to this (non-staff) token; a staff token can backfill it"
                     );
-                    "needs_staff"
+                    OutboxState::NeedsStaff
                 } else {
                     tracing::error!(resource, period, error = %e, "Waldur refused the usage report");
-                    "rejected"
+                    OutboxState::Rejected
                 };
                 for r in &to_send {
                     let _ = self
                         .store
-                        .outbox_mark(key(r), state, None, &e.message, now.timestamp())
+                        .outbox_mark(r.key(), state, None, &e.message, now.timestamp())
                         .await;
                 }
                 outcomes.extend(to_send.iter().map(|_| Outcome::Failed));

@@ -6,7 +6,7 @@ use super::integrate::{Reading, gb_days, in_units, latest, peak};
 use super::period::Period;
 use super::reporter::UsageReporter;
 use crate::config::{UsageKind, UsageSource};
-use crate::store::usage::Sample;
+use crate::store::usage::{Figure, FigureKey, Sample};
 
 impl UsageReporter {
     /// Computes the period's figures into the outbox; `is_final` closes the period (the last
@@ -26,12 +26,8 @@ impl UsageReporter {
         }
     }
 
-    /// The period's figures as (resource, component, period, hundredths, final), unwritten.
-    pub async fn figures(
-        &self,
-        period: Period,
-        is_final: bool,
-    ) -> Vec<(String, String, String, u64, bool)> {
+    /// The period's figures, unwritten.
+    pub async fn figures(&self, period: Period, is_final: bool) -> Vec<Figure> {
         let now = self.clock.now();
         let end = period.end(self.tz).timestamp();
         let window_end = if is_final {
@@ -70,7 +66,7 @@ impl UsageReporter {
         window_end: i64,
         hold: i64,
         is_final: bool,
-    ) -> Vec<(String, String, String, u64, bool)> {
+    ) -> Vec<Figure> {
         let (start, end) = (
             period.start(self.tz).timestamp(),
             period.end(self.tz).timestamp(),
@@ -124,13 +120,15 @@ impl UsageReporter {
             };
             // Not measured: no figure at all (never a zero).
             if let Some(a) = amount {
-                rows.push((
-                    r.resource_uuid.clone(),
-                    ctype.to_string(),
-                    period.to_string(),
-                    a.0,
+                rows.push(Figure {
+                    key: FigureKey {
+                        resource_uuid: r.resource_uuid.clone(),
+                        component: ctype.to_string(),
+                        period: period.to_string(),
+                    },
+                    cents: a.0,
                     is_final,
-                ));
+                });
             }
         }
         rows

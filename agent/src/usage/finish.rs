@@ -4,7 +4,7 @@
 
 use super::period::Period;
 use super::reporter::UsageReporter;
-use crate::store::usage::{KnownResource, Sample};
+use crate::store::usage::{KnownResource, OutboxState, Sample};
 
 /// Why the last figures could not be sent yet (a transient problem: try again).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,7 +62,7 @@ impl UsageReporter {
             .await
             .map_err(store_err)?
             .into_iter()
-            .any(|r| r.resource_uuid == resource && r.state == "pending");
+            .any(|r| r.resource_uuid == resource && r.state == OutboxState::Pending);
         if still_pending {
             return Err(NotDelivered(format!(
                 "the resource's last usage figures could not be sent to Waldur yet ({} failed)",

@@ -88,7 +88,7 @@ impl UsageReporter {
                         buckets_json: serde_json::to_string(&u.buckets).unwrap_or_else(|_| "[]".into()),
                     }),
                     Err(e) => {
-                        if let Some(suppressed) = crate::ops::throttle::ERRORS
+                        if let Some(suppressed) = crate::logging::throttle::ERRORS
                             .admit("usage not readable", std::time::Instant::now())
                         {
                             tracing::warn!(resource = %r.resource_uuid, uid = %r.uid, error = %e, suppressed, "usage not readable; no sample");

@@ -8,7 +8,7 @@ use crate::store::Store;
 use std::process::ExitCode;
 
 /// `site-agent usage show`.
-pub fn print(config: &Config, resource: Option<String>, period: Option<String>) -> ExitCode {
+pub async fn print(config: &Config, resource: Option<String>, period: Option<String>) -> ExitCode {
     if let Some(p) = &period
         && Period::parse(p).is_none()
     {
@@ -22,17 +22,7 @@ pub fn print(config: &Config, resource: Option<String>, period: Option<String>) 
             return ExitCode::FAILURE;
         }
     };
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
     {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    rt.block_on(async move {
         let resource = resource.map(|r| crate::waldur::hex(&r));
         let rows = store
             .outbox_rows(resource.clone(), period.clone())
@@ -115,7 +105,7 @@ pub fn print(config: &Config, resource: Option<String>, period: Option<String>) 
             );
         }
         ExitCode::SUCCESS
-    })
+    }
 }
 
 /// `site-agent usage report --dry-run`: the current period's figures from stored samples.
@@ -126,10 +116,14 @@ pub async fn print_dry_run(reporters: &[std::sync::Arc<UsageReporter>]) {
     );
     for r in reporters {
         let p = Period::containing(r.clock.now(), r.tz);
-        for (resource, component, period, cents, _) in r.figures(p, false).await {
+        for f in r.figures(p, false).await {
+            let k = &f.key;
             println!(
-                "{resource:<34} {component:<14} {period:<8} {:>12}",
-                Cents(cents).to_string()
+                "{:<34} {:<14} {:<8} {:>12}",
+                k.resource_uuid,
+                k.component,
+                k.period,
+                Cents(f.cents).to_string()
             );
         }
     }

@@ -1,5 +1,6 @@
 //! The endpoints: orders, provider resources, resource API keys, offerings, users.
 
+use super::OrderState;
 use super::client::{Query, WaldurClient};
 use super::error::WaldurError;
 use super::types::{ApiKeyStatus, Me, Order, ProviderOffering, Resource, hex};
@@ -29,7 +30,7 @@ impl WaldurClient {
     pub async fn list_orders(
         &self,
         offering_uuid: &str,
-        states: &[&str],
+        states: &[OrderState],
         modified_before: Option<&str>,
     ) -> Result<Vec<Order>, WaldurError> {
         let mut query = q(&[("offering_uuid", &hex(offering_uuid))]);
@@ -69,13 +70,13 @@ impl WaldurClient {
         order_uuid: &str,
         action: &str,
         body: Value,
-        target: &[&str],
+        target: &[OrderState],
     ) -> Result<(), WaldurError> {
         match self.order_action(order_uuid, action, body).await {
             Ok(_) => Ok(()),
             Err(e) if e.is_wrong_state() => {
                 let order = self.get_order(order_uuid).await?;
-                if target.contains(&order.state.as_str()) {
+                if target.contains(&order.state) {
                     tracing::info!(order = %hex(order_uuid), action, state = %order.state, "Waldur already has the order where this call would put it");
                     Ok(())
                 } else {
@@ -92,13 +93,13 @@ impl WaldurClient {
             order_uuid,
             "approve_by_provider",
             json!({}),
-            &["executing", "done"],
+            &[OrderState::Executing, OrderState::Done],
         )
         .await
     }
 
     pub async fn set_order_done(&self, order_uuid: &str) -> Result<(), WaldurError> {
-        self.order_transition(order_uuid, "set_state_done", json!({}), &["done"])
+        self.order_transition(order_uuid, "set_state_done", json!({}), &[OrderState::Done])
             .await
     }
 
@@ -112,7 +113,7 @@ impl WaldurClient {
             order_uuid,
             "set_state_erred",
             json!({ "error_message": message, "error_traceback": traceback }),
-            &["erred"],
+            &[OrderState::Erred],
         )
         .await
     }

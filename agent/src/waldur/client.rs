@@ -9,6 +9,7 @@ use reqwest::Method;
 use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use site_agent_sdk::http::{HttpConfig, ProxyConfig};
 use std::time::Duration;
 
 pub type Query = Vec<(String, String)>;
@@ -29,27 +30,19 @@ impl WaldurClient {
         retry: RetryPolicy,
         user_agent: &str,
     ) -> Result<Self, WaldurError> {
-        site_agent_sdk::http::ensure_crypto_provider();
-        let mut b = reqwest::Client::builder()
-            .user_agent(user_agent)
-            .connect_timeout(offering.waldur_timeout.min(Duration::from_secs(10)))
-            .timeout(offering.waldur_timeout);
-        if !offering.verify_ssl {
-            tracing::warn!(offering = %offering.name, "TLS verification towards Waldur is OFF (verify_ssl: false)");
-            b = b.tls_danger_accept_invalid_certs(true);
-        }
-        b = match &offering.proxy {
-            Some(p) => b.proxy(reqwest::Proxy::all(p).map_err(|e| {
-                WaldurError::setup(format!(
-                    "invalid proxy {:?}: {e}",
-                    crate::config::redact_url(p)
-                ))
-            })?),
-            None => b.no_proxy(),
-        };
-        let http = b
-            .build()
-            .map_err(|e| WaldurError::setup(format!("cannot build the HTTP client: {e}")))?;
+        // The proxy URL may carry `user:password@`; reqwest sends them as basic auth.
+        let http = site_agent_sdk::http::build_client(&HttpConfig {
+            timeout: offering.waldur_timeout,
+            verify_tls: offering.verify_ssl,
+            proxy: offering.proxy.as_ref().map(|url| ProxyConfig {
+                url: url.clone(),
+                username: None,
+                password: None,
+            }),
+            user_agent: user_agent.to_string(),
+            peer: format!("Waldur of offering {}", offering.name),
+        })
+        .map_err(|e| WaldurError::setup(format!("Waldur client: {}", e.message())))?;
         Ok(Self {
             http,
             base: offering.api_base.clone(),

@@ -67,28 +67,21 @@ impl WaldurError {
         }
     }
 
+    /// The request did not get through (classified once, in the SDK's HTTP layer).
     pub fn transport(what: &str, err: reqwest::Error) -> Self {
-        let kind = if err.is_timeout() {
-            "timed out".to_string()
-        } else if err.is_connect() {
-            "connection failed".to_string()
-        } else {
-            err.without_url().to_string()
-        };
-        Self::new(ErrorKind::Unavailable, format!("Waldur {what}: {kind}"))
+        Self::from_http(site_agent_sdk::http::transport_error(what, err))
     }
 
     /// A body that could not be read (cut off, or larger than the agent reads).
     pub fn body(what: &str, err: site_agent_sdk::http::BodyError) -> Self {
-        match err {
-            site_agent_sdk::http::BodyError::Transport(e) => Self::transport(what, e),
-            site_agent_sdk::http::BodyError::TooLarge { limit } => Self::new(
-                ErrorKind::Unavailable,
-                format!(
-                    "Waldur {what}: the answer is larger than {} KiB; not read",
-                    limit >> 10
-                ),
-            ),
+        Self::from_http(err.into_backend(what))
+    }
+
+    /// From the shared HTTP layer's error (its message starts with what was called).
+    fn from_http(e: site_agent_sdk::BackendError) -> Self {
+        Self {
+            retryable: e.is_retryable(),
+            ..Self::new(e.kind(), format!("Waldur {}", e.message()))
         }
     }
 

@@ -5,9 +5,11 @@ mod auth;
 mod client;
 mod error;
 pub mod events_api;
+mod order_kind;
 pub mod types;
 
 pub use api::ComponentUsage;
 pub use client::WaldurClient;
 pub use error::WaldurError;
+pub use order_kind::{OrderState, OrderType};
 pub use types::{ApiKeyStatus, Me, Order, ProviderOffering, Resource, hex};

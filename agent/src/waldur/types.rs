@@ -1,6 +1,7 @@
 //! Waldur response models. Parsed leniently: every field optional or defaulted, unknown fields
 //! ignored, because Mastermind adds and trims fields between versions.
 
+use super::{OrderState, OrderType};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -14,8 +15,8 @@ pub fn hex(uuid: &str) -> String {
 pub struct Order {
     pub uuid: String,
     #[serde(rename = "type")]
-    pub order_type: String,
-    pub state: String,
+    pub order_type: OrderType,
+    pub state: OrderState,
     pub resource_name: Option<String>,
     pub marketplace_resource_uuid: Option<String>,
     pub offering_uuid: Option<String>,

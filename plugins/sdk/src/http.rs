@@ -1,5 +1,6 @@
-//! The shared HTTP client for backends: one rustls stack, timeouts, TLS verification switch,
-//! optional authenticated proxy.
+//! The one HTTP client builder and transport-error classifier, for backends and the agent's
+//! Waldur client alike: one rustls stack, timeouts, TLS verification switch, optional
+//! authenticated proxy, bounded bodies.
 
 use crate::BackendError;
 use secrecy::{ExposeSecret, SecretString};
@@ -34,6 +35,8 @@ pub struct HttpConfig {
     pub verify_tls: bool,
     pub proxy: Option<ProxyConfig>,
     pub user_agent: String,
+    /// Who the client talks to, for the warning when verification is off ("backend S3").
+    pub peer: String,
 }
 
 impl Default for HttpConfig {
@@ -43,6 +46,7 @@ impl Default for HttpConfig {
             verify_tls: true,
             proxy: None,
             user_agent: format!("site-agent/{}", env!("CARGO_PKG_VERSION")),
+            peer: "backend".into(),
         }
     }
 }
@@ -55,9 +59,7 @@ pub fn build_client(cfg: &HttpConfig) -> Result<reqwest::Client, BackendError> {
         .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
         .user_agent(cfg.user_agent.clone());
     if !cfg.verify_tls {
-        tracing::warn!(
-            "TLS certificate verification is OFF for a backend client (verify_ssl: false)"
-        );
+        tracing::warn!(peer = %cfg.peer, "TLS certificate verification is OFF (verify_ssl: false)");
         b = b.tls_danger_accept_invalid_certs(true);
     }
     match &cfg.proxy {

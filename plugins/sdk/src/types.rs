@@ -203,9 +203,9 @@ pub struct UsageSample {
 /// What to do with data on delete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeleteMode {
-    /// Refuse while the user still owns buckets.
+    /// Refuse (`NotEmpty`) while the resource still holds data.
     KeepData,
-    /// Remove the user's buckets and objects too.
+    /// Remove the resource's buckets and objects too.
     Purge,
 }
 

@@ -1,6 +1,8 @@
 //! Logging: structured JSON lines (readable text on a terminal). Secrets never reach a log
 //! line: tokens and keys are `SecretString`s and every error text is scrubbed where it is made.
 
+pub mod throttle;
+
 use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
