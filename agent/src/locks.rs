@@ -2,6 +2,7 @@
 //! the final usage sample all change a resource's user and keys, and each assumes nobody
 //! else does meanwhile (the key ledger's settlement depends on it).
 
+use crate::waldur::WaldurId;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::OwnedMutexGuard;
@@ -19,12 +20,12 @@ pub struct ResourceGuard {
 impl ResourceLocks {
     /// Waits for the resource (any UUID spelling) to be free.
     pub async fn lock(&self, resource_uuid: &str) -> ResourceGuard {
-        let key = crate::waldur::hex(resource_uuid);
+        let key = WaldurId::new(resource_uuid);
         let m = {
             let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
             // Forget locks nobody holds or waits for, so the map stays as small as the work.
             map.retain(|_, m| Arc::strong_count(m) > 1);
-            map.entry(key).or_default().clone()
+            map.entry(key.into()).or_default().clone()
         };
         match m.clone().try_lock_owned() {
             Ok(g) => ResourceGuard {

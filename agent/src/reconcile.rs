@@ -3,7 +3,7 @@
 //! quota on the cluster) — and log what it changed.
 
 use crate::config::Offering;
-use crate::waldur::{Resource, WaldurClient, hex};
+use crate::waldur::{Resource, WaldurClient};
 use serde_json::json;
 use site_agent_sdk::{
     AppliedQuota, Enforcement, QuotaCaps, QuotaScope, QuotaSpec, QuotaState, ScopeDims,
@@ -107,9 +107,9 @@ impl Reconciler {
                 r
             };
             match self.sync_one(r).await {
-                Ok(report) => out.push((hex(&r.uuid), report)),
+                Ok(report) => out.push((r.uuid.to_string(), report)),
                 Err(e) => {
-                    tracing::warn!(resource = %hex(&r.uuid), error = %e, "resource sync failed; retried next pass")
+                    tracing::warn!(resource = %r.uuid, error = %e, "resource sync failed; retried next pass")
                 }
             }
         }
@@ -122,7 +122,7 @@ impl Reconciler {
         let mut report = ReconcileReport::default();
         // Keys an interrupted order or rotation may have left behind; where tenants can make
         // keys themselves, any key Waldur does not hold.
-        let resource = hex(&r.uuid);
+        let resource = r.uuid.clone();
         let self_service = self.backend.capabilities().keys.tenant_can_issue;
         if self_service || !self.store.ledger_rows(&resource).await?.is_empty() {
             let offering = self.offering.offering_uuid.simple().to_string();
@@ -140,7 +140,7 @@ impl Reconciler {
             }
         }
         let Some(user) = self.backend.user(uid).await? else {
-            tracing::warn!(resource = %hex(&r.uuid), uid, "the resource's S3 user is missing on the backend");
+            tracing::warn!(resource = %r.uuid, uid, "the resource's S3 user is missing on the backend");
             report.missing = true;
             return Ok(report);
         };
@@ -169,7 +169,7 @@ impl Reconciler {
             Ok(w) if !w.is_empty() => w,
             Ok(_) => return Ok(report),
             Err(e) => {
-                tracing::warn!(resource = %hex(&r.uuid), error = %e, "cannot derive the expected quota");
+                tracing::warn!(resource = %r.uuid, error = %e, "cannot derive the expected quota");
                 return Ok(report);
             }
         };
@@ -201,7 +201,7 @@ impl Reconciler {
         if md != before
             && let Err(e) = self
                 .waldur
-                .set_resource_backend_metadata(&hex(&r.uuid), &md)
+                .set_resource_backend_metadata(&r.uuid, &md)
                 .await
         {
             tracing::warn!(error = %e, "could not refresh resource metadata");

@@ -9,7 +9,8 @@ use crate::locks::ResourceLocks;
 use crate::orders::StepError;
 use crate::orders::keybook::{KeyBook, set_key_applied};
 use crate::store::{KeyIntent, Store};
-use crate::waldur::{ApiKeyStatus, WaldurClient, hex};
+use crate::waldur::WaldurId;
+use crate::waldur::{ApiKeyStatus, WaldurClient};
 use secrecy::ExposeSecret;
 use site_agent_sdk::{StorageBackend, Tenant};
 use std::sync::Arc;
@@ -56,14 +57,14 @@ impl Rotator {
         let mut out = Vec::new();
         for key in keys {
             let outcome = self.rotate(&key.uuid).await;
-            out.push((hex(&key.uuid), outcome));
+            out.push((key.uuid.to_string(), outcome));
         }
         out
     }
 
     /// Rotates the key `key_uuid` if Waldur still wants it rotated.
     pub async fn rotate(&self, key_uuid: &str) -> RotationOutcome {
-        let key_uuid = hex(key_uuid);
+        let key_uuid = WaldurId::new(key_uuid);
         let key = match self.waldur.get_api_key(&key_uuid).await {
             Ok(k) => k,
             Err(e) if e.is_retryable() => return RotationOutcome::Retry(e.message),
@@ -75,7 +76,7 @@ impl Rotator {
         let Some(resource) = key.resource_uuid.as_deref().filter(|r| !r.is_empty()) else {
             return self.erred(&key_uuid, "the key names no resource").await;
         };
-        let resource = hex(resource);
+        let resource = WaldurId::new(resource);
         let _guard = self.locks.lock(&resource).await;
         // The resource decides whose key this is (an event may name any key).
         let res = match self.waldur.get_resource(&resource).await {
@@ -87,7 +88,7 @@ impl Rotator {
             }
         };
         let ours = self.offering.offering_uuid.simple().to_string();
-        if res.offering_uuid.as_deref().map(hex) != Some(ours.clone()) {
+        if res.offering_uuid.as_deref() != Some(ours.as_str()) {
             tracing::warn!(api_key = %key_uuid, "the key belongs to another offering's resource; rotation dropped");
             return RotationOutcome::Skipped("another offering's key".into());
         }

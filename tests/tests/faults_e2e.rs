@@ -443,7 +443,11 @@ async fn another_resources_user_is_never_sampled_as_this_ones() {
     app.usage_sample_cycle().await;
     let a_samples = app
         .store
-        .samples(&site_agent::waldur::hex(&a.resource_uuid), 0, i64::MAX / 2)
+        .samples(
+            &site_agent::waldur::WaldurId::new(&a.resource_uuid),
+            0,
+            i64::MAX / 2,
+        )
         .await
         .unwrap();
     assert!(
@@ -453,7 +457,11 @@ async fn another_resources_user_is_never_sampled_as_this_ones() {
     );
     let b_samples = app
         .store
-        .samples(&site_agent::waldur::hex(&b.resource_uuid), 0, i64::MAX / 2)
+        .samples(
+            &site_agent::waldur::WaldurId::new(&b.resource_uuid),
+            0,
+            i64::MAX / 2,
+        )
         .await
         .unwrap();
     assert_eq!(b_samples.last().map(|s| s.bytes), Some(7_000_000_000));

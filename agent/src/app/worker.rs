@@ -55,7 +55,7 @@ impl App {
                     for o in orders {
                         queued += usize::from(queue.push(Work::Order {
                             offering: offering.to_string(),
-                            order_uuid: crate::waldur::hex(&o.uuid),
+                            order_uuid: o.uuid.into(),
                         }));
                     }
                 }
@@ -78,7 +78,7 @@ impl App {
                     for k in keys {
                         queued += usize::from(queue.push(Work::Rotate {
                             offering: offering.to_string(),
-                            api_key_uuid: crate::waldur::hex(&k.uuid),
+                            api_key_uuid: k.uuid.into(),
                         }));
                     }
                 }

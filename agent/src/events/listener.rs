@@ -9,7 +9,8 @@ use crate::retry::Backoff;
 use crate::stomp::session::{self, Delivery, SessionConfig};
 use crate::store::{InboxItem, Store};
 use crate::waldur::OrderState;
-use crate::waldur::{WaldurClient, hex};
+use crate::waldur::WaldurClient;
+use crate::waldur::WaldurId;
 use secrecy::SecretString;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -76,7 +77,7 @@ impl EventListener {
                 for o in orders {
                     self.queue.push(Work::Order {
                         offering: self.offering_key(),
-                        order_uuid: hex(&o.uuid),
+                        order_uuid: o.uuid.into(),
                     });
                 }
             }
@@ -155,7 +156,10 @@ impl EventListener {
                     .await?;
                 let q = self.waldur.create_queue(&sub.uuid, &offering, t).await?;
                 // Computed as upstream does; the server's answer must agree.
-                let queue = format!("subscription_{}_offering_{offering}_{t}", hex(&sub.uuid));
+                let queue = format!(
+                    "subscription_{}_offering_{offering}_{t}",
+                    WaldurId::new(&sub.uuid)
+                );
                 if !q.queue_name.is_empty() && q.queue_name != queue {
                     tracing::warn!(server = %q.queue_name, computed = %queue, "Waldur names the queue differently; using Waldur's");
                 }
@@ -165,8 +169,8 @@ impl EventListener {
                     q.queue_name
                 };
                 let config = base(
-                    hex(&sub.user_uuid),
-                    hex(&sub.uuid),
+                    WaldurId::new(&sub.user_uuid).into(),
+                    WaldurId::new(&sub.uuid).into(),
                     &queue,
                     format!("{}/{t}", self.offering.name),
                 );
@@ -213,8 +217,8 @@ impl EventListener {
         };
         let work = match object_type.as_str() {
             "order" => {
-                let (uuid, state) = (hex(&text("order_uuid")), text("order_state"));
-                if uuid::Uuid::parse_str(&uuid).is_err() {
+                let (uuid, state) = (WaldurId::new(&text("order_uuid")), text("order_state"));
+                if !uuid.is_uuid() {
                     tracing::warn!(excerpt = %excerpt(body.to_string().as_bytes()), "order event without a valid order_uuid; dropped");
                     None
                 } else if !OrderState::parse(&state).is_active() {
@@ -222,22 +226,19 @@ impl EventListener {
                 } else {
                     Some(Work::Order {
                         offering: offering.clone(),
-                        order_uuid: uuid,
+                        order_uuid: uuid.into(),
                     })
                 }
             }
             "resource_api_key_rotation" => {
-                let key = hex(&text("api_key_uuid"));
-                if text("action") != "rotate"
-                    || uuid::Uuid::parse_str(&key).is_err()
-                    || text("client_id").is_empty()
-                {
+                let key = WaldurId::new(&text("api_key_uuid"));
+                if text("action") != "rotate" || !key.is_uuid() || text("client_id").is_empty() {
                     tracing::warn!(excerpt = %excerpt(body.to_string().as_bytes()), "rotation event without action rotate, api_key_uuid or client_id; dropped");
                     None
                 } else {
                     Some(Work::Rotate {
                         offering: offering.clone(),
-                        api_key_uuid: key,
+                        api_key_uuid: key.into(),
                     })
                 }
             }

@@ -3,7 +3,7 @@
 use super::input::QuotaRequest;
 use super::{OrderProcessor, StepError};
 use crate::store::JournalStep;
-use crate::waldur::{Order, OrderType, Resource, hex};
+use crate::waldur::{Order, OrderType, Resource};
 use site_agent_sdk::{Ensured, Tenant, UserSpec};
 
 impl OrderProcessor {
@@ -17,9 +17,9 @@ impl OrderProcessor {
     }
 
     pub(super) async fn create(&self, order: &Order, quota: QuotaRequest) -> Result<(), StepError> {
-        let order_uuid = hex(&order.uuid);
+        let order_uuid = order.uuid.clone();
         let resource = self.order_resource(order).await?;
-        let resource_uuid = hex(&resource.uuid);
+        let resource_uuid = resource.uuid.clone();
         // A recorded backend id wins (restore, or a retry after set_backend_id).
         let uid = match resource.backend_id() {
             Some(id) => id.to_string(),

@@ -4,7 +4,7 @@
 
 use super::keybook::KeyBook;
 use super::{OrderProcessor, StepError};
-use crate::waldur::hex;
+use crate::waldur::WaldurId;
 use site_agent_sdk::Tenant;
 use std::collections::BTreeMap;
 
@@ -72,7 +72,7 @@ impl OrderProcessor {
             let _lock = self.locks.lock(&resource).await;
             let tenant = Tenant::new(&uid, &resource)?;
             match self
-                .book(&offering, &hex(&resource), &tenant)
+                .book(&offering, &WaldurId::new(&resource), &tenant)
                 .settle()
                 .await
             {

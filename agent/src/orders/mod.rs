@@ -14,7 +14,8 @@ pub use error::{HIDDEN_DETAILS, StepError};
 
 use crate::config::Offering;
 use crate::store::{JournalStep, Store};
-use crate::waldur::{Order, OrderState, OrderType, WaldurClient, hex};
+use crate::waldur::WaldurId;
+use crate::waldur::{Order, OrderState, OrderType, WaldurClient};
 use site_agent_sdk::StorageBackend;
 use std::sync::Arc;
 use tracing::Instrument;
@@ -25,7 +26,7 @@ pub async fn current_ceilings(
     store: &Store,
     resource: &crate::waldur::Resource,
 ) -> Result<input::QuotaRequest, StepError> {
-    if let Some(c) = store.ceilings(&hex(&resource.uuid)).await? {
+    if let Some(c) = store.ceilings(&resource.uuid).await? {
         return Ok(c.into());
     }
     input::quota_request(resource.limits.as_ref(), resource.attributes.as_ref()).map_err(|e| {
@@ -100,14 +101,14 @@ impl OrderProcessor {
         for order in orders {
             // Re-read each order: an event may have handled it since the list was made.
             let outcome = self.handle(&order.uuid).await;
-            results.push((order.uuid, outcome));
+            results.push((order.uuid.into(), outcome));
         }
         Ok(results)
     }
 
     /// Handles an order by UUID (re-read over REST: events only say that something changed).
     pub async fn handle(&self, order_uuid: &str) -> Outcome {
-        let uuid = hex(order_uuid);
+        let uuid = WaldurId::new(order_uuid);
         // Claim the order first, then read it: whoever handled it before us has finished.
         let Some(_guard) = self.in_flight.try_begin(&uuid) else {
             tracing::debug!(order = %uuid, "order already being handled");
@@ -126,8 +127,8 @@ impl OrderProcessor {
                 return Outcome::Skipped;
             }
         };
-        if order.offering_uuid.as_deref().map(hex)
-            != Some(self.offering.offering_uuid.simple().to_string())
+        if order.offering_uuid.as_deref()
+            != Some(self.offering.offering_uuid.simple().to_string().as_str())
         {
             tracing::warn!(order = %uuid, offering = ?order.offering_uuid, "order belongs to another offering; dropped");
             return Outcome::Skipped;
@@ -158,7 +159,7 @@ impl OrderProcessor {
     }
 
     async fn run(&self, mut order: Order) -> Result<(), StepError> {
-        let uuid = hex(&order.uuid);
+        let uuid = order.uuid.clone();
         // Validate before approving: bad input errs the order and no backend is called.
         let quota = self.validate(&order).map_err(StepError::invalid)?;
         if order.state == OrderState::PendingProvider {

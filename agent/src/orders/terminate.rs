@@ -2,7 +2,7 @@
 //! while data remains unless the backend settings ask for the data to go too.
 
 use super::{OrderProcessor, StepError};
-use crate::waldur::{Order, hex};
+use crate::waldur::Order;
 use site_agent_sdk::{DeleteMode, Tenant};
 
 impl OrderProcessor {
@@ -22,13 +22,13 @@ impl OrderProcessor {
             && self.backend.user(uid).await?.is_some()
         {
             usage
-                .final_report(&hex(&resource.uuid), uid)
+                .final_report(&resource.uuid, uid)
                 .await
                 .map_err(|e| StepError::wait(e.0))?;
         }
         self.backend.delete_user(&tenant, mode).await?;
         if let Some(usage) = &self.usage {
-            usage.record_gone(&hex(&resource.uuid)).await;
+            usage.record_gone(&resource.uuid).await;
         }
         tracing::info!(uid, ?mode, "S3 user removed");
         Ok(())

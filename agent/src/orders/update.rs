@@ -4,7 +4,7 @@
 
 use super::input::QuotaRequest;
 use super::{OrderProcessor, StepError};
-use crate::waldur::{Order, hex};
+use crate::waldur::Order;
 use site_agent_sdk::Tenant;
 
 impl OrderProcessor {
@@ -35,10 +35,10 @@ impl OrderProcessor {
             .map_err(StepError::invalid)?;
         let applied = self.backend.apply_quota(&tenant, &spec).await?;
         self.store
-            .set_ceilings(&hex(&resource.uuid), merged.into())
+            .set_ceilings(&resource.uuid, merged.into())
             .await?;
         tracing::info!(uid, ?spec, "quotas re-applied");
-        self.publish_metadata(&hex(&resource.uuid), uid, Some(&applied))
+        self.publish_metadata(&resource.uuid, uid, Some(&applied))
             .await
     }
 }

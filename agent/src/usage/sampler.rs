@@ -3,7 +3,6 @@
 
 use super::reporter::UsageReporter;
 use crate::store::usage::{KnownResource, Sample};
-use crate::waldur::hex;
 use futures_util::StreamExt;
 
 /// Resource states in which Waldur accepts usage.
@@ -28,7 +27,7 @@ impl UsageReporter {
                         let uid = r.backend_id()?.to_string();
                         site_agent_sdk::validate_identifier("S3 user id", &uid).ok()?;
                         Some(KnownResource {
-                            resource_uuid: hex(&r.uuid),
+                            resource_uuid: r.uuid.into(),
                             uid,
                             state: r.state,
                         })

@@ -5,6 +5,7 @@ use super::amount::Cents;
 use super::period::Period;
 use crate::config::Config;
 use crate::store::Store;
+use crate::waldur::WaldurId;
 use std::process::ExitCode;
 
 /// `site-agent usage show`.
@@ -23,7 +24,7 @@ pub async fn print(config: &Config, resource: Option<String>, period: Option<Str
         }
     };
     {
-        let resource = resource.map(|r| crate::waldur::hex(&r));
+        let resource = resource.map(|r| String::from(WaldurId::new(&r)));
         let rows = store
             .outbox_rows(resource.clone(), period.clone())
             .await

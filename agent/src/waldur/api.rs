@@ -1,9 +1,10 @@
 //! The endpoints: orders, provider resources, resource API keys, offerings, users.
 
 use super::OrderState;
+use super::WaldurId;
 use super::client::{Query, WaldurClient};
 use super::error::WaldurError;
-use super::types::{ApiKeyStatus, Me, Order, ProviderOffering, Resource, hex};
+use super::types::{ApiKeyStatus, Me, Order, ProviderOffering, Resource};
 use serde_json::{Value, json};
 
 fn q(pairs: &[(&str, &str)]) -> Query {
@@ -21,7 +22,7 @@ impl WaldurClient {
     pub async fn offering(&self, offering_uuid: &str) -> Result<ProviderOffering, WaldurError> {
         let path = format!(
             "/api/marketplace-provider-offerings/{}/",
-            hex(offering_uuid)
+            WaldurId::new(offering_uuid)
         );
         self.get("get offering", &path, &Vec::new()).await
     }
@@ -33,7 +34,7 @@ impl WaldurClient {
         states: &[OrderState],
         modified_before: Option<&str>,
     ) -> Result<Vec<Order>, WaldurError> {
-        let mut query = q(&[("offering_uuid", &hex(offering_uuid))]);
+        let mut query = q(&[("offering_uuid", &WaldurId::new(offering_uuid))]);
         query.extend(states.iter().map(|s| ("state".to_string(), s.to_string())));
         if let Some(m) = modified_before {
             query.push(("modified_before".into(), m.into()));
@@ -45,7 +46,7 @@ impl WaldurClient {
     pub async fn get_order(&self, order_uuid: &str) -> Result<Order, WaldurError> {
         self.get(
             "get order",
-            &format!("/api/marketplace-orders/{}/", hex(order_uuid)),
+            &format!("/api/marketplace-orders/{}/", WaldurId::new(order_uuid)),
             &Vec::new(),
         )
         .await
@@ -57,7 +58,10 @@ impl WaldurClient {
         action: &str,
         body: Value,
     ) -> Result<Value, WaldurError> {
-        let path = format!("/api/marketplace-orders/{}/{action}/", hex(order_uuid));
+        let path = format!(
+            "/api/marketplace-orders/{}/{action}/",
+            WaldurId::new(order_uuid)
+        );
         self.post(action, &path, &body).await
     }
 
@@ -77,7 +81,7 @@ impl WaldurClient {
             Err(e) if e.is_wrong_state() => {
                 let order = self.get_order(order_uuid).await?;
                 if target.contains(&order.state) {
-                    tracing::info!(order = %hex(order_uuid), action, state = %order.state, "Waldur already has the order where this call would put it");
+                    tracing::info!(order = %WaldurId::new(order_uuid), action, state = %order.state, "Waldur already has the order where this call would put it");
                     Ok(())
                 } else {
                     Err(e)
@@ -121,7 +125,7 @@ impl WaldurClient {
     pub async fn get_resource(&self, resource_uuid: &str) -> Result<Resource, WaldurError> {
         let path = format!(
             "/api/marketplace-provider-resources/{}/",
-            hex(resource_uuid)
+            WaldurId::new(resource_uuid)
         );
         self.get("get resource", &path, &Vec::new()).await
     }
@@ -134,7 +138,7 @@ impl WaldurClient {
     ) -> Result<(), WaldurError> {
         let path = format!(
             "/api/marketplace-provider-resources/{}/{action}/",
-            hex(resource_uuid)
+            WaldurId::new(resource_uuid)
         );
         self.post(action, &path, &body).await.map(|_| ())
     }
@@ -181,7 +185,10 @@ impl WaldurClient {
 
     /// One key as Waldur holds it now (no secret).
     pub async fn get_api_key(&self, key_uuid: &str) -> Result<ApiKeyStatus, WaldurError> {
-        let path = format!("/api/marketplace-resource-api-keys/{}/", hex(key_uuid));
+        let path = format!(
+            "/api/marketplace-resource-api-keys/{}/",
+            WaldurId::new(key_uuid)
+        );
         self.get("get api key", &path, &Vec::new()).await
     }
 
@@ -193,7 +200,7 @@ impl WaldurClient {
         self.list(
             "list api keys",
             "/api/marketplace-resource-api-keys/",
-            &q(&[("resource_uuid", &hex(resource_uuid))]),
+            &q(&[("resource_uuid", &WaldurId::new(resource_uuid))]),
         )
         .await
     }
@@ -205,8 +212,7 @@ impl WaldurClient {
         client_id: &str,
         api_key: &str,
     ) -> Result<(), WaldurError> {
-        let body =
-            json!({ "resource": hex(resource_uuid), "client_id": client_id, "api_key": api_key });
+        let body = json!({ "resource": WaldurId::new(resource_uuid), "client_id": client_id, "api_key": api_key });
         self.post(
             "report api key",
             "/api/marketplace-resource-api-keys/report_created/",
@@ -224,7 +230,7 @@ impl WaldurClient {
         offering_uuid: &str,
         states: &[&str],
     ) -> Result<Vec<Resource>, WaldurError> {
-        let mut query = q(&[("offering_uuid", &hex(offering_uuid))]);
+        let mut query = q(&[("offering_uuid", &WaldurId::new(offering_uuid))]);
         query.extend(states.iter().map(|s| ("state".to_string(), s.to_string())));
         self.list(
             "list resources",
@@ -241,7 +247,7 @@ impl WaldurClient {
         modified_before: &str,
     ) -> Result<Vec<ApiKeyStatus>, WaldurError> {
         let query = q(&[
-            ("offering_uuid", &hex(offering_uuid)),
+            ("offering_uuid", &WaldurId::new(offering_uuid)),
             ("state", "Updating"),
             ("modified_before", modified_before),
         ]);
@@ -262,7 +268,7 @@ impl WaldurClient {
     ) -> Result<(), WaldurError> {
         let path = format!(
             "/api/marketplace-resource-api-keys/{}/set_key/",
-            hex(key_uuid)
+            WaldurId::new(key_uuid)
         );
         self.post(
             "set api key",
@@ -280,7 +286,7 @@ impl WaldurClient {
     ) -> Result<(), WaldurError> {
         let path = format!(
             "/api/marketplace-resource-api-keys/{}/set_erred/",
-            hex(key_uuid)
+            WaldurId::new(key_uuid)
         );
         self.post(
             "set api key erred",
@@ -319,7 +325,7 @@ impl WaldurClient {
         billing_period: &str,
     ) -> Result<Vec<ComponentUsage>, WaldurError> {
         let query = q(&[
-            ("resource_uuid", &hex(resource_uuid)),
+            ("resource_uuid", &WaldurId::new(resource_uuid)),
             ("billing_period", billing_period),
         ]);
         self.list(
@@ -341,7 +347,8 @@ impl WaldurClient {
             .iter()
             .map(|(t, a)| json!({ "type": t, "amount": a, "recurring": false }))
             .collect();
-        let body = json!({ "resource": hex(resource_uuid), "date": date, "usages": usages });
+        let body =
+            json!({ "resource": WaldurId::new(resource_uuid), "date": date, "usages": usages });
         self.post(
             "set usage",
             "/api/marketplace-component-usages/set_usage/",
@@ -366,7 +373,7 @@ impl WaldurClient {
         };
         let path = format!(
             "/api/marketplace-provider-offerings/{}/{action}/",
-            hex(offering_uuid)
+            WaldurId::new(offering_uuid)
         );
         self.post(action, &path, body).await.map(|_| ())
     }

@@ -1,8 +1,8 @@
 //! Agent identity and event-subscription endpoints.
 
+use super::WaldurId;
 use super::client::WaldurClient;
 use super::error::WaldurError;
-use super::types::hex;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -44,7 +44,7 @@ impl WaldurClient {
     ) -> Result<Identity, WaldurError> {
         let name = format!("agent-{offering_uuid}");
         let body = json!({
-            "offering": hex(offering_uuid),
+            "offering": WaldurId::new(offering_uuid),
             "name": name,
             "version": version,
             "last_restarted": chrono::Utc::now().to_rfc3339(),
@@ -61,7 +61,7 @@ impl WaldurClient {
             .await?;
         let v: Value = match found.into_iter().find(|i| i.name == name) {
             Some(i) => {
-                let path = format!("/api/marketplace-site-agent-identities/{}/", hex(&i.uuid));
+                let path = format!("/api/marketplace-site-agent-identities/{}/", i.uuid.clone());
                 let (_, text) = self
                     .call(
                         "update identity",
@@ -93,7 +93,7 @@ impl WaldurClient {
     ) -> Result<EventSubscription, WaldurError> {
         let path = format!(
             "/api/marketplace-site-agent-identities/{}/register_event_subscription/",
-            hex(identity)
+            WaldurId::new(identity)
         );
         let body = json!({ "observable_object_type": object_type, "description": format!("site-agent {object_type} events") });
         let v = self
@@ -110,9 +110,10 @@ impl WaldurClient {
     ) -> Result<SubscriptionQueue, WaldurError> {
         let path = format!(
             "/api/event-subscriptions/{}/create_queue/",
-            hex(subscription)
+            WaldurId::new(subscription)
         );
-        let body = json!({ "offering_uuid": hex(offering_uuid), "object_type": object_type });
+        let body =
+            json!({ "offering_uuid": WaldurId::new(offering_uuid), "object_type": object_type });
         let v = self.post("create queue", &path, &body).await?;
         serde_json::from_value(v).map_err(|e| WaldurError::decode("queue", e))
     }
@@ -124,7 +125,7 @@ impl WaldurClient {
     ) -> Result<UnifiedQueue, WaldurError> {
         let path = format!(
             "/api/marketplace-site-agent-identities/{}/register_queue/",
-            hex(identity)
+            WaldurId::new(identity)
         );
         let v = self
             .post(

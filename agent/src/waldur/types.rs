@@ -1,25 +1,20 @@
 //! Waldur response models. Parsed leniently: every field optional or defaulted, unknown fields
 //! ignored, because Mastermind adds and trims fields between versions.
 
-use super::{OrderState, OrderType};
+use super::{OrderState, OrderType, WaldurId};
 use serde::Deserialize;
 use serde_json::{Map, Value};
-
-/// Normalises a UUID to 32 lowercase hex digits (Waldur renders hex; inputs may be dashed).
-pub fn hex(uuid: &str) -> String {
-    uuid.trim().replace('-', "").to_lowercase()
-}
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct Order {
-    pub uuid: String,
+    pub uuid: WaldurId,
     #[serde(rename = "type")]
     pub order_type: OrderType,
     pub state: OrderState,
     pub resource_name: Option<String>,
-    pub marketplace_resource_uuid: Option<String>,
-    pub offering_uuid: Option<String>,
+    pub marketplace_resource_uuid: Option<WaldurId>,
+    pub offering_uuid: Option<WaldurId>,
     pub backend_id: Option<String>,
     pub limits: Option<Map<String, Value>>,
     pub attributes: Option<Map<String, Value>>,
@@ -35,12 +30,12 @@ pub struct Order {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct Resource {
-    pub uuid: String,
+    pub uuid: WaldurId,
     pub name: String,
     pub slug: Option<String>,
     pub state: String,
     pub backend_id: Option<String>,
-    pub offering_uuid: Option<String>,
+    pub offering_uuid: Option<WaldurId>,
     pub project_slug: Option<String>,
     pub customer_slug: Option<String>,
     pub limits: Option<Map<String, Value>>,
@@ -59,8 +54,8 @@ impl Resource {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct ApiKeyStatus {
-    pub uuid: String,
-    pub resource_uuid: Option<String>,
+    pub uuid: WaldurId,
+    pub resource_uuid: Option<WaldurId>,
     pub resource_backend_id: Option<String>,
     pub client_id: Option<String>,
     pub state: String,
