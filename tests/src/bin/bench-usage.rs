@@ -188,7 +188,11 @@ async fn seed(n: usize) -> anyhow::Result<World> {
     });
     for i in 0..n {
         let uid = format!("bench-{i}");
-        croit.add_user(&uid, &format!("{uid}@bench.invalid"));
+        let resource = waldur.add_resource_ok(&offering, &uid, &uid, json!({}));
+        // Stamped for its resource, as the agent makes users: usage of a user that is not
+        // this resource's is refused (never billed).
+        let stamp = site_agent_sdk::Tenant::new(&uid, &resource)?.stamp();
+        croit.add_user(&uid, &stamp);
         let gb = 1 + (i as u64 % 100);
         croit.add_bucket(
             &uid,
@@ -196,7 +200,6 @@ async fn seed(n: usize) -> anyhow::Result<World> {
             gb * 1_000_000_000,
             1 + i as u64 % 20,
         );
-        waldur.add_resource_ok(&offering, &uid, &uid, json!({}));
     }
     let report_at = SAMPLE_AT.parse::<DateTime<Utc>>()? + chrono::Duration::from_std(REPORT_AFTER)?;
     waldur.set_now(report_at);
