@@ -258,3 +258,28 @@ async fn a_user_listing_that_raced_a_write_is_not_reused() {
         .await
         .expect("quota on the new user");
 }
+
+/// croit has no get-one-user call: lookups share a listing of every user. When the kept
+/// listing is stale, concurrent lookups must wait for one fetch, not each read the whole list.
+#[tokio::test]
+async fn concurrent_lookups_share_one_user_listing() {
+    let h = harness().await;
+    let uids: Vec<String> = (0..20).map(|i| format!("share-{i}")).collect();
+    for uid in &uids {
+        h.sim.add_user(uid, &tenant(uid).stamp());
+    }
+    let before = h.sim.count_calls("GET", "/s3/users");
+    let mut lookups = tokio::task::JoinSet::new();
+    for uid in uids {
+        let b = h.backend.clone();
+        lookups.spawn(async move { b.usage(&tenant(&uid)).await.map(|u| u.bytes) });
+    }
+    while let Some(r) = lookups.join_next().await {
+        assert_eq!(r.unwrap().unwrap(), 0);
+    }
+    assert_eq!(
+        h.sim.count_calls("GET", "/s3/users") - before,
+        1,
+        "twenty concurrent lookups, one listing"
+    );
+}

@@ -145,6 +145,12 @@ async fn agent_run(config_path: &Path) -> anyhow::Result<AgentRun> {
     let t = Instant::now();
     app.usage_sample_cycle().await;
     let sample = t.elapsed();
+    let (rss, hwm) = memory_kb();
+    eprintln!(
+        "bench-usage: agent after the sample cycle: RSS {:.1} MB, peak {:.1} MB",
+        rss as f64 / 1000.0,
+        hwm as f64 / 1000.0
+    );
 
     clock.advance(chrono::Duration::from_std(REPORT_AFTER)?);
     let t = Instant::now();

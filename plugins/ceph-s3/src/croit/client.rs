@@ -9,6 +9,14 @@ use site_agent_sdk::http::{HttpConfig, build_client, transport_error};
 use site_agent_sdk::{BackendError, validate_identifier};
 use std::sync::Arc;
 
+/// One entry of croit's user list: a user, or something that is not (skipped).
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum ListEntry {
+    User(RawUser),
+    Other(serde::de::IgnoredAny),
+}
+
 pub struct CroitClient {
     http: reqwest::Client,
     base: String,
@@ -19,6 +27,10 @@ pub struct CroitClient {
     /// Bumped before and after every write: a listing is kept only if no write began or
     /// ended while it was in flight (it might not show that write).
     writes: std::sync::atomic::AtomicU64,
+    /// One listing in flight at a time: when the kept one expires, concurrent lookups wait
+    /// for a single fetch instead of each reading the whole user list (thousands of users,
+    /// megabytes each time).
+    refresh: tokio::sync::Mutex<()>,
 }
 
 /// How long a user listing is reused.
@@ -54,6 +66,7 @@ impl CroitClient {
             auth: settings.auth.clone(),
             users: Default::default(),
             writes: Default::default(),
+            refresh: Default::default(),
         })
     }
 
@@ -125,30 +138,48 @@ impl CroitClient {
         self.list_users().await
     }
 
-    pub async fn list_users(&self) -> Result<Arc<Vec<RawUser>>, BackendError> {
-        if let Some((at, users)) = self
+    fn kept_users(&self) -> Option<Arc<Vec<RawUser>>> {
+        match self
             .users
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
-            && at.elapsed() < USERS_FRESH_FOR
         {
-            return Ok(users.clone());
+            Some((at, users)) if at.elapsed() < USERS_FRESH_FOR => Some(users.clone()),
+            _ => None,
+        }
+    }
+
+    pub async fn list_users(&self) -> Result<Arc<Vec<RawUser>>, BackendError> {
+        if let Some(users) = self.kept_users() {
+            return Ok(users);
+        }
+        let _one_fetch = self.refresh.lock().await;
+        // Fetched by another lookup while this one waited.
+        if let Some(users) = self.kept_users() {
+            return Ok(users);
         }
         let what = "croit list users";
         let generation = self.writes.load(std::sync::atomic::Ordering::SeqCst);
         let text = self
             .send(what, Method::GET, "/s3/users", &[], None, &[200])
             .await?;
-        // A non-array counts as empty.
-        let users: Arc<Vec<RawUser>> =
-            Arc::new(match serde_json::from_str::<serde_json::Value>(&text) {
-                Ok(serde_json::Value::Array(items)) => items
-                    .into_iter()
-                    .filter_map(|v| serde_json::from_value::<RawUser>(v).ok())
-                    .collect(),
-                _ => Vec::new(),
-            });
+        // Parsed straight into users (no JSON tree of the whole list): an entry that is not
+        // a user is skipped, and a non-array counts as empty.
+        let users: Arc<Vec<RawUser>> = Arc::new(
+            serde_json::from_str::<Vec<ListEntry>>(&text)
+                .map(|entries| {
+                    entries
+                        .into_iter()
+                        .filter_map(|e| match e {
+                            ListEntry::User(u) => Some(u),
+                            ListEntry::Other(_) => None,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        );
+        drop(text);
         let mut cached = self.users.lock().unwrap_or_else(|e| e.into_inner());
         if self.writes.load(std::sync::atomic::Ordering::SeqCst) == generation {
             *cached = Some((std::time::Instant::now(), users.clone()));
