@@ -316,8 +316,11 @@ impl StorageBackend for Crashing {
     fn connection_info(&self) -> ConnectionInfo {
         self.inner.connection_info()
     }
-    fn user_id_for_slug(&self, slug: &str) -> Result<String, BackendError> {
-        self.inner.user_id_for_slug(slug)
+    fn user_id_for(
+        &self,
+        parts: &site_agent_sdk::naming::NameParts<'_>,
+    ) -> Result<String, BackendError> {
+        self.inner.user_id_for(parts)
     }
     fn resource_bucket(&self, uid: &str) -> Option<String> {
         self.inner.resource_bucket(uid)

@@ -39,8 +39,11 @@ impl StorageBackend for Checked {
     fn connection_info(&self) -> ConnectionInfo {
         self.inner.connection_info()
     }
-    fn user_id_for_slug(&self, slug: &str) -> Result<String, BackendError> {
-        self.inner.user_id_for_slug(slug)
+    fn user_id_for(
+        &self,
+        parts: &site_agent_sdk::naming::NameParts<'_>,
+    ) -> Result<String, BackendError> {
+        self.inner.user_id_for(parts)
     }
     fn resource_bucket(&self, uid: &str) -> Option<String> {
         self.inner.resource_bucket(uid)
@@ -137,7 +140,10 @@ mod tests {
         fn connection_info(&self) -> ConnectionInfo {
             unreachable!()
         }
-        fn user_id_for_slug(&self, _: &str) -> Result<String, BackendError> {
+        fn user_id_for(
+            &self,
+            _: &site_agent_sdk::naming::NameParts<'_>,
+        ) -> Result<String, BackendError> {
             unreachable!()
         }
         async fn ping(&self) -> Result<(), BackendError> {

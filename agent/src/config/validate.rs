@@ -571,6 +571,9 @@ fn validate_offering(
             None
         }
     });
+    if let Some(b) = &backend {
+        warnings.extend(b.notes().into_iter().map(|n| format!("{label}: {n}")));
+    }
     for key in ro.backend_settings.keys() {
         let Some(pl) = plugin else { break };
         let k = key.as_str();

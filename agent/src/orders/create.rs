@@ -4,6 +4,7 @@ use super::input::QuotaRequest;
 use super::{OrderProcessor, StepError};
 use crate::store::JournalStep;
 use crate::waldur::{Order, OrderType, Resource};
+use site_agent_sdk::naming::NameParts;
 use site_agent_sdk::{Ensured, Tenant, UserSpec};
 
 impl OrderProcessor {
@@ -24,19 +25,22 @@ impl OrderProcessor {
         let uid = match resource.backend_id() {
             Some(id) => id.to_string(),
             None => {
-                let slug = resource
-                    .slug
-                    .as_deref()
-                    .filter(|s| !s.is_empty())
-                    .ok_or_else(|| {
-                        StepError::invalid(format!(
-                            "resource {:?} has no slug to name its S3 user",
-                            resource.name
-                        ))
-                    })?;
-                self.backend.user_id_for_slug(slug).map_err(|e| {
+                let parts = NameParts {
+                    slug: resource.slug.as_deref(),
+                    customer_slug: resource
+                        .customer_slug
+                        .as_deref()
+                        .or(order.customer_slug.as_deref()),
+                    project_slug: resource
+                        .project_slug
+                        .as_deref()
+                        .or(order.project_slug.as_deref()),
+                    resource_uuid: &resource.uuid,
+                };
+                self.backend.user_id_for(&parts).map_err(|e| {
                     StepError::invalid(format!(
-                        "resource slug {slug:?} cannot name an S3 user: {e}"
+                        "resource {:?} cannot name an S3 user: {e}",
+                        resource.name
                     ))
                 })?
             }

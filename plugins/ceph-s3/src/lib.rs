@@ -23,17 +23,17 @@ use std::sync::Arc;
 /// Builds the backend for validated settings.
 pub fn build(settings: CephS3Settings) -> Result<Arc<dyn StorageBackend>, BackendError> {
     let connection = settings.store.connection();
-    let prefix = &settings.store.allocation_prefix;
+    let naming = settings.store.naming.clone();
     Ok(match settings.flavour {
         Flavour::Croit => Arc::new(StampedBackend::new(
             croit::CroitOps::new(&settings)?,
             connection,
-            prefix,
+            naming,
         )),
         Flavour::Radosgw => Arc::new(StampedBackend::new(
             radosgw::RgwOps::new(&settings)?,
             connection,
-            prefix,
+            naming,
         )),
     })
 }

@@ -1,6 +1,6 @@
 //! The registration of the Ceph backend (`backend_type: ceph_s3`).
 
-use crate::settings::{CephS3Settings, Flavour, LEGACY_KEYS, known_keys};
+use crate::settings::{CephS3Settings, Flavour, known_keys};
 use serde_json::{Map, Value};
 use site_agent_sdk::{BackendError, BackendPlugin, BackendSettings, Capabilities, StorageBackend};
 use std::sync::Arc;
@@ -16,9 +16,6 @@ impl BackendPlugin for CephS3Plugin {
     }
     fn known_keys(&self) -> &'static [&'static str] {
         known_keys()
-    }
-    fn legacy_keys(&self) -> &'static [&'static str] {
-        LEGACY_KEYS
     }
     /// Upstream's croit reporting backend: GB-days from croit's own `s3-user-data` series.
     fn series_reporting_names(&self) -> &'static [&'static str] {
@@ -38,15 +35,19 @@ impl BackendPlugin for CephS3Plugin {
 impl BackendSettings for CephS3Settings {
     fn summary(&self) -> String {
         format!(
-            "ceph_s3, flavour {}, S3 endpoint {}{}",
+            "ceph_s3, flavour {}, S3 endpoint {}, users named by policy {}{}",
             self.flavour.as_str(),
             self.store.s3_endpoint,
+            self.store.naming.name(),
             if self.store.purge_data {
                 ", purge_data on"
             } else {
                 ""
             }
         )
+    }
+    fn notes(&self) -> Vec<String> {
+        self.store.notes.clone()
     }
     fn capabilities(&self) -> Capabilities {
         match self.flavour {

@@ -102,9 +102,6 @@ pub fn known_keys() -> &'static [&'static str] {
         .as_slice()
 }
 
-/// Legacy croit-s3 keys: accepted, but they do nothing any more.
-pub const LEGACY_KEYS: &[&str] = &["user_prefix", "slug_separator", "max_username_length"];
-
 const CROIT_ONLY: &[&str] = &[
     "api_url",
     "username",
@@ -162,7 +159,7 @@ impl CephS3Settings {
             ));
         }
 
-        let store = StoreSettings::from_map(map, "default", &mut p);
+        let store = StoreSettings::from_map(map, "default", "slug", &mut p);
         let default_placement =
             string_setting(map, "default_placement", &mut p).filter(|s| !s.is_empty());
 

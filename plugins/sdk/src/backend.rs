@@ -18,8 +18,8 @@ pub trait StorageBackend: Send + Sync {
     fn capabilities(&self) -> &Capabilities;
     fn connection_info(&self) -> ConnectionInfo;
 
-    /// The backend uid for a Waldur resource slug (namespaced, lower-cased, validated).
-    fn user_id_for_slug(&self, slug: &str) -> Result<String, BackendError>;
+    /// The backend uid for a new Waldur resource, by the offering's naming policy (validated).
+    fn user_id_for(&self, parts: &crate::naming::NameParts<'_>) -> Result<String, BackendError>;
 
     /// The bucket made for the resource, published in its metadata (`Granted` model only).
     fn resource_bucket(&self, _uid: &str) -> Option<String> {

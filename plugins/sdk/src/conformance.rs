@@ -445,7 +445,13 @@ pub async fn refuses_bad_identifiers(h: &dyn Harness) {
             b.delete_key(&tenant("conformance-ok"), bad).await.is_err(),
             "{bad:?} as key reached the backend"
         );
-        if let Ok(uid) = b.user_id_for_slug(bad) {
+        let parts = crate::naming::NameParts {
+            slug: Some(bad),
+            customer_slug: Some(bad),
+            project_slug: Some(bad),
+            resource_uuid: "12345678-1234-5678-9abc-123456789abc",
+        };
+        if let Ok(uid) = b.user_id_for(&parts) {
             assert!(
                 crate::validate_identifier("uid", &uid).is_ok(),
                 "slug {bad:?} made the unsafe uid {uid:?}"

@@ -37,6 +37,10 @@ pub trait BackendPlugin: Send + Sync {
 pub trait BackendSettings: Send + Sync + std::fmt::Debug {
     /// One line for `check-config` (never a secret).
     fn summary(&self) -> String;
+    /// Settings that are accepted but do nothing (shown as configuration warnings).
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// What the backend can do, known before it is built.
     fn capabilities(&self) -> Capabilities;
     /// Whether Terminate removes the tenant's data too (the operator's setting).

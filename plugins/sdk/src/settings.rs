@@ -94,10 +94,13 @@ pub fn read_secret_file(path: &Path, key: &str, problems: &mut Problems) -> Opti
 pub struct StoreSettings {
     pub s3_endpoint: String,
     pub s3_region: String,
-    pub allocation_prefix: String,
+    /// How users are named.
+    pub naming: crate::naming::NamingPolicy,
     /// Terminate removes the tenant's data too (explicit opt-in).
     pub purge_data: bool,
     pub http: HttpConfig,
+    /// Settings that are accepted but do nothing here (shown as warnings).
+    pub notes: Vec<String>,
 }
 
 /// The keys [`StoreSettings`] reads.
@@ -107,6 +110,10 @@ pub const STORE_KEYS: &[&str] = &[
     "verify_ssl",
     "timeout",
     "allocation_prefix",
+    "naming_policy",
+    "user_prefix",
+    "slug_separator",
+    "max_username_length",
     "purge_data",
     "proxy_url",
     "proxy_username",
@@ -119,8 +126,14 @@ pub const STORE_KEYS: &[&str] = &[
 const TIMEOUT_RANGE: (f64, f64) = (0.5, 600.0);
 
 impl StoreSettings {
-    /// Reads the shared keys; `default_region` when `s3_region` is unset.
-    pub fn from_map(map: &Map<String, Value>, default_region: &str, p: &mut Problems) -> Self {
+    /// Reads the shared keys; `default_region` when `s3_region` is unset, `default_naming`
+    /// when `naming_policy` is.
+    pub fn from_map(
+        map: &Map<String, Value>,
+        default_region: &str,
+        default_naming: &str,
+        p: &mut Problems,
+    ) -> Self {
         let before = p.len();
         let s3_endpoint = http_url(map, "s3_endpoint", p).unwrap_or_else(|| {
             if p.len() == before {
@@ -131,14 +144,8 @@ impl StoreSettings {
         let s3_region = string_setting(map, "s3_region", p)
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| default_region.into());
-        let allocation_prefix = string_setting(map, "allocation_prefix", p).unwrap_or_default();
-        if !allocation_prefix.is_empty()
-            && crate::validate_identifier("allocation_prefix", &allocation_prefix).is_err()
-        {
-            p.push(format!(
-                "`allocation_prefix` {allocation_prefix:?} may only contain A-Z, a-z, 0-9, '.', '_' and '-'"
-            ));
-        }
+        let mut notes = Vec::new();
+        let naming = crate::naming::NamingPolicy::from_map(map, default_naming, p, &mut notes);
         let purge_data = bool_setting(map, "purge_data", false, p);
         let verify = bool_setting(map, "verify_ssl", true, p);
         let timeout = number_in_range(map, "timeout", 30.0, TIMEOUT_RANGE, p);
@@ -146,7 +153,7 @@ impl StoreSettings {
         Self {
             s3_endpoint,
             s3_region,
-            allocation_prefix,
+            naming,
             purge_data,
             http: HttpConfig {
                 timeout: Duration::from_secs_f64(timeout),
@@ -154,6 +161,7 @@ impl StoreSettings {
                 proxy,
                 ..HttpConfig::default()
             },
+            notes,
         }
     }
 

@@ -1,7 +1,7 @@
 //! A [`StorageBackend`] over any [`VendorOps`]: the ownership stamp, adopt or refuse, key
 //! safety and delete rules, written once for every vendor.
 
-use crate::naming::uid_for_slug;
+use crate::naming::{NameParts, NamingPolicy};
 use crate::ownership::{Owner, owner};
 use crate::vendor::{VendorOps, VendorUser};
 use crate::{
@@ -17,7 +17,7 @@ pub struct StampedBackend<V> {
     ops: V,
     caps: Capabilities,
     connection: ConnectionInfo,
-    allocation_prefix: String,
+    naming: NamingPolicy,
     /// Tenants whose own stamp was seen recently: key calls right after `ensure_user` need not
     /// read the user again (croit has no get-one-user call and lists every user).
     verified: Mutex<HashMap<Tenant, Instant>>,
@@ -27,12 +27,12 @@ pub struct StampedBackend<V> {
 const VERIFIED_FOR: Duration = Duration::from_secs(60);
 
 impl<V: VendorOps> StampedBackend<V> {
-    pub fn new(ops: V, connection: ConnectionInfo, allocation_prefix: &str) -> Self {
+    pub fn new(ops: V, connection: ConnectionInfo, naming: NamingPolicy) -> Self {
         Self {
             caps: ops.capabilities(),
             ops,
             connection,
-            allocation_prefix: allocation_prefix.to_string(),
+            naming,
             verified: Default::default(),
         }
     }
@@ -153,8 +153,8 @@ impl<V: VendorOps> StorageBackend for StampedBackend<V> {
         self.connection.clone()
     }
 
-    fn user_id_for_slug(&self, slug: &str) -> Result<String, BackendError> {
-        uid_for_slug(&self.allocation_prefix, slug)
+    fn user_id_for(&self, parts: &NameParts<'_>) -> Result<String, BackendError> {
+        self.naming.uid(parts)
     }
 
     fn resource_bucket(&self, uid: &str) -> Option<String> {

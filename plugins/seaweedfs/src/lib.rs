@@ -43,6 +43,6 @@ pub fn build(s: &SeaweedSettings) -> Result<Arc<dyn StorageBackend>, BackendErro
     Ok(Arc::new(StampedBackend::new(
         ops,
         s.store.connection(),
-        &s.store.allocation_prefix,
+        s.store.naming.clone(),
     )))
 }

@@ -28,15 +28,19 @@ impl BackendPlugin for SeaweedPlugin {
 impl BackendSettings for SeaweedSettings {
     fn summary(&self) -> String {
         format!(
-            "seaweedfs, S3 endpoint {}, IAM {}{}",
+            "seaweedfs, S3 endpoint {}, IAM {}, users named by policy {}{}",
             self.store.s3_endpoint,
             self.iam_endpoint,
+            self.store.naming.name(),
             if self.store.purge_data {
                 ", purge_data on"
             } else {
                 ""
             }
         )
+    }
+    fn notes(&self) -> Vec<String> {
+        self.store.notes.clone()
     }
     fn capabilities(&self) -> Capabilities {
         crate::ops::CAPABILITIES

@@ -77,7 +77,7 @@ impl SeaweedSettings {
             ));
         }
         // SeaweedFS accepts any region in SigV4; AWS tools default to this one.
-        let store = StoreSettings::from_map(map, "us-east-1", &mut p);
+        let store = StoreSettings::from_map(map, "us-east-1", "slug", &mut p);
         let iam_endpoint =
             http_url(map, "iam_endpoint", &mut p).unwrap_or_else(|| store.s3_endpoint.clone());
         let access = string_setting(map, "admin_access_key", &mut p).filter(|s| !s.is_empty());
