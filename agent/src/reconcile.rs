@@ -157,14 +157,10 @@ impl Reconciler {
             report.resumed = true;
         }
 
-        let factor = self
-            .offering
-            .storage_component()
-            .and_then(|(_, c)| c.unit_factor);
         let want = match crate::orders::current_ceilings(&self.store, r)
             .await
             .map_err(|e| e.to_string())
-            .and_then(|q| q.to_spec(factor))
+            .and_then(|q| crate::orders::input::quota_spec(&self.offering, q))
         {
             Ok(w) if !w.is_empty() => w,
             Ok(_) => return Ok(report),

@@ -54,7 +54,116 @@ fn upstream_config_loads_with_warnings_for_unknown_keys() {
     );
     assert!(w.contains("`backend_settings.colour`: unknown key"), "{w}");
     assert!(
-        w.contains("`backend_settings.user_prefix` is a legacy"),
+        w.contains("`backend_settings.user_prefix` has no effect with the `slug` naming policy"),
+        "{w}"
+    );
+}
+
+/// The croit-s3 plugin's page example, as an operator would copy it: it loads, plays every
+/// role, names users as that plugin did and bills its components with their old meaning.
+#[test]
+fn the_croit_s3_plugin_example_loads_and_plays_every_role() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/croit-s3-plugin-example.yaml");
+    let c = load(&path).unwrap();
+    let o = &c.offerings[0];
+    assert_eq!(o.backend_type, "croit_s3");
+    assert_eq!(o.order_processing_backend.as_deref(), Some("croit_s3"));
+    assert_eq!(o.membership_sync_backend.as_deref(), Some("croit_s3"));
+    assert_eq!(o.reporting_backend.as_deref(), Some("croit_s3"));
+    assert_eq!(
+        o.components["s3_storage"].usage,
+        Some(site_agent::config::UsageKind::StorageLatest)
+    );
+    assert_eq!(
+        o.components["s3_objects"].usage,
+        Some(site_agent::config::UsageKind::ObjectsLatest)
+    );
+    // Only needed to publish the components: defaulted.
+    assert_eq!(o.components["s3_objects"].measured_unit, "objects");
+    assert_eq!(o.components["s3_storage"].label, "s3_storage");
+    assert_eq!(o.components["s3_storage"].enforce_limits, Some(true));
+    assert!(o.enforces("storage") && o.enforces("objects"));
+    let summary = o.backend.summary();
+    assert!(
+        summary.contains("users named by policy croit_s3"),
+        "{summary}"
+    );
+    let w = c.warnings.join("\n");
+    assert!(w.contains("no role is named"), "{w}");
+    assert!(
+        w.contains("`backend_settings.s3_endpoint` is not set"),
+        "{w}"
+    );
+    assert!(!w.contains("unknown key"), "{w}");
+}
+
+#[test]
+fn every_offering_and_component_problem_is_reported_at_once() {
+    let yaml = r#"
+offerings:
+  - name: A
+    waldur_api_url: https://waldur.example.com/api/
+    waldur_api_token: t
+    waldur_offering_uuid: 0ff00000000000000000000000000001
+    backend_type: ceph_s3
+    backend_settings: {api_url: "https://croit", token: x, s3_endpoint: "https://s3"}
+    backend_components:
+      s3_storage: {accounting_type: usage, backend_name: storage, unit_factor: "big"}
+      s3_objects: {backend_name: objects, enforce_limits: "yes"}
+  - name: B
+    waldur_api_url: 17
+    waldur_offering_uuid: 0ff00000000000000000000000000002
+    backend_type: ceph_s3
+  - name: C
+    waldur_api_url: https://waldur.example.com/api/
+    waldur_api_token: t
+    waldur_offering_uuid: 0ff00000000000000000000000000003
+    backend_type: ceph_s3
+    order_processing_backend: ""
+    membership_sync_backend: ""
+    reporting_backend: ""
+    backend_settings: {api_url: "https://croit", token: x, s3_endpoint: "https://s3"}
+"#;
+    let errs = load_str(yaml, "many.yaml", no_env())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        errs.contains(r#"offering "A" (#1): `backend_components.s3_storage.unit_factor`"#),
+        "{errs}"
+    );
+    assert!(
+        errs.contains(
+            r#"offering "A" (#1): `backend_components.s3_objects`: missing field `accounting_type`"#
+        ),
+        "{errs}"
+    );
+    assert!(
+        errs.contains(r#"offering "B" (#2): `waldur_api_url`"#),
+        "{errs}"
+    );
+    let ok = yaml
+        .replace("unit_factor: \"big\"", "unit_factor: 1000000000")
+        .replace(
+            "s3_objects: {backend_name: objects, enforce_limits: \"yes\"}",
+            "s3_objects: {accounting_type: usage, backend_name: objects, enforce_limits: \"yes\"}",
+        )
+        .replace(
+            "waldur_api_url: 17",
+            "waldur_api_url: https://w/api/\n    waldur_api_token: t\n    backend_settings: {api_url: \"https://croit\", token: x, s3_endpoint: \"https://s3\"}",
+        );
+    let errs = load_str(&ok, "many.yaml", no_env())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        errs.contains("`backend_components.s3_objects.enforce_limits`: must be true or false"),
+        "{errs}"
+    );
+    let fine = ok.replace("enforce_limits: \"yes\"", "enforce_limits: false");
+    let c = load_str(&fine, "many.yaml", no_env()).unwrap();
+    assert!(c.offerings[0].enforces("storage") && !c.offerings[0].enforces("objects"));
+    let w = c.warnings.join("\n");
+    assert!(
+        w.contains(r#"offering "C" (#3): THIS OFFERING DOES NOTHING"#),
         "{w}"
     );
 }

@@ -16,6 +16,7 @@ use std::sync::Arc;
 pub static PLUGINS: &[&dyn BackendPlugin] = &[
     // One line per plugin crate (and its dependency in agent/Cargo.toml).
     &site_agent_ceph_s3::PLUGIN,
+    &site_agent_ceph_s3::CROIT_S3_PLUGIN,
     &site_agent_seaweedfs::PLUGIN,
 ];
 

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 #[derive(Debug, Deserialize)]
 pub struct RawConfig {
-    pub offerings: Vec<RawOffering>,
+    /// Each read on its own ([`RawOffering`]), so every offering's problems are reported.
+    pub offerings: Vec<Value>,
     #[serde(default)]
     pub sentry_dsn: Option<String>,
     #[serde(default)]
@@ -71,18 +72,19 @@ pub struct RawOffering {
     pub waldur_offering_uuid: String,
     pub backend_type: String,
     #[serde(default)]
-    pub order_processing_backend: String,
+    pub order_processing_backend: Option<String>,
     #[serde(default)]
-    pub membership_sync_backend: String,
+    pub membership_sync_backend: Option<String>,
     #[serde(default)]
-    pub reporting_backend: String,
+    pub reporting_backend: Option<String>,
     #[allow(dead_code)] // accepted from upstream configs, not used by this agent
     #[serde(default = "default_username_backend")]
     pub username_management_backend: String,
     #[serde(default)]
     pub backend_settings: Map<String, Value>,
+    /// Each read on its own ([`RawComponent`]), so every component's problems are reported.
     #[serde(default)]
-    pub backend_components: BTreeMap<String, RawComponent>,
+    pub backend_components: BTreeMap<String, Value>,
     #[serde(default)]
     pub stomp_enabled: bool,
     #[serde(default)]
@@ -112,9 +114,13 @@ pub struct RawOffering {
 /// A backend component. Extra fields are kept (plugins and `load-components` read them).
 #[derive(Debug, Clone, Deserialize)]
 pub struct RawComponent {
-    pub measured_unit: String,
+    /// Only needed to publish the component (`load-components`); defaulted when missing.
+    #[serde(default)]
+    pub measured_unit: Option<String>,
     pub accounting_type: String,
-    pub label: String,
+    /// As `measured_unit`.
+    #[serde(default)]
+    pub label: Option<String>,
     #[serde(default)]
     pub unit_factor: Option<f64>,
     #[serde(default)]

@@ -121,6 +121,9 @@ pub struct Component {
     pub unit_factor: Option<f64>,
     pub backend_name: Option<String>,
     pub limit: Option<f64>,
+    /// `false`: the ordered ceiling of this component's dimension is recorded but not
+    /// applied as a quota (croit-s3's `enforce_limits`). Unset: applied.
+    pub enforce_limits: Option<bool>,
     pub extra: Map<String, Value>,
 }
 
@@ -152,6 +155,15 @@ impl Offering {
     /// The storage component (`backend_name: storage`, or keyed `storage`) and its type.
     pub fn storage_component(&self) -> Option<(&str, &Component)> {
         storage_component(&self.components)
+    }
+
+    /// Whether ordered ceilings of the component with this `backend_name` (`storage`,
+    /// `objects`) become quotas: yes unless that component says `enforce_limits: false`.
+    pub fn enforces(&self, backend_name: &str) -> bool {
+        self.components
+            .values()
+            .filter(|c| c.backend_name.as_deref() == Some(backend_name))
+            .all(|c| c.enforce_limits != Some(false))
     }
 
     /// The components this agent reports usage for.
@@ -209,37 +221,58 @@ fn describe_path(doc: &Value, path: &str) -> String {
     format!("`{path}`")
 }
 
-pub fn validate(doc: &Value) -> Result<Config, Vec<String>> {
-    let mut warnings = Vec::new();
+/// Reads one part of the document (`at` is its serde path, `""` for the whole): unknown keys
+/// become warnings, a shape error one message; `(path, message)`.
+fn read_part<T: serde::de::DeserializeOwned>(
+    doc: &Value,
+    part: &Value,
+    at: &str,
+    warnings: &mut Vec<String>,
+) -> Result<T, (String, String)> {
+    let full = |p: &str| match (at.is_empty(), p == ".") {
+        (true, _) => p.to_string(),
+        (false, true) => at.to_string(),
+        (false, false) => format!("{at}.{p}"),
+    };
     let mut ignored = Vec::new();
     let mut record = |p: serde_ignored::Path| ignored.push(p.to_string());
-    let de = serde_ignored::Deserializer::new(doc, &mut record);
-    let raw: RawConfig = match serde_path_to_error::deserialize(de) {
-        Ok(raw) => raw,
-        Err(e) => {
-            let path = e.path().to_string();
-            let where_ = if path == "." {
-                "the top level".to_string()
-            } else {
-                describe_path(doc, &path)
-            };
-            // serde quotes the offending value ("invalid type: integer `12345`"): never for a
-            // key that holds a secret.
-            let last = path.rsplit(['.', '[']).next().unwrap_or_default();
-            if ["token", "secret", "password", "passcode", "key"]
-                .iter()
-                .any(|w| last.contains(w))
-            {
-                return Err(vec![format!(
-                    "{where_}: has the wrong type (the value is not shown: it may be a secret)"
-                )]);
-            }
-            return Err(vec![format!("{where_}: {}", e.into_inner())]);
-        }
-    };
+    let de = serde_ignored::Deserializer::new(part, &mut record);
+    let result = serde_path_to_error::deserialize(de);
     for p in ignored {
+        let p = full(&p).replace('[', ".").replace(']', "");
         warnings.push(format!("{}: unknown key, ignored", describe_path(doc, &p)));
     }
+    result.map_err(|e| {
+        let path = full(&e.path().to_string());
+        // serde quotes the offending value ("invalid type: integer `12345`"): never for a
+        // key that holds a secret.
+        let last = path.rsplit(['.', '[']).next().unwrap_or_default();
+        let message = if ["token", "secret", "password", "passcode", "key"]
+            .iter()
+            .any(|w| last.contains(w))
+        {
+            "has the wrong type (the value is not shown: it may be a secret)".to_string()
+        } else {
+            e.into_inner().to_string()
+        };
+        (path, message)
+    })
+}
+
+/// A shape error of the whole document or an offering, in words.
+fn shape_problem(doc: &Value, (path, message): (String, String)) -> String {
+    let where_ = if path == "." {
+        "the top level".to_string()
+    } else {
+        describe_path(doc, &path)
+    };
+    format!("{where_}: {message}")
+}
+
+pub fn validate(doc: &Value) -> Result<Config, Vec<String>> {
+    let mut warnings = Vec::new();
+    let raw: RawConfig =
+        read_part(doc, doc, "", &mut warnings).map_err(|e| vec![shape_problem(doc, e)])?;
     let mut problems = Vec::new();
 
     let timezone = match raw.timezone.parse::<chrono_tz::Tz>() {
@@ -343,10 +376,20 @@ pub fn validate(doc: &Value) -> Result<Config, Vec<String>> {
 
     let mut offerings = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for (i, ro) in raw.offerings.iter().enumerate() {
+    for (i, value) in raw.offerings.iter().enumerate() {
         let label = offering_label(doc, i);
+        let ro: RawOffering = match read_part(doc, value, &format!("offerings[{i}]"), &mut warnings)
+        {
+            Ok(ro) => ro,
+            Err(e) => {
+                problems.push(shape_problem(doc, e));
+                continue;
+            }
+        };
         let mut p = Vec::new();
-        if let Some(mut o) = validate_offering(ro, &global_proxy, &mut p, &mut warnings, &label) {
+        if let Some(mut o) =
+            validate_offering(&ro, &global_proxy, &mut p, &mut warnings, &label, doc, i)
+        {
             o.waldur_timeout = waldur_timeout;
             if !seen.insert(o.offering_uuid) {
                 p.push(format!(
@@ -466,6 +509,8 @@ fn validate_offering(
     p: &mut Vec<String>,
     warnings: &mut Vec<String>,
     label: &str,
+    doc: &Value,
+    index: usize,
 ) -> Option<Offering> {
     if ro.name.trim().is_empty() {
         p.push("`name`: must not be empty".into());
@@ -526,19 +571,64 @@ fn validate_offering(
         }
         Some(value)
     };
+    // An offering that names no role at all (the croit-s3 plugin's documented config does
+    // not) plays every role with its own backend; reporting only if a component is billed by
+    // usage.
+    let named = [
+        &ro.order_processing_backend,
+        &ro.membership_sync_backend,
+        &ro.reporting_backend,
+    ];
+    let defaulted = named.iter().all(|r| r.is_none()) && plugin.is_some();
+    let bills_usage = ro.backend_components.values().any(|c| {
+        c.get("accounting_type")
+            .and_then(Value::as_str)
+            .is_some_and(|t| t.eq_ignore_ascii_case("usage"))
+    });
+    let role_value = |given: &Option<String>, by_default: bool| -> String {
+        match given {
+            Some(v) => v.clone(),
+            None if defaulted && by_default => backend_type.clone(),
+            None => String::new(),
+        }
+    };
+    if defaulted {
+        warnings.push(format!(
+            "{label}: no role is named (`order_processing_backend`, `membership_sync_backend`, `reporting_backend`): this offering plays {} with backend {backend_type:?}; name the roles to choose",
+            if bills_usage {
+                "every role"
+            } else {
+                "orders and the reconcile pass (no component is billed by usage, so no reporting)"
+            }
+        ));
+    }
     let order_processing_backend = role(
         "order_processing_backend",
-        &ro.order_processing_backend,
+        &role_value(&ro.order_processing_backend, true),
         false,
         p,
     );
     let membership_sync_backend = role(
         "membership_sync_backend",
-        &ro.membership_sync_backend,
+        &role_value(&ro.membership_sync_backend, true),
         false,
         p,
     );
-    let reporting_backend = role("reporting_backend", &ro.reporting_backend, true, p);
+    let reporting_backend = role(
+        "reporting_backend",
+        &role_value(&ro.reporting_backend, bills_usage),
+        true,
+        p,
+    );
+    if plugin.is_some()
+        && order_processing_backend.is_none()
+        && membership_sync_backend.is_none()
+        && reporting_backend.is_none()
+    {
+        warnings.push(format!(
+            "{label}: THIS OFFERING DOES NOTHING: `order_processing_backend`, `membership_sync_backend` and `reporting_backend` are all empty; set them to {backend_type:?} for the roles it should play"
+        ));
+    }
     if ro.stomp_enabled
         && ro.waldur_api_token.is_empty()
         && ro.waldur_api_token_file.is_none()
@@ -558,8 +648,24 @@ fn validate_offering(
         .map(|p| p.series_source_names().to_vec())
         .unwrap_or_default();
     let mut components = BTreeMap::new();
-    for (key, rc) in &ro.backend_components {
-        if let Some(c) = validate_component(key, rc, &series_sources, p) {
+    for (key, value) in &ro.backend_components {
+        let at = format!("offerings[{index}].backend_components.{key}");
+        let rc: RawComponent = match read_part(doc, value, &at, warnings) {
+            Ok(rc) => rc,
+            Err((path, message)) => {
+                // Relative to the offering, whose name the caller adds.
+                let inner = path
+                    .strip_prefix(&format!("offerings[{index}]."))
+                    .unwrap_or(&path)
+                    .to_string();
+                p.push(format!("`{inner}`: {message}"));
+                continue;
+            }
+        };
+        let default_usage = plugin
+            .filter(|_| rc.accounting_type.eq_ignore_ascii_case("usage"))
+            .and_then(|pl| pl.default_usage(rc.backend_name.as_deref()));
+        if let Some(c) = validate_component(key, &rc, &series_sources, default_usage, p) {
             components.insert(key.clone(), c);
         }
     }
@@ -771,10 +877,20 @@ fn reporting_components(
     }
 }
 
+/// The unit a component is published with when the config names none.
+fn default_unit(backend_name: Option<&str>) -> &'static str {
+    match backend_name {
+        Some("storage") => "GB",
+        Some("objects") => "objects",
+        _ => "units",
+    }
+}
+
 fn validate_component(
     key: &str,
     rc: &RawComponent,
     series_sources: &[&str],
+    default_usage: Option<&str>,
     p: &mut Vec<String>,
 ) -> Option<Component> {
     let at = rc.accounting_type.to_lowercase();
@@ -808,7 +924,18 @@ fn validate_component(
             ok = false;
         }
     }
-    let usage = match rc.usage.as_deref() {
+    let enforce_limits = match rc.extra.get("enforce_limits") {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(other) => {
+            p.push(format!(
+                "`backend_components.{key}.enforce_limits`: must be true or false, not {other}"
+            ));
+            ok = false;
+            None
+        }
+    };
+    let usage = match rc.usage.as_deref().or(default_usage) {
         None => None,
         Some(u) => match UsageKind::parse(u) {
             Some(k) => Some(k),
@@ -868,11 +995,16 @@ fn validate_component(
         usage_source,
         accounting_type: at,
 
-        measured_unit: rc.measured_unit.clone(),
-        label: rc.label.clone(),
+        // Only `load-components` publishes these; configs of the croit-s3 plugin leave them out.
+        measured_unit: rc
+            .measured_unit
+            .clone()
+            .unwrap_or_else(|| default_unit(rc.backend_name.as_deref()).into()),
+        label: rc.label.clone().unwrap_or_else(|| key.to_string()),
         unit_factor: rc.unit_factor,
         backend_name: rc.backend_name.clone(),
         limit: rc.limit,
+        enforce_limits,
         extra: rc.extra.clone(),
     })
 }

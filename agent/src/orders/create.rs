@@ -62,9 +62,8 @@ impl OrderProcessor {
         } else {
             quota
         };
-        let quota_spec = quota
-            .to_spec(self.storage_unit_factor())
-            .map_err(StepError::invalid)?;
+        let quota_spec =
+            super::input::quota_spec(&self.offering, quota).map_err(StepError::invalid)?;
 
         let tenant = Tenant::new(&uid, &resource_uuid)?;
         let spec = UserSpec {

@@ -59,6 +59,25 @@ impl QuotaRequest {
     }
 }
 
+/// The quota ceilings become on `offering`: storage in bytes by the storage component's
+/// `unit_factor`, each dimension only where the offering enforces it (`enforce_limits`).
+pub fn quota_spec(
+    offering: &crate::config::Offering,
+    q: QuotaRequest,
+) -> Result<QuotaSpec, String> {
+    let factor = offering
+        .storage_component()
+        .and_then(|(_, c)| c.unit_factor);
+    let mut spec = q.to_spec(factor)?;
+    if !offering.enforces("storage") {
+        spec.max_bytes = None;
+    }
+    if !offering.enforces("objects") {
+        spec.max_objects = None;
+    }
+    Ok(spec)
+}
+
 impl From<crate::store::ceilings::Ceilings> for QuotaRequest {
     fn from(c: crate::store::ceilings::Ceilings) -> Self {
         QuotaRequest {

@@ -206,21 +206,15 @@ impl OrderProcessor {
         match order.order_type {
             OrderType::Create => {
                 input::require_storage_ceiling(&q)?;
-                q.to_spec(self.storage_unit_factor())?;
+                input::quota_spec(&self.offering, q)?;
             }
             // A restore may repeat no ceiling: the resource's own are used (see `create`).
             OrderType::Update | OrderType::Restore => {
-                q.to_spec(self.storage_unit_factor())?;
+                input::quota_spec(&self.offering, q)?;
             }
             _ => {}
         }
         Ok(q)
-    }
-
-    fn storage_unit_factor(&self) -> Option<f64> {
-        self.offering
-            .storage_component()
-            .and_then(|(_, c)| c.unit_factor)
     }
 
     async fn finish(&self, uuid: &str, result: Result<(), StepError>) -> Outcome {

@@ -30,9 +30,7 @@ impl OrderProcessor {
             Err(_) => Default::default(),
         };
         let merged = quota.merged_over(current);
-        let spec = merged
-            .to_spec(self.storage_unit_factor())
-            .map_err(StepError::invalid)?;
+        let spec = super::input::quota_spec(&self.offering, merged).map_err(StepError::invalid)?;
         let applied = self.backend.apply_quota(&tenant, &spec).await?;
         self.store
             .set_ceilings(&resource.uuid, merged.into())

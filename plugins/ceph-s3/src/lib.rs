@@ -13,8 +13,8 @@ pub mod plugin;
 pub mod radosgw;
 pub mod settings;
 
-pub use plugin::PLUGIN;
-pub use settings::{CephS3Settings, Flavour};
+pub use plugin::{CROIT_S3_PLUGIN, PLUGIN};
+pub use settings::{CephS3Settings, Dialect, Flavour};
 
 use site_agent_sdk::stamped::StampedBackend;
 use site_agent_sdk::{BackendError, StorageBackend};

@@ -64,8 +64,26 @@ impl std::fmt::Debug for RadosgwSettings {
     }
 }
 
+/// Which plugin's configuration this is: `ceph_s3`, or the older `croit_s3` (croit only,
+/// users named as that plugin named them, its components billed as it billed them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    CephS3,
+    CroitS3,
+}
+
+impl Dialect {
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::CephS3 => "ceph_s3",
+            Dialect::CroitS3 => "croit_s3",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct CephS3Settings {
+    pub dialect: Dialect,
     pub flavour: Flavour,
     /// Endpoint, region, uid prefix, purge and HTTP: shared with every store backend.
     pub store: StoreSettings,
@@ -113,9 +131,36 @@ const CROIT_ONLY: &[&str] = &[
 const RADOSGW_ONLY: &[&str] = &["admin_access_key", "admin_secret_key", "admin_path"];
 
 impl CephS3Settings {
-    /// Parses and validates; every problem names its key.
+    /// Parses and validates `ceph_s3` settings; every problem names its key.
     pub fn from_map(map: &Map<String, Value>) -> Result<Self, Problems> {
+        Self::from_map_as(map, Dialect::CephS3)
+    }
+
+    /// As [`Self::from_map`], for the given plugin's configuration.
+    pub fn from_map_as(map: &Map<String, Value>, dialect: Dialect) -> Result<Self, Problems> {
         let mut p = Problems::new();
+        let mut notes = Vec::new();
+        let mut owned;
+        let mut map = map;
+        if dialect == Dialect::CroitS3 {
+            if string_setting(map, "flavour", &mut p)
+                .is_some_and(|f| !f.eq_ignore_ascii_case("croit"))
+            {
+                p.push("`flavour`: `backend_type: croit_s3` speaks croit's API only; for RGW Admin Ops use `backend_type: ceph_s3` with `flavour: radosgw`".into());
+            }
+            // croit-s3 told tenants the croit host (its `api_url`) as their S3 endpoint.
+            if !map.contains_key("s3_endpoint")
+                && let Some(api) = map.get("api_url").and_then(Value::as_str)
+            {
+                notes.push(format!(
+                    "`backend_settings.s3_endpoint` is not set: tenants are told {:?} (the croit `api_url`, as the croit-s3 plugin did); set `s3_endpoint` to the S3 gateway's URL if that is another host",
+                    api.trim_end_matches('/')
+                ));
+                owned = map.clone();
+                owned.insert("s3_endpoint".into(), Value::String(api.to_string()));
+                map = &owned;
+            }
+        }
         let flavour = match string_setting(map, "flavour", &mut p)
             .map(|s| s.to_lowercase())
             .as_deref()
@@ -159,7 +204,12 @@ impl CephS3Settings {
             ));
         }
 
-        let store = StoreSettings::from_map(map, "default", "slug", &mut p);
+        let naming = match dialect {
+            Dialect::CephS3 => "slug",
+            Dialect::CroitS3 => "croit_s3",
+        };
+        let mut store = StoreSettings::from_map(map, "default", naming, &mut p);
+        store.notes.extend(notes);
         let default_placement =
             string_setting(map, "default_placement", &mut p).filter(|s| !s.is_empty());
 
@@ -171,6 +221,7 @@ impl CephS3Settings {
             return Err(p);
         }
         Ok(Self {
+            dialect,
             flavour,
             store,
             default_placement,

@@ -22,6 +22,11 @@ pub trait BackendPlugin: Send + Sync {
     fn series_reporting_names(&self) -> &'static [&'static str] {
         &[]
     }
+    /// What a usage component of this `backend_name` is billed as when its config names no
+    /// `usage:` (a usage kind's name, e.g. `storage_latest`); `None`: it is not reported.
+    fn default_usage(&self, _backend_name: Option<&str>) -> Option<&'static str> {
+        None
+    }
     /// Other spellings of `usage_source: metered_series` that configs may use.
     fn series_source_names(&self) -> &'static [&'static str] {
         &[]
