@@ -157,3 +157,66 @@ async fn a_dimension_without_enforce_limits_gets_no_quota() {
     );
     assert_eq!(env.croit.user(&uid).unwrap().user_quota.max_objects, -1);
 }
+
+/// The plugin's offering changes limits through resource options
+/// (`create_orders_on_resource_option_change`): the Update carries `new_options`, Waldur
+/// merges them into `resource.options` when it is done, and every later pass keeps them.
+#[tokio::test]
+async fn an_options_change_update_is_applied_and_kept_by_the_reconcile_pass() {
+    let env = env().await;
+    let yaml = plugin_config(&env, PLUGIN_COMPONENTS);
+    let app = env.usage_app(&yaml, Arc::new(ManualClock::new(Utc::now())));
+    let placed = env.place_create(
+        "Grows",
+        json!({"storage_limit": 100, "object_limit": 10000}),
+    );
+    assert_eq!(app.order_cycle().await[0].1, Outcome::Done);
+    let uid = env.resource(&placed.resource_uuid)["backend_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let update = env.place_for(
+        &placed.resource_uuid,
+        "Update",
+        json!({
+            "old_options": {"storage_limit": 100, "object_limit": 10000},
+            "new_options": {"storage_limit": 250, "object_limit": 20000},
+        }),
+        json!({}),
+    );
+    let outcomes = app.order_cycle().await;
+    assert_eq!(outcomes[0].1, Outcome::Done, "{outcomes:?}");
+    assert_eq!(env.order_state(&update.order_uuid), "done");
+    assert_eq!(
+        env.resource(&placed.resource_uuid)["options"]["storage_limit"],
+        250
+    );
+    let quota = |env: &Env| env.croit.user(&uid).unwrap().user_quota;
+    assert_eq!(quota(&env).max_size, 250 * GIB as i64);
+    assert_eq!(quota(&env).max_objects, 20_000);
+
+    for _ in 0..2 {
+        let reports = app.reconcile_cycle().await;
+        assert!(
+            reports.iter().all(|(_, r)| !r.quota_repaired),
+            "{reports:?}"
+        );
+    }
+    assert_eq!(quota(&env).max_size, 250 * GIB as i64);
+
+    // An agent without the journal (a new database) reads Waldur's record: the options win
+    // over the Create's attributes.
+    drop(app);
+    let fresh = env.usage_app(
+        &yaml.replace("state.sqlite3", "fresh.sqlite3"),
+        Arc::new(ManualClock::new(Utc::now())),
+    );
+    let reports = fresh.reconcile_cycle().await;
+    assert!(
+        reports.iter().all(|(_, r)| !r.quota_repaired),
+        "{reports:?}"
+    );
+    assert_eq!(quota(&env).max_size, 250 * GIB as i64);
+    assert_eq!(quota(&env).max_objects, 20_000);
+}

@@ -96,15 +96,15 @@ impl From<QuotaRequest> for crate::store::ceilings::Ceilings {
     }
 }
 
-/// Reads one ceiling: the first present key among `keys` in `limits`, then `attributes`.
-/// Zero means "not ordered"; anything but a whole non-negative number is refused.
+/// Reads one ceiling: the first present key among `keys` in the first source that has one
+/// (sources newest first). Zero means "not ordered"; anything but a whole non-negative number
+/// is refused.
 fn ceiling(
     keys: &[&str],
-    limits: Option<&Map<String, Value>>,
-    attributes: Option<&Map<String, Value>>,
+    sources: &[Option<&Map<String, Value>>],
     max: u64,
 ) -> Result<Option<u64>, String> {
-    let found = [limits, attributes].into_iter().flatten().find_map(|m| {
+    let found = sources.iter().flatten().find_map(|m| {
         keys.iter()
             .find_map(|k| m.get(*k).filter(|v| !v.is_null()).map(|v| (*k, v)))
     });
@@ -146,13 +146,42 @@ fn ceiling(
     Ok((n > 0).then_some(n))
 }
 
-/// The ceilings of an order, validated.
+/// The ceilings of an order or resource from `limits`, then `attributes`, validated.
 pub fn quota_request(
     limits: Option<&Map<String, Value>>,
     attributes: Option<&Map<String, Value>>,
 ) -> Result<QuotaRequest, String> {
-    let storage = ceiling(&STORAGE_KEYS, limits, attributes, u64::MAX);
-    let objects = ceiling(&OBJECT_KEYS, limits, attributes, MAX_OBJECTS);
+    ceilings_from(&[limits, attributes])
+}
+
+/// An order's ceilings, the newest first: an options-change Update's `new_options`, then
+/// `limits`, then the order form's `attributes`.
+pub fn order_ceilings(order: &crate::waldur::Order) -> Result<QuotaRequest, String> {
+    let new_options = order
+        .attributes
+        .as_ref()
+        .and_then(|a| a.get("new_options"))
+        .and_then(Value::as_object);
+    ceilings_from(&[
+        new_options,
+        order.limits.as_ref(),
+        order.attributes.as_ref(),
+    ])
+}
+
+/// Waldur's record of a resource's ceilings, the newest first: its `options` (which
+/// options-change Updates rewrite), then `limits`, then the Create's `attributes`.
+pub fn resource_ceilings(resource: &crate::waldur::Resource) -> Result<QuotaRequest, String> {
+    ceilings_from(&[
+        resource.options.as_ref(),
+        resource.limits.as_ref(),
+        resource.attributes.as_ref(),
+    ])
+}
+
+fn ceilings_from(sources: &[Option<&Map<String, Value>>]) -> Result<QuotaRequest, String> {
+    let storage = ceiling(&STORAGE_KEYS, sources, u64::MAX);
+    let objects = ceiling(&OBJECT_KEYS, sources, MAX_OBJECTS);
     match (storage, objects) {
         (Ok(storage_gb), Ok(objects)) => Ok(QuotaRequest {
             storage_gb,

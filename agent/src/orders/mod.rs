@@ -29,7 +29,7 @@ pub async fn current_ceilings(
     if let Some(c) = store.ceilings(&resource.uuid).await? {
         return Ok(c.into());
     }
-    input::quota_request(resource.limits.as_ref(), resource.attributes.as_ref()).map_err(|e| {
+    input::resource_ceilings(resource).map_err(|e| {
         StepError::invalid(format!("the resource's recorded ceilings are invalid: {e}"))
     })
 }
@@ -202,7 +202,7 @@ impl OrderProcessor {
 
     /// Checks the order's input; returns the validated ceilings.
     fn validate(&self, order: &Order) -> Result<input::QuotaRequest, String> {
-        let q = input::quota_request(order.limits.as_ref(), order.attributes.as_ref())?;
+        let q = input::order_ceilings(order)?;
         match order.order_type {
             OrderType::Create => {
                 input::require_storage_ceiling(&q)?;

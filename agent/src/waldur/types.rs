@@ -41,6 +41,8 @@ pub struct Resource {
     pub limits: Option<Map<String, Value>>,
     pub attributes: Option<Map<String, Value>>,
     pub backend_metadata: Option<Map<String, Value>>,
+    /// The order form's options as options-change Updates left them.
+    pub options: Option<Map<String, Value>>,
     pub paused: Option<bool>,
     pub downscaled: Option<bool>,
 }
