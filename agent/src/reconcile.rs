@@ -4,7 +4,7 @@
 
 use crate::config::Offering;
 use crate::waldur::{Resource, WaldurClient};
-use serde_json::json;
+use serde_json::{Map, json};
 use site_agent_sdk::{
     AppliedQuota, Enforcement, QuotaCaps, QuotaScope, QuotaSpec, QuotaState, ScopeDims,
     StorageBackend, Suspension, Tenant, UsageSample,
@@ -170,20 +170,23 @@ impl Reconciler {
             }
         };
         let caps = self.backend.capabilities().quota;
-        let mut md = r.backend_metadata.clone().unwrap_or_default();
-        let before = md.clone();
+        let before = r.backend_metadata.clone().unwrap_or_default();
+        let mut md = Map::new();
         let mut applied = self.backend.quota(uid).await?;
         if !enforced(&want, &applied, &caps) {
             tracing::warn!(uid, expected = ?want, actual = ?applied,
                 "quota drift on the backend; re-applying the ordered quota");
             applied = self.backend.apply_quota(&tenant, &want).await?;
             report.quota_repaired = true;
-            crate::orders::metadata::quota_metadata(&mut md, &applied);
         }
+        // The quota view and what is stored, as the portal shows them; written only when they
+        // changed.
+        crate::orders::metadata::quota_metadata(&mut md, &applied);
+        let usage = self.backend.usage(&tenant).await?;
+        crate::orders::metadata::storage_summary(&mut md, &usage);
         if caps.enforcement == Enforcement::Lagging {
             // The backend enforces its quota outside the write path, so the tenant may be over
             // it for a while: say so, in the log and where the portal shows it.
-            let usage = self.backend.usage(&tenant).await?;
             let over = over_ceiling(&usage, &applied);
             if over {
                 tracing::warn!(uid, stored_bytes = usage.bytes, objects = usage.objects,
@@ -191,9 +194,9 @@ impl Reconciler {
                     "the resource is over its ceiling (this backend enforces quotas late)");
             }
             report.over_ceiling = over;
-            // Only the flag: usage figures would change the metadata every pass.
             md.insert("s3_over_quota".into(), json!(over));
         }
+        let md = crate::orders::metadata::merged(Some(&before), md);
         if md != before
             && let Err(e) = self
                 .waldur

@@ -103,8 +103,16 @@ async fn the_plugin_config_fulfils_orders_and_bills_as_the_plugin_did() {
     // The customer's credentials are Waldur resource API keys, never metadata.
     assert_eq!(env.waldur.api_keys(&placed.resource_uuid).len(), 2);
     assert_keys_match(&env, &placed.resource_uuid, &uid);
-    let metadata = resource["backend_metadata"].to_string();
-    assert!(!metadata.contains("secret"), "{metadata}");
+    let metadata = &resource["backend_metadata"];
+    assert!(!metadata.to_string().contains("secret"), "{metadata}");
+    assert_eq!(
+        metadata["storage_summary"],
+        json!({"bucket_count": 0, "total_size_bytes": 0, "total_objects": 0, "buckets": []})
+    );
+    assert_eq!(
+        metadata["quotas"]["bucket_quota"]["max_objects"], 10_000,
+        "{metadata}"
+    );
 
     // Usage as the plugin reported it: stored GB (the component's unit) and objects at the
     // time of the report; to the hundredth here, where the plugin floored to whole units.
@@ -123,6 +131,25 @@ async fn the_plugin_config_fulfils_orders_and_bills_as_the_plugin_did() {
     };
     assert_eq!(held("s3_storage").as_deref(), Some("3.50"));
     assert_eq!(held("s3_objects").as_deref(), Some("300.00"));
+
+    // The reconcile pass refreshes what the portal shows of the storage, keeping the rest.
+    env.waldur.set_resource_field(
+        &placed.resource_uuid,
+        "backend_metadata",
+        json!({"s3_user": uid, "operator_note": "kept"}),
+    );
+    app.reconcile_cycle().await;
+    let metadata = &env.resource(&placed.resource_uuid)["backend_metadata"];
+    assert_eq!(
+        metadata["storage_summary"],
+        json!({"bucket_count": 1, "total_size_bytes": 3 * GIB + GIB / 2, "total_objects": 300,
+               "buckets": [{"name": "data", "size_bytes": 3 * GIB + GIB / 2, "objects": 300}]})
+    );
+    assert_eq!(metadata["operator_note"], "kept");
+    assert_eq!(
+        metadata["quotas"]["user_quota"]["max_size_bytes"],
+        100 * GIB
+    );
 }
 
 #[tokio::test]

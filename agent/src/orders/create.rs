@@ -98,7 +98,7 @@ impl OrderProcessor {
             .journal_record(&order_uuid, JournalStep::BackendId, &uid)
             .await?;
 
-        self.publish_metadata(&resource_uuid, &uid, Some(&applied))
+        self.publish_metadata(&resource, &tenant, Some(&applied))
             .await?;
         // Every user this order ensured is fresh: created now, or half-made by an earlier
         // attempt of a Create or Restore (its keys, if any, are the agent's own).

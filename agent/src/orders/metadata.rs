@@ -1,9 +1,47 @@
 //! Connection metadata published to the resource (flat keys, so `{backend_metadata_<key>}`
-//! templates work). Built from what we know; a failing read never wipes known facts.
+//! templates work). Built from what we know and merged over what the resource has: a failing
+//! read never wipes known facts, and keys others wrote stay. No secret is ever written: an
+//! `s3_credentials` block (the croit-s3 plugin's) is removed whenever the agent writes.
 
 use super::{OrderProcessor, StepError};
+use crate::waldur::Resource;
 use serde_json::{Map, Value, json};
-use site_agent_sdk::AppliedQuota;
+use site_agent_sdk::{AppliedQuota, UsageSample};
+
+/// Metadata keys that carried secrets in older plugins; never written back.
+const SECRET_KEYS: &[&str] = &["s3_credentials"];
+
+/// `updates` merged over the resource's metadata, without secrets.
+pub fn merged(
+    existing: Option<&Map<String, Value>>,
+    updates: Map<String, Value>,
+) -> Map<String, Value> {
+    let mut md = existing.cloned().unwrap_or_default();
+    md.extend(updates);
+    for k in SECRET_KEYS {
+        md.remove(*k);
+    }
+    md
+}
+
+/// What the tenant stores, as the croit-s3 plugin showed it: bucket count, totals and each
+/// bucket's size and object count.
+pub fn storage_summary(md: &mut Map<String, Value>, usage: &UsageSample) {
+    let buckets: Vec<Value> = usage
+        .buckets
+        .iter()
+        .map(|b| json!({"name": b.name, "size_bytes": b.bytes, "objects": b.objects}))
+        .collect();
+    md.insert(
+        "storage_summary".into(),
+        json!({
+            "bucket_count": buckets.len(),
+            "total_size_bytes": usage.bytes,
+            "total_objects": usage.objects,
+            "buckets": buckets,
+        }),
+    );
+}
 
 /// The quota facts of a resource's metadata, from what the backend applied: the tightest
 /// ceilings in force, and each scope the backend has as `<scope>_quota`. One builder for
@@ -21,10 +59,11 @@ pub fn quota_metadata(md: &mut Map<String, Value>, q: &AppliedQuota) {
 impl OrderProcessor {
     pub(super) async fn publish_metadata(
         &self,
-        resource_uuid: &str,
-        uid: &str,
+        resource: &Resource,
+        tenant: &site_agent_sdk::Tenant,
         quota: Option<&AppliedQuota>,
     ) -> Result<(), StepError> {
+        let (resource_uuid, uid) = (&resource.uuid, &tenant.uid);
         let info = self.backend.connection_info();
         let mut md = Map::new();
         md.insert("s3_endpoint".into(), json!(info.s3_endpoint));
@@ -40,6 +79,12 @@ impl OrderProcessor {
             "backend_type".into(),
             Value::String(self.backend.kind().to_string()),
         );
+        // A convenience: without a reading, the reconcile pass adds it later.
+        match self.backend.usage(tenant).await {
+            Ok(u) => storage_summary(&mut md, &u),
+            Err(e) => tracing::debug!(uid, error = %e, "no storage summary for the metadata yet"),
+        }
+        let md = merged(resource.backend_metadata.as_ref(), md);
         self.waldur
             .set_resource_backend_metadata(resource_uuid, &md)
             .await
@@ -99,6 +144,51 @@ mod tests {
                     "bucket_quota": {"enabled": true, "max_size_bytes": 5_000_000_512u64, "max_objects": 10},
                 }
             })
+        );
+    }
+
+    #[test]
+    fn metadata_is_merged_and_never_keeps_a_secret() {
+        let existing = json!({
+            "s3_credentials": {"access_key": "AK", "secret_key": "SECRET-canary"},
+            "note": "set by someone else",
+            "s3_user": "old",
+        });
+        let md = merged(
+            existing.as_object(),
+            json!({"s3_user": "new"}).as_object().unwrap().clone(),
+        );
+        assert_eq!(
+            Value::Object(md),
+            json!({"note": "set by someone else", "s3_user": "new"})
+        );
+        let mut md = Map::new();
+        storage_summary(
+            &mut md,
+            &UsageSample {
+                bytes: 30,
+                objects: 3,
+                buckets: vec![
+                    site_agent_sdk::BucketUsage {
+                        name: "a".into(),
+                        bytes: 10,
+                        objects: 1,
+                    },
+                    site_agent_sdk::BucketUsage {
+                        name: "b".into(),
+                        bytes: 20,
+                        objects: 2,
+                    },
+                ],
+                sampled_at: 0,
+            },
+        );
+        assert_eq!(
+            md["storage_summary"],
+            json!({"bucket_count": 2, "total_size_bytes": 30, "total_objects": 3, "buckets": [
+                {"name": "a", "size_bytes": 10, "objects": 1},
+                {"name": "b", "size_bytes": 20, "objects": 2},
+            ]})
         );
     }
 

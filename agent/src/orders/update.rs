@@ -36,7 +36,7 @@ impl OrderProcessor {
             .set_ceilings(&resource.uuid, merged.into())
             .await?;
         tracing::info!(uid, ?spec, "quotas re-applied");
-        self.publish_metadata(&resource.uuid, uid, Some(&applied))
+        self.publish_metadata(&resource, &tenant, Some(&applied))
             .await
     }
 }
