@@ -1,5 +1,5 @@
 //! The command line: the upstream `-m MODE -c FILE` form, plus subcommands (`run`,
-//! `check-config`, `load-components`, `healthz`, `usage`).
+//! `check-config`, `load-components`, `healthz`, `usage`, `adopt`).
 
 use crate::logging::LogFormat;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -55,6 +55,20 @@ pub enum Command {
     Healthz {
         #[arg(long, default_value_t = 300)]
         max_age: u64,
+    },
+    /// Take over the S3 users an older plugin (croit-s3) made: record them as their
+    /// resources', report their existing keys to Waldur as resource API keys, then publish the
+    /// resource metadata without the old `s3_credentials`. No key is removed; users stamped
+    /// for another resource are refused. Run it with the service stopped (it uses the
+    /// database); running it again finishes what a cut-short run left.
+    Adopt {
+        /// Print the plan per resource; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Also apply each resource's ordered ceilings as quotas (else the users keep the
+        /// quotas they have until an Update order).
+        #[arg(long)]
+        apply_quotas: bool,
     },
     /// Usage billing: inspect what was sampled, computed and sent, or report now.
     Usage {

@@ -9,6 +9,7 @@
 //! Dependencies point one way: `app` uses the roles, the roles use `waldur`, `store`,
 //! `backends` and `config`, and none of those uses a role (`scripts/module-cycles.py`).
 
+pub mod adopt;
 pub mod app;
 pub mod backends;
 pub mod check;

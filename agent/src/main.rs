@@ -49,6 +49,27 @@ fn main() -> ExitCode {
             };
             block_on(Threads::One, usage_report_now(config, dry_run))
         }
+        Some(Command::Adopt {
+            dry_run,
+            apply_quotas,
+        }) => {
+            start_logging(&config, &cli);
+            let _lock = match (!dry_run)
+                .then(|| site_agent::ops::instance::acquire(&config.database_path))
+                .transpose()
+            {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(LOCKED);
+                }
+            };
+            let options = site_agent::adopt::AdoptOptions {
+                dry_run,
+                apply_quotas,
+            };
+            block_on(Threads::One, adopt(config, options))
+        }
         Some(Command::Run) => serve(config, &cli, None),
         None => serve(config, &cli, Some(cli.mode)),
     }
@@ -99,6 +120,55 @@ fn serve(config: Config, cli: &Cli, mode: Option<Mode>) -> ExitCode {
         }
     };
     block_on(Threads::Two, run(config, mode, cli.once))
+}
+
+/// `adopt`: one line per resource; fails (1) when anything was refused or cut short.
+async fn adopt(config: Config, options: site_agent::adopt::AdoptOptions) -> ExitCode {
+    use site_agent::adopt::Verdict;
+    // A dry run reads the database without changing it; it may not exist yet.
+    let store = if options.dry_run {
+        site_agent::store::Store::in_memory()
+    } else {
+        site_agent::store::Store::open(&config.database_path)
+    };
+    let store = match store {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let ua = format!("site-agent/{}", env!("CARGO_PKG_VERSION"));
+    let planned = site_agent::adopt::adopt(&config, &store, options, Default::default(), &ua).await;
+    let mut ok = true;
+    for p in &planned {
+        let what = match &p.verdict {
+            Verdict::Adopted(steps) => format!(
+                "{}: {}",
+                if options.dry_run { "plan" } else { "adopted" },
+                steps.join("; ")
+            ),
+            Verdict::AlreadyOurs => "already this agent's; nothing to do".into(),
+            Verdict::Skipped(why) => format!("skipped: {why}"),
+            Verdict::Refused(why) => {
+                ok = false;
+                format!("REFUSED: {why}")
+            }
+            Verdict::Failed(why) => {
+                ok = false;
+                format!("FAILED: {why}")
+            }
+        };
+        println!(
+            "{}: resource {:?} ({}), user {:?}: {what}",
+            p.offering, p.name, p.resource, p.uid
+        );
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 async fn load_components(config: Config) -> ExitCode {

@@ -7,7 +7,7 @@ use crate::waldur::{Resource, WaldurClient};
 use serde_json::{Map, json};
 use site_agent_sdk::{
     AppliedQuota, Enforcement, QuotaCaps, QuotaScope, QuotaSpec, QuotaState, ScopeDims,
-    StorageBackend, Suspension, Tenant, UsageSample,
+    StorageBackend, Suspension, UsageSample,
 };
 use std::sync::Arc;
 
@@ -118,7 +118,7 @@ impl Reconciler {
 
     async fn sync_one(&self, r: &Resource) -> Result<ReconcileReport, crate::orders::StepError> {
         let uid = r.backend_id().unwrap_or_default();
-        let tenant = Tenant::new(uid, &r.uuid)?;
+        let tenant = self.store.tenant(uid, &r.uuid).await?;
         let mut report = ReconcileReport::default();
         // Keys an interrupted order or rotation may have left behind; where tenants can make
         // keys themselves, any key Waldur does not hold.
@@ -157,23 +157,35 @@ impl Reconciler {
             report.resumed = true;
         }
 
-        let want = match crate::orders::current_ceilings(&self.store, r)
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|q| crate::orders::input::quota_spec(&self.offering, q))
-        {
-            Ok(w) if !w.is_empty() => w,
-            Ok(_) => return Ok(report),
-            Err(e) => {
-                tracing::warn!(resource = %r.uuid, error = %e, "cannot derive the expected quota");
-                return Ok(report);
+        // A user adopted with its quotas as they were keeps them until an Update (which
+        // records ceilings) asks otherwise.
+        let kept_as_found = self
+            .store
+            .adoption(&r.uuid)
+            .await?
+            .is_some_and(|a| !a.quotas_applied)
+            && self.store.ceilings(&r.uuid).await?.is_none();
+        let want = if kept_as_found {
+            None
+        } else {
+            match crate::orders::current_ceilings(&self.store, r)
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|q| crate::orders::input::quota_spec(&self.offering, q))
+            {
+                Ok(w) if !w.is_empty() => Some(w),
+                Ok(_) => return Ok(report),
+                Err(e) => {
+                    tracing::warn!(resource = %r.uuid, error = %e, "cannot derive the expected quota");
+                    return Ok(report);
+                }
             }
         };
         let caps = self.backend.capabilities().quota;
         let before = r.backend_metadata.clone().unwrap_or_default();
         let mut md = Map::new();
         let mut applied = self.backend.quota(uid).await?;
-        if !enforced(&want, &applied, &caps) {
+        if let Some(want) = want.filter(|w| !enforced(w, &applied, &caps)) {
             tracing::warn!(uid, expected = ?want, actual = ?applied,
                 "quota drift on the backend; re-applying the ordered quota");
             applied = self.backend.apply_quota(&tenant, &want).await?;

@@ -12,7 +12,7 @@ use crate::store::{KeyIntent, Store};
 use crate::waldur::WaldurId;
 use crate::waldur::{ApiKeyStatus, WaldurClient};
 use secrecy::ExposeSecret;
-use site_agent_sdk::{StorageBackend, Tenant};
+use site_agent_sdk::StorageBackend;
 use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,8 +97,9 @@ impl Rotator {
                 .erred(&key_uuid, "the resource has no S3 user (empty backend_id)")
                 .await;
         };
-        let tenant = match Tenant::new(&uid, &resource) {
+        let tenant = match self.store.tenant(&uid, &resource).await {
             Ok(t) => t,
+            Err(e) if e.is_retryable() => return RotationOutcome::Retry(e.to_string()),
             Err(e) => return self.erred(&key_uuid, e.message()).await,
         };
         let book = KeyBook {

@@ -361,4 +361,13 @@ impl StorageBackend for Crashing {
     async fn delete_user(&self, t: &Tenant, m: DeleteMode) -> Result<(), BackendError> {
         self.inner.delete_user(t, m).await
     }
+    async fn existing_keys(
+        &self,
+        t: &Tenant,
+    ) -> Result<Vec<site_agent_sdk::KeyPair>, BackendError> {
+        self.inner.existing_keys(t).await
+    }
+    async fn write_stamp(&self, t: &Tenant) -> Result<bool, BackendError> {
+        self.inner.write_stamp(t).await
+    }
 }

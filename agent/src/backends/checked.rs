@@ -116,6 +116,14 @@ impl StorageBackend for Checked {
         }
         self.inner.delete_user(tenant, mode).await
     }
+
+    async fn existing_keys(&self, tenant: &Tenant) -> Result<Vec<KeyPair>, BackendError> {
+        self.inner.existing_keys(tenant).await
+    }
+
+    async fn write_stamp(&self, tenant: &Tenant) -> Result<bool, BackendError> {
+        self.inner.write_stamp(tenant).await
+    }
 }
 
 #[cfg(test)]
@@ -182,6 +190,14 @@ mod tests {
         async fn delete_user(&self, _: &Tenant, _: DeleteMode) -> Result<(), BackendError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             Ok(())
+        }
+        async fn existing_keys(&self, _: &Tenant) -> Result<Vec<KeyPair>, BackendError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            Ok(Vec::new())
+        }
+        async fn write_stamp(&self, _: &Tenant) -> Result<bool, BackendError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            Ok(true)
         }
     }
 

@@ -161,4 +161,14 @@ impl StorageBackend for Layered {
         self.call("delete_user", || self.inner.delete_user(tenant, mode))
             .await
     }
+
+    async fn existing_keys(&self, tenant: &Tenant) -> Result<Vec<KeyPair>, BackendError> {
+        self.call("existing_keys", || self.inner.existing_keys(tenant))
+            .await
+    }
+
+    async fn write_stamp(&self, tenant: &Tenant) -> Result<bool, BackendError> {
+        self.call("write_stamp", || self.inner.write_stamp(tenant))
+            .await
+    }
 }

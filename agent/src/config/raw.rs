@@ -109,6 +109,10 @@ pub struct RawOffering {
     pub username_reconciliation_enabled: bool,
     #[serde(default = "yes")]
     pub verify_ssl: bool,
+    /// site-agent: a Create that finds the user an older plugin (croit-s3) made for this
+    /// resource but never finished takes it over instead of erring.
+    #[serde(default)]
+    pub adopt_legacy_users: bool,
 }
 
 /// A backend component. Extra fields are kept (plugins and `load-components` read them).

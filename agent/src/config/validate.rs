@@ -146,6 +146,8 @@ pub struct Offering {
     /// Where and how to listen for events (set when `stomp_enabled`).
     pub stomp: Option<StompSettings>,
     pub verify_ssl: bool,
+    /// A Create takes over the user an older plugin made for the resource but never finished.
+    pub adopt_legacy_users: bool,
     pub proxy: Option<String>,
     /// How long one Waldur request may take (`waldur_timeout`).
     pub waldur_timeout: std::time::Duration,
@@ -734,6 +736,7 @@ fn validate_offering(
         stomp_enabled: ro.stomp_enabled,
         stomp: ro.stomp_enabled.then(|| stomp_settings(ro)).flatten(),
         verify_ssl: ro.verify_ssl,
+        adopt_legacy_users: ro.adopt_legacy_users,
         // Waldur clients use `global_proxy`; backends have their own `proxy_url`.
         proxy: global_proxy.clone(),
         waldur_timeout: std::time::Duration::from_secs(60),

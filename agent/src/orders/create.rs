@@ -3,9 +3,9 @@
 use super::input::QuotaRequest;
 use super::{OrderProcessor, StepError};
 use crate::store::JournalStep;
-use crate::waldur::{Order, OrderType, Resource};
+use crate::waldur::{Order, OrderType, Resource, WaldurId};
 use site_agent_sdk::naming::NameParts;
-use site_agent_sdk::{Ensured, Tenant, UserSpec};
+use site_agent_sdk::{Ensured, UserSpec};
 
 impl OrderProcessor {
     pub(super) async fn order_resource(&self, order: &Order) -> Result<Resource, StepError> {
@@ -65,11 +65,13 @@ impl OrderProcessor {
         let quota_spec =
             super::input::quota_spec(&self.offering, quota).map_err(StepError::invalid)?;
 
-        let tenant = Tenant::new(&uid, &resource_uuid)?;
+        let tenant = self.store.tenant(&uid, &resource_uuid).await?;
+        let tenant = self.half_made_legacy_user(tenant, &resource_uuid).await?;
         let spec = UserSpec {
             uid: uid.clone(),
             display_name: resource.name.clone(),
             resource_uuid: tenant.resource_uuid.clone(),
+            recorded: tenant.recorded,
         };
         let ensured = self.backend.ensure_user(&spec).await?;
         self.store
@@ -104,5 +106,63 @@ impl OrderProcessor {
         // attempt of a Create or Restore (its keys, if any, are the agent's own).
         self.provision_keys(&resource_uuid, &tenant, true).await?;
         Ok(())
+    }
+
+    /// A Create the croit-s3 plugin started but never finished left its user (named for
+    /// this resource: the name holds the first 8 digits of its UUID, and no stamp of ours).
+    /// Taking it over must not cost its customer a key: its keys are reported to Waldur,
+    /// never pruned. Without `adopt_legacy_users` the order errs saying what to do.
+    async fn half_made_legacy_user(
+        &self,
+        tenant: site_agent_sdk::Tenant,
+        resource: &WaldurId,
+    ) -> Result<site_agent_sdk::Tenant, StepError> {
+        if tenant.recorded
+            || !tenant
+                .uid
+                .contains(&resource.as_str()[..8.min(resource.len())])
+        {
+            return Ok(tenant);
+        }
+        let Some(user) = self.backend.user(&tenant.uid).await? else {
+            return Ok(tenant);
+        };
+        // A bare user (no stamp, no key) may be an interrupted create of the agent's own:
+        // the usual claim rules decide.
+        let legacy = match user.stamp.as_deref() {
+            Some(s) => !site_agent_sdk::is_agent_stamp(s),
+            None => !user.access_keys.is_empty(),
+        };
+        if !legacy {
+            return Ok(tenant);
+        }
+        if !self.offering.adopt_legacy_users {
+            return Err(StepError::invalid(format!(
+                "S3 user {:?} already exists without this agent's ownership stamp; it looks like the user the croit-s3 plugin made for this resource but never finished. Run `site-agent adopt` for the offering, or set `adopt_legacy_users: true` on it to let this order take the user over",
+                tenant.uid
+            )));
+        }
+        self.store
+            .record_adoption(resource, &tenant.uid, true)
+            .await?;
+        let tenant = tenant.with_record(true);
+        let held: Vec<String> = self
+            .waldur
+            .list_api_keys(resource)
+            .await?
+            .into_iter()
+            .filter_map(|k| k.client_id)
+            .collect();
+        for k in self.backend.existing_keys(&tenant).await? {
+            if !held.contains(&k.access_key) {
+                let secret = secrecy::ExposeSecret::expose_secret(&k.secret_key);
+                self.waldur
+                    .report_api_key(resource, &k.access_key, secret)
+                    .await?;
+                tracing::info!(uid = %tenant.uid, access_key = %k.access_key, "kept the legacy user's key: reported to Waldur");
+            }
+        }
+        tracing::info!(uid = %tenant.uid, "took over the user an earlier croit-s3 Create left");
+        Ok(tenant)
     }
 }

@@ -101,7 +101,7 @@ impl KeyBook<'_> {
 
     async fn resolve(&self, row: &LedgerRow, remove: bool) -> Result<(), StepError> {
         if remove {
-            let tenant = Tenant::new(&row.uid, self.resource)?;
+            let tenant = self.store.tenant(&row.uid, self.resource).await?;
             self.backend.delete_key(&tenant, &row.access_key).await?;
             tracing::info!(access_key = %row.access_key, intent = ?row.intent, "key ledger: Waldur does not show this key; removed from the backend");
         } else {

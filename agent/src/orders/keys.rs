@@ -70,7 +70,7 @@ impl OrderProcessor {
         let mut settled = 0;
         for (resource, uid) in by_resource {
             let _lock = self.locks.lock(&resource).await;
-            let tenant = Tenant::new(&uid, &resource)?;
+            let tenant = self.store.tenant(&uid, &resource).await?;
             match self
                 .book(&offering, &WaldurId::new(&resource), &tenant)
                 .settle()

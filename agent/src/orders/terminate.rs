@@ -3,7 +3,7 @@
 
 use super::{OrderProcessor, StepError};
 use crate::waldur::Order;
-use site_agent_sdk::{DeleteMode, Tenant};
+use site_agent_sdk::DeleteMode;
 
 impl OrderProcessor {
     pub(super) async fn terminate(&self, order: &Order) -> Result<(), StepError> {
@@ -12,7 +12,7 @@ impl OrderProcessor {
             tracing::info!("resource has no backend_id; nothing to remove");
             return Ok(());
         };
-        let tenant = Tenant::new(uid, &resource.uuid)?;
+        let tenant = self.store.tenant(uid, &resource.uuid).await?;
         let mode = if self.offering.backend.purge_on_delete() {
             DeleteMode::Purge
         } else {

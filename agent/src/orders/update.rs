@@ -5,7 +5,6 @@
 use super::input::QuotaRequest;
 use super::{OrderProcessor, StepError};
 use crate::waldur::Order;
-use site_agent_sdk::Tenant;
 
 impl OrderProcessor {
     pub(super) async fn update(&self, order: &Order, quota: QuotaRequest) -> Result<(), StepError> {
@@ -21,7 +20,7 @@ impl OrderProcessor {
                 "the resource has no S3 user yet (empty backend_id); nothing to update",
             )
         })?;
-        let tenant = Tenant::new(uid, &resource.uuid)?;
+        let tenant = self.store.tenant(uid, &resource.uuid).await?;
         // The resource's current ceilings; a database hiccup waits (merging over nothing would
         // send the other ceiling as unlimited), an unreadable Waldur record carries nothing.
         let current = match super::current_ceilings(&self.store, &resource).await {

@@ -74,6 +74,14 @@ const MIGRATIONS: &[M<'static>] = &[
             at INTEGER NOT NULL
         );",
     ),
+    M::up(
+        "CREATE TABLE adoptions (
+            resource_uuid TEXT PRIMARY KEY,
+            uid TEXT NOT NULL,
+            quotas_applied INTEGER NOT NULL,
+            at INTEGER NOT NULL
+        );",
+    ),
 ];
 
 pub fn migrations() -> Migrations<'static> {

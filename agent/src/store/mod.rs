@@ -1,7 +1,8 @@
 //! Local state in embedded SQLite: the order journal, the key ledger, the ceilings last
-//! applied, the event inbox, usage samples and the report outbox. One connection; calls run on the blocking pool, serialised
+//! applied, adopted users, the event inbox, usage samples and the report outbox. One connection; calls run on the blocking pool, serialised
 //! by a mutex.
 
+pub mod adoptions;
 pub mod ceilings;
 mod inbox;
 mod journal;

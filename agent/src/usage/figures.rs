@@ -84,7 +84,7 @@ impl UsageReporter {
             let factor = comp.unit_factor.unwrap_or(1.0) as u64;
             let amount = match (kind, comp.usage_source) {
                 (UsageKind::GbDays, UsageSource::MeteredSeries) => {
-                    let series = match site_agent_sdk::Tenant::new(&r.uid, &r.resource_uuid) {
+                    let series = match self.store.tenant(&r.uid, &r.resource_uuid).await {
                         Ok(t) => self.backend.metered_series(&t, start, window_end).await,
                         Err(e) => Err(e),
                     };

@@ -27,8 +27,11 @@ impl UsageReporter {
             .upsert_known_resource(&self.offering_key(), known.clone(), now.timestamp())
             .await
             .map_err(store_err)?;
-        let tenant =
-            site_agent_sdk::Tenant::new(uid, resource).map_err(|e| NotDelivered(e.to_string()))?;
+        let tenant = self
+            .store
+            .tenant(uid, resource)
+            .await
+            .map_err(|e| NotDelivered(e.to_string()))?;
         match self.backend.usage(&tenant).await {
             Ok(u) => self
                 .store

@@ -71,7 +71,7 @@ impl UsageReporter {
         }
         let results: Vec<Option<Sample>> = futures_util::stream::iter(resources)
             .map(|r| async move {
-                let tenant = match site_agent_sdk::Tenant::new(&r.uid, &r.resource_uuid) {
+                let tenant = match self.store.tenant(&r.uid, &r.resource_uuid).await {
                     Ok(t) => t,
                     Err(e) => {
                         tracing::warn!(resource = %r.resource_uuid, error = %e, "no usage sample");

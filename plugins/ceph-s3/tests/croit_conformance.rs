@@ -71,6 +71,7 @@ async fn fresh_create_stamps_the_user_and_drops_the_auto_key() {
         uid: "waldur-u".into(),
         display_name: "My bucket".into(),
         resource_uuid: "12345678-1234-5678-9abc-123456789abc".into(),
+        recorded: false,
     };
     assert_eq!(
         h.backend.ensure_user(&spec).await.unwrap(),
@@ -102,6 +103,7 @@ async fn quota_body_omits_unordered_dimensions() {
         uid: "waldur-q".into(),
         display_name: "q".into(),
         resource_uuid: "12345678-1234-5678-9abc-123456789abc".into(),
+        recorded: false,
     };
     h.backend.ensure_user(&spec).await.unwrap();
     let applied = h
@@ -143,6 +145,7 @@ async fn transient_and_permanent_errors_are_classified() {
         uid: "waldur-d".into(),
         display_name: "d".into(),
         resource_uuid: "12345678-1234-5678-9abc-123456789abc".into(),
+        recorded: false,
     };
     h.backend.ensure_user(&spec).await.unwrap();
     h.sim.add_bucket("waldur-d", "b1", 1, 1);
@@ -193,6 +196,7 @@ async fn lookups_in_a_pass_share_one_user_listing_and_writes_refresh_it() {
         uid: uid.into(),
         display_name: uid.into(),
         resource_uuid: "12345678-1234-5678-9abc-123456789abc".into(),
+        recorded: false,
     };
     for uid in ["waldur-a", "waldur-b", "waldur-c"] {
         h.backend.ensure_user(&spec(uid)).await.unwrap();
@@ -237,6 +241,7 @@ async fn a_user_listing_that_raced_a_write_is_not_reused() {
         uid: "waldur-race".into(),
         display_name: "race".into(),
         resource_uuid: RESOURCE.into(),
+        recorded: false,
     };
     h.backend.ensure_user(&spec).await.unwrap();
     assert!(

@@ -139,6 +139,7 @@ async fn quotas_read_back_in_bytes_and_bucket_quota_is_enforced() {
         uid: uid.clone(),
         display_name: "q".into(),
         resource_uuid: "12345678-1234-5678-9abc-123456789abc".into(),
+        recorded: false,
     };
     assert_eq!(
         h.backend.ensure_user(&spec).await.unwrap(),
@@ -212,6 +213,7 @@ async fn suspended_user_keys_are_refused() {
         uid: uid.clone(),
         display_name: "s".into(),
         resource_uuid: "12345678-1234-5678-9abc-123456789abc".into(),
+        recorded: false,
     };
     h.backend.ensure_user(&spec).await.unwrap();
     let k = generate_key_pair().unwrap();
@@ -246,6 +248,7 @@ async fn purge_removes_user_and_data() {
         uid: uid.clone(),
         display_name: "p".into(),
         resource_uuid: "12345678-1234-5678-9abc-123456789abc".into(),
+        recorded: false,
     };
     h.backend.ensure_user(&spec).await.unwrap();
     h.add_bucket(&uid, &format!("{uid}-data"), 100, 2).await;

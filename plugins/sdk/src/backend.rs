@@ -93,4 +93,13 @@ pub trait StorageBackend: Send + Sync {
     /// Removes the user; an absent user is success. With `KeepData`, a user whose data remains
     /// is refused with a `NotEmpty` error that says what remains.
     async fn delete_user(&self, tenant: &Tenant, mode: DeleteMode) -> Result<(), BackendError>;
+
+    /// Adopting a user an older plugin made: its keys with their secrets, so Waldur can show
+    /// the customer's working key. Refused unless the tenant is proven this resource's;
+    /// `Unsupported` where secrets cannot be read back.
+    async fn existing_keys(&self, tenant: &Tenant) -> Result<Vec<KeyPair>, BackendError>;
+
+    /// Adopting: writes this resource's stamp on the user where the backend can store one on
+    /// an existing user; `Ok(false)` where it cannot (the agent's records are the proof).
+    async fn write_stamp(&self, tenant: &Tenant) -> Result<bool, BackendError>;
 }

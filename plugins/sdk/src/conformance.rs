@@ -32,6 +32,7 @@ fn spec(uid: &str) -> UserSpec {
         uid: uid.into(),
         display_name: format!("conformance {uid}"),
         resource_uuid: RESOURCE.into(),
+        recorded: false,
     }
 }
 
@@ -434,6 +435,7 @@ pub async fn refuses_bad_identifiers(h: &dyn Harness) {
         let unchecked = Tenant {
             uid: bad.into(),
             resource_uuid: RESOURCE.into(),
+            recorded: false,
         };
         assert!(
             b.delete_user(&unchecked, DeleteMode::KeepData)

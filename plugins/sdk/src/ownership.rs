@@ -20,6 +20,9 @@ pub enum Owner {
 pub fn owner(tenant: &Tenant, user: &VendorUser, holds_data: bool) -> Owner {
     match user.stamp.as_deref() {
         Some(s) if tenant.owns(s) => Owner::This,
+        // Adopted: whatever its stamp field holds (nothing, a customer's e-mail), it is not
+        // another resource's.
+        s if tenant.recorded && !s.is_some_and(crate::types::is_agent_stamp) => Owner::This,
         None if user.access_keys.is_empty() && !holds_data => Owner::Nobody,
         _ => Owner::Someone,
     }
@@ -78,6 +81,18 @@ mod tests {
             Owner::Someone
         );
         assert_eq!(owner(&t, &user(None, &[]), false), Owner::Nobody);
+        // Adopted users: proven by the agent's records, unless another resource's stamp says
+        // otherwise.
+        let adopted = t.clone().with_record(true);
+        assert_eq!(owner(&adopted, &user(None, &["K"]), true), Owner::This);
+        assert_eq!(
+            owner(&adopted, &user(Some("ops@customer.example"), &["K"]), true),
+            Owner::This
+        );
+        assert_eq!(
+            owner(&adopted, &user(Some(&other.stamp()), &["K"]), true),
+            Owner::Someone
+        );
         assert_eq!(
             owner(&t, &user(None, &["K"]), false),
             Owner::Someone,

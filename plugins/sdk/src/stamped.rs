@@ -263,6 +263,23 @@ impl<V: VendorOps> StorageBackend for StampedBackend<V> {
         }
     }
 
+    async fn existing_keys(&self, tenant: &Tenant) -> Result<Vec<KeyPair>, BackendError> {
+        self.require_owned(tenant).await?;
+        self.ops.existing_keys(&tenant.uid).await
+    }
+
+    async fn write_stamp(&self, tenant: &Tenant) -> Result<bool, BackendError> {
+        let user = self.require_owned(tenant).await?;
+        if user.stamp.as_deref().is_some_and(|s| tenant.owns(s)) {
+            return Ok(true);
+        }
+        match self.ops.write_stamp(&tenant.uid, &tenant.stamp()).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::Unsupported => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn usage(&self, tenant: &Tenant) -> Result<UsageSample, BackendError> {
         self.check_owned(tenant).await?;
         let buckets = self.ops.buckets(&tenant.uid).await?;

@@ -12,6 +12,14 @@ pub struct UserSpec {
     pub display_name: String,
     /// The Waldur resource UUID (hyphenated), used for the ownership stamp.
     pub resource_uuid: String,
+    /// The agent's records prove an existing `uid` is this resource's (see [`Tenant::recorded`]).
+    pub recorded: bool,
+}
+
+/// Whether `stamp` is any agent's ownership stamp (of whichever resource).
+pub fn is_agent_stamp(stamp: &str) -> bool {
+    let s = stamp.to_ascii_lowercase();
+    s.starts_with("waldur-") && s.ends_with("@invalid")
 }
 
 /// The ownership stamp: `waldur-<resource uuid>-<uid>@invalid`, the same text wherever a
@@ -29,6 +37,10 @@ pub struct Tenant {
     pub uid: String,
     /// Hyphenated, lower-case.
     pub resource_uuid: String,
+    /// The agent's own records prove that `uid` is this resource's (a user adopted from an
+    /// older plugin, on a backend that cannot store a stamp): it counts as this resource's
+    /// unless it carries another resource's stamp.
+    pub recorded: bool,
 }
 
 impl Tenant {
@@ -41,7 +53,14 @@ impl Tenant {
         Ok(Self {
             uid: uid.to_string(),
             resource_uuid: u.hyphenated().to_string(),
+            recorded: false,
         })
+    }
+
+    /// The same tenant, proven by the agent's records (see [`Tenant::recorded`]).
+    pub fn with_record(mut self, recorded: bool) -> Self {
+        self.recorded = recorded;
+        self
     }
 
     /// This resource's ownership stamp.
@@ -57,7 +76,7 @@ impl Tenant {
 
 impl UserSpec {
     pub fn tenant(&self) -> Result<Tenant, crate::BackendError> {
-        Tenant::new(&self.uid, &self.resource_uuid)
+        Ok(Tenant::new(&self.uid, &self.resource_uuid)?.with_record(self.recorded))
     }
 }
 

@@ -33,6 +33,15 @@ pub trait VendorOps: Send + Sync {
             self.kind()
         )))
     }
+    /// The user's keys with their secrets, for adopting a user an older plugin made (its
+    /// customers' keys are reported to Waldur, never replaced). Vendors that cannot read
+    /// secrets back keep this default.
+    async fn existing_keys(&self, uid: &str) -> Result<Vec<KeyPair>, BackendError> {
+        Err(BackendError::unsupported(format!(
+            "{} cannot read the secrets of {uid:?}'s keys",
+            self.kind()
+        )))
+    }
     /// Runs only on the branch that really created the user (croit drops its auto key).
     async fn after_create(&self, _uid: &str) -> Result<(), BackendError> {
         Ok(())

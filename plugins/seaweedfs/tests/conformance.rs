@@ -124,6 +124,7 @@ fn spec(uid: &str) -> site_agent_sdk::UserSpec {
         uid: uid.into(),
         display_name: uid.into(),
         resource_uuid: RESOURCE.into(),
+        recorded: false,
     }
 }
 

@@ -231,6 +231,40 @@ impl CroitSim {
         }
     }
 
+    /// Seed a user as the croit-s3 plugin made them: no e-mail, `name` as given, and the key
+    /// croit generates with every user (access, secret), which the plugin showed its
+    /// customer in `s3_credentials`.
+    ///
+    /// # Panics
+    /// If the uid exists (a test bug).
+    pub fn add_legacy_user(&self, uid: &str, name: &str) -> (String, String) {
+        let new = NewUser {
+            uid: uid.to_string(),
+            name: name.to_string(),
+            ..NewUser::default()
+        };
+        let mut st = self.lock();
+        match st.create_user(new) {
+            Ok(rec) => rec.keys[0].clone(),
+            Err(e) => panic!("croit-sim: add_legacy_user({uid}): {}", e.message),
+        }
+    }
+
+    /// Set a user's quotas directly (as an older plugin or an operator left them).
+    ///
+    /// # Panics
+    /// If the user is unknown (a test bug).
+    pub fn set_quotas(&self, uid: &str, user: SimQuota, bucket: SimQuota) {
+        let mut st = self.lock();
+        match st.user_mut(uid) {
+            Ok(u) => {
+                u.user_quota = user;
+                u.bucket_quota = bucket;
+            }
+            Err(e) => panic!("croit-sim: set_quotas({uid}): {}", e.message),
+        }
+    }
+
     /// Give `uid` a bucket, or update the usage of a bucket it owns.
     /// `size == 0 && objects == 0` reads back as `usageSum: null`.
     ///

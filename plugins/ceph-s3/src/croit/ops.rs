@@ -150,6 +150,31 @@ impl VendorOps for CroitOps {
             .await
     }
 
+    /// C4 lists each key with its secret (snake_case; the camelCase croit's older docs show is
+    /// read too).
+    async fn existing_keys(&self, uid: &str) -> Result<Vec<KeyPair>, BackendError> {
+        let mut keys = Vec::new();
+        for k in self.client.list_keys(uid).await? {
+            let access = k.access_key.or(k.access_key_camel);
+            let secret = k.secret_key.or(k.secret_key_camel);
+            match (access, secret) {
+                (Some(access_key), Some(secret_key)) => {
+                    site_agent_sdk::validate_identifier("access key", &access_key)?;
+                    keys.push(KeyPair {
+                        access_key,
+                        secret_key,
+                    })
+                }
+                (access, _) => {
+                    return Err(BackendError::unexpected(format!(
+                        "croit listed a key of {uid:?} without its access key or secret ({access:?})"
+                    )));
+                }
+            }
+        }
+        Ok(keys)
+    }
+
     /// RGW mints a key whenever croit creates a user; nobody has it yet, so it goes.
     async fn after_create(&self, uid: &str) -> Result<(), BackendError> {
         for key in self.client.list_keys(uid).await? {

@@ -23,6 +23,10 @@ pub struct RawKey {
     pub access_key: Option<String>,
     #[serde(rename = "accessKey")]
     pub access_key_camel: Option<String>,
+    /// Only read when adopting an older plugin's user (its customer's working key).
+    pub secret_key: Option<secrecy::SecretString>,
+    #[serde(rename = "secretKey")]
+    pub secret_key_camel: Option<secrecy::SecretString>,
 }
 
 impl std::fmt::Debug for RawKey {
