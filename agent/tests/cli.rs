@@ -284,3 +284,95 @@ fn a_second_agent_on_the_same_database_is_refused_by_pid() {
     let (code, _, _) = run(&["usage", "show", "-c", cfg.to_str().unwrap()]);
     assert_eq!(code, 0);
 }
+
+/// `site-agent adopt`, as an operator runs it: the dry run prints a plan and changes nothing,
+/// the real run reports the plugin user's key to Waldur, a second run has nothing left to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adopt_plans_then_adopts_from_the_command_line() {
+    use site_agent_sims::croit::{CroitAuth, CroitSim};
+    use site_agent_sims::waldur::{ComponentSeed, OfferingSeed, SimOptions, WaldurSim};
+    let waldur = WaldurSim::start(SimOptions::default()).await.unwrap();
+    let croit = CroitSim::start(CroitAuth::Bearer("croit-cli-token".into()))
+        .await
+        .unwrap();
+    let offering = waldur.add_offering(OfferingSeed {
+        name: "S3".into(),
+        components: vec![ComponentSeed::s3_storage()],
+        ..OfferingSeed::default()
+    });
+    let resource = waldur.add_resource_ok(&offering, "Legacy", "x", serde_json::json!({}));
+    let uid = format!(
+        "waldur_customer_project_{}",
+        &resource.replace('-', "")[..8]
+    );
+    waldur.set_resource_field(&resource, "backend_id", serde_json::json!(uid));
+    let (access, secret) = croit.add_legacy_user(&uid, "Legacy");
+    waldur.set_resource_field(
+        &resource,
+        "backend_metadata",
+        serde_json::json!({"s3_credentials": {"access_key": access, "secret_key": secret}}),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("croit-s3.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+database_path: {db}
+offerings:
+  - name: "Croit S3 Object Storage"
+    waldur_api_url: "{api}"
+    waldur_api_token: "{token}"
+    waldur_offering_uuid: "{offering}"
+    backend_type: "croit_s3"
+    backend_settings:
+      api_url: "{croit}"
+      token: "croit-cli-token"
+    backend_components:
+      s3_storage:
+        accounting_type: "usage"
+        backend_name: "storage"
+        unit_factor: 1073741824
+"#,
+            db = dir.path().join("state.sqlite3").display(),
+            api = waldur.api_url(),
+            token = waldur.provider_token(),
+            croit = croit.base_url(),
+        ),
+    )
+    .unwrap();
+    let cfg = cfg.to_str().unwrap().to_string();
+
+    let (code, out, err) = run(&["adopt", "--dry-run", "-c", &cfg]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("plan: would record it"), "{out}");
+    assert!(
+        out.contains(&format!("would report key {access} to Waldur")),
+        "{out}"
+    );
+    assert!(
+        !out.contains(&secret) && !err.contains(&secret),
+        "no secret printed"
+    );
+    assert!(
+        waldur.api_keys(&resource).is_empty(),
+        "a dry run changes nothing"
+    );
+
+    let (code, out, err) = run(&["adopt", "-c", &cfg]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("adopted:"), "{out}");
+    let keys = waldur.api_keys(&resource);
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].client_id, access);
+    assert!(
+        waldur.resource(&resource).unwrap()["backend_metadata"]
+            .get("s3_credentials")
+            .is_none()
+    );
+
+    let (code, out, _) = run(&["adopt", "-c", &cfg]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("keep key {access}")), "{out}");
+    assert_eq!(waldur.api_keys(&resource).len(), 1);
+}

@@ -234,17 +234,27 @@ impl Store {
         .await
     }
 
-    /// Stores one sample, replacing any taken in the same second (a deleted user's final
-    /// zero must win over a reading taken moments before the deletion).
-    pub async fn replace_sample(&self, s: Sample) -> Result<(), StoreError> {
+    /// Stores one sample as the resource's latest: at its own second, or the second after the
+    /// latest one stored. A deleted user's final zero must follow every reading taken before
+    /// the deletion, and must never replace one: a reading already billed (a peak, say) would
+    /// vanish from under its figure. Returns the second used.
+    pub async fn append_sample(&self, s: Sample) -> Result<i64, StoreError> {
         self.call(move |c| {
-            c.execute(
-                "INSERT OR REPLACE INTO usage_samples (resource_uuid, sampled_at, bytes, objects, buckets) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![s.resource_uuid, s.sampled_at, s.bytes as i64, s.objects as i64, s.buckets_json],
-            )
+            let tx = c.unchecked_transaction()?;
+            let last: Option<i64> = tx.query_row(
+                "SELECT MAX(sampled_at) FROM usage_samples WHERE resource_uuid = ?1",
+                params![s.resource_uuid],
+                |r| r.get(0),
+            )?;
+            let at = last.map_or(s.sampled_at, |l| s.sampled_at.max(l + 1));
+            tx.execute(
+                "INSERT INTO usage_samples (resource_uuid, sampled_at, bytes, objects, buckets) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![s.resource_uuid, at, s.bytes as i64, s.objects as i64, s.buckets_json],
+            )?;
+            tx.commit()?;
+            Ok(at)
         })
         .await
-        .map(|_| ())
     }
 
     /// Samples of a resource in `[from, to)`, plus the last one before `from` (it holds into
@@ -504,6 +514,30 @@ mod tests {
             .map(|s| (s.sampled_at, s.bytes))
             .collect();
         assert_eq!(got, vec![(20, 2), (30, 3)]);
+    }
+
+    #[tokio::test]
+    async fn a_final_sample_follows_and_never_replaces_a_reading() {
+        let st = Store::in_memory().unwrap();
+        let s = |t: i64, objects: u64| Sample {
+            resource_uuid: "r".into(),
+            sampled_at: t,
+            bytes: objects,
+            objects,
+            buckets_json: "[]".into(),
+        };
+        st.insert_samples(vec![s(15, 425)]).await.unwrap();
+        // The zero taken in the same second goes to the next one; the 425 stays.
+        assert_eq!(st.append_sample(s(15, 0)).await.unwrap(), 16);
+        assert_eq!(st.append_sample(s(30, 0)).await.unwrap(), 30);
+        let got: Vec<(i64, u64)> = st
+            .samples("r", 0, 100)
+            .await
+            .unwrap()
+            .iter()
+            .map(|x| (x.sampled_at, x.objects))
+            .collect();
+        assert_eq!(got, vec![(15, 425), (16, 0), (30, 0)]);
     }
 
     #[tokio::test]

@@ -93,7 +93,7 @@ impl UsageReporter {
             objects: 0,
             buckets_json: "[]".into(),
         };
-        if let Err(e) = self.store.replace_sample(sample).await {
+        if let Err(e) = self.store.append_sample(sample).await {
             tracing::error!(resource, error = %e, "cannot record the deleted user's zero usage");
         }
     }

@@ -166,6 +166,18 @@ async fn main() -> std::process::ExitCode {
         }
     }
     agent.kill();
+    if !failed.is_empty() {
+        // The run's directory goes with the world: keep what explains a failure.
+        let keep = std::env::temp_dir().join(format!("chaos-{}", args.seed));
+        let _ = std::fs::create_dir_all(&keep);
+        for f in ["agent.log", "state.sqlite3", "config.yaml"] {
+            let _ = std::fs::copy(world.dir.path().join(f), keep.join(f));
+        }
+        println!(
+            "chaos: the agent's log and database are kept in {}",
+            keep.display()
+        );
+    }
     let orders = world.placed.len();
     let st = world.stats;
     let summary = format!(

@@ -354,9 +354,14 @@ fn usage_checks(w: &mut World, bad: &mut Vec<String>) -> anyhow::Result<()> {
             _ => false,
         };
         if !ok {
+            let seen: Vec<(i64, u64)> = list
+                .iter()
+                .filter(|s| s.t >= start && s.t < end)
+                .map(|s| (s.t - f.computed_at, s.objects))
+                .collect();
             bad.push(format!(
-                "figure {}/{}/{}: {} cents is not what the samples give",
-                f.resource, f.component, f.period, f.cents
+                "figure {}/{}/{}: {} cents is not what the samples give (final: {}; samples as (seconds from the computation, objects): {seen:?})",
+                f.resource, f.component, f.period, f.cents, f.is_final
             ));
         }
         if f.state != "sent" {
