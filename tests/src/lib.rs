@@ -1,5 +1,6 @@
 pub mod chaos;
 pub mod croit;
+pub mod ecs;
 pub mod rmq;
 pub mod s3;
 pub mod waldur;
