@@ -159,3 +159,72 @@ async fn ecs_errors_arrive_as_kinds() {
         .unwrap_err();
     assert!(e.is_retryable() && e.kind() == ErrorKind::Unavailable);
 }
+
+#[tokio::test]
+async fn the_typed_calls_do_what_ecs_does() {
+    use site_agent_dell_ecs::api::{EcsApi, GIB};
+    let (sim, client) = setup("mgmt-secret").await;
+    let api = EcsApi {
+        client,
+        namespace: "waldur".into(),
+        replication_group: None,
+    };
+    api.create_user("w-u1", "waldur-stamp-of-r1").await.unwrap();
+    let u = api.user("w-u1").await.unwrap().unwrap();
+    assert_eq!((u.locked, u.stamp()), (false, Some("waldur-stamp-of-r1")));
+    assert_eq!(api.user("w-none").await.unwrap(), None);
+    api.set_locked("w-u1", true).await.unwrap();
+    assert!(api.user("w-u1").await.unwrap().unwrap().locked);
+    api.set_locked("w-u1", false).await.unwrap();
+
+    let s1 = secrecy::SecretString::from("secret-one-0000000001".to_string());
+    let s2 = secrecy::SecretString::from("secret-two-0000000002".to_string());
+    api.add_secret("w-u1", &s1).await.unwrap();
+    api.add_secret("w-u1", &s2).await.unwrap();
+    assert_eq!(
+        api.add_secret("w-u1", &s1).await.unwrap_err().kind(),
+        ErrorKind::LimitReached
+    );
+    assert_eq!(api.secrets("w-u1").await.unwrap().len(), 2);
+    api.delete_secret("w-u1", &s1).await.unwrap();
+    api.delete_secret("w-u1", &s1).await.unwrap(); // gone already: fine
+    assert!(sim.key_works("w-u1", "secret-two-0000000002"));
+    assert!(!sim.key_works("w-u1", "secret-one-0000000001"));
+
+    api.create_bucket("w-u1-data", "w-u1", 2, true)
+        .await
+        .unwrap();
+    let b = api.bucket("w-u1-data").await.unwrap().unwrap();
+    assert_eq!(
+        (b.owner.as_str(), b.block_size, b.encryption),
+        ("w-u1", 2, true)
+    );
+    api.set_bucket_quota("w-u1-data", 3).await.unwrap();
+    assert_eq!(
+        api.bucket("w-u1-data").await.unwrap().unwrap().block_size,
+        3
+    );
+    sim.put_object("w-u1-data", "k", GIB + 512).unwrap();
+    // Metering lags: nothing until a pass, then bytes (from KB) and the sample's own time.
+    assert_eq!(api.metered("w-u1-data").await.unwrap().bytes, 0);
+    sim.advance(600);
+    sim.meter();
+    let m = api.metered("w-u1-data").await.unwrap();
+    assert_eq!((m.bytes, m.objects), (GIB, 1), "KB granularity");
+    assert!(m.sample_time > 0);
+    assert_eq!(
+        api.delete_bucket("w-u1-data").await.unwrap_err().kind(),
+        ErrorKind::NotEmpty
+    );
+    assert_eq!(
+        api.delete_user("w-u1").await.unwrap_err().kind(),
+        ErrorKind::NotEmpty,
+        "a user that owns a bucket cannot go"
+    );
+    sim.delete_objects("w-u1-data");
+    api.delete_bucket("w-u1-data").await.unwrap();
+    api.delete_bucket("w-u1-data").await.unwrap();
+    api.delete_user("w-u1").await.unwrap();
+    api.delete_user("w-u1").await.unwrap();
+    assert!(sim.users().is_empty());
+}
