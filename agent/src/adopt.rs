@@ -96,12 +96,20 @@ pub async fn adopt(
                 continue;
             }
         };
+        let mut seen = HashSet::new();
+        let shared: HashSet<String> = resources
+            .iter()
+            .filter_map(|r| r.backend_id())
+            .filter(|uid| !seen.insert(uid.to_string()))
+            .map(str::to_string)
+            .collect();
         let adopter = Adopter {
             offering,
             waldur: &waldur,
             backend,
             store,
             options,
+            shared,
         };
         for r in resources {
             let verdict = adopter.one(&r).await;
@@ -123,6 +131,8 @@ struct Adopter<'a> {
     backend: Arc<dyn StorageBackend>,
     store: &'a Store,
     options: AdoptOptions,
+    /// uids named by more than one resource of the offering.
+    shared: HashSet<String>,
 }
 
 impl Adopter<'_> {
@@ -139,6 +149,22 @@ impl Adopter<'_> {
             Ok(None) => return Verdict::Skipped(format!("no S3 user {uid:?} on the backend")),
             Err(e) => return Verdict::Failed(e.to_string()),
         };
+        // One user belongs to one resource: a uid recorded for another resource, or named by
+        // two resources' backend_id, is nobody's to take.
+        match self.store.adopter_of(uid).await {
+            Ok(Some(other)) if other != r.uuid.as_str() => {
+                return Verdict::Refused(format!(
+                    "S3 user {uid:?} is already recorded as resource {other}'s"
+                ));
+            }
+            Ok(_) => {}
+            Err(e) => return Verdict::Failed(e.to_string()),
+        }
+        if self.shared.contains(uid) {
+            return Verdict::Refused(format!(
+                "S3 user {uid:?} is the backend_id of more than one resource; fix the backend_ids in Waldur first"
+            ));
+        }
         match user.stamp.as_deref() {
             Some(s) if tenant.owns(s) => return Verdict::AlreadyOurs,
             Some(s) if is_agent_stamp(s) => {
@@ -186,20 +212,6 @@ impl Adopter<'_> {
             None
         };
 
-        steps.push(would(
-            "record it as this resource's in the agent's database".into(),
-        ));
-        if !dry {
-            self.store
-                .record_adoption(&resource, &tenant.uid, spec.is_some())
-                .await
-                .map_err(|e| failed("recording the adoption", &e))?;
-            match self.backend.write_stamp(&tenant).await {
-                Ok(true) => steps.push("stamp the user".into()),
-                Ok(false) => {}
-                Err(e) => return Err(failed("stamping the user", &e)),
-            }
-        }
         if keys.is_empty() {
             steps.push("report no key: the user has none".into());
         }
@@ -277,6 +289,22 @@ impl Adopter<'_> {
                 .set_resource_backend_metadata(&r.uuid, &md)
                 .await
                 .map_err(|e| failed("publishing the metadata", &e))?;
+        }
+        // Last: until the keys are in Waldur and the metadata is rewritten, nothing else may
+        // treat the user as the resource's (a reconcile pass would drop `s3_credentials`).
+        steps.push(would(
+            "record it as this resource's in the agent's database".into(),
+        ));
+        if !dry {
+            self.store
+                .record_adoption(&resource, &tenant.uid, spec.is_some())
+                .await
+                .map_err(|e| Verdict::Refused(format!("recording the adoption: {e}")))?;
+            match self.backend.write_stamp(&tenant).await {
+                Ok(true) => steps.push("stamp the user".into()),
+                Ok(false) => {}
+                Err(e) => return Err(failed("stamping the user", &e)),
+            }
         }
         Ok(steps)
     }

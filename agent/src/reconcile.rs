@@ -163,7 +163,7 @@ impl Reconciler {
             .store
             .adoption(&r.uuid)
             .await?
-            .is_some_and(|a| !a.quotas_applied)
+            .is_some_and(|a| !a.quotas_applied && a.uid == uid)
             && self.store.ceilings(&r.uuid).await?.is_none();
         let want = if kept_as_found {
             None

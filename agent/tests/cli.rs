@@ -345,7 +345,11 @@ offerings:
 
     let (code, out, err) = run(&["adopt", "--dry-run", "-c", &cfg]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("plan: would record it"), "{out}");
+    assert!(
+        out.contains("plan: would report key")
+            && out.contains("would record it as this resource's"),
+        "{out}"
+    );
     assert!(
         out.contains(&format!("would report key {access} to Waldur")),
         "{out}"

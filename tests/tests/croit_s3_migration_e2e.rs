@@ -165,6 +165,14 @@ async fn users_the_plugin_made_are_adopted_keeping_their_keys_and_quotas() {
     env.croit.add_user("waldur_taken", &other.stamp());
     env.waldur
         .set_resource_field(&foreign, "backend_id", json!("waldur_taken"));
+    // A second resource whose backend_id names a user another resource already names: refused
+    // for both, never handed to either.
+    let twin_a = seed_legacy(&env, "Twin", json!({"storage_limit": 1}));
+    let twin_b = env
+        .waldur
+        .add_resource_ok(&env.offering, "Twin copy", "x", json!({}));
+    env.waldur
+        .set_resource_field(&twin_b, "backend_id", json!(twin_a.uid));
     let users_before = env.croit.users();
 
     // The dry run plans and changes nothing.
@@ -221,6 +229,13 @@ async fn users_the_plugin_made_are_adopted_keeping_their_keys_and_quotas() {
         SimQuota::unset()
     );
     assert!(matches!(verdict(&done, &foreign), Verdict::Refused(_)));
+    for twin in [&twin_a.resource, &twin_b] {
+        match verdict(&done, twin) {
+            Verdict::Refused(m) => assert!(m.contains("more than one resource"), "{m}"),
+            v => panic!("{v:?}"),
+        }
+        assert!(env.waldur.api_keys(twin).is_empty());
+    }
     // Running it again finds nothing left to do and changes nothing.
     let again = run_adopt(&env, false, false).await;
     match verdict(&again, &with_quota.resource) {

@@ -162,10 +162,14 @@ impl Offering {
     /// Whether ordered ceilings of the component with this `backend_name` (`storage`,
     /// `objects`) become quotas: yes unless that component says `enforce_limits: false`.
     pub fn enforces(&self, backend_name: &str) -> bool {
+        // The same lookup as the storage component's: by `backend_name`, or keyed so.
         self.components
-            .values()
-            .filter(|c| c.backend_name.as_deref() == Some(backend_name))
-            .all(|c| c.enforce_limits != Some(false))
+            .iter()
+            .filter(|(k, c)| match c.backend_name.as_deref() {
+                Some(b) => b == backend_name,
+                None => k.as_str() == backend_name,
+            })
+            .all(|(_, c)| c.enforce_limits != Some(false))
     }
 
     /// The components this agent reports usage for.

@@ -142,10 +142,20 @@ impl OrderProcessor {
                 tenant.uid
             )));
         }
-        self.store
-            .record_adoption(resource, &tenant.uid, true)
-            .await?;
+        // The keys first, with the record held in memory only: the record is what lets every
+        // later step (and a retry) treat the user as this resource's, so it is written once
+        // nothing of the user's can be lost any more.
         let tenant = tenant.with_record(true);
+        let keys = match self.backend.existing_keys(&tenant).await {
+            Ok(k) => k,
+            Err(e) if e.kind() == site_agent_sdk::ErrorKind::Unsupported => {
+                return Err(StepError::invalid(format!(
+                    "S3 user {:?} looks like a user the croit-s3 plugin left, but its keys cannot be read back on this backend ({e}); it is not taken over",
+                    tenant.uid
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
         let held: Vec<String> = self
             .waldur
             .list_api_keys(resource)
@@ -153,7 +163,7 @@ impl OrderProcessor {
             .into_iter()
             .filter_map(|k| k.client_id)
             .collect();
-        for k in self.backend.existing_keys(&tenant).await? {
+        for k in keys {
             if !held.contains(&k.access_key) {
                 let secret = secrecy::ExposeSecret::expose_secret(&k.secret_key);
                 self.waldur
@@ -162,6 +172,9 @@ impl OrderProcessor {
                 tracing::info!(uid = %tenant.uid, access_key = %k.access_key, "kept the legacy user's key: reported to Waldur");
             }
         }
+        self.store
+            .record_adoption(resource, &tenant.uid, true)
+            .await?;
         tracing::info!(uid = %tenant.uid, "took over the user an earlier croit-s3 Create left");
         Ok(tenant)
     }

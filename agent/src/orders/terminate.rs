@@ -27,6 +27,9 @@ impl OrderProcessor {
                 .map_err(|e| StepError::wait(e.0))?;
         }
         self.backend.delete_user(&tenant, mode).await?;
+        if tenant.recorded {
+            self.store.forget_adoption(&resource.uuid).await?;
+        }
         if let Some(usage) = &self.usage {
             usage.record_gone(&resource.uuid).await;
         }

@@ -15,20 +15,61 @@ pub struct Adoption {
 }
 
 impl Store {
-    /// Records (or updates) the adoption of `uid` by `resource` (32-hex). Durable: it is the
-    /// proof every later call on the user relies on.
+    /// The resource (32-hex) that adopted `uid`, if any.
+    pub async fn adopter_of(&self, uid: &str) -> Result<Option<String>, StoreError> {
+        let u = uid.to_string();
+        self.call(move |c| {
+            c.query_row(
+                "SELECT resource_uuid FROM adoptions WHERE uid = ?1",
+                params![u],
+                |row| row.get(0),
+            )
+            .optional()
+        })
+        .await
+    }
+
+    /// The user is gone: its adoption proves nothing any more (a later user of that name is
+    /// a stranger's).
+    pub async fn forget_adoption(&self, resource: &str) -> Result<(), StoreError> {
+        let r = resource.to_string();
+        self.call_durable(move |c| {
+            c.execute("DELETE FROM adoptions WHERE resource_uuid = ?1", params![r])
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Records the adoption of `uid` by `resource` (32-hex). Durable: it is the proof every
+    /// later call on the user relies on. One user belongs to one resource: a uid recorded for
+    /// another resource, or another uid recorded for this one, is refused.
     pub async fn record_adoption(
         &self,
         resource: &str,
         uid: &str,
         quotas_applied: bool,
     ) -> Result<(), StoreError> {
+        if let Some(other) = self.adopter_of(uid).await?
+            && other != resource
+        {
+            return Err(StoreError(format!(
+                "S3 user {uid:?} is already recorded as resource {other}'s"
+            )));
+        }
+        if let Some(a) = self.adoption(resource).await?
+            && a.uid != uid
+        {
+            return Err(StoreError(format!(
+                "resource {resource} is already recorded with S3 user {:?}",
+                a.uid
+            )));
+        }
         let (r, u) = (resource.to_string(), uid.to_string());
         let at = chrono::Utc::now().timestamp();
         self.call_durable(move |c| {
             c.execute(
                 "INSERT INTO adoptions (resource_uuid, uid, quotas_applied, at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (resource_uuid) DO UPDATE SET uid = excluded.uid,
+                 ON CONFLICT (resource_uuid) DO UPDATE SET
                     quotas_applied = MAX(adoptions.quotas_applied, excluded.quotas_applied)",
                 params![r, u, quotas_applied as i64, at],
             )
@@ -91,6 +132,15 @@ mod tests {
         assert!(!s.adopted("r2", "u").await.unwrap(), "another resource");
         s.record_adoption("r1", "u", true).await.unwrap();
         s.record_adoption("r1", "u", false).await.unwrap();
+        assert!(
+            s.record_adoption("r2", "u", false).await.is_err(),
+            "one user, one resource"
+        );
+        assert!(
+            s.record_adoption("r1", "v", false).await.is_err(),
+            "one resource, one user"
+        );
+        assert_eq!(s.adopter_of("u").await.unwrap().as_deref(), Some("r1"));
         assert_eq!(
             s.adoption("r1").await.unwrap(),
             Some(Adoption {
@@ -99,5 +149,8 @@ mod tests {
             }),
             "quotas once applied stay applied"
         );
+        s.forget_adoption("r1").await.unwrap();
+        assert!(!s.adopted("r1", "u").await.unwrap());
+        s.record_adoption("r2", "u", false).await.unwrap();
     }
 }

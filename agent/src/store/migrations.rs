@@ -82,6 +82,8 @@ const MIGRATIONS: &[M<'static>] = &[
             at INTEGER NOT NULL
         );",
     ),
+    // One user belongs to one resource.
+    M::up("CREATE UNIQUE INDEX adoptions_uid ON adoptions (uid);"),
 ];
 
 pub fn migrations() -> Migrations<'static> {
