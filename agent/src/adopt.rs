@@ -1,4 +1,4 @@
-//! `site-agent adopt`: takes over the users an older plugin (croit-s3) made, without a
+//! `site-agent adopt`: takes over the users an older plugin made, without a
 //! customer losing a working key. For each resource whose `backend_id` names an existing user
 //! that carries no stamp of ours:
 //! 1. ownership is recorded in the agent's database (the proof for that uid and that resource

@@ -56,7 +56,7 @@ pub enum Command {
         #[arg(long, default_value_t = 300)]
         max_age: u64,
     },
-    /// Take over the S3 users an older plugin (croit-s3) made: record them as their
+    /// Take over the S3 users an older plugin made: record them as their
     /// resources', report their existing keys to Waldur as resource API keys, then publish the
     /// resource metadata without the old `s3_credentials`. No key is removed; users stamped
     /// for another resource are refused. Run it with the service stopped (it uses the

@@ -109,7 +109,7 @@ pub struct RawOffering {
     pub username_reconciliation_enabled: bool,
     #[serde(default = "yes")]
     pub verify_ssl: bool,
-    /// site-agent: a Create that finds the user an older plugin (croit-s3) made for this
+    /// site-agent: a Create that finds the user an older plugin made for this
     /// resource but never finished takes it over instead of erring.
     #[serde(default)]
     pub adopt_legacy_users: bool,
@@ -137,7 +137,7 @@ pub struct RawComponent {
     #[serde(default)]
     pub usage: Option<String>,
     /// site-agent: `samples` (default) or `metered_series` (the backend's own series; the
-    /// ceph-s3 plugin also takes `croit_series`) for GB-days.
+    /// plugins may accept their own aliases) for GB-days.
     #[serde(default)]
     pub usage_source: Option<String>,
     #[serde(flatten)]

@@ -122,7 +122,7 @@ pub struct Component {
     pub backend_name: Option<String>,
     pub limit: Option<f64>,
     /// `false`: the ordered ceiling of this component's dimension is recorded but not
-    /// applied as a quota (croit-s3's `enforce_limits`). Unset: applied.
+    /// applied as a quota (`enforce_limits` of older plugins' configs). Unset: applied.
     pub enforce_limits: Option<bool>,
     pub extra: Map<String, Value>,
 }
@@ -577,7 +577,7 @@ fn validate_offering(
         }
         Some(value)
     };
-    // An offering that names no role at all (the croit-s3 plugin's documented config does
+    // An offering that names no role at all (an older plugin's documented config does
     // not) plays every role with its own backend; reporting only if a component is billed by
     // usage.
     let named = [
@@ -843,8 +843,8 @@ fn reporting_components(
 ) {
     let keeps_series = backend.is_some_and(|b| b.capabilities().metered_series);
     let by_series = reporting_backend.is_some_and(|r| series_names.contains(&r));
-    // Drop-in for an upstream reporting backend that billed from the backend's own series
-    // (e.g. croit's): GB-days of the storage component from that series, as the Python agent
+    // Drop-in for an upstream reporting backend that billed from the backend's own series:
+    // GB-days of the storage component from that series, as the Python agent
     // reported them (so the month so far is not billed lower).
     if by_series && components.values().all(|c| c.usage.is_none()) {
         let key = storage_component(components).map(|(k, _)| k.to_string());
@@ -1002,7 +1002,7 @@ fn validate_component(
         usage_source,
         accounting_type: at,
 
-        // Only `load-components` publishes these; configs of the croit-s3 plugin leave them out.
+        // Only `load-components` publishes these; older plugins' configs leave them out.
         measured_unit: rc
             .measured_unit
             .clone()

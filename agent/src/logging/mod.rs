@@ -21,7 +21,7 @@ pub fn filter_for(level: &str) -> EnvFilter {
         "ERROR" | "CRITICAL" => "error",
         _ => "info",
     };
-    // Dependencies stay quiet: HTTP client logs carry full URLs, and croit URLs carry secrets.
+    // Dependencies stay quiet: HTTP client logs carry full URLs, and some backends put secrets in URLs.
     let directives = format!("{base},hyper=warn,reqwest=warn,rustls=warn,h2=warn");
     EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(directives))
 }

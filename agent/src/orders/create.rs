@@ -108,7 +108,7 @@ impl OrderProcessor {
         Ok(())
     }
 
-    /// A Create the croit-s3 plugin started but never finished left its user (named for
+    /// A Create an older plugin started but never finished left its user (named for
     /// this resource: the name holds the first 8 digits of its UUID, and no stamp of ours).
     /// Taking it over must not cost its customer a key: its keys are reported to Waldur,
     /// never pruned. Without `adopt_legacy_users` the order errs saying what to do.
@@ -138,7 +138,7 @@ impl OrderProcessor {
         }
         if !self.offering.adopt_legacy_users {
             return Err(StepError::invalid(format!(
-                "S3 user {:?} already exists without this agent's ownership stamp; it looks like the user the croit-s3 plugin made for this resource but never finished. Run `site-agent adopt` for the offering, or set `adopt_legacy_users: true` on it to let this order take the user over",
+                "S3 user {:?} already exists without this agent's ownership stamp; it looks like the user an older plugin made for this resource but never finished. Run `site-agent adopt` for the offering, or set `adopt_legacy_users: true` on it to let this order take the user over",
                 tenant.uid
             )));
         }
@@ -150,7 +150,7 @@ impl OrderProcessor {
             Ok(k) => k,
             Err(e) if e.kind() == site_agent_sdk::ErrorKind::Unsupported => {
                 return Err(StepError::invalid(format!(
-                    "S3 user {:?} looks like a user the croit-s3 plugin left, but its keys cannot be read back on this backend ({e}); it is not taken over",
+                    "S3 user {:?} looks like a user an older plugin left, but its keys cannot be read back on this backend ({e}); it is not taken over",
                     tenant.uid
                 )));
             }
@@ -175,7 +175,7 @@ impl OrderProcessor {
         self.store
             .record_adoption(resource, &tenant.uid, true)
             .await?;
-        tracing::info!(uid = %tenant.uid, "took over the user an earlier croit-s3 Create left");
+        tracing::info!(uid = %tenant.uid, "took over the user an older plugin's unfinished Create left");
         Ok(tenant)
     }
 }

@@ -117,7 +117,7 @@ impl KeyBook<'_> {
     /// Only against a non-empty list, unless `fresh_user`: an empty list proves nothing about
     /// a user that may hold keys not reported yet (say, adopted from elsewhere). A user this
     /// order created or re-adopted from its own interrupted attempt holds no key Waldur may
-    /// rely on, so there an empty list means "none" (croit's auto-generated key, left behind
+    /// rely on, so there an empty list means "none" (a key a backend generated itself, left behind
     /// by a crash between creating the user and removing it, goes this way). Returns the
     /// access keys left on the backend.
     pub async fn prune(&self, held: &Held, fresh_user: bool) -> Result<Vec<String>, StepError> {

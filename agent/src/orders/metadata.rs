@@ -1,7 +1,7 @@
 //! Connection metadata published to the resource (flat keys, so `{backend_metadata_<key>}`
 //! templates work). Built from what we know and merged over what the resource has: a failing
 //! read never wipes known facts, and keys others wrote stay. No secret is ever written: an
-//! `s3_credentials` block (the croit-s3 plugin's) is removed whenever the agent writes.
+//! `s3_credentials` block (an older plugin's) is removed whenever the agent writes.
 
 use super::{OrderProcessor, StepError};
 use crate::waldur::Resource;
@@ -24,7 +24,7 @@ pub fn merged(
     md
 }
 
-/// What the tenant stores, as the croit-s3 plugin showed it: bucket count, totals and each
+/// What the tenant stores, as older plugins showed it: bucket count, totals and each
 /// bucket's size and object count.
 pub fn storage_summary(md: &mut Map<String, Value>, usage: &UsageSample) {
     let buckets: Vec<Value> = usage

@@ -1,5 +1,5 @@
 //! Update: re-apply user and bucket quotas when the ordered ceilings change. An order that
-//! names one ceiling keeps the other as the resource has it (a backend such as croit stores
+//! names one ceiling keeps the other as the resource has it (a backend may store
 //! an omitted dimension as unlimited, so both are always sent).
 
 use super::input::QuotaRequest;

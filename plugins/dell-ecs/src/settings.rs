@@ -3,7 +3,7 @@
 use secrecy::SecretString;
 use serde_json::{Map, Value};
 use site_agent_sdk::settings::{
-    Problems, STORE_KEYS, StoreSettings, http_url, is_truthy, secret_setting, string_setting,
+    Problems, STORE_KEYS, StoreSettings, http_url, refuse_foreign, secret_setting, string_setting,
 };
 
 #[derive(Clone)]
@@ -71,17 +71,7 @@ pub fn known_keys() -> &'static [&'static str] {
 impl EcsSettings {
     pub fn from_map(map: &Map<String, Value>) -> Result<Self, Problems> {
         let mut p = Problems::new();
-        let foreign: Vec<String> = FOREIGN_KEYS
-            .iter()
-            .filter(|k| is_truthy(map, k))
-            .map(|k| format!("`{k}`"))
-            .collect();
-        if !foreign.is_empty() {
-            p.push(format!(
-                "settings of another backend are not allowed with `backend_type: dell_ecs`: {}",
-                foreign.join(", ")
-            ));
-        }
+        refuse_foreign(map, FOREIGN_KEYS, "dell_ecs", &mut p);
         let store = StoreSettings::from_map(map, "us-east-1", "slug", &mut p);
         let before = p.len();
         let management_url = http_url(map, "management_url", &mut p).unwrap_or_else(|| {

@@ -275,6 +275,22 @@ pub fn number_in_range(
 }
 
 /// True when the key is present with a truthy value (non-empty string, true, non-zero number).
+/// Refuses, by name and all at once, the settings of other backends that are set here: they
+/// would do nothing (a half-migrated offering could otherwise look configured).
+pub fn refuse_foreign(map: &Map<String, Value>, foreign: &[&str], backend: &str, p: &mut Problems) {
+    let set: Vec<String> = foreign
+        .iter()
+        .filter(|k| is_truthy(map, k))
+        .map(|k| format!("`{k}`"))
+        .collect();
+    if !set.is_empty() {
+        p.push(format!(
+            "not {backend} settings (they belong to another backend and would do nothing here): {}",
+            set.join(", ")
+        ));
+    }
+}
+
 pub fn is_truthy(map: &Map<String, Value>, key: &str) -> bool {
     match map.get(key) {
         None | Some(Value::Null) => false,

@@ -3,7 +3,7 @@
 use secrecy::SecretString;
 use serde_json::{Map, Value};
 use site_agent_sdk::settings::{
-    Problems, STORE_KEYS, StoreSettings, http_url, is_truthy, secret_setting, string_setting,
+    Problems, STORE_KEYS, StoreSettings, http_url, refuse_foreign, secret_setting, string_setting,
 };
 
 #[derive(Clone)]
@@ -65,17 +65,7 @@ impl SeaweedSettings {
     /// Parses and validates; every problem names its key.
     pub fn from_map(map: &Map<String, Value>) -> Result<Self, Problems> {
         let mut p = Problems::new();
-        let foreign: Vec<String> = FOREIGN_KEYS
-            .iter()
-            .filter(|k| is_truthy(map, k))
-            .map(|k| format!("`{k}`"))
-            .collect();
-        if !foreign.is_empty() {
-            p.push(format!(
-                "not seaweedfs settings (they belong to another backend and would do nothing here): {}",
-                foreign.join(", ")
-            ));
-        }
+        refuse_foreign(map, FOREIGN_KEYS, "seaweedfs", &mut p);
         // SeaweedFS accepts any region in SigV4; AWS tools default to this one.
         let store = StoreSettings::from_map(map, "us-east-1", "slug", &mut p);
         let iam_endpoint =
