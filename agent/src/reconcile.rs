@@ -32,7 +32,7 @@ pub struct Reconciler {
 
 /// True when `actual` enforces `want` in the dimensions the scope has (sizes may be rounded up
 /// to the backend's granularity).
-fn matches(want: &QuotaSpec, actual: &QuotaState, dims: ScopeDims, granularity: u64) -> bool {
+fn matches(want: &QuotaSpec, actual: &QuotaState, dims: ScopeDims, caps: &QuotaCaps) -> bool {
     // An order that names nothing this scope can hold (an object ceiling on a bytes-only
     // bucket quota) is not drift: there is nothing to apply.
     let expressible =
@@ -43,7 +43,7 @@ fn matches(want: &QuotaSpec, actual: &QuotaState, dims: ScopeDims, granularity: 
     let size_ok = match want.max_bytes {
         Some(w) if dims.bytes => actual
             .max_size_bytes
-            .is_some_and(|a| a >= w && a < w + granularity.max(1)),
+            .is_some_and(|a| caps.rounding.matches(w, a, caps.byte_granularity)),
         _ => true,
     };
     let objects_ok =
@@ -57,11 +57,7 @@ fn enforced(want: &QuotaSpec, actual: &AppliedQuota, caps: &QuotaCaps) -> bool {
     [QuotaScope::User, QuotaScope::Bucket]
         .into_iter()
         .filter_map(|s| caps.dims(s).map(|d| (s, d)))
-        .all(|(s, d)| {
-            actual
-                .scope(s)
-                .is_some_and(|q| matches(want, q, d, caps.byte_granularity))
-        })
+        .all(|(s, d)| actual.scope(s).is_some_and(|q| matches(want, q, d, caps)))
 }
 
 /// Whether `usage` is beyond the ceilings in force.
@@ -226,7 +222,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn quota_matching_allows_rounding_up_only() {
+    fn quota_matching_allows_rounding_the_backends_way_only() {
+        use site_agent_sdk::{Enforcement, Rounding};
+        let caps = |g: u64, rounding| QuotaCaps {
+            user: None,
+            bucket: None,
+            byte_granularity: g,
+            rounding,
+            enforcement: Enforcement::Inline,
+        };
+        let (g1, g1024) = (&caps(1, Rounding::Up), &caps(1024, Rounding::Up));
         let want = QuotaSpec {
             max_bytes: Some(5_000_000_000),
             max_objects: Some(10),
@@ -240,11 +245,11 @@ mod tests {
             bytes: true,
             objects: true,
         };
-        assert!(matches(&want, &st(5_000_000_000, 10), both, 1));
-        assert!(matches(&want, &st(5_000_000_512, 10), both, 1024));
-        assert!(!matches(&want, &st(5_000_000_512, 10), both, 1));
-        assert!(!matches(&want, &st(4_999_999_999, 10), both, 1024));
-        assert!(!matches(&want, &st(5_000_000_000, 11), both, 1));
+        assert!(matches(&want, &st(5_000_000_000, 10), both, g1));
+        assert!(matches(&want, &st(5_000_000_512, 10), both, g1024));
+        assert!(!matches(&want, &st(5_000_000_512, 10), both, g1));
+        assert!(!matches(&want, &st(4_999_999_999, 10), both, g1024));
+        assert!(!matches(&want, &st(5_000_000_000, 11), both, g1));
         assert!(!matches(
             &want,
             &QuotaState {
@@ -252,7 +257,7 @@ mod tests {
                 ..st(5_000_000_000, 10)
             },
             both,
-            1
+            g1
         ));
         let size_only = QuotaSpec {
             max_bytes: Some(1024),
@@ -263,7 +268,7 @@ mod tests {
             max_size_bytes: Some(1024),
             max_objects: None,
         };
-        assert!(matches(&size_only, &unlimited_objects, both, 1));
+        assert!(matches(&size_only, &unlimited_objects, both, g1));
         // A scope without an object dimension is not in drift for lacking one.
         let bytes_only = ScopeDims {
             bytes: true,
@@ -276,8 +281,19 @@ mod tests {
                 ..unlimited_objects
             },
             bytes_only,
-            1
+            g1
         ));
+        // Rounded down (ECS's whole GB): never above the order, less than a unit below it.
+        let gib = &caps(1 << 30, Rounding::Down);
+        assert!(matches(&want, &st(4 << 30, 10), both, gib));
+        assert!(
+            !matches(&want, &st(5 << 30, 10), both, gib),
+            "above the order"
+        );
+        assert!(
+            !matches(&want, &st(3 << 30, 10), both, gib),
+            "a unit too low"
+        );
     }
 
     #[test]
@@ -294,6 +310,7 @@ mod tests {
                 objects: false,
             }),
             byte_granularity: 1,
+            rounding: site_agent_sdk::Rounding::Up,
             enforcement: Enforcement::Lagging,
         };
         let applied = AppliedQuota(vec![ScopeQuota {
@@ -330,7 +347,7 @@ mod tests {
             bytes,
             objects,
             buckets: vec![],
-            sampled_at: 0,
+            sampled_at: None,
         };
         assert!(
             !over_ceiling(&usage(100, 5), &applied),

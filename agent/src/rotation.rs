@@ -164,10 +164,22 @@ impl Rotator {
                 "S3 user {uid:?} does not exist"
             )));
         }
+        // The old key by the id the agent tracks it by (where secrets share the access key,
+        // the secret Waldur was last seen to take; `None` when the agent has no record).
+        let old_id = if book.shares_access_key() {
+            held.id_of(key_uuid).map(str::to_string)
+        } else {
+            Some(old.clone())
+        };
         book.prune(&held, false).await?;
 
-        let new = book.apply_new(Some(&old)).await?;
-        book.retiring(&old).await?;
+        let new = book
+            .apply_new(Some(old_id.as_deref().unwrap_or(&old)))
+            .await?;
+        let new_id = book.id(&new);
+        if let Some(o) = &old_id {
+            book.retiring(o).await?;
+        }
         let secret = new.secret_key.expose_secret();
         match self
             .waldur
@@ -180,17 +192,22 @@ impl Rotator {
             Err(e) => {
                 if !set_key_applied(&self.waldur, key_uuid, &new.access_key, &e).await? {
                     // Refused: the old key stays live (Waldur still shows it), the new goes.
-                    book.withdraw(&new.access_key).await?;
-                    book.confirmed(&old, KeyIntent::Revoke).await?;
+                    book.withdraw(&new_id).await?;
+                    if let Some(o) = &old_id {
+                        book.confirmed(o, KeyIntent::Revoke).await?;
+                    }
                     return Err(StepError::invalid(format!(
                         "could not record the rotated key: {e}"
                     )));
                 }
             }
         }
-        book.confirmed(&new.access_key, KeyIntent::Issue).await?;
+        book.taken(&new).await?;
         // Waldur shows the new key now: the old one must stop working.
-        book.retire(&old).await?;
+        match &old_id {
+            Some(o) => book.retire(o).await?,
+            None => book.retire_all_but(&new_id).await?,
+        }
         tracing::info!(api_key = %key_uuid, old = %old, new = %new.access_key, "key rotated");
         Ok(RotationOutcome::Rotated {
             old,

@@ -380,3 +380,31 @@ offerings:
     assert!(out.contains(&format!("keep key {access}")), "{out}");
     assert_eq!(waldur.api_keys(&resource).len(), 1);
 }
+
+/// Every example configuration the project ships passes `check-config` as an operator would
+/// run it.
+#[test]
+fn every_shipped_example_passes_check_config() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+            continue;
+        }
+        let (code, out, err) = run(&["check-config", "-c", path.to_str().unwrap()]);
+        assert_eq!(code, 0, "{}: {out}\n{err}", path.display());
+        checked += 1;
+    }
+    assert!(checked >= 5, "the examples were found");
+    let (code, out, _) = run(&[
+        "check-config",
+        "-c",
+        dir.join("dell-ecs.yaml").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("dell_ecs, management API https://ecs.example.com:4443 as waldur-agent, namespace waldur"),
+        "{out}"
+    );
+}

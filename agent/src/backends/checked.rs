@@ -212,11 +212,12 @@ mod tests {
                     objects: false,
                 }),
                 byte_granularity: 1,
+                rounding: site_agent_sdk::Rounding::Up,
                 enforcement: Enforcement::Lagging,
             },
             keys: KeyPolicy {
                 secret: SecretOrigin::Backend,
-                choose_access_key: false,
+                access_key: site_agent_sdk::AccessKeyOrigin::Backend,
                 max_keys: None,
                 tenant_can_issue: false,
                 rotation: RotationMode::AddThenRemove,
@@ -226,6 +227,7 @@ mod tests {
             suspend: false,
             purge: false,
             metered_series: false,
+            usage_precision: 1,
         };
         let bare = Arc::new(Bare {
             caps,

@@ -14,9 +14,9 @@ use super::StepError;
 use crate::store::{KeyIntent, LedgerRow, Store};
 use crate::waldur::{ApiKeyStatus, WaldurClient, WaldurError};
 use secrecy::ExposeSecret;
-use site_agent_sdk::keys::generate_key_pair;
+use site_agent_sdk::keys::{generate_key_pair, key_id};
 use site_agent_sdk::ownership::keys_to_prune;
-use site_agent_sdk::{KeyPair, RotationMode, StorageBackend, Tenant};
+use site_agent_sdk::{AccessKeyOrigin, KeyPair, KeyPolicy, RotationMode, StorageBackend, Tenant};
 use std::collections::HashSet;
 
 pub struct KeyBook<'a> {
@@ -30,20 +30,46 @@ pub struct KeyBook<'a> {
     pub tenant: &'a Tenant,
 }
 
-/// The access keys Waldur holds for a resource.
-pub struct Held(pub Vec<ApiKeyStatus>);
+/// The keys Waldur holds for a resource, by the id the agent tracks keys by
+/// (`site_agent_sdk::keys::key_id`): the access key, or where every secret of a user shares
+/// it, the fingerprint of the secret the agent last saw Waldur take.
+pub struct Held {
+    pub keys: Vec<ApiKeyStatus>,
+    /// Per Waldur key (same order as `keys`): its id, `None` where it is not known.
+    ids: Vec<Option<String>>,
+}
 
 impl Held {
     pub fn ids(&self) -> HashSet<&str> {
-        self.0
-            .iter()
-            .filter_map(|k| k.client_id.as_deref())
-            .filter(|c| !c.is_empty())
-            .collect()
+        self.ids.iter().flatten().map(String::as_str).collect()
     }
 
-    pub fn holds(&self, access_key: &str) -> bool {
-        self.ids().contains(access_key)
+    pub fn holds(&self, id: &str) -> bool {
+        self.ids.iter().flatten().any(|i| i == id)
+    }
+
+    /// Every key Waldur lists is known by its id: only then may keys it does not hold go.
+    pub fn complete(&self) -> bool {
+        self.ids.iter().all(Option::is_some)
+    }
+
+    /// The id of Waldur's key `key_uuid`, where known.
+    pub fn id_of(&self, key_uuid: &str) -> Option<&str> {
+        let i = self.keys.iter().position(|k| k.uuid.as_str() == key_uuid)?;
+        self.ids[i].as_deref()
+    }
+
+    /// Waldur's keys shown as `client_id` (by position).
+    fn shown_as(&self, client_id: &str) -> impl Iterator<Item = usize> + '_ {
+        let c = client_id.to_string();
+        (0..self.keys.len()).filter(move |&i| self.keys[i].client_id.as_deref() == Some(c.as_str()))
+    }
+
+    /// Waldur's keys shown as `client_id`, each with its id where known.
+    pub fn shown(&self, client_id: &str) -> Vec<(&ApiKeyStatus, Option<&str>)> {
+        self.shown_as(client_id)
+            .map(|i| (&self.keys[i], self.ids[i].as_deref()))
+            .collect()
     }
 }
 
@@ -71,16 +97,45 @@ fn verdict(intent: KeyIntent, held: bool, young: bool) -> Verdict {
 }
 
 impl KeyBook<'_> {
+    fn policy(&self) -> KeyPolicy {
+        self.backend.capabilities().keys
+    }
+
+    /// Whether every secret of the user shares its access key (then Waldur holds one key).
+    pub fn shares_access_key(&self) -> bool {
+        self.policy().access_key == AccessKeyOrigin::User
+    }
+
+    /// The id the agent tracks `key` by.
+    pub fn id(&self, key: &KeyPair) -> String {
+        key_id(&self.policy(), key)
+    }
+
     /// Waldur's keys for the resource; an unreadable list is an error (never "none").
     pub async fn held(&self) -> Result<Held, StepError> {
-        Ok(Held(self.waldur.list_api_keys(self.resource).await?))
+        let keys = self.waldur.list_api_keys(self.resource).await?;
+        let mut ids = Vec::with_capacity(keys.len());
+        for k in &keys {
+            let client = k.client_id.as_deref().filter(|c| !c.is_empty());
+            ids.push(match client {
+                None => None,
+                Some(c) if self.shares_access_key() => {
+                    self.store.held_secret(self.resource, c).await?
+                }
+                Some(c) => Some(c.to_string()),
+            });
+        }
+        Ok(Held { keys, ids })
     }
 
     /// Resolves every open ledger row of the resource; returns Waldur's keys. A row too young
     /// to judge is a transient error (the work waits for it).
     pub async fn settle(&self) -> Result<Held, StepError> {
         let rows = self.store.ledger_rows(self.resource).await?;
-        let held = self.held().await?;
+        let mut held = self.held().await?;
+        if self.shares_access_key() {
+            self.learn_held_secret(&rows, &mut held).await?;
+        }
         let window = self.waldur.late_answer_window().as_secs() as i64;
         let now = chrono::Utc::now().timestamp();
         let mut waiting = 0;
@@ -97,6 +152,32 @@ impl KeyBook<'_> {
             )));
         }
         Ok(held)
+    }
+
+    /// Where secrets share the access key, Waldur's list cannot say which secret it took:
+    /// the key's state does. Only the agent moves a key to `OK` (by `report_created` or
+    /// `set_key`), one call at a time per resource, and never while a row is young; so a key
+    /// that is `OK` while an issued row is open holds that row's secret, and one still
+    /// `Updating` (or `Erred`) keeps the secret recorded before.
+    async fn learn_held_secret(
+        &self,
+        rows: &[LedgerRow],
+        held: &mut Held,
+    ) -> Result<(), StepError> {
+        let Some(issued) = rows.iter().rev().find(|r| r.intent == KeyIntent::Issue) else {
+            return Ok(());
+        };
+        let shown: Vec<usize> = held.shown_as(&self.tenant.uid).collect();
+        for i in shown {
+            if held.keys[i].state == "OK" && held.ids[i].as_deref() != Some(&issued.access_key) {
+                self.store
+                    .set_held_secret(self.resource, &self.tenant.uid, &issued.access_key)
+                    .await?;
+                tracing::info!(key = %issued.access_key, "key ledger: Waldur took this secret");
+                held.ids[i] = Some(issued.access_key.clone());
+            }
+        }
+        Ok(())
     }
 
     async fn resolve(&self, row: &LedgerRow, remove: bool) -> Result<(), StepError> {
@@ -120,11 +201,16 @@ impl KeyBook<'_> {
     /// rely on, so there an empty list means "none" (a key a backend generated itself, left behind
     /// by a crash between creating the user and removing it, goes this way). Returns the
     /// access keys left on the backend.
+    /// Where Waldur shows a key whose id the agent does not know (a secret shared access key
+    /// with no record), nothing goes: the customer's secret cannot be told from the others.
     pub async fn prune(&self, held: &Held, fresh_user: bool) -> Result<Vec<String>, StepError> {
         let ids = held.ids();
         let Some(user) = self.backend.user(&self.tenant.uid).await? else {
             return Ok(Vec::new());
         };
+        if !held.complete() {
+            return Ok(user.access_keys);
+        }
         let gone = keys_to_prune(&user.access_keys, &ids, fresh_user);
         for ak in &gone {
             self.backend.delete_key(self.tenant, ak).await?;
@@ -138,24 +224,39 @@ impl KeyBook<'_> {
             .collect())
     }
 
-    /// Issues a key (in a rotation, the successor of `replacing`) and records it in the
-    /// ledger; the caller reports it (see [`Self::issue`]). The row is written before the
-    /// call where the agent chooses the access key, and right after it where the backend
-    /// names the key: a key lost in between is one Waldur never sees, and pruning removes it.
+    /// Issues a key (in a rotation, the successor of the key `replacing`, by id) and records
+    /// it in the ledger; the caller reports it (see [`Self::issue`]). The row is written
+    /// before the call where the key's id is known in advance, and right after it where the
+    /// backend names the key: a key lost in between is one Waldur never sees, and pruning
+    /// removes it.
     pub async fn apply_new(&self, replacing: Option<&str>) -> Result<KeyPair, StepError> {
         let proposal = generate_key_pair()?;
-        let chosen = self.backend.capabilities().keys.choose_access_key;
-        if chosen {
-            self.record(&proposal.access_key).await?;
+        let early = self.policy().id_known_in_advance();
+        let planned = self.id(&proposal);
+        if early {
+            self.record(&planned).await?;
         }
         let key = match replacing {
             Some(old) => self.backend.rotate_key(self.tenant, old, &proposal).await?,
             None => self.backend.issue_key(self.tenant, &proposal).await?,
         };
-        if key.access_key != proposal.access_key {
-            self.record(&key.access_key).await?;
+        let id = self.id(&key);
+        if !early || id != planned {
+            self.record(&id).await?;
         }
         Ok(key)
+    }
+
+    /// Waldur holds `key` now. Where secrets share the access key this is recorded before
+    /// the key's ledger row is closed: the record is what keeps the key from being pruned.
+    pub async fn taken(&self, key: &KeyPair) -> Result<(), StepError> {
+        let id = self.id(key);
+        if self.shares_access_key() {
+            self.store
+                .set_held_secret(self.resource, &key.access_key, &id)
+                .await?;
+        }
+        self.confirmed(&id, KeyIntent::Issue).await
     }
 
     async fn record(&self, access_key: &str) -> Result<(), StepError> {
@@ -174,10 +275,22 @@ impl KeyBook<'_> {
     /// Ends a rotation once Waldur holds the new key: the old one must stop working (unless
     /// the backend lets it expire by itself).
     pub async fn retire(&self, old: &str) -> Result<(), StepError> {
-        if self.backend.capabilities().keys.rotation != RotationMode::ExpireOld {
+        if self.policy().rotation != RotationMode::ExpireOld {
             self.backend.delete_key(self.tenant, old).await?;
         }
         self.confirmed(old, KeyIntent::Revoke).await
+    }
+
+    /// Ends a rotation whose old key's id is unknown (a secret shared access key with no
+    /// record): Waldur holds `new` alone, so every other key of the user goes.
+    pub async fn retire_all_but(&self, new: &str) -> Result<(), StepError> {
+        if let Some(user) = self.backend.user(&self.tenant.uid).await? {
+            for k in user.access_keys.iter().filter(|k| k.as_str() != new) {
+                self.backend.delete_key(self.tenant, k).await?;
+                tracing::info!(key = %k, "rotation: retired a key Waldur no longer shows");
+            }
+        }
+        Ok(())
     }
 
     /// Records a key about to be retired (before Waldur is told of its replacement).
@@ -211,6 +324,7 @@ impl KeyBook<'_> {
     /// Mints a key, applies it and reports it to Waldur as a resource API key.
     pub async fn issue(&self) -> Result<(), StepError> {
         let key = self.apply_new(None).await?;
+        let id = self.id(&key);
         let reported = self
             .waldur
             .report_api_key(
@@ -225,15 +339,22 @@ impl KeyBook<'_> {
             Err(e) if e.is_retryable() => return Err(e.into()),
             Err(e) => {
                 // A refusal after a lost answer may be about a key Waldur already took.
-                if !self.held().await?.holds(&key.access_key) {
-                    tracing::warn!(access_key = %key.access_key, error = %e, "Waldur refused the key; removed from the backend");
-                    self.withdraw(&key.access_key).await?;
+                let now = self.held().await?;
+                let took = if self.shares_access_key() {
+                    now.shown_as(&key.access_key)
+                        .any(|i| now.keys[i].state == "OK")
+                } else {
+                    now.holds(&id)
+                };
+                if !took {
+                    tracing::warn!(key = %id, error = %e, "Waldur refused the key; removed from the backend");
+                    self.withdraw(&id).await?;
                     return Err(e.into());
                 }
             }
         }
-        self.confirmed(&key.access_key, KeyIntent::Issue).await?;
-        tracing::info!(access_key = %key.access_key, "key minted and reported");
+        self.taken(&key).await?;
+        tracing::info!(access_key = %key.access_key, key = %id, "key minted and reported");
         Ok(())
     }
 }

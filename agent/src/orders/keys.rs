@@ -34,25 +34,42 @@ impl OrderProcessor {
         let book = self.book(&offering, resource_uuid, tenant);
         let held = book.settle().await?;
         let live = book.prune(&held, fresh_user).await?;
-        // A key Waldur shows that the user does not have is dead in the portal; Waldur has no
-        // call to delete it, so it is reported and replaced rather than counted.
-        let working: Vec<&str> = held
-            .ids()
-            .into_iter()
-            .filter(|id| {
-                let ok = live.iter().any(|k| k == id);
-                if !ok {
-                    tracing::error!(access_key = %id, "Waldur shows a key the S3 user does not have; a working one is issued instead");
-                }
-                ok
-            })
-            .collect();
         let wanted = self
             .backend
             .capabilities()
             .keys
             .keys_per_resource(KEYS_PER_RESOURCE) as usize;
-        for _ in working.len()..wanted {
+        let working = if book.shares_access_key() {
+            // Every secret is shown as the user id and Waldur keeps one key per client_id: a
+            // second report could not add a key, so a key Waldur shows is never reported over.
+            let shown = held.shown(&tenant.uid);
+            for (k, id) in &shown {
+                match id {
+                    Some(id) if live.iter().any(|l| l == id) => {}
+                    Some(id) => {
+                        tracing::error!(api_key = %k.uuid, key = %id, "Waldur shows a key whose secret the S3 user no longer has; rotate the key in the portal to get a working one")
+                    }
+                    None => {
+                        tracing::warn!(api_key = %k.uuid, "the agent has no record of which secret Waldur holds for this key; a rotation in the portal makes it known")
+                    }
+                }
+            }
+            shown.len()
+        } else {
+            // A key Waldur shows that the user does not have is dead in the portal; Waldur has
+            // no call to delete it, so it is reported and replaced rather than counted.
+            held.ids()
+                .into_iter()
+                .filter(|id| {
+                    let ok = live.iter().any(|k| k == id);
+                    if !ok {
+                        tracing::error!(access_key = %id, "Waldur shows a key the S3 user does not have; a working one is issued instead");
+                    }
+                    ok
+                })
+                .count()
+        };
+        for _ in working..wanted {
             book.issue().await?;
         }
         Ok(())

@@ -180,7 +180,7 @@ mod tests {
                         objects: 2,
                     },
                 ],
-                sampled_at: 0,
+                sampled_at: None,
             },
         );
         assert_eq!(

@@ -30,6 +30,7 @@ impl OrderProcessor {
         if tenant.recorded {
             self.store.forget_adoption(&resource.uuid).await?;
         }
+        self.store.forget_held_secrets(&resource.uuid).await?;
         if let Some(usage) = &self.usage {
             usage.record_gone(&resource.uuid).await;
         }

@@ -4,7 +4,7 @@
 //! key settlement (`orders::keys::settle`) resolves each row against Waldur's list.
 
 use super::{Store, StoreError};
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 /// Why a key is in the ledger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +102,64 @@ impl Store {
         self.ledger_query("offering_uuid", offering).await
     }
 
+    /// The secret (its key id, a fingerprint) the agent last saw Waldur take for the key
+    /// `client_id` of a resource, on backends where every secret of a user shares the access
+    /// key: Waldur lists keys without secrets, so this record is what tells the customer's
+    /// secret from the spare one.
+    pub async fn held_secret(
+        &self,
+        resource: &str,
+        client_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let (r, c) = (resource.to_string(), client_id.to_string());
+        self.call(move |conn| {
+            conn.query_row(
+                "SELECT key_id FROM waldur_secrets WHERE resource_uuid = ?1 AND client_id = ?2",
+                params![r, c],
+                |row| row.get(0),
+            )
+            .optional()
+        })
+        .await
+    }
+
+    /// Records that Waldur holds `key_id` as `client_id` (durable: a key is removed on its
+    /// strength right after).
+    pub async fn set_held_secret(
+        &self,
+        resource: &str,
+        client_id: &str,
+        key_id: &str,
+    ) -> Result<(), StoreError> {
+        let (r, c, k) = (
+            resource.to_string(),
+            client_id.to_string(),
+            key_id.to_string(),
+        );
+        let at = chrono::Utc::now().timestamp();
+        self.call_durable(move |conn| {
+            conn.execute(
+                "INSERT OR REPLACE INTO waldur_secrets (resource_uuid, client_id, key_id, at) VALUES (?1, ?2, ?3, ?4)",
+                params![r, c, k, at],
+            )
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// The resource is gone: Waldur deletes its keys with it.
+    pub async fn forget_held_secrets(&self, resource: &str) -> Result<(), StoreError> {
+        let r = resource.to_string();
+        self.call(move |conn| {
+            conn.execute(
+                "DELETE FROM waldur_secrets WHERE resource_uuid = ?1",
+                params![r],
+            )
+        })
+        .await
+        .map(|_| ())
+    }
+
     async fn ledger_query(
         &self,
         column: &'static str,
@@ -179,5 +237,29 @@ mod tests {
             ("o", "u1", "AK1", KeyIntent::Issue)
         );
         assert!(row.at > 0);
+    }
+
+    #[tokio::test]
+    async fn the_held_secret_is_one_per_key_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.sqlite3");
+        {
+            let s = Store::open(&path).unwrap();
+            assert_eq!(s.held_secret("r1", "u1").await.unwrap(), None);
+            s.set_held_secret("r1", "u1", "sk-1").await.unwrap();
+            s.set_held_secret("r1", "u1", "sk-2").await.unwrap();
+            s.set_held_secret("r2", "u2", "sk-9").await.unwrap();
+        }
+        let s = Store::open(&path).unwrap();
+        assert_eq!(
+            s.held_secret("r1", "u1").await.unwrap().as_deref(),
+            Some("sk-2")
+        );
+        s.forget_held_secrets("r1").await.unwrap();
+        assert_eq!(s.held_secret("r1", "u1").await.unwrap(), None);
+        assert_eq!(
+            s.held_secret("r2", "u2").await.unwrap().as_deref(),
+            Some("sk-9")
+        );
     }
 }

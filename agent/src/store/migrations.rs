@@ -84,6 +84,17 @@ const MIGRATIONS: &[M<'static>] = &[
     ),
     // One user belongs to one resource.
     M::up("CREATE UNIQUE INDEX adoptions_uid ON adoptions (uid);"),
+    // Which secret Waldur holds, where every secret shares the access key (see
+    // `store::keys::held_secret`).
+    M::up(
+        "CREATE TABLE waldur_secrets (
+            resource_uuid TEXT NOT NULL,
+            client_id TEXT NOT NULL,
+            key_id TEXT NOT NULL,
+            at INTEGER NOT NULL,
+            PRIMARY KEY (resource_uuid, client_id)
+        );",
+    ),
 ];
 
 pub fn migrations() -> Migrations<'static> {

@@ -35,13 +35,11 @@ impl UsageReporter {
         match self.backend.usage(&tenant).await {
             Ok(u) => self
                 .store
-                .insert_samples(vec![Sample {
-                    resource_uuid: resource.to_string(),
-                    sampled_at: now.timestamp(),
-                    bytes: u.bytes,
-                    objects: u.objects,
-                    buckets_json: serde_json::to_string(&u.buckets).unwrap_or_else(|_| "[]".into()),
-                }])
+                .insert_samples(vec![super::sampler::sample_of(
+                    resource.to_string(),
+                    &u,
+                    now.timestamp(),
+                )])
                 .await
                 .map_err(store_err)?,
             // Not measurable now: the figures of the samples taken so far are sent.

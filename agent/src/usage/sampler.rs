@@ -79,13 +79,7 @@ impl UsageReporter {
                     }
                 };
                 match self.backend.usage(&tenant).await {
-                    Ok(u) => Some(Sample {
-                        resource_uuid: r.resource_uuid,
-                        sampled_at: now.timestamp(),
-                        bytes: u.bytes,
-                        objects: u.objects,
-                        buckets_json: serde_json::to_string(&u.buckets).unwrap_or_else(|_| "[]".into()),
-                    }),
+                    Ok(u) => Some(sample_of(r.resource_uuid, &u, now.timestamp())),
                     Err(e) => {
                         if let Some(suppressed) = crate::logging::throttle::ERRORS
                             .admit("usage not readable", std::time::Instant::now())
@@ -115,5 +109,22 @@ impl UsageReporter {
             .await;
         tracing::info!(offering = %self.offering.name, sampled, failed, "usage sampled");
         SampleStats { sampled, failed }
+    }
+}
+
+/// A backend's reading as a stored sample: at the time the backend measured it where it
+/// meters on its own (never later than `now`), else at `now` (the injected clock). GB-days
+/// then integrate over when the bytes were stored, not when the agent asked.
+pub(super) fn sample_of(
+    resource_uuid: String,
+    u: &site_agent_sdk::UsageSample,
+    now: i64,
+) -> Sample {
+    Sample {
+        resource_uuid,
+        sampled_at: u.sampled_at.map_or(now, |t| t.min(now)),
+        bytes: u.bytes,
+        objects: u.objects,
+        buckets_json: serde_json::to_string(&u.buckets).unwrap_or_else(|_| "[]".into()),
     }
 }

@@ -86,6 +86,14 @@ pub struct EcsApi {
 }
 
 impl EcsApi {
+    /// Proves the API answers and the management user's token works.
+    pub async fn whoami(&self) -> Result<(), BackendError> {
+        self.client
+            .call("ECS whoami", Method::GET, "/user/whoami", &[], None)
+            .await
+            .map(|_| ())
+    }
+
     pub async fn create_user(&self, uid: &str, stamp: &str) -> Result<(), BackendError> {
         let uid = validate_identifier("ECS object user", uid)?;
         let body = json!({"user": uid, "namespace": self.namespace,
@@ -222,18 +230,23 @@ impl EcsApi {
         .map(|_| ())
     }
 
-    /// Creates a bucket owned by `owner` with `quota_gb` as block and notification size.
+    /// Creates a bucket owned by `owner`, with `quota_gb` as block and notification size
+    /// where given (else none: the caller applies the ceiling before the owner has a key).
     pub async fn create_bucket(
         &self,
         name: &str,
         owner: &str,
-        quota_gb: i64,
+        quota_gb: Option<i64>,
         encryption: bool,
     ) -> Result<(), BackendError> {
         let name = validate_identifier("bucket", name)?;
         let mut body = json!({"name": name, "namespace": self.namespace, "owner": owner,
-            "head_type": "s3", "blockSize": quota_gb, "notificationSize": quota_gb,
-            "is_encryption_enabled": encryption, "filesystem_enabled": false, "is_stale_allowed": false});
+            "head_type": "s3", "is_encryption_enabled": encryption,
+            "filesystem_enabled": false, "is_stale_allowed": false});
+        if let Some(gb) = quota_gb {
+            body["blockSize"] = json!(gb);
+            body["notificationSize"] = json!(gb);
+        }
         if let Some(rg) = &self.replication_group {
             body["vpool"] = json!(rg);
         }
@@ -247,6 +260,41 @@ impl EcsApi {
             )
             .await
             .map(|_| ())
+    }
+
+    /// The namespace's buckets owned by `owner` (names), every page.
+    pub async fn buckets_of(&self, owner: &str) -> Result<Vec<String>, BackendError> {
+        let mut out = Vec::new();
+        let mut marker = String::new();
+        // Bounded: a listing that never ends is an ECS fault, not a reason to spin.
+        for _ in 0..1000 {
+            let mut q = vec![("namespace", self.namespace.as_str()), ("limit", "1000")];
+            if !marker.is_empty() {
+                q.push(("marker", marker.as_str()));
+            }
+            let v = self
+                .client
+                .call("ECS list buckets", Method::GET, "/object/bucket", &q, None)
+                .await?;
+            let list = match &v["object_bucket"] {
+                Value::Array(a) => a.clone(),
+                Value::Object(_) => vec![v["object_bucket"].clone()],
+                _ => Vec::new(),
+            };
+            out.extend(
+                list.iter()
+                    .filter(|b| str_of(b, "owner") == owner)
+                    .map(|b| str_of(b, "name")),
+            );
+            let next = str_of(&v, "NextMarker");
+            if next.is_empty() || next == marker {
+                return Ok(out);
+            }
+            marker = next;
+        }
+        Err(BackendError::unexpected(
+            "ECS's bucket listing did not end after 1000 pages",
+        ))
     }
 
     pub async fn bucket(&self, name: &str) -> Result<Option<EcsBucket>, BackendError> {
@@ -321,7 +369,16 @@ impl EcsApi {
                 "ECS billing answered in {unit:?}, not the KB asked for"
             )));
         }
-        let kb: u64 = str_of(&v, "total_size").parse().unwrap_or(0);
+        // A whole number of KB, or a decimal one (ECS's own rounding is not documented).
+        let size = str_of(&v, "total_size");
+        let kb: f64 = size.parse().map_err(|_| {
+            BackendError::unexpected(format!("ECS billing total_size {size:?} is not a number"))
+        })?;
+        if !(kb.is_finite() && kb >= 0.0) {
+            return Err(BackendError::unexpected(format!(
+                "ECS billing total_size {size:?} is not a size"
+            )));
+        }
         let sample = str_of(&v, "sample_time");
         let sample_time = chrono_parse(&sample).ok_or_else(|| {
             BackendError::unexpected(format!(
@@ -329,7 +386,7 @@ impl EcsApi {
             ))
         })?;
         Ok(Metered {
-            bytes: kb * 1024,
+            bytes: (kb * 1024.0).floor() as u64,
             objects: str_of(&v, "total_objects").parse().unwrap_or(0),
             sample_time,
         })

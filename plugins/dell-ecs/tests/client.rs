@@ -191,7 +191,7 @@ async fn the_typed_calls_do_what_ecs_does() {
     assert!(sim.key_works("w-u1", "secret-two-0000000002"));
     assert!(!sim.key_works("w-u1", "secret-one-0000000001"));
 
-    api.create_bucket("w-u1-data", "w-u1", 2, true)
+    api.create_bucket("w-u1-data", "w-u1", Some(2), true)
         .await
         .unwrap();
     let b = api.bucket("w-u1-data").await.unwrap().unwrap();

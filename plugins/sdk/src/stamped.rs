@@ -282,12 +282,12 @@ impl<V: VendorOps> StorageBackend for StampedBackend<V> {
 
     async fn usage(&self, tenant: &Tenant) -> Result<UsageSample, BackendError> {
         self.check_owned(tenant).await?;
-        let buckets = self.ops.buckets(&tenant.uid).await?;
+        let (buckets, sampled_at) = self.ops.metered_buckets(&tenant.uid).await?;
         Ok(UsageSample {
             bytes: buckets.iter().map(|b| b.bytes).sum(),
             objects: buckets.iter().map(|b| b.objects).sum(),
             buckets,
-            sampled_at: chrono::Utc::now().timestamp(),
+            sampled_at,
         })
     }
 
@@ -320,7 +320,7 @@ impl<V: VendorOps> StorageBackend for StampedBackend<V> {
         match self.ops.delete_user(uid, mode == DeleteMode::Purge).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-            Err(e) if e.kind() == ErrorKind::NotEmpty => Err(self.still_holds(uid).await),
+            Err(e) if e.kind() == ErrorKind::NotEmpty => Err(self.still_holds(uid, &e).await),
             Err(e) => Err(e),
         }
     }
@@ -328,7 +328,7 @@ impl<V: VendorOps> StorageBackend for StampedBackend<V> {
 
 impl<V: VendorOps> StampedBackend<V> {
     /// The refusal of a delete while data remains, saying what remains.
-    async fn still_holds(&self, uid: &str) -> BackendError {
+    async fn still_holds(&self, uid: &str, refusal: &BackendError) -> BackendError {
         let buckets = self.ops.buckets(uid).await.unwrap_or_default();
         let msg = match self.caps.buckets {
             BucketModel::Owned => {
@@ -348,6 +348,11 @@ impl<V: VendorOps> StampedBackend<V> {
                 )
             }
         };
-        BackendError::not_empty(msg)
+        // The vendor's own words too: they may name what the agent cannot see.
+        BackendError::not_empty(format!(
+            "{msg} ({} said: {})",
+            self.kind(),
+            refusal.message()
+        ))
     }
 }

@@ -215,8 +215,9 @@ pub struct UsageSample {
     pub bytes: u64,
     pub objects: u64,
     pub buckets: Vec<BucketUsage>,
-    /// When the backend measured it (unix seconds); the caller's clock when the backend is live.
-    pub sampled_at: i64,
+    /// When the backend measured it (unix seconds), where its figures come from a metering
+    /// job of its own (ECS's `sample_time`); `None`: live, as of the call (the caller's clock).
+    pub sampled_at: Option<i64>,
 }
 
 /// What to do with data on delete.
@@ -240,9 +241,30 @@ pub struct ScopeDims {
 pub struct QuotaCaps {
     pub user: Option<ScopeDims>,
     pub bucket: Option<ScopeDims>,
-    /// Quota sizes are rounded up to a multiple of this many bytes.
+    /// Quota sizes are rounded to a multiple of this many bytes, the way `rounding` says.
     pub byte_granularity: u64,
+    pub rounding: Rounding,
     pub enforcement: Enforcement,
+}
+
+/// Which way a ceiling is rounded to the backend's granularity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rounding {
+    /// Up: the tenant may store a little more than ordered (never less).
+    Up,
+    /// Down: never above the order (ECS's whole GB); a ceiling below one unit is refused.
+    Down,
+}
+
+impl Rounding {
+    /// Whether `actual` is `want` rounded this way to `granularity` bytes.
+    pub fn matches(self, want: u64, actual: u64, granularity: u64) -> bool {
+        let g = granularity.max(1);
+        match self {
+            Rounding::Up => actual >= want && actual < want.saturating_add(g),
+            Rounding::Down => actual <= want && actual > want.saturating_sub(g),
+        }
+    }
 }
 
 /// When a quota bites.
@@ -288,20 +310,42 @@ pub enum RotationMode {
     ExpireOld,
 }
 
+/// Who names a key's access key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessKeyOrigin {
+    /// The agent proposes it and the backend takes it.
+    Agent,
+    /// The backend generates it.
+    Backend,
+    /// It is the user id itself, shared by every secret of the user (ECS): a key is then told
+    /// apart by its secret (see [`crate::keys::key_id`]) and Waldur holds one key per resource.
+    User,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyPolicy {
     pub secret: SecretOrigin,
     /// The tenant can make keys for itself with its own key (SeaweedFS IAM self-service):
     /// the reconcile pass then removes keys Waldur does not hold.
     pub tenant_can_issue: bool,
-    /// Whether the agent may choose the access key (else the backend names it).
-    pub choose_access_key: bool,
+    /// Who names the access key.
+    pub access_key: AccessKeyOrigin,
     /// The most keys a tenant may hold (`None`: no limit).
     pub max_keys: Option<u32>,
     pub rotation: RotationMode,
 }
 
 impl KeyPolicy {
+    /// Whether the agent knows a key's identity before the backend applies it (it names the
+    /// access key, or the key is told by the secret the agent proposes).
+    pub fn id_known_in_advance(&self) -> bool {
+        match self.access_key {
+            AccessKeyOrigin::Agent => true,
+            AccessKeyOrigin::User => self.secret == SecretOrigin::Agent,
+            AccessKeyOrigin::Backend => false,
+        }
+    }
+
     /// How many keys a resource gets: two, or fewer when the backend caps keys, leaving
     /// room for one more during a rotation that adds before it removes.
     pub fn keys_per_resource(&self, wanted: u32) -> u32 {
@@ -345,6 +389,8 @@ pub struct Capabilities {
     pub purge: bool,
     /// The backend keeps a stored-bytes series of its own (for GB-days from day one).
     pub metered_series: bool,
+    /// Usage is reported in units of this many bytes, rounded down (ECS meters in KB).
+    pub usage_precision: u64,
 }
 
 /// Non-secret connection facts published to the resource's metadata.

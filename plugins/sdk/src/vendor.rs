@@ -66,6 +66,14 @@ pub trait VendorOps: Send + Sync {
     async fn quotas(&self, uid: &str) -> Result<AppliedQuota, BackendError>;
     /// The buckets whose data is the resource's (all the user's own, or its one granted bucket).
     async fn buckets(&self, uid: &str) -> Result<Vec<BucketUsage>, BackendError>;
+    /// The buckets' usage for billing, with the time the vendor measured it where its figures
+    /// come from a metering job of its own (`None`: live).
+    async fn metered_buckets(
+        &self,
+        uid: &str,
+    ) -> Result<(Vec<BucketUsage>, Option<i64>), BackendError> {
+        Ok((self.buckets(uid).await?, None))
+    }
     /// The stored-bytes series, where the vendor keeps one (croit's statistics).
     async fn series(
         &self,

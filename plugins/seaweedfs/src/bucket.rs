@@ -27,27 +27,7 @@ pub struct Stored {
     pub objects: u64,
 }
 
-/// The bucket name of a uid: the uid itself, `_` as `-` (S3 bucket rules: 3–63 of `a-z`,
-/// `0-9`, `-`, `.`, starting and ending with a letter or digit, no `..`).
-pub fn bucket_for(uid: &str) -> Result<String, BackendError> {
-    let name = uid.to_ascii_lowercase().replace('_', "-");
-    let ok_chars = name
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
-    let edges = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_alphanumeric());
-    if (3..=63).contains(&name.len())
-        && ok_chars
-        && edges(name.bytes().next())
-        && edges(name.bytes().last())
-        && !name.contains("..")
-    {
-        Ok(name)
-    } else {
-        Err(BackendError::invalid(format!(
-            "S3 user id {uid:?} cannot name a bucket (3 to 63 of a-z, 0-9, '-' and '.')"
-        )))
-    }
-}
+pub use site_agent_sdk::naming::bucket_for;
 
 impl Buckets {
     pub fn new(http: SignedHttp, endpoint: &str) -> Self {

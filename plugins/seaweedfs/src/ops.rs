@@ -21,12 +21,13 @@ pub const CAPABILITIES: Capabilities = Capabilities {
             objects: false,
         }),
         byte_granularity: 1,
+        rounding: site_agent_sdk::Rounding::Up,
         // Enforced by a pass outside the write path, about once a minute.
         enforcement: Enforcement::Lagging,
     },
     keys: KeyPolicy {
         secret: SecretOrigin::Backend,
-        choose_access_key: false,
+        access_key: site_agent_sdk::AccessKeyOrigin::Backend,
         max_keys: None,
         // A tenant's own key may call CreateAccessKey/UpdateAccessKey/DeleteAccessKey on
         // itself (seen on 4.48).
@@ -38,6 +39,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     suspend: true,
     purge: true,
     metered_series: false,
+    usage_precision: 1,
 };
 
 /// The tag holding the ownership stamp (on the user, and the same on its bucket).

@@ -22,11 +22,12 @@ pub const CAPABILITIES: Capabilities = Capabilities {
             objects: true,
         }),
         byte_granularity: 1,
+        rounding: site_agent_sdk::Rounding::Up,
         enforcement: Enforcement::Inline,
     },
     keys: KeyPolicy {
         secret: SecretOrigin::Agent,
-        choose_access_key: true,
+        access_key: site_agent_sdk::AccessKeyOrigin::Agent,
         max_keys: None,
         tenant_can_issue: false,
         rotation: RotationMode::AddThenRemove,
@@ -36,6 +37,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     suspend: true,
     purge: true,
     metered_series: false,
+    usage_precision: 1,
 };
 
 pub struct RgwOps {

@@ -1,0 +1,283 @@
+//! ECS in the vendor-neutral shape: one object user per resource in the configured namespace
+//! (stamped in a tag), one bucket the agent makes for it (owned by the user, its quota the
+//! ceiling), secrets the agent proposes (the access key is the user), lock for pause.
+//!
+//! ECS has no user quota (reference `other-backends.md` §3.3), so the resource's bucket carries
+//! the ceiling as `blockSize` (writes stop) and `notificationSize`, in whole GB rounded down.
+//! A tenant can make more buckets of its own with S3; they are billed (usage is every bucket
+//! the user owns) and each is capped at what the ceiling leaves after the others, so the
+//! total stays bounded; the reconcile pass caps one made since the last pass.
+
+use crate::api::{EcsApi, GIB, quota_gb};
+use secrecy::{ExposeSecret, SecretString};
+use site_agent_sdk::keys::secret_fingerprint;
+use site_agent_sdk::naming::bucket_for;
+use site_agent_sdk::vendor::{VendorOps, VendorUser};
+use site_agent_sdk::{
+    AccessKeyOrigin, AppliedQuota, BackendError, BucketModel, BucketUsage, Capabilities,
+    Enforcement, ErrorKind, KeyPair, KeyPolicy, QuotaCaps, QuotaScope, QuotaSpec, QuotaState,
+    RotationMode, Rounding, ScopeDims, ScopeQuota, SecretOrigin, StampPlace, Suspension,
+};
+
+pub const CAPABILITIES: Capabilities = Capabilities {
+    quota: QuotaCaps {
+        user: None,
+        // No object-count quota on ECS.
+        bucket: Some(ScopeDims {
+            bytes: true,
+            objects: false,
+        }),
+        byte_granularity: GIB,
+        rounding: Rounding::Down,
+        // blockSize bites on the write path, but a bucket the tenant makes itself is capped
+        // only by the next pass, and metering lags: the pass reports an overrun.
+        enforcement: Enforcement::Lagging,
+    },
+    keys: KeyPolicy {
+        // The agent proposes the secret (as the CloudStack driver does); ECS keeps it.
+        secret: SecretOrigin::Agent,
+        access_key: AccessKeyOrigin::User,
+        tenant_can_issue: false,
+        max_keys: Some(2),
+        rotation: RotationMode::AddThenRemove,
+    },
+    buckets: BucketModel::Granted,
+    stamp: StampPlace::Tag,
+    suspend: true,
+    purge: false,
+    metered_series: false,
+    usage_precision: 1024,
+};
+
+pub struct EcsOps {
+    pub api: EcsApi,
+}
+
+fn foreign(bucket: &str) -> BackendError {
+    BackendError::already_exists(format!(
+        "bucket {bucket:?} already exists in the namespace and belongs to another user; refusing to use it"
+    ))
+}
+
+impl EcsOps {
+    /// The secret of `uid` whose fingerprint is `id`.
+    async fn secret_by_id(
+        &self,
+        uid: &str,
+        id: &str,
+    ) -> Result<Option<SecretString>, BackendError> {
+        Ok(self
+            .api
+            .secrets(uid)
+            .await?
+            .into_iter()
+            .find(|s| secret_fingerprint(s.expose_secret()) == id))
+    }
+
+    /// Every bucket the user owns, the resource's first (when it exists).
+    async fn owned(&self, uid: &str) -> Result<Vec<String>, BackendError> {
+        let mine = bucket_for(uid)?;
+        let mut all = self.api.buckets_of(uid).await?;
+        all.sort_by_key(|b| *b != mine);
+        Ok(all)
+    }
+}
+
+#[async_trait::async_trait]
+impl VendorOps for EcsOps {
+    fn kind(&self) -> &'static str {
+        "dell_ecs"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        CAPABILITIES
+    }
+
+    async fn ping(&self) -> Result<(), BackendError> {
+        self.api.whoami().await
+    }
+
+    /// ECS takes the tags with the user: never a bare user.
+    async fn create_user(&self, uid: &str, _name: &str, stamp: &str) -> Result<(), BackendError> {
+        bucket_for(uid)?;
+        self.api.create_user(uid, stamp).await
+    }
+
+    /// A new user whose bucket name is taken goes again: the order is refused cleanly.
+    async fn after_create(&self, uid: &str) -> Result<(), BackendError> {
+        match self.provision(uid).await {
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                self.api.delete_user(uid).await?;
+                Err(e)
+            }
+            other => other,
+        }
+    }
+
+    /// The resource's bucket, owned by the user; made without a quota (the user has no key
+    /// yet; the ceiling follows at once). One of that name owned by anyone else is refused.
+    async fn provision(&self, uid: &str) -> Result<(), BackendError> {
+        let name = bucket_for(uid)?;
+        match self.api.bucket(&name).await? {
+            Some(b) if b.owner == uid => Ok(()),
+            Some(_) => Err(foreign(&name)),
+            None => match self.api.create_bucket(&name, uid, None, false).await {
+                Ok(()) => Ok(()),
+                // Made by an answer that was lost: whose it is decides.
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                    match self.api.bucket(&name).await? {
+                        Some(b) if b.owner == uid => Ok(()),
+                        _ => Err(foreign(&name)),
+                    }
+                }
+                Err(e) => Err(e),
+            },
+        }
+    }
+
+    async fn user(&self, uid: &str) -> Result<Option<VendorUser>, BackendError> {
+        let Some(u) = self.api.user(uid).await? else {
+            return Ok(None);
+        };
+        let access_keys = self
+            .api
+            .secrets(uid)
+            .await?
+            .iter()
+            .map(|s| secret_fingerprint(s.expose_secret()))
+            .collect();
+        Ok(Some(VendorUser {
+            uid: uid.to_string(),
+            name: uid.to_string(),
+            stamp: u.stamp().map(str::to_string),
+            suspension: Suspension::of(u.locked),
+            access_keys,
+        }))
+    }
+
+    /// Buckets first (ECS refuses to deactivate a user that owns any), each refused by ECS
+    /// while it holds objects; the user's secrets go with the user.
+    async fn delete_user(&self, uid: &str, purge: bool) -> Result<(), BackendError> {
+        if purge {
+            return Err(BackendError::unsupported(
+                "purge is not supported on ECS yet; empty the buckets, then retry the termination",
+            ));
+        }
+        for b in self.owned(uid).await? {
+            self.api.delete_bucket(&b).await?;
+        }
+        self.api.delete_user(uid).await
+    }
+
+    async fn set_suspended(&self, uid: &str, suspended: bool) -> Result<(), BackendError> {
+        self.api.set_locked(uid, suspended).await
+    }
+
+    /// Adds the proposed secret (a retry after a lost answer finds it there already).
+    async fn issue_key(&self, uid: &str, proposal: &KeyPair) -> Result<KeyPair, BackendError> {
+        let id = secret_fingerprint(proposal.secret_key.expose_secret());
+        if self.secret_by_id(uid, &id).await?.is_none() {
+            self.api.add_secret(uid, &proposal.secret_key).await?;
+        }
+        Ok(KeyPair {
+            access_key: uid.to_string(),
+            secret_key: proposal.secret_key.clone(),
+        })
+    }
+
+    /// `key` is the secret's fingerprint: ECS deletes a secret by its value.
+    async fn delete_key(&self, uid: &str, key: &str) -> Result<(), BackendError> {
+        match self.secret_by_id(uid, key).await? {
+            Some(secret) => self.api.delete_secret(uid, &secret).await,
+            None => Err(BackendError::not_found(format!(
+                "S3 user {uid:?} has no secret {key}"
+            ))),
+        }
+    }
+
+    /// The resource's bucket gets the ceiling; every other bucket of the user gets what the
+    /// ceiling leaves after the rest hold (at least ECS's smallest quota, 1 GB).
+    async fn set_quotas(&self, uid: &str, quota: &QuotaSpec) -> Result<(), BackendError> {
+        let Some(max) = quota.max_bytes else {
+            return Ok(());
+        };
+        let ceiling = quota_gb(max)?;
+        let mine = bucket_for(uid)?;
+        let owned = self.owned(uid).await?;
+        if owned.len() > 1 {
+            let mut used = Vec::with_capacity(owned.len());
+            for b in &owned {
+                used.push(self.api.metered(b).await?.bytes);
+            }
+            let total: u64 = used.iter().sum();
+            for (b, u) in owned.iter().zip(&used) {
+                if *b != mine {
+                    let others_gb = (total - u).div_ceil(GIB) as i64;
+                    self.api
+                        .set_bucket_quota(b, (ceiling - others_gb).max(1))
+                        .await?;
+                }
+            }
+        }
+        self.api.set_bucket_quota(&mine, ceiling).await
+    }
+
+    /// The resource bucket's quota; not in force while another bucket of the user has none
+    /// (the reconcile pass then caps it).
+    async fn quotas(&self, uid: &str) -> Result<AppliedQuota, BackendError> {
+        let mine = bucket_for(uid)?;
+        let Some(b) = self.api.bucket(&mine).await? else {
+            return Ok(AppliedQuota::default());
+        };
+        let mut enabled = b.block_size > 0;
+        for other in self.owned(uid).await?.iter().filter(|n| **n != mine) {
+            if self
+                .api
+                .bucket(other)
+                .await?
+                .is_some_and(|o| o.block_size <= 0)
+            {
+                enabled = false;
+            }
+        }
+        Ok(AppliedQuota(vec![ScopeQuota {
+            scope: QuotaScope::Bucket,
+            state: QuotaState {
+                enabled,
+                max_size_bytes: (b.block_size > 0).then(|| b.block_size as u64 * GIB),
+                max_objects: None,
+            },
+        }]))
+    }
+
+    async fn buckets(&self, uid: &str) -> Result<Vec<BucketUsage>, BackendError> {
+        Ok(self.metered_buckets(uid).await?.0)
+    }
+
+    /// Every bucket the user owns, as ECS metering last saw it; the reading is as old as the
+    /// oldest bucket's sample.
+    async fn metered_buckets(
+        &self,
+        uid: &str,
+    ) -> Result<(Vec<BucketUsage>, Option<i64>), BackendError> {
+        let mut out = Vec::new();
+        let mut oldest: Option<i64> = None;
+        for name in self.owned(uid).await? {
+            let m = self.api.metered(&name).await?;
+            // A bucket metering has not reached yet has no sample time worth the name.
+            if m.sample_time > 0 {
+                oldest = Some(oldest.map_or(m.sample_time, |o| o.min(m.sample_time)));
+            }
+            out.push(BucketUsage {
+                name,
+                bytes: m.bytes,
+                objects: m.objects,
+            });
+        }
+        Ok((out, oldest))
+    }
+
+    fn resource_bucket(&self, uid: &str) -> Option<String> {
+        bucket_for(uid).ok()
+    }
+}
