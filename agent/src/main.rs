@@ -241,6 +241,7 @@ async fn run(config: Config, mode: Option<Mode>, once: bool) -> ExitCode {
             app.usage_sample_cycle().await;
             app.usage_report_cycle().await;
         }
+        app.close().await;
         return ExitCode::SUCCESS;
     }
     site_agent::ops::notify::notify(&format!(
@@ -249,6 +250,7 @@ async fn run(config: Config, mode: Option<Mode>, once: bool) -> ExitCode {
     ));
     app.run(roles, shutdown_signal()).await;
     site_agent::ops::notify::notify("STOPPING=1");
+    app.close().await;
     ExitCode::SUCCESS
 }
 

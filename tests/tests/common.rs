@@ -339,6 +339,19 @@ impl StorageBackend for Crashing {
     async fn apply_quota(&self, t: &Tenant, q: &QuotaSpec) -> Result<AppliedQuota, BackendError> {
         self.inner.apply_quota(t, q).await
     }
+    async fn apply_options(
+        &self,
+        t: &Tenant,
+        o: &site_agent_sdk::BucketOptions,
+    ) -> Result<site_agent_sdk::BucketOptions, BackendError> {
+        self.inner.apply_options(t, o).await
+    }
+    async fn bucket_options(
+        &self,
+        uid: &str,
+    ) -> Result<site_agent_sdk::BucketOptions, BackendError> {
+        self.inner.bucket_options(uid).await
+    }
     async fn quota(&self, uid: &str) -> Result<AppliedQuota, BackendError> {
         self.inner.quota(uid).await
     }
@@ -360,6 +373,9 @@ impl StorageBackend for Crashing {
     }
     async fn delete_user(&self, t: &Tenant, m: DeleteMode) -> Result<(), BackendError> {
         self.inner.delete_user(t, m).await
+    }
+    async fn close(&self) {
+        self.inner.close().await
     }
     async fn existing_keys(
         &self,

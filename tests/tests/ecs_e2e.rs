@@ -28,8 +28,9 @@ async fn ecs_env() -> Ecs {
     let mut env = env().await;
     env.backend_type = "dell_ecs";
     env.backend_settings = format!(
-        "management_url: {}\n      username: mgmt\n      password: mgmt-secret\n      namespace: waldur\n      s3_endpoint: https://s3.ecs.test\n      s3_private_endpoint: https://s3.internal.test",
-        sim.url()
+        "management_url: {}\n      username: mgmt\n      password: mgmt-secret\n      namespace: waldur\n      s3_endpoint: https://s3.ecs.test\n      s3_private_endpoint: {}",
+        sim.url(),
+        sim.s3_url()
     );
     // One ordered "GB" is one GiB: ECS quotas are whole GB.
     env.unit_factor = GIB;
@@ -270,4 +271,141 @@ async fn a_third_secret_added_behind_the_agents_back_never_blocks_a_rotation() {
     ));
     let now = one_working_key(&e, &res, &uid);
     assert!(now != held && !e.sim.key_works(&uid, "intruder-secret-0123456789"));
+}
+
+#[tokio::test]
+async fn bucket_options_are_applied_at_create_changed_by_update_and_encryption_stays() {
+    let e = ecs_env().await;
+    let env = &e.env;
+    let placed = env.place_create(
+        "Options",
+        json!({"max_storage_limit": 2, "encryption": true, "versioning": true, "bucket_policy": "public-read"}),
+    );
+    let app = env.app();
+    assert_eq!(
+        app.order_cycle().await,
+        vec![(placed.order_uuid.clone(), Outcome::Done)]
+    );
+    let res = placed.resource_uuid.clone();
+    let uid = env.resource(&res)["backend_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bucket = uid.clone();
+    let (_, _, _, encrypted, policy) = e.sim.bucket(&bucket).unwrap();
+    assert!(encrypted, "encryption is chosen when the bucket is made");
+    assert!(
+        policy.unwrap().contains("s3:GetObject"),
+        "public-read policy"
+    );
+    assert_eq!(
+        e.sim.versions(&bucket),
+        Some((Some(true), 0)),
+        "versioning on (over S3)"
+    );
+    // The temporary secret used for S3 before the customer had a key is gone.
+    one_working_key(&e, &res, &uid);
+    let md = &env.resource(&res)["backend_metadata"];
+    assert_eq!(md["s3_bucket_encryption"], json!(true));
+    assert_eq!(md["s3_bucket_policy"], json!("public-read"));
+
+    // Versioning and the policy change; the metadata follows.
+    let upd = env.place_for(
+        &res,
+        "Update",
+        json!({"new_options": {"versioning": false, "bucket_policy": "private"}}),
+        json!({}),
+    );
+    assert_eq!(
+        app.order_cycle().await,
+        vec![(upd.order_uuid, Outcome::Done)]
+    );
+    assert_eq!(e.sim.versions(&bucket), Some((Some(false), 0)));
+    assert!(
+        e.sim.bucket(&bucket).unwrap().4.is_none(),
+        "private = no policy"
+    );
+    let md = &env.resource(&res)["backend_metadata"];
+    assert_eq!(md["s3_bucket_versioning"], json!(false));
+    assert_eq!(md["s3_bucket_policy"], json!("private"));
+    assert_eq!(
+        md["s3_quota_max_size_bytes"],
+        json!(2 * GIB),
+        "the quota facts stay"
+    );
+
+    // Encryption cannot change on an existing bucket: the order errs and nothing moves.
+    let enc = env.place_for(
+        &res,
+        "Update",
+        json!({"new_options": {"encryption": false}, "max_storage_limit": 4}),
+        json!({}),
+    );
+    match &app.order_cycle().await[..] {
+        [(o, Outcome::Erred(m))] if *o == enc.order_uuid => {
+            assert!(
+                m.contains("Encryption can only be chosen when the bucket is made"),
+                "{m}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    let (_, block, _, encrypted, _) = e.sim.bucket(&bucket).unwrap();
+    assert!(
+        encrypted && block == 2,
+        "neither encryption nor the quota changed"
+    );
+}
+
+#[tokio::test]
+async fn object_lock_is_refused_before_anything_is_made() {
+    let e = ecs_env().await;
+    let placed = e.env.place_create(
+        "Locked",
+        json!({"max_storage_limit": 2, "object_lock": true}),
+    );
+    match &e.env.app().order_cycle().await[..] {
+        [(o, Outcome::Erred(m))] if *o == placed.order_uuid => {
+            assert!(
+                m.contains("Object Lock is not supported on dell_ecs"),
+                "{m}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(e.sim.users().is_empty(), "no user made");
+    assert!(e.env.waldur.api_keys(&placed.resource_uuid).is_empty());
+}
+
+#[tokio::test]
+async fn terminate_with_purge_empties_every_version_then_removes_user_and_bucket() {
+    let mut e = ecs_env().await;
+    e.env.backend_settings.push_str("\n      purge_data: true");
+    let (res, uid) = create(&e, 2).await;
+    let bucket = uid.clone();
+    let env = &e.env;
+    let app = env.app();
+    let upd = env.place_for(
+        &res,
+        "Update",
+        json!({"new_options": {"versioning": true}}),
+        json!({}),
+    );
+    assert_eq!(
+        app.order_cycle().await,
+        vec![(upd.order_uuid, Outcome::Done)]
+    );
+    for size in [100, 200] {
+        e.sim.put_object(&bucket, "same-key", size).unwrap();
+    }
+    assert_eq!(e.sim.versions(&bucket), Some((Some(true), 1)));
+    // Paused first: the purge still gets through.
+    env.waldur.set_resource_field(&res, "paused", json!(true));
+    app.reconcile_cycle().await;
+    let term = env.place_for(&res, "Terminate", json!({}), json!({}));
+    assert_eq!(
+        app.order_cycle().await,
+        vec![(term.order_uuid, Outcome::Done)]
+    );
+    assert!(e.sim.bucket(&bucket).is_none() && e.sim.user(&uid).is_none());
 }

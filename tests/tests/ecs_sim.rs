@@ -521,3 +521,121 @@ async fn metering_lags_behind_writes_and_failures_can_be_injected() {
         StatusCode::OK
     );
 }
+
+/// The S3 head: SigV4 by an object user (access key = user id, one of its live secrets), only
+/// on buckets it owns; versioning keeps old versions; a bucket with data is not deleted.
+#[tokio::test]
+async fn the_s3_head_checks_signatures_owners_and_keeps_versions() {
+    use site_agent_sdk::s3bucket::S3Buckets;
+    use site_agent_sdk::sigv4::{SignedHttp, Signer};
+    let sim = sim().await;
+    let t = login(&sim).await;
+    for u in ["alice", "bob"] {
+        let (s, _) = call(
+            &sim,
+            &t,
+            "POST",
+            "/object/users",
+            Some(json!({"user": u, "namespace": NS})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, _) = call(
+            &sim,
+            &t,
+            "POST",
+            &format!("/object/user-secret-keys/{u}"),
+            Some(json!({"namespace": NS, "secretkey": format!("{u}-secret-0123456789")})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    let (s, _) = call(
+        &sim,
+        &t,
+        "POST",
+        "/object/bucket",
+        Some(json!({"name": "alice-data", "namespace": NS, "owner": "alice"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let signed = |user: &str, secret: &str| {
+        SignedHttp::new(
+            reqwest::Client::new(),
+            Signer::new(
+                user.into(),
+                secret.to_string().into(),
+                "us-east-1".into(),
+                "s3",
+            ),
+        )
+    };
+    let put = |h: SignedHttp, key: &'static str, n: usize| {
+        let url = format!("{}/alice-data/{key}", sim.s3_url());
+        async move {
+            h.send("put", reqwest::Method::PUT, &url, None, vec![7; n])
+                .await
+                .unwrap()
+        }
+    };
+    let alice = || signed("alice", "alice-secret-0123456789");
+    assert!(put(alice(), "a", 100).await.ok());
+    let wrong = put(signed("alice", "not-her-secret"), "a", 1).await;
+    assert_eq!(wrong.status, 403);
+    assert!(
+        wrong.body.contains("SignatureDoesNotMatch"),
+        "{}",
+        wrong.body
+    );
+    let bob = put(signed("bob", "bob-secret-0123456789"), "a", 1).await;
+    assert!(
+        bob.status == 403 && bob.body.contains("AccessDenied"),
+        "{}",
+        bob.body
+    );
+    let nobody = put(signed("carol", "x"), "a", 1).await;
+    assert!(
+        nobody.body.contains("InvalidAccessKeyId"),
+        "{}",
+        nobody.body
+    );
+
+    // Versioning: an overwrite keeps the old version (billed too), a delete by id removes it.
+    let b = S3Buckets::new(alice(), &sim.s3_url(), "ECS S3");
+    assert!(!b.versioning("alice-data").await.unwrap());
+    b.set_versioning("alice-data", true).await.unwrap();
+    assert!(b.versioning("alice-data").await.unwrap());
+    assert!(put(alice(), "a", 300).await.ok());
+    assert_eq!(sim.versions("alice-data"), Some((Some(true), 1)));
+    let stored = b.stored("alice-data").await.unwrap().unwrap();
+    assert_eq!((stored.bytes, stored.objects), (400, 2));
+    let e = b.delete("alice-data").await.unwrap_err();
+    assert_eq!(e.kind(), site_agent_sdk::ErrorKind::NotEmpty, "{e}");
+    assert_eq!(b.purge("alice-data").await.unwrap(), 2);
+    assert!(sim.bucket("alice-data").is_none(), "purged and deleted");
+
+    // A locked user's key is refused.
+    let (s, _) = call(
+        &sim,
+        &t,
+        "PUT",
+        "/object/users/lock",
+        Some(json!({"user": "alice", "namespace": NS, "isLocked": true})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = call(
+        &sim,
+        &t,
+        "POST",
+        "/object/bucket",
+        Some(json!({"name": "alice-two", "namespace": NS, "owner": "alice"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let locked = S3Buckets::new(alice(), &sim.s3_url(), "ECS S3");
+    assert_eq!(
+        locked.versioning("alice-two").await.unwrap_err().kind(),
+        site_agent_sdk::ErrorKind::Unauthorized
+    );
+}

@@ -279,6 +279,19 @@ impl App {
                 .any(|l| l.offering.offering_uuid.simple().to_string() == offering)
     }
 
+    /// Ends every backend's session (ECS logs out), each bounded: a backend that does not
+    /// answer never holds up a stop.
+    pub async fn close(&self) {
+        for p in &self.processors {
+            if tokio::time::timeout(Duration::from_secs(2), p.backend.close())
+                .await
+                .is_err()
+            {
+                tracing::debug!(offering = %p.offering.name, "backend session not closed in time");
+            }
+        }
+    }
+
     /// Runs the roles until `shutdown` resolves. Shutdown interrupts whatever is in progress:
     /// every step is journaled or idempotent, so stopping mid-cycle is as safe as a crash.
     pub async fn run(&self, roles: Roles, shutdown: impl std::future::Future<Output = ()> + Send) {

@@ -2,8 +2,8 @@
 //! `Unsupported` here, with a message for the operator, before the vendor is asked.
 
 use site_agent_sdk::{
-    AppliedQuota, BackendError, Capabilities, ConnectionInfo, DeleteMode, Ensured, KeyPair,
-    QuotaSpec, StorageBackend, Tenant, UsageSample, UserInfo, UserSpec,
+    AppliedQuota, BackendError, BucketOptions, Capabilities, ConnectionInfo, DeleteMode, Ensured,
+    KeyPair, QuotaSpec, StorageBackend, Tenant, UsageSample, UserInfo, UserSpec,
 };
 use std::sync::Arc;
 
@@ -52,6 +52,9 @@ impl StorageBackend for Checked {
         self.inner.ping().await
     }
     async fn ensure_user(&self, spec: &UserSpec) -> Result<Ensured, BackendError> {
+        self.caps()
+            .options
+            .check(self.inner.kind(), &spec.options, None)?;
         self.inner.ensure_user(spec).await
     }
     async fn user(&self, uid: &str) -> Result<Option<UserInfo>, BackendError> {
@@ -66,6 +69,24 @@ impl StorageBackend for Checked {
     }
     async fn quota(&self, uid: &str) -> Result<AppliedQuota, BackendError> {
         self.inner.quota(uid).await
+    }
+    /// An option fixed at creation is compared with what the bucket has.
+    async fn apply_options(
+        &self,
+        tenant: &Tenant,
+        options: &BucketOptions,
+    ) -> Result<BucketOptions, BackendError> {
+        if options.is_empty() {
+            return self.inner.bucket_options(&tenant.uid).await;
+        }
+        let in_force = self.inner.bucket_options(&tenant.uid).await?;
+        self.caps()
+            .options
+            .check(self.inner.kind(), options, Some(&in_force))?;
+        self.inner.apply_options(tenant, options).await
+    }
+    async fn bucket_options(&self, uid: &str) -> Result<BucketOptions, BackendError> {
+        self.inner.bucket_options(uid).await
     }
     async fn set_suspended(&self, tenant: &Tenant, suspended: bool) -> Result<(), BackendError> {
         if !self.caps().suspend {
@@ -117,6 +138,9 @@ impl StorageBackend for Checked {
         self.inner.delete_user(tenant, mode).await
     }
 
+    async fn close(&self) {
+        self.inner.close().await
+    }
     async fn existing_keys(&self, tenant: &Tenant) -> Result<Vec<KeyPair>, BackendError> {
         self.inner.existing_keys(tenant).await
     }
@@ -171,6 +195,16 @@ mod tests {
         ) -> Result<AppliedQuota, BackendError> {
             unreachable!()
         }
+        async fn apply_options(
+            &self,
+            _: &Tenant,
+            _: &BucketOptions,
+        ) -> Result<BucketOptions, BackendError> {
+            unreachable!("no options are asked for")
+        }
+        async fn bucket_options(&self, _: &str) -> Result<BucketOptions, BackendError> {
+            Ok(BucketOptions::default())
+        }
         async fn quota(&self, _: &str) -> Result<AppliedQuota, BackendError> {
             unreachable!()
         }
@@ -191,6 +225,7 @@ mod tests {
             self.calls.fetch_add(1, Ordering::SeqCst);
             Ok(())
         }
+        async fn close(&self) {}
         async fn existing_keys(&self, _: &Tenant) -> Result<Vec<KeyPair>, BackendError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             Ok(Vec::new())
@@ -228,6 +263,7 @@ mod tests {
             purge: false,
             metered_series: false,
             usage_precision: 1,
+            options: site_agent_sdk::OptionCaps::NONE,
         };
         let bare = Arc::new(Bare {
             caps,

@@ -3,8 +3,8 @@
 
 use crate::retry::RetryPolicy;
 use site_agent_sdk::{
-    AppliedQuota, BackendError, Capabilities, ConnectionInfo, DeleteMode, Ensured, KeyPair,
-    QuotaSpec, SecretOrigin, StorageBackend, Tenant, UsageSample, UserInfo, UserSpec,
+    AppliedQuota, BackendError, BucketOptions, Capabilities, ConnectionInfo, DeleteMode, Ensured,
+    KeyPair, QuotaSpec, SecretOrigin, StorageBackend, Tenant, UsageSample, UserInfo, UserSpec,
 };
 use std::sync::Arc;
 use std::time::Instant;
@@ -103,6 +103,20 @@ impl StorageBackend for Layered {
     async fn quota(&self, uid: &str) -> Result<AppliedQuota, BackendError> {
         self.call("quota", || self.inner.quota(uid)).await
     }
+    async fn apply_options(
+        &self,
+        tenant: &Tenant,
+        options: &BucketOptions,
+    ) -> Result<BucketOptions, BackendError> {
+        self.call("apply_options", || {
+            self.inner.apply_options(tenant, options)
+        })
+        .await
+    }
+    async fn bucket_options(&self, uid: &str) -> Result<BucketOptions, BackendError> {
+        self.call("bucket_options", || self.inner.bucket_options(uid))
+            .await
+    }
     async fn set_suspended(&self, tenant: &Tenant, suspended: bool) -> Result<(), BackendError> {
         self.call("set_suspended", || {
             self.inner.set_suspended(tenant, suspended)
@@ -162,6 +176,9 @@ impl StorageBackend for Layered {
             .await
     }
 
+    async fn close(&self) {
+        self.inner.close().await
+    }
     async fn existing_keys(&self, tenant: &Tenant) -> Result<Vec<KeyPair>, BackendError> {
         self.call("existing_keys", || self.inner.existing_keys(tenant))
             .await

@@ -64,6 +64,16 @@ impl OrderProcessor {
         };
         let quota_spec =
             super::input::quota_spec(&self.offering, quota).map_err(StepError::invalid)?;
+        // Bucket options too are checked before anything is made (the backend's capability
+        // layer refuses what it cannot honour). A restore comes back with the Create's.
+        let mut options = super::input::order_options(order).map_err(StepError::invalid)?;
+        if order.order_type == OrderType::Restore {
+            let original =
+                super::input::bucket_options(&[resource.attributes.as_ref()]).map_err(|e| {
+                    StepError::invalid(format!("the resource's recorded options are invalid: {e}"))
+                })?;
+            options = options.merged_over(original);
+        }
 
         let tenant = self.store.tenant(&uid, &resource_uuid).await?;
         let tenant = self.half_made_legacy_user(tenant, &resource_uuid).await?;
@@ -72,6 +82,7 @@ impl OrderProcessor {
             display_name: resource.name.clone(),
             resource_uuid: tenant.resource_uuid.clone(),
             recorded: tenant.recorded,
+            options,
         };
         let ensured = self.backend.ensure_user(&spec).await?;
         self.store
@@ -100,7 +111,9 @@ impl OrderProcessor {
             .journal_record(&order_uuid, JournalStep::BackendId, &uid)
             .await?;
 
-        self.publish_metadata(&resource, &tenant, Some(&applied))
+        // The options that can change later (encryption went with the bucket).
+        let in_force = self.backend.apply_options(&tenant, &options).await?;
+        self.publish_metadata(&resource, &tenant, Some(&applied), Some(&in_force))
             .await?;
         // Every user this order ensured is fresh: created now, or half-made by an earlier
         // attempt of a Create or Restore (its keys, if any, are the agent's own).

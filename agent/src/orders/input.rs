@@ -5,7 +5,7 @@
 //! `object_limit` are accepted as fallbacks so old resources survive a restore.
 
 use serde_json::{Map, Value};
-use site_agent_sdk::QuotaSpec;
+use site_agent_sdk::{BucketOptions, BucketPolicy, QuotaSpec};
 
 pub const STORAGE_KEYS: [&str; 2] = ["max_storage_limit", "storage_limit"];
 pub const OBJECT_KEYS: [&str; 2] = ["max_object_limit", "object_limit"];
@@ -179,6 +179,88 @@ pub fn resource_ceilings(resource: &crate::waldur::Resource) -> Result<QuotaRequ
     ])
 }
 
+/// Names an order may use for each bucket option (the first is the documented one).
+pub const ENCRYPTION_KEYS: [&str; 2] = ["encryption", "bucket_encryption"];
+pub const VERSIONING_KEYS: [&str; 2] = ["versioning", "bucket_versioning"];
+pub const POLICY_KEYS: [&str; 1] = ["bucket_policy"];
+pub const OBJECT_LOCK_KEYS: [&str; 2] = ["object_lock", "object_locking"];
+
+/// The bucket options an order asks for, the newest source first (an options-change
+/// Update's `new_options`, then the order form's `attributes`); an option not named is left
+/// to the backend's default.
+pub fn order_options(order: &crate::waldur::Order) -> Result<BucketOptions, String> {
+    let new_options = order
+        .attributes
+        .as_ref()
+        .and_then(|a| a.get("new_options"))
+        .and_then(Value::as_object);
+    bucket_options(&[new_options, order.attributes.as_ref()])
+}
+
+/// The bucket options named in `sources` (the first source naming one wins), validated.
+pub fn bucket_options(sources: &[Option<&Map<String, Value>>]) -> Result<BucketOptions, String> {
+    let mut problems = Vec::new();
+    let mut flag = |keys: &[&'static str]| match first_named(keys, sources) {
+        None => None,
+        Some((key, v)) => match as_flag(v) {
+            Some(b) => Some(b),
+            None => {
+                problems.push(format!("`{key}` must be true or false, not {v}"));
+                None
+            }
+        },
+    };
+    let encryption = flag(&ENCRYPTION_KEYS);
+    let versioning = flag(&VERSIONING_KEYS);
+    let object_lock = flag(&OBJECT_LOCK_KEYS);
+    let policy = match first_named(&POLICY_KEYS, sources) {
+        None => None,
+        Some((key, v)) => match v.as_str().map(|s| s.trim().to_ascii_lowercase()).as_deref() {
+            Some("private") => Some(BucketPolicy::Private),
+            Some("public-read" | "public_read") => Some(BucketPolicy::PublicRead),
+            _ => {
+                problems.push(format!(
+                    "`{key}` must be \"private\" or \"public-read\", not {v}"
+                ));
+                None
+            }
+        },
+    };
+    if !problems.is_empty() {
+        return Err(problems.join("; "));
+    }
+    Ok(BucketOptions {
+        encryption,
+        versioning,
+        policy,
+        object_lock,
+    })
+}
+
+/// The first of `keys` set (not null) in the first source that sets one.
+fn first_named<'a>(
+    keys: &[&'static str],
+    sources: &[Option<&'a Map<String, Value>>],
+) -> Option<(&'static str, &'a Value)> {
+    sources.iter().flatten().find_map(|m| {
+        keys.iter()
+            .find_map(|k| m.get(*k).filter(|v| !v.is_null()).map(|v| (*k, v)))
+    })
+}
+
+/// A yes/no as order forms send it: a JSON boolean, or the words for one.
+fn as_flag(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" | "enabled" => Some(true),
+            "false" | "no" | "off" | "disabled" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 fn ceilings_from(sources: &[Option<&Map<String, Value>>]) -> Result<QuotaRequest, String> {
     let storage = ceiling(&STORAGE_KEYS, sources, u64::MAX);
     let objects = ceiling(&OBJECT_KEYS, sources, MAX_OBJECTS);
@@ -208,6 +290,51 @@ mod tests {
 
     fn req(attrs: Value) -> Result<QuotaRequest, String> {
         quota_request(None, attrs.as_object())
+    }
+
+    fn opts(newest: Value, older: Value) -> Result<BucketOptions, String> {
+        bucket_options(&[newest.as_object(), older.as_object()])
+    }
+
+    #[test]
+    fn bucket_options_are_read_newest_first_and_checked() {
+        assert_eq!(
+            opts(json!({}), json!({})).unwrap(),
+            BucketOptions::default()
+        );
+        let o = opts(
+            json!({"versioning": "enabled", "bucket_policy": null}),
+            json!({"encryption": true, "versioning": false, "bucket_policy": "Public-Read", "object_lock": "no"}),
+        )
+        .unwrap();
+        assert_eq!(
+            o,
+            BucketOptions {
+                encryption: Some(true),
+                versioning: Some(true),
+                policy: Some(BucketPolicy::PublicRead),
+                object_lock: Some(false),
+            }
+        );
+        assert_eq!(
+            opts(json!({"bucket_encryption": "off"}), json!({}))
+                .unwrap()
+                .encryption,
+            Some(false)
+        );
+        let e = opts(
+            json!({"encryption": 1, "bucket_policy": "world"}),
+            json!({}),
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("`encryption` must be true or false, not 1"),
+            "{e}"
+        );
+        assert!(
+            e.contains("`bucket_policy` must be \"private\" or \"public-read\""),
+            "{e}"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use super::{OrderProcessor, StepError};
 use crate::waldur::Resource;
 use serde_json::{Map, Value, json};
-use site_agent_sdk::{AppliedQuota, UsageSample};
+use site_agent_sdk::{AppliedQuota, BucketOptions, UsageSample};
 
 /// Metadata keys that carried secrets in older plugins; never written back.
 const SECRET_KEYS: &[&str] = &["s3_credentials"];
@@ -56,12 +56,27 @@ pub fn quota_metadata(md: &mut Map<String, Value>, q: &AppliedQuota) {
     md.insert("quotas".into(), Value::Object(scopes));
 }
 
+/// The bucket options in force, as the portal shows them (only those the backend knows).
+pub fn options_metadata(md: &mut Map<String, Value>, o: &BucketOptions) {
+    for (key, value) in [
+        ("s3_bucket_encryption", o.encryption.map(|v| json!(v))),
+        ("s3_bucket_versioning", o.versioning.map(|v| json!(v))),
+        ("s3_bucket_policy", o.policy.map(|v| json!(v))),
+        ("s3_bucket_object_lock", o.object_lock.map(|v| json!(v))),
+    ] {
+        if let Some(v) = value {
+            md.insert(key.into(), v);
+        }
+    }
+}
+
 impl OrderProcessor {
     pub(super) async fn publish_metadata(
         &self,
         resource: &Resource,
         tenant: &site_agent_sdk::Tenant,
         quota: Option<&AppliedQuota>,
+        options: Option<&BucketOptions>,
     ) -> Result<(), StepError> {
         let (resource_uuid, uid) = (&resource.uuid, &tenant.uid);
         let info = self.backend.connection_info();
@@ -74,6 +89,9 @@ impl OrderProcessor {
         }
         if let Some(q) = quota {
             quota_metadata(&mut md, q);
+        }
+        if let Some(o) = options {
+            options_metadata(&mut md, o);
         }
         md.insert(
             "backend_type".into(),

@@ -1,6 +1,6 @@
-//! Update: re-apply user and bucket quotas when the ordered ceilings change. An order that
-//! names one ceiling keeps the other as the resource has it (a backend may store
-//! an omitted dimension as unlimited, so both are always sent).
+//! Update: re-apply user and bucket quotas when the ordered ceilings change, and the bucket
+//! options it names. An order that names one ceiling keeps the other as the resource has it
+//! (a backend may store an omitted dimension as unlimited, so both are always sent).
 
 use super::input::QuotaRequest;
 use super::{OrderProcessor, StepError};
@@ -8,9 +8,10 @@ use crate::waldur::Order;
 
 impl OrderProcessor {
     pub(super) async fn update(&self, order: &Order, quota: QuotaRequest) -> Result<(), StepError> {
-        if quota.is_empty() {
+        let options = super::input::order_options(order).map_err(StepError::invalid)?;
+        if quota.is_empty() && options.is_empty() {
             tracing::info!(
-                "update order changes no storage or object ceiling; nothing to do on the backend"
+                "update order changes no ceiling and no bucket option; nothing to do on the backend"
             );
             return Ok(());
         }
@@ -21,21 +22,34 @@ impl OrderProcessor {
             )
         })?;
         let tenant = self.store.tenant(uid, &resource.uuid).await?;
-        // The resource's current ceilings; a database hiccup waits (merging over nothing would
-        // send the other ceiling as unlimited), an unreadable Waldur record carries nothing.
-        let current = match super::current_ceilings(&self.store, &resource).await {
-            Ok(c) => c,
-            Err(e) if e.waits() => return Err(e),
-            Err(_) => Default::default(),
+        // Options first: one the backend cannot change refuses the order before any quota moves.
+        let in_force = if options.is_empty() {
+            None
+        } else {
+            Some(self.backend.apply_options(&tenant, &options).await?)
         };
-        let merged = quota.merged_over(current);
-        let spec = super::input::quota_spec(&self.offering, merged).map_err(StepError::invalid)?;
-        let applied = self.backend.apply_quota(&tenant, &spec).await?;
-        self.store
-            .set_ceilings(&resource.uuid, merged.into())
-            .await?;
-        tracing::info!(uid, ?spec, "quotas re-applied");
-        self.publish_metadata(&resource, &tenant, Some(&applied))
+        let applied = if quota.is_empty() {
+            None
+        } else {
+            // The resource's current ceilings; a database hiccup waits (merging over nothing
+            // would send the other ceiling as unlimited), an unreadable Waldur record carries
+            // nothing.
+            let current = match super::current_ceilings(&self.store, &resource).await {
+                Ok(c) => c,
+                Err(e) if e.waits() => return Err(e),
+                Err(_) => Default::default(),
+            };
+            let merged = quota.merged_over(current);
+            let spec =
+                super::input::quota_spec(&self.offering, merged).map_err(StepError::invalid)?;
+            let applied = self.backend.apply_quota(&tenant, &spec).await?;
+            self.store
+                .set_ceilings(&resource.uuid, merged.into())
+                .await?;
+            tracing::info!(uid, ?spec, "quotas re-applied");
+            Some(applied)
+        };
+        self.publish_metadata(&resource, &tenant, applied.as_ref(), in_force.as_ref())
             .await
     }
 }

@@ -72,6 +72,7 @@ async fn fresh_create_stamps_the_user_and_drops_the_auto_key() {
         display_name: "My bucket".into(),
         resource_uuid: "12345678-1234-5678-9abc-123456789abc".into(),
         recorded: false,
+        options: Default::default(),
     };
     assert_eq!(
         h.backend.ensure_user(&spec).await.unwrap(),
@@ -104,6 +105,7 @@ async fn quota_body_omits_unordered_dimensions() {
         display_name: "q".into(),
         resource_uuid: "12345678-1234-5678-9abc-123456789abc".into(),
         recorded: false,
+        options: Default::default(),
     };
     h.backend.ensure_user(&spec).await.unwrap();
     let applied = h
@@ -146,6 +148,7 @@ async fn transient_and_permanent_errors_are_classified() {
         display_name: "d".into(),
         resource_uuid: "12345678-1234-5678-9abc-123456789abc".into(),
         recorded: false,
+        options: Default::default(),
     };
     h.backend.ensure_user(&spec).await.unwrap();
     h.sim.add_bucket("waldur-d", "b1", 1, 1);
@@ -197,6 +200,7 @@ async fn lookups_in_a_pass_share_one_user_listing_and_writes_refresh_it() {
         display_name: uid.into(),
         resource_uuid: "12345678-1234-5678-9abc-123456789abc".into(),
         recorded: false,
+        options: Default::default(),
     };
     for uid in ["waldur-a", "waldur-b", "waldur-c"] {
         h.backend.ensure_user(&spec(uid)).await.unwrap();
@@ -242,6 +246,7 @@ async fn a_user_listing_that_raced_a_write_is_not_reused() {
         display_name: "race".into(),
         resource_uuid: RESOURCE.into(),
         recorded: false,
+        options: Default::default(),
     };
     h.backend.ensure_user(&spec).await.unwrap();
     assert!(

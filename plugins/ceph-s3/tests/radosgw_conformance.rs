@@ -140,6 +140,7 @@ async fn quotas_read_back_in_bytes_and_bucket_quota_is_enforced() {
         display_name: "q".into(),
         resource_uuid: "12345678-1234-5678-9abc-123456789abc".into(),
         recorded: false,
+        options: Default::default(),
     };
     assert_eq!(
         h.backend.ensure_user(&spec).await.unwrap(),
@@ -214,6 +215,7 @@ async fn suspended_user_keys_are_refused() {
         display_name: "s".into(),
         resource_uuid: "12345678-1234-5678-9abc-123456789abc".into(),
         recorded: false,
+        options: Default::default(),
     };
     h.backend.ensure_user(&spec).await.unwrap();
     let k = generate_key_pair().unwrap();
@@ -249,6 +251,7 @@ async fn purge_removes_user_and_data() {
         display_name: "p".into(),
         resource_uuid: "12345678-1234-5678-9abc-123456789abc".into(),
         recorded: false,
+        options: Default::default(),
     };
     h.backend.ensure_user(&spec).await.unwrap();
     h.add_bucket(&uid, &format!("{uid}-data"), 100, 2).await;

@@ -5,7 +5,7 @@ use crate::client::EcsClient;
 use reqwest::Method;
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use site_agent_sdk::{BackendError, ErrorKind, validate_identifier};
+use site_agent_sdk::{BackendError, BucketPolicy, ErrorKind, validate_identifier};
 
 /// The tag that holds the ownership stamp on an object user.
 pub const STAMP_TAG: &str = "waldur-stamp";
@@ -333,6 +333,57 @@ impl EcsApi {
             .map(|_| ())
     }
 
+    /// The bucket's policy as an option: none is private (a `GET` answering 204, 404 or an
+    /// empty body all mean "no policy", reference §3.2); one granting `s3:GetObject` to
+    /// everyone is public-read; any other policy (an operator's own) reads as private.
+    pub async fn policy(&self, name: &str) -> Result<BucketPolicy, BackendError> {
+        let name = validate_identifier("bucket", name)?;
+        let v = found(
+            self.client
+                .call(
+                    "ECS read bucket policy",
+                    Method::GET,
+                    &format!("/object/bucket/{name}/policy"),
+                    &[("namespace", &self.namespace)],
+                    None,
+                )
+                .await,
+        )?
+        .unwrap_or(Value::Null);
+        Ok(if v == public_read(name) {
+            BucketPolicy::PublicRead
+        } else {
+            BucketPolicy::Private
+        })
+    }
+
+    /// Sets the policy option: public-read writes the policy, private deletes any (ECS refuses
+    /// a `PUT {}`: "Missing required field Statement").
+    pub async fn set_policy(&self, name: &str, policy: BucketPolicy) -> Result<(), BackendError> {
+        let name = validate_identifier("bucket", name)?;
+        let path = format!("/object/bucket/{name}/policy");
+        let q = [("namespace", self.namespace.as_str())];
+        match policy {
+            BucketPolicy::PublicRead => self
+                .client
+                .call(
+                    "ECS set bucket policy",
+                    Method::PUT,
+                    &path,
+                    &q,
+                    Some(&public_read(name)),
+                )
+                .await
+                .map(|_| ()),
+            BucketPolicy::Private => found(
+                self.client
+                    .call("ECS delete bucket policy", Method::DELETE, &path, &q, None)
+                    .await,
+            )
+            .map(|_| ()),
+        }
+    }
+
     /// Deletes an empty bucket; an absent one is success, one with objects `NotEmpty`.
     pub async fn delete_bucket(&self, name: &str) -> Result<(), BackendError> {
         let name = validate_identifier("bucket", name)?;
@@ -391,6 +442,12 @@ impl EcsApi {
             sample_time,
         })
     }
+}
+
+/// The policy that makes a bucket's objects readable by anyone.
+fn public_read(bucket: &str) -> Value {
+    json!({"Version": "2012-10-17", "Statement": [{"Sid": "waldur-public-read", "Effect": "Allow",
+        "Principal": "*", "Action": ["s3:GetObject"], "Resource": [format!("arn:aws:s3:::{bucket}/*")]}]})
 }
 
 /// RFC 3339 (or unix seconds) to unix seconds.

@@ -25,6 +25,12 @@ pub fn build(s: &EcsSettings) -> Result<Arc<dyn StorageBackend>, BackendError> {
             namespace: s.namespace.clone(),
             replication_group: s.replication_group.clone(),
         },
+        s3_http: site_agent_sdk::http::build_client(&site_agent_sdk::http::HttpConfig {
+            peer: "ECS S3".into(),
+            ..s.store.http.clone()
+        })?,
+        s3_private_endpoint: s.s3_private_endpoint.clone(),
+        s3_region: s.store.s3_region.clone(),
     };
     Ok(Arc::new(StampedBackend::new(
         ops,

@@ -10,13 +10,16 @@
 
 use crate::api::{EcsApi, GIB, quota_gb};
 use secrecy::{ExposeSecret, SecretString};
-use site_agent_sdk::keys::secret_fingerprint;
+use site_agent_sdk::keys::{generate_key_pair, secret_fingerprint};
 use site_agent_sdk::naming::bucket_for;
+use site_agent_sdk::s3bucket::S3Buckets;
+use site_agent_sdk::sigv4::{SignedHttp, Signer};
 use site_agent_sdk::vendor::{VendorOps, VendorUser};
 use site_agent_sdk::{
-    AccessKeyOrigin, AppliedQuota, BackendError, BucketModel, BucketUsage, Capabilities,
-    Enforcement, ErrorKind, KeyPair, KeyPolicy, QuotaCaps, QuotaScope, QuotaSpec, QuotaState,
-    RotationMode, Rounding, ScopeDims, ScopeQuota, SecretOrigin, StampPlace, Suspension,
+    AccessKeyOrigin, AppliedQuota, BackendError, BucketModel, BucketOptions, BucketUsage,
+    Capabilities, Enforcement, ErrorKind, KeyPair, KeyPolicy, OptionCaps, OptionSupport, QuotaCaps,
+    QuotaScope, QuotaSpec, QuotaState, RotationMode, Rounding, ScopeDims, ScopeQuota, SecretOrigin,
+    StampPlace, Suspension,
 };
 
 pub const CAPABILITIES: Capabilities = Capabilities {
@@ -44,13 +47,27 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     buckets: BucketModel::Granted,
     stamp: StampPlace::Tag,
     suspend: true,
-    purge: false,
+    purge: true,
     metered_series: false,
     usage_precision: 1024,
+    options: OptionCaps {
+        // Fixed when the bucket is made (`is_encryption_enabled`).
+        encryption: OptionSupport::AtCreate,
+        // S3 `PUT ?versioning` with the owner's key on the private S3 URL.
+        versioning: OptionSupport::Changeable,
+        // The Management API's bucket policy (private = no policy).
+        policy: OptionSupport::Changeable,
+        // The CloudStack ECS driver refuses it ("Dell ECS doesn't support this feature").
+        object_lock: OptionSupport::No,
+    },
 };
 
 pub struct EcsOps {
     pub api: EcsApi,
+    /// The agent's own S3 calls (versioning, purge): the private S3 URL.
+    pub s3_http: reqwest::Client,
+    pub s3_private_endpoint: String,
+    pub s3_region: String,
 }
 
 fn foreign(bucket: &str) -> BackendError {
@@ -60,6 +77,36 @@ fn foreign(bucket: &str) -> BackendError {
 }
 
 impl EcsOps {
+    /// The S3 bucket client signed as the user (its access key is its name).
+    fn s3(&self, uid: &str, secret: SecretString) -> S3Buckets {
+        S3Buckets::new(
+            SignedHttp::new(
+                self.s3_http.clone(),
+                Signer::new(uid.to_string(), secret, self.s3_region.clone(), "s3"),
+            ),
+            &self.s3_private_endpoint,
+            "ECS S3",
+        )
+    }
+
+    /// Runs `f` with an S3 client signed by one of the user's secrets; where it has none yet
+    /// (a Create, before its key), with a temporary one that is removed afterwards (one left
+    /// by a crash is a key Waldur does not hold: the order's key step prunes it).
+    async fn with_owner_key<F, Fut>(&self, uid: &str, f: F) -> Result<(), BackendError>
+    where
+        F: FnOnce(S3Buckets) -> Fut,
+        Fut: std::future::Future<Output = Result<(), BackendError>>,
+    {
+        if let Some(secret) = self.api.secrets(uid).await?.into_iter().next() {
+            return f(self.s3(uid, secret)).await;
+        }
+        let temp = generate_key_pair()?.secret_key;
+        self.api.add_secret(uid, &temp).await?;
+        let r = f(self.s3(uid, temp.clone())).await;
+        self.api.delete_secret(uid, &temp).await?;
+        r
+    }
+
     /// The secret of `uid` whose fingerprint is `id`.
     async fn secret_by_id(
         &self,
@@ -105,23 +152,26 @@ impl VendorOps for EcsOps {
 
     /// A new user whose bucket name is taken goes again: the order is refused cleanly.
     async fn after_create(&self, uid: &str) -> Result<(), BackendError> {
-        match self.provision(uid).await {
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+        let name = bucket_for(uid)?;
+        match self.api.bucket(&name).await? {
+            Some(b) if b.owner != uid => {
                 self.api.delete_user(uid).await?;
-                Err(e)
+                Err(foreign(&name))
             }
-            other => other,
+            _ => Ok(()),
         }
     }
 
-    /// The resource's bucket, owned by the user; made without a quota (the user has no key
-    /// yet; the ceiling follows at once). One of that name owned by anyone else is refused.
-    async fn provision(&self, uid: &str) -> Result<(), BackendError> {
+    /// The resource's bucket, owned by the user, with the encryption asked for (fixed from
+    /// then on); made without a quota (the user has no key yet; the ceiling follows at once).
+    /// One of that name owned by anyone else is refused.
+    async fn provision(&self, uid: &str, options: &BucketOptions) -> Result<(), BackendError> {
         let name = bucket_for(uid)?;
+        let encryption = options.encryption.unwrap_or(false);
         match self.api.bucket(&name).await? {
             Some(b) if b.owner == uid => Ok(()),
             Some(_) => Err(foreign(&name)),
-            None => match self.api.create_bucket(&name, uid, None, false).await {
+            None => match self.api.create_bucket(&name, uid, None, encryption).await {
                 Ok(()) => Ok(()),
                 // Made by an answer that was lost: whose it is decides.
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => {
@@ -133,6 +183,41 @@ impl VendorOps for EcsOps {
                 Err(e) => Err(e),
             },
         }
+    }
+
+    /// Versioning over S3 with the owner's key; the policy through the Management API.
+    async fn set_options(&self, uid: &str, options: &BucketOptions) -> Result<(), BackendError> {
+        let name = bucket_for(uid)?;
+        if let Some(p) = options.policy {
+            self.api.set_policy(&name, p).await?;
+        }
+        if let Some(on) = options.versioning {
+            self.with_owner_key(uid, |s3| {
+                let name = name.clone();
+                async move { s3.set_versioning(&name, on).await }
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn options(&self, uid: &str) -> Result<BucketOptions, BackendError> {
+        let name = bucket_for(uid)?;
+        let Some(b) = self.api.bucket(&name).await? else {
+            return Ok(BucketOptions::default());
+        };
+        let policy = self.api.policy(&name).await?;
+        // Read only with a key the user already has (no key is made just to look).
+        let versioning = match self.api.secrets(uid).await?.into_iter().next() {
+            Some(secret) => Some(self.s3(uid, secret).versioning(&name).await?),
+            None => None,
+        };
+        Ok(BucketOptions {
+            encryption: Some(b.encryption),
+            versioning,
+            policy: Some(policy),
+            object_lock: Some(false),
+        })
     }
 
     async fn user(&self, uid: &str) -> Result<Option<VendorUser>, BackendError> {
@@ -156,12 +241,26 @@ impl VendorOps for EcsOps {
     }
 
     /// Buckets first (ECS refuses to deactivate a user that owns any), each refused by ECS
-    /// while it holds objects; the user's secrets go with the user.
+    /// while it holds objects unless `purge`, which empties them over S3 with the owner's key
+    /// (every version); the user's secrets go with the user.
     async fn delete_user(&self, uid: &str, purge: bool) -> Result<(), BackendError> {
-        if purge {
-            return Err(BackendError::unsupported(
-                "purge is not supported on ECS yet; empty the buckets, then retry the termination",
-            ));
+        let owned = self.owned(uid).await?;
+        if purge && !owned.is_empty() {
+            // A locked user's key is refused by S3: unlocked for the purge (the user goes
+            // right after; a write meanwhile makes the bucket delete fail and the retry purge
+            // again).
+            self.api.set_locked(uid, false).await?;
+            self.with_owner_key(uid, |s3| {
+                let owned = owned.clone();
+                async move {
+                    for b in &owned {
+                        let gone = s3.purge(b).await?;
+                        tracing::info!(uid, bucket = %b, objects = gone, "purged a bucket of the resource");
+                    }
+                    Ok(())
+                }
+            })
+            .await?;
         }
         for b in self.owned(uid).await? {
             self.api.delete_bucket(&b).await?;
@@ -279,5 +378,9 @@ impl VendorOps for EcsOps {
 
     fn resource_bucket(&self, uid: &str) -> Option<String> {
         bucket_for(uid).ok()
+    }
+
+    async fn close(&self) {
+        self.api.client.logout().await
     }
 }

@@ -108,9 +108,6 @@ impl EcsSettings {
         }
         let replication_group =
             string_setting(map, "replication_group", &mut p).filter(|s| !s.is_empty());
-        if store.purge_data {
-            p.push("`purge_data` is not supported on ECS yet: a termination refuses while buckets hold objects; remove the setting".into());
-        }
         let s3_private_endpoint = if map.contains_key("s3_private_endpoint") {
             http_url(map, "s3_private_endpoint", &mut p).unwrap_or_default()
         } else {
@@ -148,20 +145,6 @@ mod tests {
         assert_eq!(s.management_url, "https://ecs:4443");
         assert_eq!(s.s3_private_endpoint, "https://s3.example");
         assert!(!format!("{s:?}").contains("pw-canary"));
-    }
-
-    #[test]
-    fn purge_is_refused_until_ecs_can_empty_buckets() {
-        let e = parse(
-            json!({"management_url": "https://ecs:4443", "username": "mgmt", "password": "pw",
-            "namespace": "waldur", "s3_endpoint": "https://s3.example", "purge_data": true}),
-        )
-        .unwrap_err()
-        .join("\n");
-        assert!(
-            e.contains("`purge_data` is not supported on ECS yet"),
-            "{e}"
-        );
     }
 
     #[test]

@@ -30,7 +30,8 @@ impl EcsHarness {
             .unwrap();
         let settings = EcsSettings::from_map(
             json!({"management_url": sim.url(), "username": "mgmt", "password": "mgmt-secret",
-                   "namespace": "waldur", "s3_endpoint": "https://s3.example"})
+                   "namespace": "waldur", "s3_endpoint": "https://s3.example",
+                   "s3_private_endpoint": sim.s3_url()})
             .as_object()
             .unwrap(),
         )
@@ -103,6 +104,7 @@ fn spec(uid: &str) -> UserSpec {
         display_name: uid.into(),
         resource_uuid: RESOURCE.into(),
         recorded: false,
+        options: Default::default(),
     }
 }
 

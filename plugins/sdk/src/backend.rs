@@ -1,8 +1,8 @@
 //! The `StorageBackend` trait: small, async and vendor-neutral.
 
 use crate::{
-    AppliedQuota, BackendError, Capabilities, ConnectionInfo, DeleteMode, Ensured, KeyPair,
-    QuotaSpec, Tenant, UsageSample, UserInfo, UserSpec,
+    AppliedQuota, BackendError, BucketOptions, Capabilities, ConnectionInfo, DeleteMode, Ensured,
+    KeyPair, QuotaSpec, Tenant, UsageSample, UserInfo, UserSpec,
 };
 
 /// Everything the agent needs from an object store. Implementations must be idempotent:
@@ -47,6 +47,17 @@ pub trait StorageBackend: Send + Sync {
 
     /// Reads the quotas in force.
     async fn quota(&self, uid: &str) -> Result<AppliedQuota, BackendError>;
+
+    /// Applies the bucket options asked for that can change on an existing bucket
+    /// (`Capabilities::options`); returns the options in force.
+    async fn apply_options(
+        &self,
+        tenant: &Tenant,
+        options: &BucketOptions,
+    ) -> Result<BucketOptions, BackendError>;
+
+    /// The options in force on the resource's bucket (all `None` on a backend without any).
+    async fn bucket_options(&self, uid: &str) -> Result<BucketOptions, BackendError>;
 
     async fn set_suspended(&self, tenant: &Tenant, suspended: bool) -> Result<(), BackendError>;
 
@@ -98,6 +109,10 @@ pub trait StorageBackend: Send + Sync {
     /// the customer's working key. Refused unless the tenant is proven this resource's;
     /// `Unsupported` where secrets cannot be read back.
     async fn existing_keys(&self, tenant: &Tenant) -> Result<Vec<KeyPair>, BackendError>;
+
+    /// The agent is stopping: end any session with the backend (best effort, bounded by the
+    /// caller). Backends without sessions do nothing.
+    async fn close(&self);
 
     /// Adopting: writes this resource's stamp on the user where the backend can store one on
     /// an existing user; `Ok(false)` where it cannot (the agent's records are the proof).

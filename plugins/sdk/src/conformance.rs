@@ -33,6 +33,7 @@ fn spec(uid: &str) -> UserSpec {
         display_name: format!("conformance {uid}"),
         resource_uuid: RESOURCE.into(),
         recorded: false,
+        options: Default::default(),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod keys;
 pub mod naming;
 pub mod ownership;
 pub mod plugin;
+pub mod s3bucket;
 pub mod s3error;
 pub mod scrub;
 pub mod settings;

@@ -5,9 +5,9 @@ use crate::naming::{NameParts, NamingPolicy};
 use crate::ownership::{Owner, owner};
 use crate::vendor::{VendorOps, VendorUser};
 use crate::{
-    AppliedQuota, BackendError, BucketModel, Capabilities, ConnectionInfo, DeleteMode, Ensured,
-    ErrorKind, KeyPair, QuotaSpec, StampPlace, StorageBackend, Tenant, UsageSample, UserInfo,
-    UserSpec, validate_identifier,
+    AppliedQuota, BackendError, BucketModel, BucketOptions, Capabilities, ConnectionInfo,
+    DeleteMode, Ensured, ErrorKind, KeyPair, QuotaSpec, StampPlace, StorageBackend, Tenant,
+    UsageSample, UserInfo, UserSpec, validate_identifier,
 };
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -93,6 +93,7 @@ impl<V: VendorOps> StampedBackend<V> {
     async fn adopt(
         &self,
         tenant: &Tenant,
+        options: &BucketOptions,
         create_error: BackendError,
     ) -> Result<Ensured, BackendError> {
         let uid = tenant.uid.as_str();
@@ -120,7 +121,7 @@ impl<V: VendorOps> StampedBackend<V> {
             },
             Owner::Someone => return Err(taken(uid)),
         }
-        self.ops.provision(uid).await?;
+        self.ops.provision(uid, options).await?;
         self.remember(tenant);
         Ok(Ensured::Adopted)
     }
@@ -176,13 +177,13 @@ impl<V: VendorOps> StorageBackend for StampedBackend<V> {
         match self.ops.create_user(uid, &name, &tenant.stamp()).await {
             Ok(()) => {
                 self.ops.after_create(uid).await?;
-                self.ops.provision(uid).await?;
+                self.ops.provision(uid, &spec.options).await?;
                 self.remember(&tenant);
                 Ok(Ensured::Created)
             }
             // Whatever the create answered (croit reports a duplicate as a plain 500 after its
             // own retries), the user as it is now decides: adopt our own, refuse another's.
-            Err(e) => self.adopt(&tenant, e).await,
+            Err(e) => self.adopt(&tenant, &spec.options, e).await,
         }
     }
 
@@ -212,6 +213,21 @@ impl<V: VendorOps> StorageBackend for StampedBackend<V> {
     async fn quota(&self, uid: &str) -> Result<AppliedQuota, BackendError> {
         validate_identifier("S3 user id", uid)?;
         self.ops.quotas(uid).await
+    }
+
+    async fn apply_options(
+        &self,
+        tenant: &Tenant,
+        options: &BucketOptions,
+    ) -> Result<BucketOptions, BackendError> {
+        self.check_owned(tenant).await?;
+        self.ops.set_options(&tenant.uid, options).await?;
+        self.ops.options(&tenant.uid).await
+    }
+
+    async fn bucket_options(&self, uid: &str) -> Result<BucketOptions, BackendError> {
+        validate_identifier("S3 user id", uid)?;
+        self.ops.options(uid).await
     }
 
     /// Always carried out (vendors make it idempotent): a suspension cut short must be
@@ -261,6 +277,10 @@ impl<V: VendorOps> StorageBackend for StampedBackend<V> {
                 _ => Ok(()),
             },
         }
+    }
+
+    async fn close(&self) {
+        self.ops.close().await
     }
 
     async fn existing_keys(&self, tenant: &Tenant) -> Result<Vec<KeyPair>, BackendError> {

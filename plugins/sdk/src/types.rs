@@ -4,7 +4,7 @@ use secrecy::SecretString;
 use serde::Serialize;
 
 /// What the agent asks for when it makes sure a resource's S3 user exists.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct UserSpec {
     /// The backend user id (already namespaced and validated).
     pub uid: String,
@@ -14,6 +14,133 @@ pub struct UserSpec {
     pub resource_uuid: String,
     /// The agent's records prove an existing `uid` is this resource's (see [`Tenant::recorded`]).
     pub recorded: bool,
+    /// The bucket options the order asks for; those fixed at creation are applied when the
+    /// resource's bucket is made (see [`OptionCaps`]).
+    pub options: BucketOptions,
+}
+
+/// Who may read a bucket's objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BucketPolicy {
+    /// The owner only (no bucket policy).
+    Private,
+    /// Anyone may read objects (`s3:GetObject` for `*`).
+    PublicRead,
+}
+
+/// Bucket settings an order asks for (`None`: not asked, the vendor's default holds), or that
+/// a backend reports in force (`None`: not known there).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct BucketOptions {
+    pub encryption: Option<bool>,
+    pub versioning: Option<bool>,
+    pub policy: Option<BucketPolicy>,
+    pub object_lock: Option<bool>,
+}
+
+impl BucketOptions {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// These options, each one not asked taken from `base`.
+    pub fn merged_over(self, base: BucketOptions) -> BucketOptions {
+        BucketOptions {
+            encryption: self.encryption.or(base.encryption),
+            versioning: self.versioning.or(base.versioning),
+            policy: self.policy.or(base.policy),
+            object_lock: self.object_lock.or(base.object_lock),
+        }
+    }
+}
+
+/// How a backend honours one bucket option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptionSupport {
+    /// Not at all: asking for it on errs the order.
+    No,
+    /// Only when the bucket is made; an Update asking to change it errs.
+    AtCreate,
+    /// At creation and later.
+    Changeable,
+}
+
+/// The bucket options a backend honours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptionCaps {
+    pub encryption: OptionSupport,
+    pub versioning: OptionSupport,
+    pub policy: OptionSupport,
+    pub object_lock: OptionSupport,
+}
+
+impl OptionCaps {
+    /// A backend with no bucket options (asking for any on errs the order).
+    pub const NONE: OptionCaps = OptionCaps {
+        encryption: OptionSupport::No,
+        versioning: OptionSupport::No,
+        policy: OptionSupport::No,
+        object_lock: OptionSupport::No,
+    };
+
+    /// Whether `wanted` can be honoured: on a new bucket (`in_force` is `None`) or on one whose
+    /// options are `in_force`. Asking for the vendor default ("off", private) is always fine.
+    pub fn check(
+        &self,
+        kind: &str,
+        wanted: &BucketOptions,
+        in_force: Option<&BucketOptions>,
+    ) -> Result<(), crate::BackendError> {
+        let rows = [
+            (
+                "Encryption",
+                self.encryption,
+                wanted.encryption == Some(true),
+                wanted.encryption.is_some()
+                    && in_force.is_some_and(|f| {
+                        f.encryption.is_some() && f.encryption != wanted.encryption
+                    }),
+            ),
+            (
+                "Versioning",
+                self.versioning,
+                wanted.versioning == Some(true),
+                false,
+            ),
+            (
+                "A public-read bucket policy",
+                self.policy,
+                wanted.policy == Some(BucketPolicy::PublicRead),
+                false,
+            ),
+            (
+                "Object Lock",
+                self.object_lock,
+                wanted.object_lock == Some(true),
+                wanted.object_lock.is_some()
+                    && in_force.is_some_and(|f| {
+                        f.object_lock.is_some() && f.object_lock != wanted.object_lock
+                    }),
+            ),
+        ];
+        for (name, support, on, changes) in rows {
+            match support {
+                OptionSupport::No if on => {
+                    return Err(crate::BackendError::unsupported(format!(
+                        "{name} is not supported on {kind}"
+                    )));
+                }
+                OptionSupport::AtCreate if changes => {
+                    return Err(crate::BackendError::invalid(format!(
+                        "{name} can only be chosen when the bucket is made; it cannot be changed on an existing resource"
+                    )));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Whether `stamp` is any agent's ownership stamp (of whichever resource).
@@ -391,6 +518,8 @@ pub struct Capabilities {
     pub metered_series: bool,
     /// Usage is reported in units of this many bytes, rounded down (ECS meters in KB).
     pub usage_precision: u64,
+    /// The bucket options an order may ask for.
+    pub options: OptionCaps,
 }
 
 /// Non-secret connection facts published to the resource's metadata.

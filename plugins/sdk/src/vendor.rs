@@ -2,7 +2,9 @@
 //! [`crate::stamped::StampedBackend`] wraps any of them into a [`crate::StorageBackend`] and
 //! applies the shared rules (stamp, adopt or refuse, key and delete safety) once for all.
 
-use crate::{AppliedQuota, BackendError, BucketUsage, Capabilities, KeyPair, QuotaSpec};
+use crate::{
+    AppliedQuota, BackendError, BucketOptions, BucketUsage, Capabilities, KeyPair, QuotaSpec,
+};
 
 /// A user as the vendor reports it.
 #[derive(Debug, Clone, Default)]
@@ -47,10 +49,24 @@ pub trait VendorOps: Send + Sync {
         Ok(())
     }
     /// What a resource needs beside its user (the `Granted` model: its bucket and the policy
-    /// on it). Idempotent; runs on create and on adopt alike, so an interrupted create is
-    /// completed by the next attempt.
-    async fn provision(&self, _uid: &str) -> Result<(), BackendError> {
+    /// on it), made with the `options` fixed at creation. Idempotent; runs on create and on
+    /// adopt alike, so an interrupted create is completed by the next attempt.
+    async fn provision(&self, _uid: &str, _options: &BucketOptions) -> Result<(), BackendError> {
         Ok(())
+    }
+    /// Applies the changeable bucket options asked for (only those the capabilities name).
+    async fn set_options(&self, uid: &str, options: &BucketOptions) -> Result<(), BackendError> {
+        if options.is_empty() {
+            return Ok(());
+        }
+        Err(BackendError::unsupported(format!(
+            "{} has no bucket options ({uid})",
+            self.kind()
+        )))
+    }
+    /// The bucket options in force (all `None` where the vendor has none).
+    async fn options(&self, _uid: &str) -> Result<BucketOptions, BackendError> {
+        Ok(BucketOptions::default())
     }
     async fn user(&self, uid: &str) -> Result<Option<VendorUser>, BackendError>;
     /// Deletes the user; `NotFound` for an absent user; a user with data is refused with
@@ -86,6 +102,8 @@ pub trait VendorOps: Send + Sync {
             self.kind()
         )))
     }
+    /// Ends the vendor session, if it has one (ECS: `GET /logout`).
+    async fn close(&self) {}
     /// The bucket the agent made for the resource (`Granted` model only).
     fn resource_bucket(&self, _uid: &str) -> Option<String> {
         None

@@ -40,6 +40,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     purge: true,
     metered_series: false,
     usage_precision: 1,
+    options: site_agent_sdk::OptionCaps::NONE,
 };
 
 /// The tag holding the ownership stamp (on the user, and the same on its bucket).
@@ -199,7 +200,11 @@ impl VendorOps for SeaweedOps {
         }
     }
 
-    async fn provision(&self, uid: &str) -> Result<(), BackendError> {
+    async fn provision(
+        &self,
+        uid: &str,
+        _options: &site_agent_sdk::BucketOptions,
+    ) -> Result<(), BackendError> {
         let bucket = self
             .own_bucket(uid, true)
             .await?

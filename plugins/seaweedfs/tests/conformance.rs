@@ -125,6 +125,7 @@ fn spec(uid: &str) -> site_agent_sdk::UserSpec {
         display_name: uid.into(),
         resource_uuid: RESOURCE.into(),
         recorded: false,
+        options: Default::default(),
     }
 }
 

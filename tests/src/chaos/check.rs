@@ -133,7 +133,7 @@ async fn users_keys_quotas(w: &mut World, bad: &mut Vec<String>) -> anyhow::Resu
         }
         let mut live: Vec<String> = user.access_keys.clone();
         let held = w.waldur.api_keys(resource);
-        let mut held_ids: Vec<String> = held.iter().map(|k| k.client_id.clone()).collect();
+        let mut held_ids: Vec<String> = held.iter().map(|k| w.storage.key_identity(k)).collect();
         live.sort();
         held_ids.sort();
         if live != held_ids {
@@ -150,8 +150,12 @@ async fn users_keys_quotas(w: &mut World, bad: &mut Vec<String>) -> anyhow::Resu
                 ));
             }
         }
-        if held.len() != 2 {
-            bad.push(format!("resource {resource}: {} keys, not 2", held.len()));
+        let want = w.storage.keys_per_resource();
+        if held.len() != want {
+            bad.push(format!(
+                "resource {resource}: {} keys, not {want}",
+                held.len()
+            ));
         }
         if let Some(c) = w.ceilings.get(resource) {
             quota(w, resource, c, &user, bad);
@@ -165,7 +169,7 @@ async fn users_keys_quotas(w: &mut World, bad: &mut Vec<String>) -> anyhow::Resu
             .iter()
             .find(|k| k.uuid == rot.key)
         {
-            Some(k) if k.state == "OK" && k.client_id != rot.old_client_id => {}
+            Some(k) if k.state == "OK" && w.storage.key_identity(k) != rot.old_key => {}
             Some(k) => bad.push(format!(
                 "key {} (rotated in iteration {}): {} with access key {}",
                 rot.key, rot.iteration, k.state, k.client_id
@@ -176,11 +180,11 @@ async fn users_keys_quotas(w: &mut World, bad: &mut Vec<String>) -> anyhow::Resu
         if w.storage
             .user(&uid)
             .await?
-            .is_some_and(|u| u.access_keys.contains(&rot.old_client_id))
+            .is_some_and(|u| u.access_keys.contains(&rot.old_key))
         {
             bad.push(format!(
                 "key {}: the replaced access key {} still works",
-                rot.key, rot.old_client_id
+                rot.key, rot.old_key
             ));
         }
     }
@@ -189,15 +193,12 @@ async fn users_keys_quotas(w: &mut World, bad: &mut Vec<String>) -> anyhow::Resu
 }
 
 fn quota(w: &World, resource: &str, c: &Ceilings, user: &StoredUser, bad: &mut Vec<String>) {
-    let bytes = w.storage.quota_bytes(c.storage_gb);
-    let objects = c.objects.map_or(-1, |o| o as i64);
-    for (scope, q) in [("user", &user.quotas[0]), ("bucket", &user.quotas[1])] {
-        if !q.0 || q.1 != bytes || q.2 != objects {
-            bad.push(format!(
-                "resource {resource}: {scope} quota {q:?}, ordered {} GB / {:?} objects",
-                c.storage_gb, c.objects
-            ));
-        }
+    let want = w.storage.expected_quotas(c.storage_gb, c.objects);
+    if user.quotas != want {
+        bad.push(format!(
+            "resource {resource}: quotas {:?}, ordered {} GB / {:?} objects (expected {want:?})",
+            user.quotas, c.storage_gb, c.objects
+        ));
     }
 }
 

@@ -1,9 +1,12 @@
-//! The object store of a chaos run: croit-sim, or (with `CHAOS_BACKEND=rgw`) the real Ceph
+//! The object store of a chaos run: croit-sim, (with `CHAOS_BACKEND=rgw`) the real Ceph
 //! RadosGW of `../shared/peers`, read through its Admin Ops API and written as a customer
-//! would, over S3 with the customer's own key.
+//! would, over S3 with the customer's own key, or (with `CHAOS_BACKEND=ecs`) ecs-sim, where a
+//! resource holds one key whose access key is the user and keys are told apart by secret.
 
 use crate::croit::{CroitAuth, CroitSim};
+use crate::ecs::EcsSim;
 use crate::s3::{RgwPeer, S3User};
+use crate::waldur::ApiKeyRow;
 use site_agent_ceph_s3::CephS3Settings;
 use site_agent_ceph_s3::radosgw::{QuotaType, RgwBucket, RgwClient};
 
@@ -12,11 +15,15 @@ pub const CROIT_TOKEN: &str = "chaos-croit-token";
 /// A user as the store reports it.
 #[derive(Debug, Clone)]
 pub struct StoredUser {
+    /// The ownership stamp, wherever the store keeps it (e-mail, tag).
     pub email: String,
+    /// Its keys, by [`Storage::key_identity`].
     pub access_keys: Vec<String>,
-    /// (enabled, bytes or -1, objects or -1) of the user and the bucket quota.
-    pub quotas: [(bool, i64, i64); 2],
+    /// (scope, (enabled, bytes or -1, objects or -1)) of each quota the store has.
+    pub quotas: Vec<(&'static str, (bool, i64, i64))>,
     pub buckets: Vec<String>,
+    /// Whether a Terminate without purge must be refused.
+    pub holds_data: bool,
     pub bytes: u64,
     pub objects: u64,
 }
@@ -29,7 +36,10 @@ pub enum Storage {
         /// Unique per run: this run's users among everything else on the cluster.
         prefix: String,
     },
+    Ecs(EcsSim),
 }
+
+const GIB: u64 = 1 << 30;
 
 impl Storage {
     /// croit-sim, or the real RGW when `CHAOS_BACKEND=rgw` (its endpoint and admin key from
@@ -56,15 +66,80 @@ impl Storage {
                 prefix,
             });
         }
+        if std::env::var("CHAOS_BACKEND").as_deref() == Ok("ecs") {
+            return Ok(Storage::Ecs(
+                EcsSim::start("chaos-mgmt", "chaos-mgmt-secret", &["waldur"]).await?,
+            ));
+        }
         Ok(Storage::Croit(
             CroitSim::start(CroitAuth::Bearer(CROIT_TOKEN.into())).await?,
         ))
+    }
+
+    /// The `backend_type` the agent is configured with.
+    pub fn backend_type(&self) -> &'static str {
+        match self {
+            Storage::Ecs(_) => "dell_ecs",
+            _ => "ceph_s3",
+        }
+    }
+
+    /// How many Waldur keys a resource holds.
+    pub fn keys_per_resource(&self) -> usize {
+        match self {
+            Storage::Ecs(_) => 1,
+            _ => 2,
+        }
+    }
+
+    /// What tells a key apart: its access key, or on ECS (where every secret shares the
+    /// access key, the user) its secret.
+    pub fn key_identity(&self, k: &ApiKeyRow) -> String {
+        match self {
+            Storage::Ecs(_) => k.api_key.clone(),
+            _ => k.client_id.clone(),
+        }
+    }
+
+    /// Words of the refusal of a Terminate while data remains.
+    pub fn not_empty_words(&self) -> &'static str {
+        match self {
+            Storage::Ecs(_) => "still holds",
+            _ => "still owns",
+        }
+    }
+
+    /// The quotas an ordered ceiling reads back as, per scope the store has.
+    pub fn expected_quotas(
+        &self,
+        gb: u64,
+        objects: Option<u64>,
+    ) -> Vec<(&'static str, (bool, i64, i64))> {
+        let o = objects.map_or(-1, |o| o as i64);
+        match self {
+            // Whole GB (one ordered GB is a GiB here); no object quota.
+            Storage::Ecs(_) => vec![("bucket", (true, (gb * GIB) as i64, -1))],
+            _ => {
+                let b = self.quota_bytes(gb);
+                vec![("user", (true, b, o)), ("bucket", (true, b, o))]
+            }
+        }
+    }
+
+    /// A metering pass on stores that meter (ECS): what billing reports catches up, stamped
+    /// with the real time (so a reading's time is the time of the data it reports).
+    pub fn meter(&self) {
+        if let Storage::Ecs(sim) = self {
+            sim.set_now(chrono::Utc::now().timestamp());
+            sim.meter();
+        }
     }
 
     pub fn name(&self) -> &'static str {
         match self {
             Storage::Croit(_) => "croit-sim",
             Storage::Rgw { .. } => "real Ceph RGW",
+            Storage::Ecs(_) => "ecs-sim",
         }
     }
 
@@ -74,6 +149,8 @@ impl Storage {
         match self {
             Storage::Croit(_) => 1_000_000_000,
             Storage::Rgw { .. } => 1 << 20,
+            // ECS quotas are whole GiB; ecs-sim stores sizes, not data.
+            Storage::Ecs(_) => GIB,
         }
     }
 
@@ -82,7 +159,7 @@ impl Storage {
         let bytes = gb * self.unit_factor();
         match self {
             Storage::Croit(_) => (bytes.div_ceil(1024) * 1024) as i64,
-            Storage::Rgw { .. } => bytes as i64,
+            Storage::Rgw { .. } | Storage::Ecs(_) => bytes as i64,
         }
     }
 
@@ -98,6 +175,11 @@ impl Storage {
                 "flavour: radosgw\n      s3_endpoint: {}\n      admin_access_key: {}\n      admin_secret_key: {}\n      s3_region: default\n      allocation_prefix: {prefix}\n      timeout: 5",
                 peer.endpoint, peer.admin_access_key, peer.admin_secret_key
             ),
+            Storage::Ecs(sim) => format!(
+                "management_url: {}\n      username: chaos-mgmt\n      password: chaos-mgmt-secret\n      namespace: waldur\n      s3_endpoint: https://s3.ecs.chaos\n      s3_private_endpoint: {}\n      timeout: 5",
+                sim.url(),
+                sim.s3_url()
+            ),
         }
     }
 
@@ -105,6 +187,7 @@ impl Storage {
     pub async fn users(&self) -> anyhow::Result<Vec<String>> {
         Ok(match self {
             Storage::Croit(sim) => sim.users(),
+            Storage::Ecs(sim) => sim.users(),
             Storage::Rgw { admin, prefix, .. } => admin
                 .list_users()
                 .await?
@@ -119,18 +202,25 @@ impl Storage {
             Storage::Croit(sim) => Ok(sim.user(uid).map(|u| StoredUser {
                 email: u.email,
                 access_keys: u.keys.iter().map(|k| k.0.clone()).collect(),
-                quotas: [
+                quotas: vec![
                     (
-                        u.user_quota.enabled,
-                        u.user_quota.max_size,
-                        u.user_quota.max_objects,
+                        "user",
+                        (
+                            u.user_quota.enabled,
+                            u.user_quota.max_size,
+                            u.user_quota.max_objects,
+                        ),
                     ),
                     (
-                        u.bucket_quota.enabled,
-                        u.bucket_quota.max_size,
-                        u.bucket_quota.max_objects,
+                        "bucket",
+                        (
+                            u.bucket_quota.enabled,
+                            u.bucket_quota.max_size,
+                            u.bucket_quota.max_objects,
+                        ),
                     ),
                 ],
+                holds_data: !u.buckets.is_empty(),
                 bytes: u.buckets.iter().map(|b| b.1).sum(),
                 objects: u.buckets.iter().map(|b| b.2).sum(),
                 buckets: u.buckets.into_iter().map(|b| b.0).collect(),
@@ -155,10 +245,39 @@ impl Storage {
                 Ok(Some(StoredUser {
                     email: u.email,
                     access_keys: u.keys.into_iter().map(|k| k.access_key).collect(),
-                    quotas: [q(QuotaType::User).await?, q(QuotaType::Bucket).await?],
+                    quotas: vec![
+                        ("user", q(QuotaType::User).await?),
+                        ("bucket", q(QuotaType::Bucket).await?),
+                    ],
+                    holds_data: !buckets.is_empty(),
                     bytes: buckets.iter().map(|b| main(b).0).sum(),
                     objects: buckets.iter().map(|b| main(b).1).sum(),
                     buckets: buckets.into_iter().map(|b| b.bucket).collect(),
+                }))
+            }
+            Storage::Ecs(sim) => {
+                let Some((tags, _, secrets)) = sim.user(uid) else {
+                    return Ok(None);
+                };
+                let stamp = tags
+                    .iter()
+                    .find(|(k, _)| k == "waldur-stamp")
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default();
+                // The resource's bucket carries the quota; every bucket the user owns counts,
+                // as metering reports it (whole KB per bucket).
+                let (quota, owned) = sim.owned_by(uid);
+                let bytes = owned.iter().map(|b| b.1 / 1024 * 1024).sum();
+                let objects = owned.iter().map(|b| b.2).sum();
+                let buckets = owned.into_iter().map(|b| b.0).collect();
+                Ok(Some(StoredUser {
+                    email: stamp,
+                    access_keys: secrets,
+                    quotas: vec![("bucket", (quota > 0, quota.max(0) * GIB as i64, -1))],
+                    holds_data: objects > 0,
+                    bytes,
+                    objects,
+                    buckets,
                 }))
             }
         }
@@ -170,6 +289,7 @@ impl Storage {
             Storage::Croit(sim) => sim
                 .user(uid)
                 .is_some_and(|u| u.keys.iter().any(|(a, s)| a == access_key && s == secret)),
+            Storage::Ecs(sim) => access_key == uid && sim.key_works(access_key, secret),
             Storage::Rgw { peer, .. } => {
                 // A signed listing of a bucket that does not exist: a working key gets
                 // NoSuchBucket, a wrong one InvalidAccessKeyId or SignatureDoesNotMatch.
@@ -195,6 +315,17 @@ impl Storage {
                 sim.add_bucket(uid, bucket, bytes, objects);
                 Ok(())
             }
+            // Into the resource's bucket (named like the user), under the ceiling.
+            Storage::Ecs(sim) => {
+                let mine = site_agent_sdk::naming::bucket_for(uid)?;
+                let n = objects.clamp(1, 20);
+                for i in 0..n {
+                    sim.put_object(&mine, &format!("{bucket}-o{i}"), bytes / n)
+                        .map_err(|e| anyhow::anyhow!("put into {mine}: {e}"))?;
+                }
+                self.meter();
+                Ok(())
+            }
             Storage::Rgw { peer, .. } => {
                 let (ak, sk) = key.ok_or_else(|| anyhow::anyhow!("no key to write with"))?;
                 let s3 = S3User::new(&peer.endpoint, "default", ak, sk);
@@ -217,6 +348,13 @@ impl Storage {
                 for b in user.buckets {
                     sim.remove_bucket(uid, &b);
                 }
+                Ok(())
+            }
+            Storage::Ecs(sim) => {
+                for b in user.buckets {
+                    sim.delete_objects(&b);
+                }
+                self.meter();
                 Ok(())
             }
             Storage::Rgw { peer, .. } => {

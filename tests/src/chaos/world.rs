@@ -58,7 +58,8 @@ pub struct Stats {
 pub struct Rotation {
     pub key: String,
     pub resource: String,
-    pub old_client_id: String,
+    /// The replaced key, by `Storage::key_identity`.
+    pub old_key: String,
     pub iteration: u64,
 }
 
@@ -109,10 +110,10 @@ offerings:
     waldur_api_url: {api}
     waldur_api_token: {token}
     waldur_offering_uuid: {offering}
-    backend_type: ceph_s3
-    order_processing_backend: ceph_s3
-    membership_sync_backend: ceph_s3
-    reporting_backend: ceph_s3
+    backend_type: {backend}
+    order_processing_backend: {backend}
+    membership_sync_backend: {backend}
+    reporting_backend: {backend}
     backend_settings:
       {settings}
     backend_components:
@@ -134,6 +135,7 @@ offerings:
             api = waldur.api_url(),
             token = waldur.provider_token(),
             settings = storage.settings_yaml(),
+            backend = storage.backend_type(),
             factor = storage.unit_factor(),
         );
         std::fs::write(&config, yaml)?;
@@ -338,11 +340,11 @@ offerings:
 
     async fn terminate(&mut self, rng: &mut Rng, r: &str, it: u64) {
         let has_data = match self.uid(r) {
-            Some(u) => matches!(self.storage.user(&u).await, Ok(Some(u)) if !u.buckets.is_empty()),
+            Some(u) => matches!(self.storage.user(&u).await, Ok(Some(u)) if u.holds_data),
             None => false,
         };
         let expect = if has_data && rng.chance(0.5) {
-            Expect::Erred("still owns")
+            Expect::Erred(self.storage.not_empty_words())
         } else {
             if has_data {
                 self.remove_data(r).await;
@@ -362,7 +364,7 @@ offerings:
             self.rotations.push(Rotation {
                 key: k.uuid.clone(),
                 resource: r.to_string(),
-                old_client_id: k.client_id.clone(),
+                old_key: self.storage.key_identity(k),
                 iteration: it,
             });
         }
@@ -461,17 +463,31 @@ offerings:
         .unwrap_or(0)
     }
 
-    /// Trouble on the store too (croit-sim only): refused calls the agent must ride out.
+    /// Trouble on the store too (the simulators): refused calls the agent must ride out.
     pub fn store_faults(&self, rng: &mut Rng) -> Option<String> {
-        let super::storage::Storage::Croit(sim) = &self.storage else {
-            return None;
-        };
-        if !rng.chance(0.3) {
+        use super::storage::Storage;
+        if matches!(self.storage, Storage::Rgw { .. }) || !rng.chance(0.3) {
             return None;
         }
         let n = rng.range(1, 4) as usize;
-        sim.fail_next(n, 503, "maintenance");
-        Some(format!("croit 503 x{n}"))
+        match &self.storage {
+            Storage::Croit(sim) => {
+                sim.fail_next(n, 503, "maintenance");
+                Some(format!("croit 503 x{n}"))
+            }
+            Storage::Ecs(sim) => {
+                sim.fail_next(
+                    n,
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    6000,
+                    "Service unavailable",
+                );
+                // Tokens die too: the agent must log in again mid-order.
+                sim.expire_tokens();
+                Some(format!("ECS 503 x{n}, tokens expired"))
+            }
+            Storage::Rgw { .. } => None,
+        }
     }
 
     /// Orders not yet final.

@@ -4,6 +4,7 @@
 //! buckets with an owner and a whole-GB quota, non-empty bucket deletes refused, billing that
 //! lags behind writes. Errors are ECS's `{code, retryable, description, details}`.
 
+mod s3;
 mod state;
 pub mod wire;
 
@@ -28,7 +29,8 @@ pub const TOKEN_HEADER: &str = "X-SDS-AUTH-TOKEN";
 
 #[derive(Clone)]
 pub struct EcsSim {
-    inner: Arc<(Mutex<State>, SocketAddr)>,
+    /// The state, the management API's address and the S3 head's.
+    inner: Arc<(Mutex<State>, SocketAddr, SocketAddr)>,
 }
 
 type Q = Query<HashMap<String, String>>;
@@ -38,18 +40,26 @@ impl EcsSim {
     pub async fn start(user: &str, password: &str, namespaces: &[&str]) -> anyhow::Result<EcsSim> {
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
         let addr = listener.local_addr()?;
+        let s3_listener =
+            tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        let s3_addr = s3_listener.local_addr()?;
         let sim = EcsSim {
             inner: Arc::new((
                 Mutex::new(State::new((user.into(), password.into()), namespaces)),
                 addr,
+                s3_addr,
             )),
         };
-        let app = router(sim.clone());
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                eprintln!("ecs-sim: server stopped: {e}");
-            }
-        });
+        for (listener, app) in [
+            (listener, router(sim.clone())),
+            (s3_listener, s3::router(sim.clone())),
+        ] {
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    eprintln!("ecs-sim: server stopped: {e}");
+                }
+            });
+        }
         Ok(sim)
     }
 
@@ -60,6 +70,19 @@ impl EcsSim {
     /// The management URL (`https://node:4443` on a real ECS).
     pub fn url(&self) -> String {
         format!("http://{}", self.inner.1)
+    }
+
+    /// The S3 head (`http(s)://node:9020/9021` on a real ECS).
+    pub fn s3_url(&self) -> String {
+        format!("http://{}", self.inner.2)
+    }
+
+    /// `(versioning, noncurrent versions)` of a bucket.
+    pub fn versions(&self, bucket: &str) -> Option<(Option<bool>, usize)> {
+        self.lock()
+            .buckets
+            .get(bucket)
+            .map(|b| (b.versioning, b.old_versions.len()))
     }
 
     /// Every token given out so far stops working (as at their max-age).
@@ -87,6 +110,28 @@ impl EcsSim {
         self.lock().meter();
     }
 
+    /// Sets the sim's clock (unix seconds).
+    pub fn set_now(&self, now: i64) {
+        self.lock().now = now;
+    }
+
+    /// The resource bucket's `blockSize` and `(name, bytes, objects)` of every bucket `uid`
+    /// owns (every version counted; the resource's bucket is named like the user).
+    pub fn owned_by(&self, uid: &str) -> (i64, Vec<(String, u64, u64)>) {
+        let mine = site_agent_sdk::naming::bucket_for(uid).unwrap_or_default();
+        let st = self.lock();
+        let mut quota = -1;
+        let mut buckets = Vec::new();
+        for (name, b) in st.buckets.iter().filter(|(_, b)| b.owner == uid) {
+            if *name == mine {
+                quota = b.block_size;
+            }
+            let (bytes, objects) = b.held();
+            buckets.push((name.clone(), bytes, objects));
+        }
+        (quota, buckets)
+    }
+
     /// Moves the sim's clock (secret expiry, sample times).
     pub fn advance(&self, secs: i64) {
         self.lock().now += secs;
@@ -102,6 +147,7 @@ impl EcsSim {
     pub fn delete_objects(&self, bucket: &str) {
         if let Some(b) = self.lock().buckets.get_mut(bucket) {
             b.objects.clear();
+            b.old_versions.clear();
         }
     }
 

@@ -35,8 +35,32 @@ pub struct Bucket {
     pub notification_size: i64,
     pub encryption: bool,
     pub policy: Option<String>,
-    /// Object key → size in bytes.
+    /// Object key → size in bytes (the current versions).
     pub objects: BTreeMap<String, u64>,
+    /// `None`: never set; S3 `PUT ?versioning` sets it (Enabled = true, Suspended = false).
+    pub versioning: Option<bool>,
+    /// Noncurrent versions a versioned bucket keeps: version id → (key, size).
+    pub old_versions: BTreeMap<String, (String, u64)>,
+    pub version_seq: u64,
+}
+
+impl Bucket {
+    /// Bytes and objects held, every version counted (what metering and quotas see).
+    pub fn held(&self) -> (u64, u64) {
+        let bytes = self.objects.values().sum::<u64>()
+            + self.old_versions.values().map(|(_, s)| *s).sum::<u64>();
+        (bytes, (self.objects.len() + self.old_versions.len()) as u64)
+    }
+
+    /// A fresh id for a version that becomes noncurrent.
+    pub fn next_version_id(&mut self) -> String {
+        self.version_seq += 1;
+        format!("v{}", self.version_seq)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty() && self.old_versions.is_empty()
+    }
 }
 
 /// What metering last saw of a bucket.
@@ -297,13 +321,10 @@ impl State {
 
     pub fn deactivate_bucket(&mut self, name: &str, ns: &str) -> Result<(), EcsError> {
         let b = self.bucket(name, Some(ns))?;
-        if !b.objects.is_empty() {
+        if !b.is_empty() {
             return Err(conflict(
                 1020,
-                format!(
-                    "Bucket {name} is not empty: {} objects remain",
-                    b.objects.len()
-                ),
+                format!("Bucket {name} is not empty: {} objects remain", b.held().1),
             ));
         }
         self.buckets.remove(name);
@@ -318,12 +339,14 @@ impl State {
             .buckets
             .get_mut(bucket)
             .ok_or_else(|| EcsError::not_found("no such bucket"))?;
-        let used: u64 = b
-            .objects
-            .iter()
-            .filter(|(k, _)| *k != key)
-            .map(|(_, s)| *s)
-            .sum();
+        let versioned = b.versioning == Some(true);
+        // An overwrite of an unversioned object frees its bytes; a versioned bucket keeps them.
+        let replaced = if versioned {
+            0
+        } else {
+            b.objects.get(key).copied().unwrap_or(0)
+        };
+        let used = b.held().0 - replaced;
         if b.block_size > 0 && used + size > b.block_size as u64 * GB {
             return Err(EcsError::new(
                 StatusCode::FORBIDDEN,
@@ -331,7 +354,12 @@ impl State {
                 "Bucket quota exceeded",
             ));
         }
-        b.objects.insert(key.to_string(), size);
+        if let Some(old) = b.objects.insert(key.to_string(), size)
+            && versioned
+        {
+            let id = b.next_version_id();
+            b.old_versions.insert(id, (key.to_string(), old));
+        }
         Ok(())
     }
 
@@ -342,8 +370,8 @@ impl State {
             self.metered.insert(
                 name.clone(),
                 Metered {
-                    bytes: b.objects.values().sum(),
-                    objects: b.objects.len() as u64,
+                    bytes: b.held().0,
+                    objects: b.held().1,
                     sample_time: now,
                 },
             );

@@ -42,6 +42,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     purge: true,
     metered_series: true,
     usage_precision: 1,
+    options: site_agent_sdk::OptionCaps::NONE,
 };
 
 pub struct CroitOps {

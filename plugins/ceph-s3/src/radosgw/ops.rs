@@ -38,6 +38,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     purge: true,
     metered_series: false,
     usage_precision: 1,
+    options: site_agent_sdk::OptionCaps::NONE,
 };
 
 pub struct RgwOps {
