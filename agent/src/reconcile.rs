@@ -283,7 +283,7 @@ mod tests {
             bytes_only,
             g1
         ));
-        // Rounded down (ECS's whole GB): never above the order, less than a unit below it.
+        // Rounded down (whole GB): never above the order, less than a unit below it.
         let gib = &caps(1 << 30, Rounding::Down);
         assert!(matches(&want, &st(4 << 30, 10), both, gib));
         assert!(

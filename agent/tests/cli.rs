@@ -119,13 +119,16 @@ fn usage_show_and_dry_run_read_the_local_state() {
             .await
             .unwrap();
         store
-            .insert_samples(vec![Sample {
-                resource_uuid: r.clone(),
-                sampled_at: now - 60,
-                bytes: 2_500_000_000,
-                objects: 7,
-                buckets_json: "[]".into(),
-            }])
+            .insert_samples(
+                vec![Sample {
+                    resource_uuid: r.clone(),
+                    sampled_at: now - 60,
+                    bytes: 2_500_000_000,
+                    objects: 7,
+                    buckets_json: "[]".into(),
+                }],
+                now,
+            )
             .await
             .unwrap();
         let period = chrono::Utc::now().format("%Y-%m").to_string();

@@ -1,7 +1,9 @@
 //! The real `site-agent` binary on Dell ECS, configured by the shipped `config/dell-ecs.yaml`
 //! (only its addresses and credentials pointed at waldur-sim and ecs-sim): Create with
-//! versioning, a key rotation, Terminate refused while data remains and then done, each by
-//! `site-agent run --once` as an operator's timer would run it; every run logs out of ECS.
+//! encryption, versioning and a public-read policy, Update of the ceiling and the options,
+//! pause and restore, usage billed from ECS metering, a key rotation, Object Lock refused,
+//! Terminate refused while data remains and then done, each by `site-agent run --once` as an
+//! operator's timer would run it; every run logs out of ECS.
 
 use serde_json::json;
 use site_agent_sims::ecs::EcsSim;
@@ -41,7 +43,10 @@ async fn the_shipped_ecs_config_runs_a_resource_lifecycle() {
         .unwrap();
     let offering = waldur.add_offering(OfferingSeed {
         name: "ECS S3".into(),
-        components: vec![ComponentSeed::s3_storage()],
+        components: vec![
+            ComponentSeed::s3_storage(),
+            ComponentSeed::usage("s3_objects", "Objects", "objects"),
+        ],
         ..OfferingSeed::default()
     });
     let dir = tempfile::tempdir().unwrap();
@@ -72,7 +77,8 @@ async fn the_shipped_ecs_config_runs_a_resource_lifecycle() {
         offering_uuid: offering.clone(),
         order_type: "Create".into(),
         resource_name: "Data".into(),
-        attributes: json!({"max_storage_limit": 2, "versioning": true}),
+        attributes: json!({"max_storage_limit": 2, "versioning": true, "encryption": true,
+                           "bucket_policy": "public-read"}),
         limits: json!({}),
         ..OrderSeed::default()
     });
@@ -89,7 +95,76 @@ async fn the_shipped_ecs_config_runs_a_resource_lifecycle() {
     assert_eq!(keys[0].client_id, uid);
     assert_eq!(ecs.user(&uid).unwrap().2, vec![keys[0].api_key.clone()]);
     assert_eq!(ecs.versions(&uid), Some((Some(true), 0)));
-    assert_eq!(ecs.bucket(&uid).unwrap().1, 2, "2 GiB");
+    let (_, block, _, encrypted, policy) = ecs.bucket(&uid).unwrap();
+    assert!(
+        block == 2 && encrypted && policy.is_some(),
+        "2 GiB, encrypted, public-read"
+    );
+    let md = waldur.resource(&res).unwrap()["backend_metadata"].clone();
+    assert_eq!(md["s3_bucket_policy"], json!("public-read"));
+
+    // Update: a larger ceiling, versioning suspended, the bucket private again.
+    let update = waldur.place_order(OrderSeed {
+        order_type: "Update".into(),
+        resource_uuid: Some(res.clone()),
+        attributes: json!({"new_options": {"versioning": false, "bucket_policy": "private"}}),
+        limits: json!({"max_storage_limit": 3}),
+        ..OrderSeed::default()
+    });
+    run_once(&cfg);
+    assert_eq!(order_state(&waldur, &update.order_uuid).0, "done");
+    let (_, block, _, encrypted, policy) = ecs.bucket(&uid).unwrap();
+    assert!(block == 3 && encrypted && policy.is_none());
+    assert_eq!(ecs.versions(&uid), Some((Some(false), 0)));
+
+    // Pause locks the user (the customer's key stops working); restore unlocks it.
+    waldur.set_resource_field(&res, "paused", json!(true));
+    run_once(&cfg);
+    assert!(ecs.user(&uid).unwrap().1, "locked");
+    assert!(!ecs.key_works(&uid, &keys[0].api_key));
+    waldur.set_resource_field(&res, "paused", json!(false));
+    run_once(&cfg);
+    assert!(ecs.key_works(&uid, &keys[0].api_key), "unlocked");
+
+    // Usage from ECS metering: three objects, billed as the peak object count.
+    for k in ["a", "b", "c"] {
+        ecs.put_object(&uid, k, 4096).unwrap();
+    }
+    // A metering pass in a later second than the last cycle's reading (ECS meters every few
+    // minutes; a reading of the same second is stored after it and billed by the next cycle).
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    ecs.set_now(chrono::Utc::now().timestamp());
+    ecs.meter();
+    run_once(&cfg);
+    let usages = waldur.component_usages(&res);
+    let objects = usages
+        .iter()
+        .find(|u| u["type"] == "s3_objects")
+        .unwrap_or_else(|| panic!("an objects figure: {usages:?}"));
+    assert_eq!(
+        objects["usage"].as_str().map(|u| u.parse::<f64>().unwrap()),
+        Some(3.0)
+    );
+    ecs.delete_objects(&uid);
+
+    // Object Lock is refused before anything is made.
+    let locked = waldur.place_order(OrderSeed {
+        offering_uuid: offering.clone(),
+        order_type: "Create".into(),
+        resource_name: "Locked".into(),
+        attributes: json!({"max_storage_limit": 2, "object_lock": true}),
+        limits: json!({}),
+        ..OrderSeed::default()
+    });
+    let users_before = ecs.users();
+    run_once(&cfg);
+    let (state, message) = order_state(&waldur, &locked.order_uuid);
+    assert_eq!(state, "erred");
+    assert!(
+        message.contains("Object Lock is not supported"),
+        "{message}"
+    );
+    assert_eq!(ecs.users(), users_before, "no user made");
 
     waldur.rotate_key(&keys[0].uuid).unwrap();
     run_once(&cfg);

@@ -279,8 +279,8 @@ impl App {
                 .any(|l| l.offering.offering_uuid.simple().to_string() == offering)
     }
 
-    /// Ends every backend's session (ECS logs out), each bounded: a backend that does not
-    /// answer never holds up a stop.
+    /// Ends every backend's session (one with a login logs out), each bounded: a backend
+    /// that does not answer never holds up a stop.
     pub async fn close(&self) {
         for p in &self.processors {
             if tokio::time::timeout(Duration::from_secs(2), p.backend.close())

@@ -117,7 +117,9 @@ mod tests {
             objects: 1,
             buckets_json: "[]".into(),
         };
-        st.insert_samples(vec![s(10), s(20), s(30)]).await.unwrap();
+        st.insert_samples(vec![s(10), s(20), s(30)], i64::MAX)
+            .await
+            .unwrap();
         let key = |p: &str| FigureKey {
             resource_uuid: "r".into(),
             component: "c".into(),

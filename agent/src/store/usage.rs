@@ -217,16 +217,38 @@ impl Store {
         .await
     }
 
-    /// Stores samples (one transaction); a repeated (resource, time) keeps the first.
-    pub async fn insert_samples(&self, samples: Vec<Sample>) -> Result<(), StoreError> {
+    /// Stores samples (one transaction), never replacing or reordering what is stored (a
+    /// reading already billed, a peak say, must not vanish from under its figure), and never
+    /// after `now`. A sample newer than the resource's latest goes in at its own second; one
+    /// at or before it (a backend's own measuring time, a metering sample time, can be older than
+    /// a reading already stored) is kept only if it says something new, as the latest, in
+    /// the second after it, once that second has come (else a later cycle reads it again).
+    pub async fn insert_samples(&self, samples: Vec<Sample>, now: i64) -> Result<(), StoreError> {
         self.call(move |c| {
             let tx = c.unchecked_transaction()?;
             {
+                let mut last = tx.prepare(
+                    "SELECT sampled_at, bytes, objects FROM usage_samples WHERE resource_uuid = ?1 ORDER BY sampled_at DESC LIMIT 1",
+                )?;
                 let mut st = tx.prepare(
                     "INSERT OR IGNORE INTO usage_samples (resource_uuid, sampled_at, bytes, objects, buckets) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?;
                 for s in &samples {
-                    st.execute(params![s.resource_uuid, s.sampled_at, s.bytes as i64, s.objects as i64, s.buckets_json])?;
+                    let latest: Option<(i64, i64, i64)> = last
+                        .query_row(params![s.resource_uuid], |r| {
+                            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                        })
+                        .optional()?;
+                    let at = match latest {
+                        Some((t, b, o)) if s.sampled_at <= t => {
+                            if (b, o) == (s.bytes as i64, s.objects as i64) || t + 1 > now {
+                                continue;
+                            }
+                            t + 1
+                        }
+                        _ => s.sampled_at,
+                    };
+                    st.execute(params![s.resource_uuid, at, s.bytes as i64, s.objects as i64, s.buckets_json])?;
                 }
             }
             tx.commit()
@@ -496,16 +518,33 @@ mod tests {
     #[tokio::test]
     async fn samples_window_includes_the_one_before() {
         let st = Store::in_memory().unwrap();
-        st.insert_samples(vec![
-            s("r", 10, 1),
-            s("r", 20, 2),
-            s("r", 30, 3),
-            s("r", 40, 4),
-            s("x", 25, 9),
-        ])
+        st.insert_samples(
+            vec![
+                s("r", 10, 1),
+                s("r", 20, 2),
+                s("r", 30, 3),
+                s("r", 40, 4),
+                s("x", 25, 9),
+            ],
+            i64::MAX,
+        )
         .await
         .unwrap();
-        st.insert_samples(vec![s("r", 20, 99)]).await.unwrap();
+        // An older reading that says something new follows the latest, but never in the
+        // future (else it waits for a later cycle); one that says nothing new is dropped;
+        // nothing stored is replaced.
+        st.insert_samples(vec![s("r", 20, 99)], 40).await.unwrap();
+        st.insert_samples(vec![s("r", 20, 99), s("r", 35, 99), s("r", 30, 99)], 41)
+            .await
+            .unwrap();
+        let all: Vec<(i64, u64)> = st
+            .samples("r", 0, 100)
+            .await
+            .unwrap()
+            .iter()
+            .map(|s| (s.sampled_at, s.bytes))
+            .collect();
+        assert_eq!(all, vec![(10, 1), (20, 2), (30, 3), (40, 4), (41, 99)]);
         let got: Vec<(i64, u64)> = st
             .samples("r", 25, 40)
             .await
@@ -526,7 +565,7 @@ mod tests {
             objects,
             buckets_json: "[]".into(),
         };
-        st.insert_samples(vec![s(15, 425)]).await.unwrap();
+        st.insert_samples(vec![s(15, 425)], i64::MAX).await.unwrap();
         // The zero taken in the same second goes to the next one; the 425 stays.
         assert_eq!(st.append_sample(s(15, 0)).await.unwrap(), 16);
         assert_eq!(st.append_sample(s(30, 0)).await.unwrap(), 30);

@@ -35,11 +35,14 @@ impl UsageReporter {
         match self.backend.usage(&tenant).await {
             Ok(u) => self
                 .store
-                .insert_samples(vec![super::sampler::sample_of(
-                    resource.to_string(),
-                    &u,
+                .insert_samples(
+                    vec![super::sampler::sample_of(
+                        resource.to_string(),
+                        &u,
+                        now.timestamp(),
+                    )],
                     now.timestamp(),
-                )])
+                )
                 .await
                 .map_err(store_err)?,
             // Not measurable now: the figures of the samples taken so far are sent.

@@ -96,7 +96,7 @@ impl UsageReporter {
         let failed = results.iter().filter(|r| r.is_none()).count();
         let samples: Vec<Sample> = results.into_iter().flatten().collect();
         let sampled = samples.len();
-        if let Err(e) = self.store.insert_samples(samples).await {
+        if let Err(e) = self.store.insert_samples(samples, now.timestamp()).await {
             tracing::error!(error = %e, "cannot store usage samples");
             return SampleStats {
                 sampled: 0,

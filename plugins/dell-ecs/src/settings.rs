@@ -68,13 +68,35 @@ pub fn known_keys() -> &'static [&'static str] {
         .as_slice()
 }
 
+/// The Management API's own port, used when `management_url` names none (ECS serves it on
+/// 4443; a load balancer on 443 is written with `:443`).
+pub const MANAGEMENT_PORT: u16 = 4443;
+
+/// `url` with ECS's management port where it names no port of its own.
+fn with_default_port(url: String) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url;
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    // `[v6]` has colons of its own; a port follows the bracket.
+    let has_port = match authority.rfind(']') {
+        Some(i) => authority[i..].contains(':'),
+        None => authority.contains(':'),
+    };
+    if has_port {
+        url
+    } else {
+        format!("{scheme}://{authority}:{MANAGEMENT_PORT}{path}")
+    }
+}
+
 impl EcsSettings {
     pub fn from_map(map: &Map<String, Value>) -> Result<Self, Problems> {
         let mut p = Problems::new();
         refuse_foreign(map, FOREIGN_KEYS, "dell_ecs", &mut p);
         let store = StoreSettings::from_map(map, "us-east-1", "slug", &mut p);
         let before = p.len();
-        let management_url = http_url(map, "management_url", &mut p).unwrap_or_else(|| {
+        let management_url = http_url(map, "management_url", &mut p).map(with_default_port).unwrap_or_else(|| {
             if p.len() == before {
                 p.push("`management_url` is required: the ECS Management API (e.g. https://ecs.example:4443)".into());
             }
@@ -143,8 +165,28 @@ mod tests {
             "namespace": "waldur", "s3_endpoint": "https://s3.example"}))
         .unwrap();
         assert_eq!(s.management_url, "https://ecs:4443");
+        assert_eq!(s.namespace, "waldur");
         assert_eq!(s.s3_private_endpoint, "https://s3.example");
         assert!(!format!("{s:?}").contains("pw-canary"));
+    }
+
+    #[test]
+    fn the_management_port_defaults_to_4443_and_any_other_is_kept() {
+        for (given, used) in [
+            ("https://ecs.example", "https://ecs.example:4443"),
+            ("https://ecs.example/", "https://ecs.example:4443"),
+            ("https://lb.example:443", "https://lb.example:443"),
+            ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+            ("https://[fd00::1]", "https://[fd00::1]:4443"),
+            ("https://[fd00::1]:9443", "https://[fd00::1]:9443"),
+        ] {
+            let s = parse(
+                json!({"management_url": given, "username": "m", "password": "p",
+                "namespace": "ns", "s3_endpoint": "https://s3"}),
+            )
+            .unwrap();
+            assert_eq!(s.management_url, used, "{given}");
+        }
     }
 
     #[test]
