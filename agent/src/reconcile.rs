@@ -117,9 +117,12 @@ impl Reconciler {
         let tenant = self.store.tenant(uid, &r.uuid).await?;
         let mut report = ReconcileReport::default();
         // Keys an interrupted order or rotation may have left behind; where tenants can make
-        // keys themselves, any key Waldur does not hold.
+        // keys themselves, or every secret shares the access key (a secret left by a crash
+        // leaves no ledger row once Waldur's secret is known), any key Waldur does not hold.
         let resource = r.uuid.clone();
-        let self_service = self.backend.capabilities().keys.tenant_can_issue;
+        let keys = self.backend.capabilities().keys;
+        let self_service =
+            keys.tenant_can_issue || keys.access_key == site_agent_sdk::AccessKeyOrigin::User;
         if self_service || !self.store.ledger_rows(&resource).await?.is_empty() {
             let offering = self.offering.offering_uuid.simple().to_string();
             let book = crate::orders::keybook::KeyBook {

@@ -174,7 +174,10 @@ impl Rotator {
         book.prune(&held, false).await?;
 
         let new = book
-            .apply_new(Some(old_id.as_deref().unwrap_or(&old)))
+            .apply_new(
+                Some(old_id.as_deref().unwrap_or(&old)),
+                key.issued_at.as_deref().unwrap_or(""),
+            )
             .await?;
         let new_id = book.id(&new);
         if let Some(o) = &old_id {

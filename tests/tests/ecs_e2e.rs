@@ -229,15 +229,29 @@ async fn a_lost_set_key_answer_leaves_waldurs_secret_working_and_no_third() {
         "{out:?}"
     );
     e.env.waldur.clear_faults();
-    assert_eq!(e.env.waldur.api_keys(&res)[0].state, "OK", "Waldur took it");
-    // Waldur took the new secret; ECS holds both for now. A restarted agent settles: the
-    // secret Waldur shows stays, the old one goes.
-    assert_eq!(e.sim.user(&uid).unwrap().2.len(), 2);
+    let shown = e.env.waldur.api_keys(&res)[0].clone();
+    assert_eq!(shown.state, "OK", "Waldur took it");
+    // Before the agent learns of it, the customer asks for yet another rotation: the key is
+    // `Updating` again, but the secret Waldur shows must keep working meanwhile.
+    e.env.waldur.rotate_key(&key.uuid).unwrap();
+    e.env.app().reconcile_cycle().await;
+    assert!(
+        e.sim.key_works(&uid, &shown.api_key),
+        "the secret Waldur shows still works"
+    );
+    assert!(
+        !e.sim.key_works(&uid, &before),
+        "the rotated-away one is gone"
+    );
+    assert_eq!(e.sim.user(&uid).unwrap().2, vec![shown.api_key.clone()]);
+    // The rotation the customer asked for then goes through: one new working secret.
     let app = e.env.app();
-    app.key_cycle().await;
-    app.reconcile_cycle().await;
+    assert!(matches!(
+        &app.key_cycle().await[..],
+        [(_, RotationOutcome::Rotated { .. })]
+    ));
     let now = one_working_key(&e, &res, &uid);
-    assert_ne!(now, before);
+    assert!(now != before && now != shown.api_key);
 }
 
 #[tokio::test]

@@ -363,3 +363,32 @@ async fn terminate_with_purge_data_removes_the_user_and_its_buckets() {
     assert!(env.croit.user(&uid).is_none(), "user and data removed");
     assert_eq!(env.resource(&placed.resource_uuid)["state"], "Terminated");
 }
+
+/// Bucket options on a backend that has none: asking for the default is accepted (order forms
+/// may always send them), asking for one on errs the order before anything is made.
+#[tokio::test]
+async fn bucket_options_a_backend_lacks_are_refused_before_anything_is_made() {
+    let env = env().await;
+    let app = env.app();
+    let plain = env.place_create(
+        "Defaults",
+        json!({"max_storage_limit": 1, "versioning": false, "bucket_policy": "private",
+               "encryption": false, "object_lock": false}),
+    );
+    assert_eq!(
+        app.order_cycle().await,
+        vec![(plain.order_uuid.clone(), Outcome::Done)]
+    );
+    let users = env.croit.users().len();
+    let asks = env.place_create(
+        "Versioned",
+        json!({"max_storage_limit": 1, "versioning": true}),
+    );
+    match &app.order_cycle().await[..] {
+        [(o, Outcome::Erred(m))] if *o == asks.order_uuid => {
+            assert!(m.contains("Versioning is not supported on ceph_s3"), "{m}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(env.croit.users().len(), users, "no user made");
+}

@@ -48,9 +48,13 @@ impl Held {
         self.ids.iter().flatten().any(|i| i == id)
     }
 
-    /// Every key Waldur lists is known by its id: only then may keys it does not hold go.
+    /// Every key Waldur lists is known by its id (a row without a `client_id` names nothing on
+    /// the backend): only then may keys it does not hold go.
     pub fn complete(&self) -> bool {
-        self.ids.iter().all(Option::is_some)
+        self.keys
+            .iter()
+            .zip(&self.ids)
+            .all(|(k, id)| k.client_id.as_deref().is_none_or(str::is_empty) || id.is_some())
     }
 
     /// The id of Waldur's key `key_uuid`, where known.
@@ -154,11 +158,13 @@ impl KeyBook<'_> {
         Ok(held)
     }
 
-    /// Where secrets share the access key, Waldur's list cannot say which secret it took:
-    /// the key's state does. Only the agent moves a key to `OK` (by `report_created` or
-    /// `set_key`), one call at a time per resource, and never while a row is young; so a key
-    /// that is `OK` while an issued row is open holds that row's secret, and one still
-    /// `Updating` (or `Erred`) keeps the secret recorded before.
+    /// Where secrets share the access key, Waldur's list cannot say which secret it took;
+    /// the key's `issued_at` can: only `report_created` and `set_key` change it, and only the
+    /// agent calls them, one at a time per resource and never while a row is young. So a key
+    /// whose `issued_at` moved since an open issued row was written holds that row's secret,
+    /// whatever its state now (the customer may have asked for another rotation since). Rows
+    /// written before the rule (or a Waldur that does not send `issued_at`) go by the state:
+    /// `OK` while a secret is pending means Waldur took it.
     async fn learn_held_secret(
         &self,
         rows: &[LedgerRow],
@@ -169,7 +175,13 @@ impl KeyBook<'_> {
         };
         let shown: Vec<usize> = held.shown_as(&self.tenant.uid).collect();
         for i in shown {
-            if held.keys[i].state == "OK" && held.ids[i].as_deref() != Some(&issued.access_key) {
+            let k = &held.keys[i];
+            let now = k.issued_at.as_deref().filter(|s| !s.is_empty());
+            let took = match (issued.waldur_issued_at.as_deref(), now) {
+                (Some(before), Some(now)) => now != before,
+                _ => k.state == "OK",
+            };
+            if took && held.ids[i].as_deref() != Some(&issued.access_key) {
                 self.store
                     .set_held_secret(self.resource, &self.tenant.uid, &issued.access_key)
                     .await?;
@@ -229,12 +241,20 @@ impl KeyBook<'_> {
     /// before the call where the key's id is known in advance, and right after it where the
     /// backend names the key: a key lost in between is one Waldur never sees, and pruning
     /// removes it.
-    pub async fn apply_new(&self, replacing: Option<&str>) -> Result<KeyPair, StepError> {
+    ///
+    /// `waldur_issued_at` is the `issued_at` Waldur shows for the key the secret is for
+    /// (empty: none yet), kept with the row where secrets share the access key.
+    pub async fn apply_new(
+        &self,
+        replacing: Option<&str>,
+        waldur_issued_at: &str,
+    ) -> Result<KeyPair, StepError> {
         let proposal = generate_key_pair()?;
         let early = self.policy().id_known_in_advance();
         let planned = self.id(&proposal);
+        let before = self.shares_access_key().then_some(waldur_issued_at);
         if early {
-            self.record(&planned).await?;
+            self.record(&planned, before).await?;
         }
         let key = match replacing {
             Some(old) => self.backend.rotate_key(self.tenant, old, &proposal).await?,
@@ -242,7 +262,7 @@ impl KeyBook<'_> {
         };
         let id = self.id(&key);
         if !early || id != planned {
-            self.record(&id).await?;
+            self.record(&id, before).await?;
         }
         Ok(key)
     }
@@ -259,7 +279,7 @@ impl KeyBook<'_> {
         self.confirmed(&id, KeyIntent::Issue).await
     }
 
-    async fn record(&self, access_key: &str) -> Result<(), StepError> {
+    async fn record(&self, access_key: &str, issued_before: Option<&str>) -> Result<(), StepError> {
         Ok(self
             .store
             .ledger_add(
@@ -268,6 +288,7 @@ impl KeyBook<'_> {
                 &self.tenant.uid,
                 access_key,
                 KeyIntent::Issue,
+                issued_before,
             )
             .await?)
     }
@@ -303,6 +324,7 @@ impl KeyBook<'_> {
                 &self.tenant.uid,
                 access_key,
                 KeyIntent::Revoke,
+                None,
             )
             .await?)
     }
@@ -323,7 +345,9 @@ impl KeyBook<'_> {
 
     /// Mints a key, applies it and reports it to Waldur as a resource API key.
     pub async fn issue(&self) -> Result<(), StepError> {
-        let key = self.apply_new(None).await?;
+        // A new Waldur key: none was shown under this access key before (see
+        // `OrderProcessor::provision_keys`).
+        let key = self.apply_new(None, "").await?;
         let id = self.id(&key);
         let reported = self
             .waldur

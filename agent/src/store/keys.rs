@@ -43,6 +43,9 @@ pub struct LedgerRow {
     pub intent: KeyIntent,
     /// When the row was written (unix seconds).
     pub at: i64,
+    /// For a new secret under an access key every secret shares: Waldur's `issued_at` of the
+    /// key before the secret was sent (empty: Waldur showed no such key).
+    pub waldur_issued_at: Option<String>,
 }
 
 impl Store {
@@ -53,6 +56,7 @@ impl Store {
         uid: &str,
         access_key: &str,
         intent: KeyIntent,
+        waldur_issued_at: Option<&str>,
     ) -> Result<(), StoreError> {
         let (o, r, u, k) = (
             offering.to_string(),
@@ -60,12 +64,13 @@ impl Store {
             uid.to_string(),
             access_key.to_string(),
         );
+        let issued = waldur_issued_at.map(str::to_string);
         let at = chrono::Utc::now().timestamp();
         // Durable: the key is applied (or Waldur told) right after this returns.
         self.call_durable(move |c| {
             c.execute(
-                "INSERT OR REPLACE INTO key_ledger (offering_uuid, resource_uuid, uid, access_key, intent, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![o, r, u, k, intent.as_str(), at],
+                "INSERT OR REPLACE INTO key_ledger (offering_uuid, resource_uuid, uid, access_key, intent, at, waldur_issued_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![o, r, u, k, intent.as_str(), at, issued],
             )
         })
         .await
@@ -168,7 +173,7 @@ impl Store {
         let v = value.to_string();
         self.call(move |c| {
             let mut st = c.prepare(&format!(
-                "SELECT offering_uuid, resource_uuid, uid, access_key, intent, at FROM key_ledger
+                "SELECT offering_uuid, resource_uuid, uid, access_key, intent, at, waldur_issued_at FROM key_ledger
                  WHERE {column} = ?1 ORDER BY at, access_key"
             ))?;
             let rows = st.query_map(params![v], |row| {
@@ -182,6 +187,7 @@ impl Store {
                     // settlement then keeps it only if Waldur holds it.
                     intent: KeyIntent::parse(&intent).unwrap_or(KeyIntent::Issue),
                     at: row.get(5)?,
+                    waldur_issued_at: row.get(6)?,
                 })
             })?;
             rows.collect()
@@ -206,7 +212,7 @@ mod tests {
                 ("p", "r2", "u2", "AK2", KeyIntent::Issue),
                 ("p", "r2", "u2", "AK2", KeyIntent::Issue),
             ] {
-                s.ledger_add(o, r, u, k, i).await.unwrap();
+                s.ledger_add(o, r, u, k, i, None).await.unwrap();
             }
         }
         let s = Store::open(&path).unwrap();

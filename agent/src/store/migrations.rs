@@ -95,6 +95,9 @@ const MIGRATIONS: &[M<'static>] = &[
             PRIMARY KEY (resource_uuid, client_id)
         );",
     ),
+    // Waldur's `issued_at` of the key a new secret is for, as it was before the secret was
+    // sent (see `orders::keybook::learn_held_secret`).
+    M::up("ALTER TABLE key_ledger ADD COLUMN waldur_issued_at TEXT;"),
 ];
 
 pub fn migrations() -> Migrations<'static> {

@@ -263,12 +263,20 @@ impl Store {
     pub async fn append_sample(&self, s: Sample) -> Result<i64, StoreError> {
         self.call(move |c| {
             let tx = c.unchecked_transaction()?;
-            let last: Option<i64> = tx.query_row(
-                "SELECT MAX(sampled_at) FROM usage_samples WHERE resource_uuid = ?1",
-                params![s.resource_uuid],
-                |r| r.get(0),
-            )?;
-            let at = last.map_or(s.sampled_at, |l| s.sampled_at.max(l + 1));
+            let last: Option<(i64, i64, i64)> = tx
+                .query_row(
+                    "SELECT sampled_at, bytes, objects FROM usage_samples WHERE resource_uuid = ?1 ORDER BY sampled_at DESC LIMIT 1",
+                    params![s.resource_uuid],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            // The same reading again (a retried termination's zero) says nothing new.
+            if let Some((t, b, o)) = last
+                && (b, o) == (s.bytes as i64, s.objects as i64)
+            {
+                return Ok(t);
+            }
+            let at = last.map_or(s.sampled_at, |(l, _, _)| s.sampled_at.max(l + 1));
             tx.execute(
                 "INSERT INTO usage_samples (resource_uuid, sampled_at, bytes, objects, buckets) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![s.resource_uuid, at, s.bytes as i64, s.objects as i64, s.buckets_json],
@@ -568,6 +576,9 @@ mod tests {
         st.insert_samples(vec![s(15, 425)], i64::MAX).await.unwrap();
         // The zero taken in the same second goes to the next one; the 425 stays.
         assert_eq!(st.append_sample(s(15, 0)).await.unwrap(), 16);
+        // A retried termination's zero again: nothing new, nothing stored.
+        assert_eq!(st.append_sample(s(15, 0)).await.unwrap(), 16);
+        st.insert_samples(vec![s(20, 7)], i64::MAX).await.unwrap();
         assert_eq!(st.append_sample(s(30, 0)).await.unwrap(), 30);
         let got: Vec<(i64, u64)> = st
             .samples("r", 0, 100)
@@ -576,7 +587,7 @@ mod tests {
             .iter()
             .map(|x| (x.sampled_at, x.objects))
             .collect();
-        assert_eq!(got, vec![(15, 425), (16, 0), (30, 0)]);
+        assert_eq!(got, vec![(15, 425), (16, 0), (20, 7), (30, 0)]);
     }
 
     #[tokio::test]

@@ -62,6 +62,9 @@ pub struct ApiKeyStatus {
     pub client_id: Option<String>,
     pub state: String,
     pub modified: Option<String>,
+    /// When Waldur last took a secret for the key (`report_created`, `set_key`; a rotation
+    /// request does not change it).
+    pub issued_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

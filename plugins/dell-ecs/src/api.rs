@@ -350,7 +350,7 @@ impl EcsApi {
                 .await,
         )?
         .unwrap_or(Value::Null);
-        Ok(if v == public_read(name) {
+        Ok(if grants_public_read(&v, name) {
             BucketPolicy::PublicRead
         } else {
             BucketPolicy::Private
@@ -450,6 +450,40 @@ fn public_read(bucket: &str) -> Value {
         "Principal": "*", "Action": ["s3:GetObject"], "Resource": [format!("arn:aws:s3:::{bucket}/*")]}]})
 }
 
+/// Whether a policy (as ECS returns it, maybe reformatted) lets anyone read the bucket's
+/// objects: a statement allowing `s3:GetObject` to `*` on `bucket/*`.
+fn grants_public_read(policy: &Value, bucket: &str) -> bool {
+    let list = |v: &Value| -> Vec<String> {
+        match v {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let statements = match &policy["Statement"] {
+        Value::Array(a) => a.clone(),
+        s @ Value::Object(_) => vec![s.clone()],
+        _ => Vec::new(),
+    };
+    let objects = format!("arn:aws:s3:::{bucket}/*");
+    statements.iter().any(|st| {
+        let anyone = match &st["Principal"] {
+            Value::String(p) => p == "*",
+            p @ Value::Object(_) => list(&p["AWS"]).iter().any(|a| a == "*"),
+            _ => false,
+        };
+        st["Effect"] == "Allow"
+            && anyone
+            && list(&st["Action"])
+                .iter()
+                .any(|a| a == "s3:GetObject" || a == "s3:*")
+            && list(&st["Resource"]).contains(&objects)
+    })
+}
+
 /// RFC 3339 (or unix seconds) to unix seconds.
 fn chrono_parse(s: &str) -> Option<i64> {
     if let Ok(n) = s.parse::<i64>() {
@@ -474,6 +508,25 @@ mod tests {
             "5 decimal GB is 4.66 GiB"
         );
         assert!(quota_gb(GIB - 1).is_err());
+    }
+
+    #[test]
+    fn a_public_read_policy_is_recognised_however_it_is_written() {
+        assert!(grants_public_read(&public_read("b"), "b"));
+        let reformatted = json!({"Version": "2012-10-17", "Statement": {"Effect": "Allow",
+            "Principal": {"AWS": ["*"]}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}});
+        assert!(grants_public_read(&reformatted, "b"));
+        assert!(
+            !grants_public_read(&public_read("other"), "b"),
+            "another bucket's objects"
+        );
+        let someone = json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": ["u1"]},
+            "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::b/*"]}]});
+        assert!(
+            !grants_public_read(&someone, "b"),
+            "one user is not everyone"
+        );
+        assert!(!grants_public_read(&Value::Null, "b"));
     }
 
     #[test]

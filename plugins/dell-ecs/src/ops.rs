@@ -70,6 +70,18 @@ pub struct EcsOps {
     pub s3_region: String,
 }
 
+/// Caps in whole GB for buckets holding `held` GB each (the resource's first): what each
+/// holds plus an even share of what `ceiling` leaves, the remainder to the first; at least 1.
+fn split_ceiling(ceiling: i64, held: &[i64]) -> Vec<i64> {
+    let n = held.len().max(1) as i64;
+    let left = (ceiling - held.iter().sum::<i64>()).max(0);
+    let (share, rest) = (left / n, left % n);
+    held.iter()
+        .enumerate()
+        .map(|(i, h)| (h + share + if i == 0 { rest } else { 0 }).max(1))
+        .collect()
+}
+
 fn foreign(bucket: &str) -> BackendError {
     BackendError::already_exists(format!(
         "bucket {bucket:?} already exists in the namespace and belongs to another user; refusing to use it"
@@ -103,8 +115,18 @@ impl EcsOps {
         let temp = generate_key_pair()?.secret_key;
         self.api.add_secret(uid, &temp).await?;
         let r = f(self.s3(uid, temp.clone())).await;
-        self.api.delete_secret(uid, &temp).await?;
-        r
+        let cleaned = self.api.delete_secret(uid, &temp).await;
+        match (r, cleaned) {
+            // The work's own failure says more than the clean-up's (a secret left behind is
+            // one Waldur does not hold: the reconcile pass removes it).
+            (Err(e), c) => {
+                if let Err(c) = c {
+                    tracing::warn!(uid, error = %c, "a temporary secret was not removed; the reconcile pass does");
+                }
+                Err(e)
+            }
+            (Ok(()), c) => c,
+        }
     }
 
     /// The secret of `uid` whose fingerprint is `id`.
@@ -192,6 +214,12 @@ impl VendorOps for EcsOps {
             self.api.set_policy(&name, p).await?;
         }
         if let Some(on) = options.versioning {
+            // S3 refuses a locked user's key, and the agent has no S3 identity of its own.
+            if self.api.user(uid).await?.is_some_and(|u| u.locked) {
+                return Err(BackendError::invalid(
+                    "versioning cannot be changed while the resource is paused; restore it first",
+                ));
+            }
             self.with_owner_key(uid, |s3| {
                 let name = name.clone();
                 async move { s3.set_versioning(&name, on).await }
@@ -207,10 +235,12 @@ impl VendorOps for EcsOps {
             return Ok(BucketOptions::default());
         };
         let policy = self.api.policy(&name).await?;
-        // Read only with a key the user already has (no key is made just to look).
+        // Read only with a key the user already has (no key is made just to look), and not
+        // while the user is locked (S3 refuses its keys).
+        let locked = self.api.user(uid).await?.is_some_and(|u| u.locked);
         let versioning = match self.api.secrets(uid).await?.into_iter().next() {
-            Some(secret) => Some(self.s3(uid, secret).versioning(&name).await?),
-            None => None,
+            Some(secret) if !locked => Some(self.s3(uid, secret).versioning(&name).await?),
+            _ => None,
         };
         Ok(BucketOptions {
             encryption: Some(b.encryption),
@@ -248,19 +278,29 @@ impl VendorOps for EcsOps {
         if purge && !owned.is_empty() {
             // A locked user's key is refused by S3: unlocked for the purge (the user goes
             // right after; a write meanwhile makes the bucket delete fail and the retry purge
-            // again).
-            self.api.set_locked(uid, false).await?;
-            self.with_owner_key(uid, |s3| {
-                let owned = owned.clone();
-                async move {
-                    for b in &owned {
-                        let gone = s3.purge(b).await?;
-                        tracing::info!(uid, bucket = %b, objects = gone, "purged a bucket of the resource");
+            // again), and locked again if the purge fails.
+            let locked = self.api.user(uid).await?.is_some_and(|u| u.locked);
+            if locked {
+                self.api.set_locked(uid, false).await?;
+            }
+            let purged = self
+                .with_owner_key(uid, |s3| {
+                    let owned = owned.clone();
+                    async move {
+                        for b in &owned {
+                            let gone = s3.purge(b).await?;
+                            tracing::info!(uid, bucket = %b, objects = gone, "purged a bucket of the resource");
+                        }
+                        Ok(())
                     }
-                    Ok(())
+                })
+                .await;
+            if let Err(e) = purged {
+                if locked && let Err(l) = self.api.set_locked(uid, true).await {
+                    tracing::error!(uid, error = %l, "could not lock the paused user again after a failed purge; the reconcile pass does");
                 }
-            })
-            .await?;
+                return Err(e);
+            }
         }
         for b in self.owned(uid).await? {
             self.api.delete_bucket(&b).await?;
@@ -294,56 +334,49 @@ impl VendorOps for EcsOps {
         }
     }
 
-    /// The resource's bucket gets the ceiling; every other bucket of the user gets what the
-    /// ceiling leaves after the rest hold (at least ECS's smallest quota, 1 GB).
+    /// The ceiling bounds the user's buckets together: each holds what it has (whole GB, up)
+    /// plus an even share of what the ceiling leaves, the remainder going to the resource's
+    /// bucket, so the caps add up to the ceiling (ECS's smallest quota, 1 GB per bucket, may
+    /// push a user with many buckets past it). With one bucket that is the ceiling itself.
     async fn set_quotas(&self, uid: &str, quota: &QuotaSpec) -> Result<(), BackendError> {
         let Some(max) = quota.max_bytes else {
             return Ok(());
         };
         let ceiling = quota_gb(max)?;
-        let mine = bucket_for(uid)?;
         let owned = self.owned(uid).await?;
-        if owned.len() > 1 {
-            let mut used = Vec::with_capacity(owned.len());
-            for b in &owned {
-                used.push(self.api.metered(b).await?.bytes);
-            }
-            let total: u64 = used.iter().sum();
-            for (b, u) in owned.iter().zip(&used) {
-                if *b != mine {
-                    let others_gb = (total - u).div_ceil(GIB) as i64;
-                    self.api
-                        .set_bucket_quota(b, (ceiling - others_gb).max(1))
-                        .await?;
-                }
-            }
+        if owned.len() <= 1 {
+            return self.api.set_bucket_quota(&bucket_for(uid)?, ceiling).await;
         }
-        self.api.set_bucket_quota(&mine, ceiling).await
+        let mut held = Vec::with_capacity(owned.len());
+        for b in &owned {
+            held.push(self.api.metered(b).await?.bytes.div_ceil(GIB) as i64);
+        }
+        for (b, cap) in owned.iter().zip(split_ceiling(ceiling, &held)) {
+            self.api.set_bucket_quota(b, cap).await?;
+        }
+        Ok(())
     }
 
-    /// The resource bucket's quota; not in force while another bucket of the user has none
-    /// (the reconcile pass then caps it).
+    /// The caps on the user's buckets together (see `set_quotas`); not in force while a
+    /// bucket of the user has none (one the tenant made since: the reconcile pass caps it).
     async fn quotas(&self, uid: &str) -> Result<AppliedQuota, BackendError> {
         let mine = bucket_for(uid)?;
-        let Some(b) = self.api.bucket(&mine).await? else {
+        if self.api.bucket(&mine).await?.is_none() {
             return Ok(AppliedQuota::default());
-        };
-        let mut enabled = b.block_size > 0;
-        for other in self.owned(uid).await?.iter().filter(|n| **n != mine) {
-            if self
-                .api
-                .bucket(other)
-                .await?
-                .is_some_and(|o| o.block_size <= 0)
-            {
-                enabled = false;
+        }
+        let (mut enabled, mut total) = (true, 0u64);
+        for b in self.owned(uid).await? {
+            match self.api.bucket(&b).await? {
+                Some(o) if o.block_size > 0 => total += o.block_size as u64 * GIB,
+                Some(_) => enabled = false,
+                None => {}
             }
         }
         Ok(AppliedQuota(vec![ScopeQuota {
             scope: QuotaScope::Bucket,
             state: QuotaState {
                 enabled,
-                max_size_bytes: (b.block_size > 0).then(|| b.block_size as u64 * GIB),
+                max_size_bytes: (total > 0).then_some(total),
                 max_objects: None,
             },
         }]))
@@ -382,5 +415,19 @@ impl VendorOps for EcsOps {
 
     async fn close(&self) {
         self.api.client.logout().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_ceiling;
+
+    #[test]
+    fn caps_add_up_to_the_ceiling() {
+        assert_eq!(split_ceiling(10, &[3, 1]), vec![6, 4]);
+        assert_eq!(split_ceiling(10, &[0, 0, 0]), vec![4, 3, 3]);
+        assert_eq!(split_ceiling(10, &[0]), vec![10]);
+        // Over the ceiling: each keeps what it holds (writes stop), never below 1 GB.
+        assert_eq!(split_ceiling(5, &[4, 3, 0]), vec![4, 3, 1]);
     }
 }

@@ -241,13 +241,16 @@ async fn a_bucket_the_tenant_makes_is_billed_and_capped_by_what_the_ceiling_leav
     )
     .await
     .unwrap();
+    // Each holds what it has plus half of what is left (10 - 3 - 1 GB): together the ceiling.
+    assert_eq!(h.sim.bucket(&mine).unwrap().1, 6);
+    assert_eq!(h.sim.bucket("tenant-made").unwrap().1, 4);
+    let applied = b.quota(uid).await.unwrap();
+    assert!(applied.bucket().unwrap().enabled);
     assert_eq!(
-        h.sim.bucket("tenant-made").unwrap().1,
-        7,
-        "10 GB less the 3 held elsewhere"
+        applied.max_size_bytes(),
+        Some(10 * GIB),
+        "the caps add up to the ceiling"
     );
-    assert_eq!(h.sim.bucket(&mine).unwrap().1, 10);
-    assert!(b.quota(uid).await.unwrap().bucket().unwrap().enabled);
     // Terminate removes every bucket of the user, and refuses while one holds data.
     let e = b.delete_user(&t, DeleteMode::KeepData).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotEmpty, "{e}");

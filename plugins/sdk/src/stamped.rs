@@ -221,8 +221,14 @@ impl<V: VendorOps> StorageBackend for StampedBackend<V> {
         options: &BucketOptions,
     ) -> Result<BucketOptions, BackendError> {
         self.check_owned(tenant).await?;
-        self.ops.set_options(&tenant.uid, options).await?;
-        self.ops.options(&tenant.uid).await
+        // Only what can change; an option asked as the default on a backend without it, or
+        // one fixed at creation, is nothing to do here.
+        let change = self.caps.options.changeable(options);
+        if !change.is_empty() {
+            self.ops.set_options(&tenant.uid, &change).await?;
+        }
+        // What was just applied fills what the vendor cannot read back right now.
+        Ok(self.ops.options(&tenant.uid).await?.merged_over(change))
     }
 
     async fn bucket_options(&self, uid: &str) -> Result<BucketOptions, BackendError> {

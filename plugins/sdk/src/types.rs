@@ -84,6 +84,18 @@ impl OptionCaps {
         object_lock: OptionSupport::No,
     };
 
+    /// The part of `wanted` that can change on an existing bucket (what a vendor is asked to
+    /// apply after creation; the rest is fixed at creation or, asked as the default, nothing).
+    pub fn changeable(&self, wanted: &BucketOptions) -> BucketOptions {
+        let keep = |s: OptionSupport| s == OptionSupport::Changeable;
+        BucketOptions {
+            encryption: wanted.encryption.filter(|_| keep(self.encryption)),
+            versioning: wanted.versioning.filter(|_| keep(self.versioning)),
+            policy: wanted.policy.filter(|_| keep(self.policy)),
+            object_lock: wanted.object_lock.filter(|_| keep(self.object_lock)),
+        }
+    }
+
     /// Whether `wanted` can be honoured: on a new bucket (`in_force` is `None`) or on one whose
     /// options are `in_force`. Asking for the vendor default ("off", private) is always fine.
     pub fn check(
