@@ -1,4 +1,5 @@
 pub mod chaos;
+pub mod cloudian;
 pub mod croit;
 pub mod ecs;
 pub mod rmq;
