@@ -5,35 +5,12 @@
 //! Terminate refused while data remains and then done, each by `site-agent run --once` as an
 //! operator's timer would run it; every run logs out of ECS.
 
+mod support;
+
 use serde_json::json;
 use site_agent_sims::ecs::EcsSim;
-use site_agent_sims::waldur::{ComponentSeed, OfferingSeed, OrderSeed, SimOptions, WaldurSim};
-use std::process::Command;
-
-const BIN: &str = env!("CARGO_BIN_EXE_site-agent");
-
-fn run_once(cfg: &std::path::Path) -> String {
-    let out = Command::new(BIN)
-        .args(["run", "--once", "-c", cfg.to_str().unwrap()])
-        .env("RUST_LOG", "info")
-        .output()
-        .unwrap();
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{log}");
-    log
-}
-
-fn order_state(w: &WaldurSim, order: &str) -> (String, String) {
-    let o = w.order(order).unwrap();
-    (
-        o["state"].as_str().unwrap_or_default().to_string(),
-        o["error_message"].as_str().unwrap_or_default().to_string(),
-    )
-}
+use site_agent_sims::waldur::{OrderSeed, SimOptions, WaldurSim};
+use support::{billed, next_second, order_state, run_once, shipped_config, terminate};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shipped_ecs_config_runs_a_resource_lifecycle() {
@@ -41,35 +18,19 @@ async fn the_shipped_ecs_config_runs_a_resource_lifecycle() {
     let ecs = EcsSim::start("mgmt", "mgmt-secret", &["waldur"])
         .await
         .unwrap();
-    let offering = waldur.add_offering(OfferingSeed {
-        name: "ECS S3".into(),
-        components: vec![
-            ComponentSeed::s3_storage(),
-            ComponentSeed::usage("s3_objects", "Objects", "objects"),
-        ],
-        ..OfferingSeed::default()
-    });
     let dir = tempfile::tempdir().unwrap();
-    let shipped = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/dell-ecs.yaml"),
-    )
-    .unwrap();
-    let yaml = shipped
-        .replace("https://waldur.example.com/api/", &waldur.api_url())
-        .replace(
-            "0123456789abcdef0123456789abcdef01234567",
-            &waldur.provider_token(),
-        )
-        .replace("0ff00000000000000000000000000004", &offering)
-        .replace(
-            "/var/lib/site-agent/state.sqlite3",
-            dir.path().join("state.sqlite3").to_str().unwrap(),
-        )
+    let (offering, yaml) = shipped_config(
+        &waldur,
+        "ECS S3",
+        "dell-ecs.yaml",
+        "0ff00000000000000000000000000004",
+        dir.path(),
+    );
+    let yaml = yaml
         .replace("https://ecs.example.com:4443", &ecs.url())
         .replace("\"waldur-agent\"", "\"mgmt\"")
         .replace("\"change-me\"", "\"mgmt-secret\"")
         .replace("https://ecs-node1.internal:9021", &ecs.s3_url());
-    assert_ne!(yaml, shipped);
     let cfg = dir.path().join("dell-ecs.yaml");
     std::fs::write(&cfg, yaml).unwrap();
 
@@ -130,21 +91,11 @@ async fn the_shipped_ecs_config_runs_a_resource_lifecycle() {
     for k in ["a", "b", "c"] {
         ecs.put_object(&uid, k, 4096).unwrap();
     }
-    // A metering pass in a later second than the last cycle's reading (ECS meters every few
-    // minutes; a reading of the same second is stored after it and billed by the next cycle).
-    std::thread::sleep(std::time::Duration::from_millis(1100));
+    next_second();
     ecs.set_now(chrono::Utc::now().timestamp());
     ecs.meter();
     run_once(&cfg);
-    let usages = waldur.component_usages(&res);
-    let objects = usages
-        .iter()
-        .find(|u| u["type"] == "s3_objects")
-        .unwrap_or_else(|| panic!("an objects figure: {usages:?}"));
-    assert_eq!(
-        objects["usage"].as_str().map(|u| u.parse::<f64>().unwrap()),
-        Some(3.0)
-    );
+    assert_eq!(billed(&waldur, &res, "s3_objects"), 3.0);
     ecs.delete_objects(&uid);
 
     // Object Lock is refused before anything is made.
@@ -174,22 +125,13 @@ async fn the_shipped_ecs_config_runs_a_resource_lifecycle() {
     assert_eq!(ecs.user(&uid).unwrap().2, vec![rotated[0].api_key.clone()]);
 
     ecs.put_object(&uid, "kept", 10).unwrap();
-    let terminate = || {
-        waldur.place_order(OrderSeed {
-            order_type: "Terminate".into(),
-            resource_uuid: Some(res.clone()),
-            attributes: json!({}),
-            limits: json!({}),
-            ..OrderSeed::default()
-        })
-    };
-    let refused = terminate();
+    let refused = terminate(&waldur, &res);
     run_once(&cfg);
     let (state, message) = order_state(&waldur, &refused.order_uuid);
     assert_eq!(state, "erred");
     assert!(message.contains("still holds"), "{message}");
     ecs.delete_objects(&uid);
-    let term = terminate();
+    let term = terminate(&waldur, &res);
     run_once(&cfg);
     assert_eq!(order_state(&waldur, &term.order_uuid).0, "done");
     assert!(ecs.user(&uid).is_none() && ecs.bucket(&uid).is_none());

@@ -19,6 +19,7 @@ pub static PLUGINS: &[&dyn BackendPlugin] = &[
     &site_agent_ceph_s3::CROIT_S3_PLUGIN,
     &site_agent_seaweedfs::PLUGIN,
     &site_agent_dell_ecs::PLUGIN,
+    &site_agent_cloudian::PLUGIN,
 ];
 
 /// The plugin registered under `name` (any case).

@@ -83,6 +83,9 @@ impl OrderProcessor {
         let mut md = Map::new();
         md.insert("s3_endpoint".into(), json!(info.s3_endpoint));
         md.insert("s3_region".into(), json!(info.s3_region));
+        if let Some(console) = &info.console_url {
+            md.insert("console_url".into(), json!(console));
+        }
         md.insert("s3_user".into(), json!(uid));
         if let Some(bucket) = self.backend.resource_bucket(uid) {
             md.insert("s3_bucket".into(), json!(bucket));

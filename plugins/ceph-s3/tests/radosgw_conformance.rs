@@ -88,13 +88,10 @@ impl Harness for RgwHarness {
     async fn add_bucket(&self, uid: &str, bucket: &str, bytes: u64, objects: u64) {
         self.as_user(uid, async |s3| {
             assert!(s3.create_bucket(bucket).await.ok());
-            let each = bytes / objects;
-            for i in 0..objects {
-                let size = if i + 1 == objects {
-                    bytes - each * (objects - 1)
-                } else {
-                    each
-                };
+            for (i, size) in site_agent_sdk::conformance::object_sizes(bytes, objects)
+                .into_iter()
+                .enumerate()
+            {
                 let r = s3
                     .put_object(bucket, &format!("o{i}"), vec![b'x'; size as usize])
                     .await;

@@ -14,7 +14,7 @@ use site_agent_sdk::keys::{generate_key_pair, secret_fingerprint};
 use site_agent_sdk::naming::bucket_for;
 use site_agent_sdk::s3bucket::S3Buckets;
 use site_agent_sdk::sigv4::{SignedHttp, Signer};
-use site_agent_sdk::vendor::{VendorOps, VendorUser};
+use site_agent_sdk::vendor::{VendorOps, VendorUsage, VendorUser};
 use site_agent_sdk::{
     AccessKeyOrigin, AppliedQuota, BackendError, BucketModel, BucketOptions, BucketUsage,
     Capabilities, Enforcement, ErrorKind, KeyPair, KeyPolicy, OptionCaps, OptionSupport, QuotaCaps,
@@ -383,15 +383,12 @@ impl VendorOps for EcsOps {
     }
 
     async fn buckets(&self, uid: &str) -> Result<Vec<BucketUsage>, BackendError> {
-        Ok(self.metered_buckets(uid).await?.0)
+        Ok(self.metered(uid).await?.buckets)
     }
 
     /// Every bucket the user owns, as ECS metering last saw it; the reading is as old as the
     /// oldest bucket's sample.
-    async fn metered_buckets(
-        &self,
-        uid: &str,
-    ) -> Result<(Vec<BucketUsage>, Option<i64>), BackendError> {
+    async fn metered(&self, uid: &str) -> Result<VendorUsage, BackendError> {
         let mut out = Vec::new();
         let mut oldest: Option<i64> = None;
         for name in self.owned(uid).await? {
@@ -406,7 +403,11 @@ impl VendorOps for EcsOps {
                 objects: m.objects,
             });
         }
-        Ok((out, oldest))
+        Ok(VendorUsage {
+            buckets: out,
+            totals: None,
+            sampled_at: oldest,
+        })
     }
 
     fn resource_bucket(&self, uid: &str) -> Option<String> {

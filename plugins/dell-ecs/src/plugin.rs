@@ -1,29 +1,16 @@
 //! The registration of the Dell EMC ECS backend (`backend_type: dell_ecs`).
 
 use crate::settings::{EcsSettings, known_keys};
-use serde_json::{Map, Value};
-use site_agent_sdk::{BackendError, BackendPlugin, BackendSettings, Capabilities, StorageBackend};
+use site_agent_sdk::plugin::SettingsPlugin;
+use site_agent_sdk::{BackendError, BackendSettings, Capabilities, StorageBackend};
 use std::sync::Arc;
 
-pub struct EcsPlugin;
-
 /// What the agent registers.
-pub static PLUGIN: EcsPlugin = EcsPlugin;
-
-impl BackendPlugin for EcsPlugin {
-    fn name(&self) -> &'static str {
-        "dell_ecs"
-    }
-    fn known_keys(&self) -> &'static [&'static str] {
-        known_keys()
-    }
-    fn configure(
-        &self,
-        settings: &Map<String, Value>,
-    ) -> Result<Arc<dyn BackendSettings>, Vec<String>> {
-        Ok(Arc::new(EcsSettings::from_map(settings)?))
-    }
-}
+pub static PLUGIN: SettingsPlugin<EcsSettings> = SettingsPlugin {
+    name: "dell_ecs",
+    known_keys,
+    parse: EcsSettings::from_map,
+};
 
 impl BackendSettings for EcsSettings {
     fn summary(&self) -> String {

@@ -74,13 +74,10 @@ impl Harness for EcsHarness {
                 .await
                 .unwrap();
         }
-        let each = bytes / objects;
-        for i in 0..objects {
-            let size = if i + 1 == objects {
-                bytes - each * (objects - 1)
-            } else {
-                each
-            };
+        for (i, size) in site_agent_sdk::conformance::object_sizes(bytes, objects)
+            .into_iter()
+            .enumerate()
+        {
             self.sim.put_object(bucket, &format!("o{i}"), size).unwrap();
         }
         self.sim.meter();

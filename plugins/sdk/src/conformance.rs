@@ -24,6 +24,22 @@ pub trait Harness: Send + Sync {
     async fn key_works(&self, uid: &str, key: &KeyPair) -> bool;
 }
 
+/// The sizes of `objects` objects holding `bytes` in all (the last takes the remainder), for
+/// harnesses staging a bucket's data.
+pub fn object_sizes(bytes: u64, objects: u64) -> Vec<u64> {
+    let n = objects.max(1);
+    let each = bytes / n;
+    (0..n)
+        .map(|i| {
+            if i + 1 == n {
+                bytes - each * (n - 1)
+            } else {
+                each
+            }
+        })
+        .collect()
+}
+
 const RESOURCE: &str = "12345678-1234-5678-9abc-123456789abc";
 const OTHER_RESOURCE: &str = "87654321-1234-5678-9abc-123456789abc";
 

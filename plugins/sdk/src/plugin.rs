@@ -38,6 +38,32 @@ pub trait BackendPlugin: Send + Sync {
     ) -> Result<Arc<dyn BackendSettings>, Vec<String>>;
 }
 
+/// A plugin whose settings type does the rest: its name, the keys it reads and the parser.
+/// Each backend crate declares one as its `PLUGIN` static.
+pub struct SettingsPlugin<S> {
+    pub name: &'static str,
+    pub known_keys: fn() -> &'static [&'static str],
+    pub parse: ParseSettings<S>,
+}
+
+/// A settings parser: every problem names its key.
+pub type ParseSettings<S> = fn(&Map<String, Value>) -> Result<S, Vec<String>>;
+
+impl<S: BackendSettings + 'static> BackendPlugin for SettingsPlugin<S> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn known_keys(&self) -> &'static [&'static str] {
+        (self.known_keys)()
+    }
+    fn configure(
+        &self,
+        settings: &Map<String, Value>,
+    ) -> Result<Arc<dyn BackendSettings>, Vec<String>> {
+        Ok(Arc::new((self.parse)(settings)?))
+    }
+}
+
 /// One offering's validated backend settings.
 pub trait BackendSettings: Send + Sync + std::fmt::Debug {
     /// One line for `check-config` (never a secret).

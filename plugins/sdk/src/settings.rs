@@ -170,6 +170,7 @@ impl StoreSettings {
         crate::ConnectionInfo {
             s3_endpoint: self.s3_endpoint.clone(),
             s3_region: self.s3_region.clone(),
+            console_url: None,
         }
     }
 }

@@ -155,7 +155,9 @@ impl<V: VendorOps> StorageBackend for StampedBackend<V> {
     }
 
     fn user_id_for(&self, parts: &NameParts<'_>) -> Result<String, BackendError> {
-        self.naming.uid(parts)
+        let uid = self.ops.scoped_uid(parts, self.naming.uid(parts)?)?;
+        validate_identifier("S3 user id", &uid)?;
+        Ok(uid)
     }
 
     fn resource_bucket(&self, uid: &str) -> Option<String> {
@@ -308,12 +310,18 @@ impl<V: VendorOps> StorageBackend for StampedBackend<V> {
 
     async fn usage(&self, tenant: &Tenant) -> Result<UsageSample, BackendError> {
         self.check_owned(tenant).await?;
-        let (buckets, sampled_at) = self.ops.metered_buckets(&tenant.uid).await?;
+        let m = self.ops.metered(&tenant.uid).await?;
+        let (bytes, objects) = m.totals.unwrap_or_else(|| {
+            (
+                m.buckets.iter().map(|b| b.bytes).sum(),
+                m.buckets.iter().map(|b| b.objects).sum(),
+            )
+        });
         Ok(UsageSample {
-            bytes: buckets.iter().map(|b| b.bytes).sum(),
-            objects: buckets.iter().map(|b| b.objects).sum(),
-            buckets,
-            sampled_at,
+            bytes,
+            objects,
+            buckets: m.buckets,
+            sampled_at: m.sampled_at,
         })
     }
 

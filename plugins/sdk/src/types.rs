@@ -539,4 +539,6 @@ pub struct Capabilities {
 pub struct ConnectionInfo {
     pub s3_endpoint: String,
     pub s3_region: String,
+    /// The vendor's management console for tenants (Cloudian CMC), where configured.
+    pub console_url: Option<String>,
 }

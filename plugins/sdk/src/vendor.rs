@@ -18,6 +18,16 @@ pub struct VendorUser {
     pub access_keys: Vec<String>,
 }
 
+/// What a vendor reports of a user's usage (see [`VendorOps::metered`]).
+#[derive(Debug, Clone, Default)]
+pub struct VendorUsage {
+    pub buckets: Vec<BucketUsage>,
+    /// `(bytes, objects)` where the vendor counts them apart from the buckets.
+    pub totals: Option<(u64, u64)>,
+    /// Unix seconds of the vendor's measurement; `None`: live.
+    pub sampled_at: Option<i64>,
+}
+
 #[async_trait::async_trait]
 pub trait VendorOps: Send + Sync {
     fn kind(&self) -> &'static str;
@@ -82,13 +92,23 @@ pub trait VendorOps: Send + Sync {
     async fn quotas(&self, uid: &str) -> Result<AppliedQuota, BackendError>;
     /// The buckets whose data is the resource's (all the user's own, or its one granted bucket).
     async fn buckets(&self, uid: &str) -> Result<Vec<BucketUsage>, BackendError>;
-    /// The buckets' usage for billing, with the time the vendor measured it where its figures
-    /// come from a metering job of its own (`None`: live).
-    async fn metered_buckets(
+    /// The user's usage for billing: its buckets, the totals where the vendor keeps them apart
+    /// from the buckets (else their sum is billed), and the time the vendor measured them
+    /// where its figures come from a metering job of its own (`None`: live).
+    async fn metered(&self, uid: &str) -> Result<VendorUsage, BackendError> {
+        Ok(VendorUsage {
+            buckets: self.buckets(uid).await?,
+            ..VendorUsage::default()
+        })
+    }
+    /// The uid for a new resource, from the naming policy's `uid`: vendors whose users live
+    /// in a scope the uid must carry (a Cloudian group) prefix it here.
+    fn scoped_uid(
         &self,
-        uid: &str,
-    ) -> Result<(Vec<BucketUsage>, Option<i64>), BackendError> {
-        Ok((self.buckets(uid).await?, None))
+        _parts: &crate::naming::NameParts<'_>,
+        uid: String,
+    ) -> Result<String, BackendError> {
+        Ok(uid)
     }
     /// The stored-bytes series, where the vendor keeps one (croit's statistics).
     async fn series(

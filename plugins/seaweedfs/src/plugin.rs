@@ -1,29 +1,16 @@
 //! The registration of the SeaweedFS backend (`backend_type: seaweedfs`).
 
 use crate::settings::{SeaweedSettings, known_keys};
-use serde_json::{Map, Value};
-use site_agent_sdk::{BackendError, BackendPlugin, BackendSettings, Capabilities, StorageBackend};
+use site_agent_sdk::plugin::SettingsPlugin;
+use site_agent_sdk::{BackendError, BackendSettings, Capabilities, StorageBackend};
 use std::sync::Arc;
 
-pub struct SeaweedPlugin;
-
 /// What the agent registers.
-pub static PLUGIN: SeaweedPlugin = SeaweedPlugin;
-
-impl BackendPlugin for SeaweedPlugin {
-    fn name(&self) -> &'static str {
-        "seaweedfs"
-    }
-    fn known_keys(&self) -> &'static [&'static str] {
-        known_keys()
-    }
-    fn configure(
-        &self,
-        settings: &Map<String, Value>,
-    ) -> Result<Arc<dyn BackendSettings>, Vec<String>> {
-        Ok(Arc::new(SeaweedSettings::from_map(settings)?))
-    }
-}
+pub static PLUGIN: SettingsPlugin<SeaweedSettings> = SettingsPlugin {
+    name: "seaweedfs",
+    known_keys,
+    parse: SeaweedSettings::from_map,
+};
 
 impl BackendSettings for SeaweedSettings {
     fn summary(&self) -> String {

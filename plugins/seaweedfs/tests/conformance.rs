@@ -60,13 +60,10 @@ impl Harness for SeaweedHarness {
             r.ok() || r.code() == Some("BucketAlreadyOwnedByYou"),
             "{r:?}"
         );
-        let each = bytes / objects;
-        for i in 0..objects {
-            let size = if i + 1 == objects {
-                bytes - each * (objects - 1)
-            } else {
-                each
-            };
+        for (i, size) in site_agent_sdk::conformance::object_sizes(bytes, objects)
+            .into_iter()
+            .enumerate()
+        {
             let r = admin
                 .put_object(bucket, &format!("o{i}"), vec![b'x'; size as usize])
                 .await;

@@ -99,6 +99,23 @@ impl CloudianSim {
         }
     }
 
+    /// A user made outside the agent (a stranger's), in a group made if missing.
+    pub fn add_user(&self, gid: &str, uid: &str, email: &str) {
+        let mut st = self.lock();
+        if st.group(gid).is_none() {
+            let _ = st.create_group(gid, gid, true);
+        }
+        let _ = st.create_user(gid, uid, uid, email, true);
+    }
+
+    /// A credential made outside the agent: `(access key, secret)`.
+    pub fn add_credential(&self, gid: &str, uid: &str) -> Result<(String, String), String> {
+        self.lock()
+            .create_credential(gid, uid)
+            .map(|c| (c.access_key, c.secret_key))
+            .map_err(|e| e.text)
+    }
+
     /// A usage counter pass (what `GET /usage` reports catches up with what is stored).
     pub fn record_usage(&self) {
         self.lock().record_usage();
