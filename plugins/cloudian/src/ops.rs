@@ -56,6 +56,13 @@ pub fn capabilities(max_credentials: u32) -> Capabilities {
     }
 }
 
+/// Storage (KiB) and object limits, (hard, warning); -1 = unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub kib: (i64, i64),
+    pub objects: (i64, i64),
+}
+
 pub struct CloudianOps {
     pub client: CloudianClient,
     pub groups: GroupMapping,
@@ -97,6 +104,15 @@ fn group_of_slug(prefix: &str, slug: &str) -> Result<String, BackendError> {
     Ok(gid)
 }
 
+/// Whether a HyperStore flag reads "off" (`"false"`, any case, or a JSON `false`).
+fn is_off(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => !b,
+        Value::String(s) => s.eq_ignore_ascii_case("false"),
+        _ => false,
+    }
+}
+
 fn text(v: &Value, k: &str) -> String {
     v[k].as_str().unwrap_or_default().to_string()
 }
@@ -111,6 +127,22 @@ fn number(v: &Value) -> Option<i64> {
 }
 
 impl CloudianOps {
+    /// `(group, user)` of a uid whose group the offering's mapping allows (a recorded
+    /// `backend_id` naming any other group is refused, never acted on).
+    fn split<'a>(&self, uid: &'a str) -> Result<(&'a str, &'a str), BackendError> {
+        let (gid, user) = split(uid)?;
+        let allowed = match &self.groups {
+            GroupMapping::Fixed(g) => gid == g,
+            GroupMapping::PerCustomer { prefix } => gid.starts_with(prefix.as_str()),
+        };
+        if !allowed {
+            return Err(BackendError::invalid(format!(
+                "S3 user {uid:?} is in HyperStore group {gid:?}, which this offering's group mapping does not use"
+            )));
+        }
+        Ok((gid, user))
+    }
+
     async fn get_user(&self, gid: &str, uid: &str) -> Result<Option<Value>, BackendError> {
         self.client
             .get(
@@ -155,10 +187,14 @@ impl CloudianOps {
             .get("HyperStore get group", "/group", &[("groupId", gid)])
             .await?;
         if let Some(g) = found {
-            if text(&g, "active") == "false" {
+            if is_off(&g["active"]) {
                 return Err(BackendError::invalid(format!(
                     "HyperStore group {gid:?} is disabled; enable it in the CMC first"
                 )));
+            }
+            // A limit a cut-short create never wrote, or one the operator changed since.
+            if text(&g, "groupName").starts_with(GROUP_NAME_PREFIX) {
+                self.keep_group_limit(gid).await?;
             }
             return Ok(());
         }
@@ -181,23 +217,36 @@ impl CloudianOps {
             Err(e) => return Err(e),
         }
         tracing::info!(group = gid, "HyperStore group made");
+        self.keep_group_limit(gid).await
+    }
+
+    /// The configured limit over a group the agent made, written where it differs.
+    async fn keep_group_limit(&self, gid: &str) -> Result<(), BackendError> {
         let (gb, objects) = self.group_limit;
-        if gb.is_some() || objects.is_some() {
-            let kib = gb.map_or(-1, |g| (g * (1 << 20)) as i64);
-            self.set_qos(gid, "*", kib, objects.map_or(-1, |o| o as i64))
-                .await?;
+        if gb.is_none() && objects.is_none() {
+            return Ok(());
+        }
+        let kib = match gb {
+            None => -1,
+            Some(g) => g
+                .checked_mul(1 << 20)
+                .and_then(|k| i64::try_from(k).ok())
+                .ok_or_else(|| {
+                    BackendError::invalid(format!("a group limit of {g} GB is too large"))
+                })?,
+        };
+        let want = Limits {
+            kib: (kib, -1),
+            objects: (objects.map_or(-1, |o| o as i64), -1),
+        };
+        if self.limits(gid, "*").await? != want {
+            self.write_limits(gid, "*", &want).await?;
         }
         Ok(())
     }
 
-    async fn set_qos(
-        &self,
-        gid: &str,
-        uid: &str,
-        kib: i64,
-        objects: i64,
-    ) -> Result<(), BackendError> {
-        let (kib, objects) = (kib.to_string(), objects.to_string());
+    async fn write_limits(&self, gid: &str, uid: &str, l: &Limits) -> Result<(), BackendError> {
+        let v = [l.kib.0, l.kib.1, l.objects.0, l.objects.1].map(|n| n.to_string());
         self.client
             .call(
                 "HyperStore set QoS limits",
@@ -206,15 +255,49 @@ impl CloudianOps {
                 &[
                     ("userId", uid),
                     ("groupId", gid),
-                    ("hlStorageQuotaKBytes", &kib),
-                    ("wlStorageQuotaKBytes", "-1"),
-                    ("hlStorageQuotaCount", &objects),
-                    ("wlStorageQuotaCount", "-1"),
+                    ("hlStorageQuotaKBytes", &v[0]),
+                    ("wlStorageQuotaKBytes", &v[1]),
+                    ("hlStorageQuotaCount", &v[2]),
+                    ("wlStorageQuotaCount", &v[3]),
                 ],
                 None,
             )
             .await
             .map(|_| ())
+    }
+
+    /// The storage and object limits in force for `uid` (`*`: the group's own), hard and
+    /// warning; -1 = unlimited. Newer servers suffix the levels (`_LH`, `_LW`); older ones
+    /// name the hard level without a suffix.
+    async fn limits(&self, gid: &str, uid: &str) -> Result<Limits, BackendError> {
+        let v = self
+            .client
+            .get(
+                "HyperStore get QoS limits",
+                "/qos/limits",
+                &[("userId", uid), ("groupId", gid)],
+            )
+            .await?
+            .unwrap_or(Value::Null);
+        let find = |types: &[&str]| {
+            v["qosLimitList"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|l| types.contains(&l["type"].as_str().unwrap_or_default()))
+                .and_then(|l| number(&l["value"]))
+                .unwrap_or(-1)
+        };
+        Ok(Limits {
+            kib: (
+                find(&["STORAGE_QUOTA_KBYTES_LH", "STORAGE_QUOTA_KBYTES"]),
+                find(&["STORAGE_QUOTA_KBYTES_LW"]),
+            ),
+            objects: (
+                find(&["STORAGE_QUOTA_COUNT_LH", "STORAGE_QUOTA_COUNT"]),
+                find(&["STORAGE_QUOTA_COUNT_LW"]),
+            ),
+        })
     }
 
     /// The user's credentials as HyperStore lists them (204: none).
@@ -361,7 +444,7 @@ impl VendorOps for CloudianOps {
 
     /// The group first (made on demand), then the user with the stamp as its e-mail.
     async fn create_user(&self, uid: &str, name: &str, stamp: &str) -> Result<(), BackendError> {
-        let (gid, user) = split(uid)?;
+        let (gid, user) = self.split(uid)?;
         self.ensure_group(gid).await?;
         let body = json!({"userId": user, "groupId": gid, "userType": "User", "fullName": name,
             "emailAddr": stamp, "active": "true"});
@@ -378,14 +461,14 @@ impl VendorOps for CloudianOps {
     }
 
     async fn write_stamp(&self, uid: &str, stamp: &str) -> Result<(), BackendError> {
-        let (gid, user) = split(uid)?;
+        let (gid, user) = self.split(uid)?;
         self.update_user(gid, user, |u| u["emailAddr"] = json!(stamp))
             .await
     }
 
     /// The user's active credentials with their secrets (HyperStore lists them).
     async fn existing_keys(&self, uid: &str) -> Result<Vec<KeyPair>, BackendError> {
-        let (gid, user) = split(uid)?;
+        let (gid, user) = self.split(uid)?;
         Ok(self
             .credentials(gid, user)
             .await?
@@ -399,7 +482,7 @@ impl VendorOps for CloudianOps {
     }
 
     async fn user(&self, uid: &str) -> Result<Option<VendorUser>, BackendError> {
-        let (gid, user) = split(uid)?;
+        let (gid, user) = self.split(uid)?;
         let Some(u) = self.get_user(gid, user).await? else {
             return Ok(None);
         };
@@ -415,7 +498,7 @@ impl VendorOps for CloudianOps {
             name: text(&u, "fullName"),
             stamp: (!email.is_empty()).then_some(email),
             // HyperStore writes "true"/"false" (older tools "True"/"False").
-            suspension: Suspension::of(text(&u, "active").eq_ignore_ascii_case("false")),
+            suspension: Suspension::of(is_off(&u["active"])),
             access_keys,
         }))
     }
@@ -423,7 +506,7 @@ impl VendorOps for CloudianOps {
     /// Refused while the user owns buckets, unless `purge` (then `DELETE /user` takes the
     /// data with it). A group the agent made goes with its last user where configured.
     async fn delete_user(&self, uid: &str, purge: bool) -> Result<(), BackendError> {
-        let (gid, user) = split(uid)?;
+        let (gid, user) = self.split(uid)?;
         // HyperStore answers a missing user with 400: look first.
         if self.get_user(gid, user).await?.is_none() {
             return Err(BackendError::not_found(format!(
@@ -468,7 +551,7 @@ impl VendorOps for CloudianOps {
     }
 
     async fn set_suspended(&self, uid: &str, suspended: bool) -> Result<(), BackendError> {
-        let (gid, user) = split(uid)?;
+        let (gid, user) = self.split(uid)?;
         let active = if suspended { "false" } else { "true" };
         self.update_user(gid, user, |u| u["active"] = json!(active))
             .await
@@ -476,7 +559,7 @@ impl VendorOps for CloudianOps {
 
     /// HyperStore makes the pair (the proposal is ignored); 403 at the credential maximum.
     async fn issue_key(&self, uid: &str, _proposal: &KeyPair) -> Result<KeyPair, BackendError> {
-        let (gid, user) = split(uid)?;
+        let (gid, user) = self.split(uid)?;
         let made = self
             .client
             .call(
@@ -516,7 +599,7 @@ impl VendorOps for CloudianOps {
 
     /// Deactivated first (it stops working at once), then deleted.
     async fn delete_key(&self, uid: &str, access_key: &str) -> Result<(), BackendError> {
-        split(uid)?;
+        self.split(uid)?;
         let found = self
             .client
             .get(
@@ -552,45 +635,30 @@ impl VendorOps for CloudianOps {
     }
 
     /// The hard limits: KiB rounded down (never above the order; below 1 KiB refused) and
-    /// objects; a dimension not ordered is unlimited (-1). Warning levels are left unset.
+    /// objects. A dimension not ordered, and the warning levels, stay as they are (HyperStore
+    /// takes every limit in one call, so they are read and sent back).
     async fn set_quotas(&self, uid: &str, quota: &QuotaSpec) -> Result<(), BackendError> {
-        let (gid, user) = split(uid)?;
-        let kib = match quota.max_bytes {
+        let (gid, user) = self.split(uid)?;
+        let mut l = self.limits(gid, user).await?;
+        match quota.max_bytes {
             Some(b) if b < 1024 => {
                 return Err(BackendError::invalid(format!(
                     "a storage ceiling of {b} bytes is below HyperStore's smallest quota (1 KiB)"
                 )));
             }
-            Some(b) => (b / 1024) as i64,
-            None => -1,
-        };
-        let objects = quota.max_objects.map_or(-1, |o| o as i64);
-        self.set_qos(gid, user, kib, objects).await
+            Some(b) => l.kib.0 = (b / 1024) as i64,
+            None => {}
+        }
+        if let Some(o) = quota.max_objects {
+            l.objects.0 = o as i64;
+        }
+        self.write_limits(gid, user, &l).await
     }
 
     async fn quotas(&self, uid: &str) -> Result<AppliedQuota, BackendError> {
-        let (gid, user) = split(uid)?;
-        let v = self
-            .client
-            .get(
-                "HyperStore get QoS limits",
-                "/qos/limits",
-                &[("userId", user), ("groupId", gid)],
-            )
-            .await?
-            .unwrap_or(Value::Null);
-        let find = |types: &[&str]| {
-            v["qosLimitList"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|l| types.contains(&l["type"].as_str().unwrap_or_default()))
-                .and_then(|l| number(&l["value"]))
-                .unwrap_or(-1)
-        };
-        // Newer servers suffix the hard level `_LH`; older ones have no suffix.
-        let kib = find(&["STORAGE_QUOTA_KBYTES_LH", "STORAGE_QUOTA_KBYTES"]);
-        let objects = find(&["STORAGE_QUOTA_COUNT_LH", "STORAGE_QUOTA_COUNT"]);
+        let (gid, user) = self.split(uid)?;
+        let l = self.limits(gid, user).await?;
+        let (kib, objects) = (l.kib.0, l.objects.0);
         Ok(AppliedQuota(vec![ScopeQuota {
             scope: QuotaScope::User,
             state: QuotaState {
@@ -602,19 +670,32 @@ impl VendorOps for CloudianOps {
     }
 
     async fn buckets(&self, uid: &str) -> Result<Vec<BucketUsage>, BackendError> {
-        let (gid, user) = split(uid)?;
+        let (gid, user) = self.split(uid)?;
         self.bucket_usage(gid, user).await
     }
 
     /// HyperStore's own counters (`SB`, `SO`) with the time they were taken; where none was
     /// taken in the last day, the bucket counters (live; they need `s3.qos.bucketLevel`).
     async fn metered(&self, uid: &str) -> Result<VendorUsage, BackendError> {
-        let (gid, user) = split(uid)?;
+        let (gid, user) = self.split(uid)?;
         let buckets = self.bucket_usage(gid, user).await?;
-        let (bytes, objects) = (
-            self.counter(gid, user, "SB").await?,
-            self.counter(gid, user, "SO").await?,
-        );
+        // A release without `/usage` (or a refusal) is no reason to bill nothing: the bucket
+        // counters serve. A transient failure waits for the next cycle.
+        let counters = async {
+            Ok::<_, BackendError>((
+                self.counter(gid, user, "SB").await?,
+                self.counter(gid, user, "SO").await?,
+            ))
+        }
+        .await;
+        let (bytes, objects) = match counters {
+            Ok(c) => c,
+            Err(e) if e.is_retryable() => return Err(e),
+            Err(e) => {
+                tracing::warn!(uid, error = %e, "HyperStore usage counters unreadable; billing the bucket counters");
+                (None, None)
+            }
+        };
         Ok(match (bytes, objects) {
             (Some((b, tb)), Some((o, to))) => VendorUsage {
                 buckets,

@@ -192,3 +192,73 @@ async fn usage_is_hyperstores_counters_with_their_time() {
     let u = b.usage(&t).await.unwrap();
     assert_eq!((u.bytes, u.buckets[0].bytes), (4096, 0));
 }
+
+#[tokio::test]
+async fn unordered_limits_stay_group_limits_are_kept_and_foreign_groups_refused() {
+    site_agent_sdk::http::ensure_crypto_provider();
+    let sim = CloudianSim::start("sysadmin", "admin-secret")
+        .await
+        .unwrap();
+    let b = build(&settings(
+        &sim,
+        json!({"group_storage_limit_gb": 10, "group_object_limit": 5000}),
+    ))
+    .unwrap();
+    let uid = "waldur-acme.waldur-lim";
+    let t = Tenant::new(uid, RESOURCE).unwrap();
+    b.ensure_user(&spec(uid)).await.unwrap();
+    b.apply_quota(
+        &t,
+        &QuotaSpec {
+            max_bytes: Some(1 << 30),
+            max_objects: Some(700),
+        },
+    )
+    .await
+    .unwrap();
+    // An Update naming only the size keeps the object ceiling as it was.
+    let applied = b
+        .apply_quota(
+            &t,
+            &QuotaSpec {
+                max_bytes: Some(2 << 30),
+                max_objects: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(applied.max_objects(), Some(700));
+    assert_eq!(applied.max_size_bytes(), Some(2 << 30));
+    // The group's own limit was written with the group, and comes back if it goes.
+    let group_limit = |sim: &CloudianSim| {
+        let st = sim.group_limit("waldur-acme").unwrap();
+        (st.storage_kib.0, st.objects.0)
+    };
+    assert_eq!(group_limit(&sim), (10 << 20, 5000));
+    sim.clear_group_limit("waldur-acme");
+    b.ensure_user(&spec("waldur-acme.waldur-lim2"))
+        .await
+        .unwrap();
+    assert_eq!(group_limit(&sim), (10 << 20, 5000), "kept in force");
+    // A recorded uid in a group this offering does not map to is refused untouched.
+    sim.add_user("other", "x", "x@example.org");
+    let stranger = Tenant::new("other.x", RESOURCE).unwrap();
+    let e = b.set_suspended(&stranger, true).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Invalid, "{e}");
+    assert!(sim.user("other", "x").unwrap().1, "still active");
+}
+
+#[tokio::test]
+async fn without_the_usage_api_the_bucket_counters_bill() {
+    let h = CloudianHarness::new().await;
+    h.sim.set_usage_api(false);
+    let b = h.backend();
+    let uid = "waldur-acme.waldur-old";
+    let t = Tenant::new(uid, RESOURCE).unwrap();
+    b.ensure_user(&spec(uid)).await.unwrap();
+    h.sim
+        .put_object("waldur-acme", "waldur-old", "b1", 777)
+        .unwrap();
+    let u = b.usage(&t).await.unwrap();
+    assert_eq!((u.bytes, u.objects, u.sampled_at), (777, 1, None));
+}

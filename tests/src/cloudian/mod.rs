@@ -77,6 +77,23 @@ impl CloudianSim {
         self.lock().bucket_level_qos = on;
     }
 
+    /// A group's own limit (`userId=*`), if set.
+    pub fn group_limit(&self, gid: &str) -> Option<Qos> {
+        self.lock().group(gid).and_then(|g| g.limit.clone())
+    }
+
+    /// Removes a group's own limit (as an operator might in the CMC).
+    pub fn clear_group_limit(&self, gid: &str) {
+        if let Some(g) = self.lock().groups.get_mut(gid) {
+            g.limit = None;
+        }
+    }
+
+    /// Without `GET /usage` (404), as on a release that lacks it.
+    pub fn set_usage_api(&self, on: bool) {
+        self.lock().usage_api = on;
+    }
+
     /// The next `n` calls answer `status` with `text`.
     pub fn fail_next(&self, n: usize, status: u16, text: &str) {
         let mut st = self.lock();
@@ -650,6 +667,9 @@ async fn bucket_usage(Sim(sim): Sim<CloudianSim>, q: Q) -> R {
 /// [&reversed=true]`: raw records within at most 24 hours (`YYYYMMDDhhmm`, UTC), every number
 /// a string, timestamps in epoch milliseconds.
 async fn usage(Sim(sim): Sim<CloudianSim>, q: Q) -> R {
+    if !sim.lock().usage_api {
+        return Err(HsError::new(404, "Not Found"));
+    }
     let id = param(&q, "id")?;
     let op = param(&q, "operation")?;
     if !matches!(op, "SB" | "SO") {

@@ -90,6 +90,8 @@ pub struct State {
     pub max_credentials: usize,
     /// `s3.qos.bucketLevel`: without it the bucket counters read 0.
     pub bucket_level_qos: bool,
+    /// Whether `GET /usage` exists (an older release answers 404).
+    pub usage_api: bool,
     /// Injected failures: `(status, text)` answered before anything else.
     pub failures: Vec<HsError>,
     /// `(method, path?query)` of every call.
@@ -107,6 +109,7 @@ impl State {
             users: BTreeMap::new(),
             max_credentials: 5,
             bucket_level_qos: true,
+            usage_api: true,
             failures: Vec::new(),
             calls: Vec::new(),
             seq: 0,
