@@ -4,6 +4,7 @@ pub mod croit;
 pub mod ecs;
 pub mod rmq;
 pub mod s3;
+pub mod sigv4_check;
 pub mod waldur;
 
 /// Resolves on SIGTERM or ctrl-c (the simulator binaries run until then).

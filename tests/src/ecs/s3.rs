@@ -7,12 +7,12 @@
 
 use super::EcsSim;
 use super::state::State;
+use crate::sigv4_check::{Received, Refusal};
 use axum::Router;
 use axum::extract::{Path, Query, Request, State as Sim};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use site_agent_sdk::sigv4::{Signable, Signer};
 use std::collections::HashMap;
 
 type Q = Query<HashMap<String, String>>;
@@ -47,25 +47,11 @@ pub(super) fn router(sim: EcsSim) -> Router {
 }
 
 /// The user a request is signed by, if the signature holds for one of its live secrets.
-fn signer_of(
-    st: &State,
-    method: &Method,
-    headers: &HeaderMap,
-    uri: &str,
-    body: &[u8],
-) -> Result<String, S3Err> {
+fn signer_of(st: &State, req: &Received<'_>) -> Result<String, S3Err> {
     let denied = |m: &str| s3_error(StatusCode::FORBIDDEN, "AccessDenied", m);
-    let auth = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| denied("anonymous access is not allowed"))?;
-    let cred = auth
-        .split("Credential=")
-        .nth(1)
-        .and_then(|c| c.split(',').next())
-        .ok_or_else(|| denied("malformed authorization"))?;
-    let mut scope = cred.split('/');
-    let (ak, region) = (scope.next().unwrap_or(""), scope.nth(1).unwrap_or(""));
+    let (ak, _) = req
+        .credential()
+        .map_err(|_| denied("anonymous access is not allowed"))?;
     let Some(user) = st.users.get(ak) else {
         return Err(s3_error(
             StatusCode::FORBIDDEN,
@@ -76,56 +62,26 @@ fn signer_of(
     if user.locked {
         return Err(denied("the user is locked"));
     }
-    let date = headers
-        .get("x-amz-date")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|d| chrono::NaiveDateTime::parse_from_str(d, "%Y%m%dT%H%M%SZ").ok())
-        .ok_or_else(|| denied("missing x-amz-date"))?;
-    let time = std::time::UNIX_EPOCH
-        + std::time::Duration::from_secs(date.and_utc().timestamp().max(0) as u64);
-    let host = headers
-        .get("host")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let url = format!("http://{host}{uri}");
-    let ct: Vec<(&str, &str)> = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .map(|c| ("content-type", c))
-        .into_iter()
-        .collect();
-    for secret in user.secrets.iter().flatten() {
-        if secret.expires.is_some_and(|e| e <= st.now) {
-            continue;
-        }
-        let signer = Signer::new(ak.into(), secret.value.clone().into(), region.into(), "s3");
-        let signed = signer.sign(
-            &Signable {
-                method: method.as_str(),
-                url: &url,
-                headers: &ct,
-                body,
-            },
-            time,
-        );
-        let Ok(signed) = signed else { continue };
-        if signed
-            .iter()
-            .any(|(k, v)| k.eq_ignore_ascii_case("authorization") && v == auth)
-        {
-            return Ok(ak.to_string());
-        }
+    let live = user
+        .secrets
+        .iter()
+        .flatten()
+        .filter(|s| s.expires.is_none_or(|e| e > st.now))
+        .map(|s| s.value.as_str());
+    match req.signed_by(live) {
+        Ok(()) => Ok(ak.to_string()),
+        Err(Refusal::Undated) => Err(denied("missing x-amz-date")),
+        Err(_) => Err(s3_error(
+            StatusCode::FORBIDDEN,
+            "SignatureDoesNotMatch",
+            "the request signature does not match",
+        )),
     }
-    Err(s3_error(
-        StatusCode::FORBIDDEN,
-        "SignatureDoesNotMatch",
-        "the request signature does not match",
-    ))
 }
 
 /// Checks the signature and that the signer owns `bucket`.
-fn authorise(st: &State, req: &Parts<'_>, bucket: &str) -> Result<(), S3Err> {
-    let user = signer_of(st, req.method, req.headers, req.uri, req.body)?;
+fn authorise(st: &State, req: &Received<'_>, bucket: &str) -> Result<(), S3Err> {
+    let user = signer_of(st, req)?;
     match st.buckets.get(bucket) {
         None => Err(s3_error(
             StatusCode::NOT_FOUND,
@@ -139,13 +95,6 @@ fn authorise(st: &State, req: &Parts<'_>, bucket: &str) -> Result<(), S3Err> {
         )),
         Some(_) => Ok(()),
     }
-}
-
-struct Parts<'a> {
-    method: &'a Method,
-    headers: &'a HeaderMap,
-    uri: &'a str,
-    body: &'a [u8],
 }
 
 /// The request, read (at most `limit` bytes), if it is signed by the owner of `bucket`.
@@ -169,7 +118,7 @@ async fn signed_by_owner(
         .map(|p| p.as_str())
         .unwrap_or("/");
     let st = sim.lock();
-    let p = Parts {
+    let p = Received {
         method: &parts.method,
         headers: &parts.headers,
         uri,
