@@ -264,7 +264,18 @@ impl EcsApi {
 
     /// The namespace's buckets owned by `owner` (names), every page.
     pub async fn buckets_of(&self, owner: &str) -> Result<Vec<String>, BackendError> {
-        let mut out = Vec::new();
+        Ok(self
+            .buckets_by_owner()
+            .await?
+            .remove(owner)
+            .unwrap_or_default())
+    }
+
+    /// Every bucket of the namespace by its owner, every page (one listing serves a pass).
+    pub async fn buckets_by_owner(
+        &self,
+    ) -> Result<std::collections::HashMap<String, Vec<String>>, BackendError> {
+        let mut out: std::collections::HashMap<String, Vec<String>> = Default::default();
         let mut marker = String::new();
         // Bounded: a listing that never ends is an ECS fault, not a reason to spin.
         for _ in 0..1000 {
@@ -281,11 +292,11 @@ impl EcsApi {
                 Value::Object(_) => vec![v["object_bucket"].clone()],
                 _ => Vec::new(),
             };
-            out.extend(
-                list.iter()
-                    .filter(|b| str_of(b, "owner") == owner)
-                    .map(|b| str_of(b, "name")),
-            );
+            for b in &list {
+                out.entry(str_of(b, "owner"))
+                    .or_default()
+                    .push(str_of(b, "name"));
+            }
             let next = str_of(&v, "NextMarker");
             if next.is_empty() || next == marker {
                 return Ok(out);

@@ -20,6 +20,7 @@ use std::sync::Arc;
 /// Builds the backend for validated settings (nothing is contacted yet).
 pub fn build(s: &EcsSettings) -> Result<Arc<dyn StorageBackend>, BackendError> {
     let ops = ops::EcsOps {
+        listing: Default::default(),
         api: api::EcsApi {
             client: client::EcsClient::new(s)?,
             namespace: s.namespace.clone(),

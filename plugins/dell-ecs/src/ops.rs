@@ -21,6 +21,8 @@ use site_agent_sdk::{
     QuotaScope, QuotaSpec, QuotaState, RotationMode, Rounding, ScopeDims, ScopeQuota, SecretOrigin,
     StampPlace, Suspension,
 };
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 pub const CAPABILITIES: Capabilities = Capabilities {
     quota: QuotaCaps {
@@ -62,8 +64,16 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     },
 };
 
+/// How long a namespace bucket listing serves lookups.
+const LISTING_FOR: Duration = Duration::from_secs(60);
+
+/// The namespace's buckets by owner, and when they were listed.
+pub type Listing = tokio::sync::Mutex<Option<(Instant, HashMap<String, Vec<String>>)>>;
+
 pub struct EcsOps {
     pub api: EcsApi,
+    /// The namespace listing a pass shares (see `owned`).
+    pub listing: Listing,
     /// The agent's own S3 calls (versioning, purge): the private S3 URL.
     pub s3_http: reqwest::Client,
     pub s3_private_endpoint: String,
@@ -143,12 +153,34 @@ impl EcsOps {
             .find(|s| secret_fingerprint(s.expose_secret()) == id))
     }
 
-    /// Every bucket the user owns, the resource's first (when it exists).
-    async fn owned(&self, uid: &str) -> Result<Vec<String>, BackendError> {
+    /// Every bucket the user owns, the resource's first (when it exists): from a fresh
+    /// listing where a change follows (quotas, delete), else from the namespace listing the
+    /// pass shares (refreshed by `ping` and at most [`LISTING_FOR`] old), so a usage cycle
+    /// over many resources lists the namespace once, not once per resource.
+    async fn owned(&self, uid: &str, fresh: bool) -> Result<Vec<String>, BackendError> {
         let mine = bucket_for(uid)?;
-        let mut all = self.api.buckets_of(uid).await?;
+        let mut all = if fresh {
+            self.api.buckets_of(uid).await?
+        } else {
+            let mut listing = self.listing.lock().await;
+            if listing
+                .as_ref()
+                .is_none_or(|(at, _)| at.elapsed() >= LISTING_FOR)
+            {
+                *listing = Some((Instant::now(), self.api.buckets_by_owner().await?));
+            }
+            listing
+                .as_ref()
+                .and_then(|(_, by)| by.get(uid).cloned())
+                .unwrap_or_default()
+        };
         all.sort_by_key(|b| *b != mine);
         Ok(all)
+    }
+
+    /// Drops the shared listing (the next lookup lists the namespace again).
+    async fn forget_listing(&self) {
+        *self.listing.lock().await = None;
     }
 }
 
@@ -162,8 +194,11 @@ impl VendorOps for EcsOps {
         CAPABILITIES
     }
 
+    /// A pass starts here: it sees the namespace as it is now.
     async fn ping(&self) -> Result<(), BackendError> {
-        self.api.whoami().await
+        self.api.whoami().await?;
+        self.forget_listing().await;
+        Ok(())
     }
 
     /// ECS takes the tags with the user: never a bare user.
@@ -274,7 +309,7 @@ impl VendorOps for EcsOps {
     /// while it holds objects unless `purge`, which empties them over S3 with the owner's key
     /// (every version); the user's secrets go with the user.
     async fn delete_user(&self, uid: &str, purge: bool) -> Result<(), BackendError> {
-        let owned = self.owned(uid).await?;
+        let owned = self.owned(uid, true).await?;
         if purge && !owned.is_empty() {
             // A locked user's key is refused by S3: unlocked for the purge (the user goes
             // right after; a write meanwhile makes the bucket delete fail and the retry purge
@@ -302,7 +337,7 @@ impl VendorOps for EcsOps {
                 return Err(e);
             }
         }
-        for b in self.owned(uid).await? {
+        for b in self.owned(uid, true).await? {
             self.api.delete_bucket(&b).await?;
         }
         self.api.delete_user(uid).await
@@ -343,7 +378,7 @@ impl VendorOps for EcsOps {
             return Ok(());
         };
         let ceiling = quota_gb(max)?;
-        let owned = self.owned(uid).await?;
+        let owned = self.owned(uid, true).await?;
         if owned.len() <= 1 {
             return self.api.set_bucket_quota(&bucket_for(uid)?, ceiling).await;
         }
@@ -365,7 +400,12 @@ impl VendorOps for EcsOps {
             return Ok(AppliedQuota::default());
         }
         let (mut enabled, mut total) = (true, 0u64);
-        for b in self.owned(uid).await? {
+        let mut owned = self.owned(uid, false).await?;
+        // Made since the listing: it exists (just read), so it counts.
+        if !owned.contains(&mine) {
+            owned.insert(0, mine.clone());
+        }
+        for b in owned {
             match self.api.bucket(&b).await? {
                 Some(o) if o.block_size > 0 => total += o.block_size as u64 * GIB,
                 Some(_) => enabled = false,
@@ -387,12 +427,23 @@ impl VendorOps for EcsOps {
     }
 
     /// Every bucket the user owns, as ECS metering last saw it; the reading is as old as the
-    /// oldest bucket's sample.
+    /// oldest bucket's sample. The resource's bucket is always read; others come from the
+    /// listing the pass shares (one the tenant made in the last minute may be missed once, as
+    /// ECS's own metering of it lags further still).
     async fn metered(&self, uid: &str) -> Result<VendorUsage, BackendError> {
         let mut out = Vec::new();
         let mut oldest: Option<i64> = None;
-        for name in self.owned(uid).await? {
-            let m = self.api.metered(&name).await?;
+        let mine = bucket_for(uid)?;
+        let mut names = self.owned(uid, false).await?;
+        if !names.contains(&mine) {
+            names.insert(0, mine.clone());
+        }
+        for name in names {
+            let m = match self.api.metered(&name).await {
+                Ok(m) => m,
+                Err(e) if e.kind() == ErrorKind::NotFound && name == mine => continue,
+                Err(e) => return Err(e),
+            };
             // A bucket metering has not reached yet has no sample time worth the name.
             if m.sample_time > 0 {
                 oldest = Some(oldest.map_or(m.sample_time, |o| o.min(m.sample_time)));

@@ -219,6 +219,8 @@ async fn a_bucket_the_tenant_makes_is_billed_and_capped_by_what_the_ceiling_leav
     h.add_bucket(uid, &mine, 3 * GIB, 3).await;
     // The tenant makes a bucket of its own (ECS lets an object user do that with S3).
     h.add_bucket(uid, "tenant-made", 2048, 1).await;
+    // The reconcile pass starts with a ping: it sees the namespace as it is now.
+    b.ping().await.unwrap();
     let applied = b.quota(uid).await.unwrap();
     assert!(
         !applied.bucket().unwrap().enabled,
@@ -270,4 +272,33 @@ async fn usage_carries_ecs_metering_time_not_the_agents_clock() {
     h.sim.advance(3600);
     let later = b.usage(&t).await.unwrap();
     assert_eq!(later.sampled_at, Some(at), "no new sample: the same time");
+}
+
+/// A usage pass over many resources lists the namespace's buckets once (the listing the pass
+/// shares), not once per resource; a new pass (a ping) lists again.
+#[tokio::test]
+async fn a_pass_lists_the_namespace_once() {
+    let h = EcsHarness::new().await;
+    let b = h.backend();
+    let uids = ["waldur-pass-a", "waldur-pass-b", "waldur-pass-c"];
+    for uid in uids {
+        b.ensure_user(&spec(uid)).await.unwrap();
+        h.add_bucket(uid, &bucket_for(uid).unwrap(), 2048, 1).await;
+    }
+    let listings = || {
+        h.sim
+            .calls()
+            .iter()
+            .filter(|(m, p)| m == "GET" && p == "/object/bucket")
+            .count()
+    };
+    for _ in 0..2 {
+        b.ping().await.unwrap();
+        let before = listings();
+        for uid in uids {
+            let u = b.usage(&tenant(uid)).await.unwrap();
+            assert_eq!((u.bytes, u.objects), (2048, 1), "{uid}");
+        }
+        assert_eq!(listings() - before, 1, "one listing for the whole pass");
+    }
 }
