@@ -2,6 +2,7 @@ pub mod chaos;
 pub mod cloudian;
 pub mod croit;
 pub mod ecs;
+pub mod myfsio;
 pub mod rmq;
 pub mod s3;
 pub mod sigv4_check;

@@ -41,6 +41,7 @@ impl WaldurClient {
             }),
             user_agent: user_agent.to_string(),
             peer: format!("Waldur of offering {}", offering.name),
+            follow_redirects: true,
         })
         .map_err(|e| WaldurError::setup(format!("Waldur client: {}", e.message())))?;
         Ok(Self {

@@ -37,6 +37,8 @@ pub struct HttpConfig {
     pub user_agent: String,
     /// Who the client talks to, for the warning when verification is off ("backend S3").
     pub peer: String,
+    /// Follow redirects (off for a web console, whose redirects are answers: "log in").
+    pub follow_redirects: bool,
 }
 
 impl Default for HttpConfig {
@@ -47,6 +49,7 @@ impl Default for HttpConfig {
             proxy: None,
             user_agent: format!("site-agent/{}", env!("CARGO_PKG_VERSION")),
             peer: "backend".into(),
+            follow_redirects: true,
         }
     }
 }
@@ -58,6 +61,9 @@ pub fn build_client(cfg: &HttpConfig) -> Result<reqwest::Client, BackendError> {
         .timeout(cfg.timeout)
         .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
         .user_agent(cfg.user_agent.clone());
+    if !cfg.follow_redirects {
+        b = b.redirect(reqwest::redirect::Policy::none());
+    }
     if !cfg.verify_tls {
         tracing::warn!(peer = %cfg.peer, "TLS certificate verification is OFF (verify_ssl: false)");
         b = b.tls_danger_accept_invalid_certs(true);

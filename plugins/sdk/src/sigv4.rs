@@ -154,6 +154,8 @@ pub struct SignedHttp {
 pub struct Answer {
     pub status: u16,
     pub body: String,
+    /// `Retry-After` in seconds, where the server named one (a rate limit's answer).
+    pub retry_after: Option<u64>,
 }
 
 impl Answer {
@@ -205,10 +207,19 @@ impl SignedHttp {
             .await
             .map_err(|e| crate::http::transport_error(what, e))?;
         let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
         let body = crate::http::read_text(resp, crate::http::MAX_BODY)
             .await
             .map_err(|e| e.into_backend(what))?;
-        Ok(Answer { status, body })
+        Ok(Answer {
+            status,
+            body,
+            retry_after,
+        })
     }
 }
 
