@@ -66,7 +66,7 @@ async fn lifecycle(g: Generation, console_keys: bool) {
         .replace("http://127.0.0.1:5100", &fs.console_url())
         .replace("\"change-me\"", "\"admin-secret\"")
         // myfsio-sim shares one IAM state between its API and console.
-        .replace("# console_settle_seconds: 6", "console_settle_seconds: 0");
+        .replace("# console_settle_seconds: 8", "console_settle_seconds: 0");
     if console_keys {
         yaml = yaml.replace("# key_mode: \"console\"", "key_mode: \"console\"");
     }

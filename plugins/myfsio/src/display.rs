@@ -52,14 +52,37 @@ pub fn display_name(uid: &str, stamp: &str) -> Result<String, BackendError> {
     Ok(format!("{}@{}", uid_part(uid), uuid_hex(stamp, uid)?))
 }
 
-/// What a display name says of `uid`: `Some(Some(stamp))` when it is the stamped name of
-/// `uid`, `Some(None)` when it is `uid` bare (a user made outside the agent, or by an older
-/// tool, under the same name), `None` when it is another user's.
-pub fn read(display: &str, uid: &str) -> Option<Option<String>> {
+/// The name a replacement user carries until the user it replaces is gone (`console` key
+/// mode): the same facts, `#` for `@`, so it fits the same 64 characters.
+pub fn pending(display: &str) -> String {
+    display.replacen('@', "#", 1)
+}
+
+/// What a display name says of `uid`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Named {
+    /// The full ownership stamp it carries; `None`: it is `uid` bare (a user made outside
+    /// the agent, or by an older tool, under the same name).
+    pub stamp: Option<String>,
+    /// A replacement not yet renamed (see [`pending`]).
+    pub pending: bool,
+}
+
+/// What `display` says of `uid`; `None` when it is another user's name.
+pub fn read(display: &str, uid: &str) -> Option<Named> {
     if display == uid {
-        return Some(None);
+        return Some(Named {
+            stamp: None,
+            pending: false,
+        });
     }
-    let (name, hex) = display.rsplit_once('@')?;
+    let (name, hex, pending) = match display.rsplit_once('@') {
+        Some((n, h)) => (n, h, false),
+        None => {
+            let (n, h) = display.rsplit_once('#')?;
+            (n, h, true)
+        }
+    };
     if name != uid_part(uid) || hex.len() != HEX_UUID || !hex.bytes().all(|b| b.is_ascii_hexdigit())
     {
         return None;
@@ -73,7 +96,10 @@ pub fn read(display: &str, uid: &str) -> Option<Option<String>> {
         &h[16..20],
         &h[20..32]
     );
-    Some(Some(ownership_stamp(&uuid, uid)))
+    Some(Named {
+        stamp: Some(ownership_stamp(&uuid, uid)),
+        pending,
+    })
 }
 
 #[cfg(test)]
@@ -92,10 +118,24 @@ mod tests {
             let stamp = ownership_stamp(UUID, uid);
             let d = display_name(uid, &stamp).unwrap();
             assert!(d.len() <= MAX_DISPLAY, "{d} is {} long", d.len());
-            assert_eq!(read(&d, uid), Some(Some(stamp)), "{d}");
+            let named = read(&d, uid).unwrap();
+            assert_eq!(
+                (named.stamp.as_deref(), named.pending),
+                (Some(stamp.as_str()), false),
+                "{d}"
+            );
             assert_eq!(read(&d, "waldur-b"), None, "another uid's name");
+            let p = pending(&d);
+            assert_eq!(p.len(), d.len());
+            assert_eq!(
+                read(&p, uid).unwrap(),
+                Named {
+                    stamp: Some(stamp),
+                    pending: true
+                }
+            );
         }
-        assert_eq!(read("waldur-a", "waldur-a"), Some(None), "bare");
+        assert_eq!(read("waldur-a", "waldur-a").unwrap().stamp, None, "bare");
         assert_eq!(read("Local Admin", "waldur-a"), None);
     }
 

@@ -9,9 +9,11 @@
 //! count from `GET /<bucket>?quota`.
 
 pub mod admin;
+pub mod bucket;
 pub mod console;
 pub mod display;
 pub mod error;
+pub mod iam;
 pub mod ops;
 pub mod plugin;
 pub mod settings;
@@ -62,9 +64,8 @@ pub fn build_ops(
             ),
         )
     };
-    let ops = ops::MyfsioOps::new(
+    let iam = iam::Iam::new(
         admin::Admin::new(signed(), &s.api_url, backoff),
-        S3Buckets::new(signed(), &s.api_url, "MyFSIO"),
         console::Console::new(
             console_http,
             &s.console_url,
@@ -78,10 +79,13 @@ pub fn build_ops(
             GenerationSetting::V05 => Some(admin::Generation::V05),
         },
         s.key_mode,
-        s.bill_versions,
-        s.default_quota_bytes,
         Duration::from_secs_f64(s.console_settle_seconds),
     );
+    let buckets = bucket::Buckets {
+        s3: S3Buckets::new(signed(), &s.api_url, "MyFSIO"),
+        default_quota: s.default_quota_bytes,
+    };
+    let ops = ops::MyfsioOps::new(iam, buckets, s.key_mode, s.bill_versions);
     Ok(StampedBackend::new(
         ops,
         s.store.connection(),

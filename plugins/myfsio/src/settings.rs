@@ -94,8 +94,9 @@ const FOREIGN_KEYS: &[&str] = &[
 
 /// 1 PiB: what "no limit" becomes.
 pub const DEFAULT_QUOTA_BYTES: u64 = 1 << 50;
-/// MyFSIO v0.4's IAM cache (5 s) plus its stat interval margin.
-const DEFAULT_SETTLE: f64 = 6.0;
+/// MyFSIO v0.4's IAM cache (5 s) plus its stat interval (2 s) and a margin: up to ~7 s
+/// were measured before a process saw the other's write.
+const DEFAULT_SETTLE: f64 = 8.0;
 
 /// Every key this plugin reads.
 pub fn known_keys() -> &'static [&'static str] {

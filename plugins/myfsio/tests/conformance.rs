@@ -328,6 +328,12 @@ async fn generation_is_found_and_the_console_session_survives_a_restart() {
                 .any(|(l, _, p)| *l == "api" && p.starts_with(prefix)),
             "{g:?}: {calls:?}"
         );
+        if g == Generation::Rs {
+            assert!(
+                !calls.iter().any(|(_, _, p)| p.starts_with("/admin/")),
+                "v0.5 answers at the first try: {calls:?}"
+            );
+        }
         resource(&h, "waldur-s1").await;
         h.sim.restart_console();
         resource(&h, "waldur-s2").await;
@@ -413,6 +419,7 @@ async fn v05_encrypted_iam_in_admin_key_mode_pauses_and_refuses_keys_clearly() {
             .iter()
             .all(|u| !u.display_name.starts_with("waldur-e"))
     );
+    assert!(h.sim.bucket("waldur-e").is_none(), "and its bucket");
 }
 
 #[tokio::test]
@@ -455,26 +462,166 @@ async fn v04_never_gets_an_empty_policy_list() {
 
 #[tokio::test]
 async fn a_taken_bucket_name_refuses_the_order_and_leaves_no_user() {
-    let h = MyfsioHarness::new(Generation::Rs, json!({})).await;
-    h.sim.add_bucket("waldur-taken");
-    h.sim.put_object("waldur-taken", "theirs", 10).unwrap();
+    for g in [Generation::Py, Generation::Rs] {
+        let h = MyfsioHarness::new(g, json!({})).await;
+        h.sim.add_bucket("waldur-taken");
+        h.sim.put_object("waldur-taken", "theirs", 10).unwrap();
+        let e = h
+            .backend
+            .ensure_user(&spec("waldur-taken"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{g:?}: {e}");
+        assert!(users_of(&h.sim, "waldur-taken").is_empty(), "{g:?}");
+        assert_eq!(
+            h.sim.bucket("waldur-taken").unwrap().live.len(),
+            1,
+            "their data stays"
+        );
+    }
+}
+
+/// The users named for `uid` (settled or pending).
+fn users_of(sim: &MyfsioSim, uid: &str) -> Vec<site_agent_sims::myfsio::User> {
+    sim.users()
+        .into_iter()
+        .filter(|u| {
+            u.display_name.starts_with(&format!("{uid}@"))
+                || u.display_name.starts_with(&format!("{uid}#"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_lost_console_answer_never_makes_a_second_user() {
+    for g in [Generation::Py, Generation::Rs] {
+        let h = MyfsioHarness::new(g, json!({})).await;
+        h.sim.lose_console_answer("/ui/iam/users");
+        let r = h.backend.ensure_user(&spec("waldur-lost")).await;
+        assert!(
+            r.is_ok(),
+            "{g:?}: the user made by the lost call is adopted: {r:?}"
+        );
+        assert_eq!(users_of(&h.sim, "waldur-lost").len(), 1, "{g:?}");
+        let again = h.backend.ensure_user(&spec("waldur-lost")).await.unwrap();
+        assert_eq!(again, site_agent_sdk::Ensured::Adopted);
+        assert_eq!(users_of(&h.sim, "waldur-lost").len(), 1, "{g:?}");
+        let key = h
+            .backend
+            .issue_key(&tenant("waldur-lost"), &generate_key_pair().unwrap())
+            .await
+            .unwrap();
+        assert!(h.key_works("waldur-lost", &key).await);
+    }
+}
+
+#[tokio::test]
+async fn v04_orders_its_writes_so_neither_process_undoes_the_other() {
+    let h = MyfsioHarness::new(Generation::Py, json!({"console_settle_seconds": 2.2})).await;
+    // Each v0.4 process re-reads iam.json only when its copy is 2 s old.
+    h.sim.set_py_reload_lag(Duration::from_secs(2));
+    let (ka, _) = resource(&h, "waldur-la").await;
+    // Out of phase, as two processes are: the API re-reads its copy now, the console 1.9 s
+    // later (its own next request).
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    reqwest::get(format!("{}/myfsio/health", h.sim.url()))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1900)).await;
+    // The console re-reads and writes: another resource's user.
+    h.backend.ensure_user(&spec("waldur-lb")).await.unwrap();
+    // An admin-route write: A's second key.
+    let kb = h
+        .backend
+        .issue_key(&tenant("waldur-la"), &generate_key_pair().unwrap())
+        .await
+        .unwrap();
+    // A console write right after: from a copy read before that key, it would drop it.
+    h.backend
+        .delete_user(&tenant("waldur-lb"), DeleteMode::KeepData)
+        .await
+        .unwrap();
+    let a = &users_of(&h.sim, "waldur-la")[0];
+    for k in [&ka, &kb] {
+        assert!(
+            a.keys.iter().any(|x| x.access_key == k.access_key),
+            "{} survived the console write",
+            k.access_key
+        );
+    }
+    assert_eq!(a.policies.len(), 1);
+    assert!(users_of(&h.sim, "waldur-lb").is_empty());
+}
+
+#[tokio::test]
+async fn console_key_mode_survives_an_interrupted_replacement() {
+    let h = MyfsioHarness::new(Generation::Rs, json!({"key_mode": "console"})).await;
+    h.sim.set_encrypted_iam(true);
+    let uid = "waldur-rep";
+    let t = tenant(uid);
+    let (k1, _) = resource(&h, uid).await;
+    // Cut after the replacement was made, before the old user went: the old key still works.
+    h.sim.fail_console("/delete", 502);
+    let k2 = generate_key_pair().unwrap();
+    assert!(h.backend.issue_key(&t, &k2).await.is_err());
+    assert_eq!(
+        users_of(&h.sim, uid).len(),
+        2,
+        "the user and a leftover replacement"
+    );
+    assert!(h.key_works(uid, &k1).await);
+    let keys = h.backend.user(uid).await.unwrap().unwrap().access_keys;
+    assert_eq!(keys, vec![k1.access_key.clone()]);
+    // The next change removes the leftover.
+    let k3 = h
+        .backend
+        .issue_key(&t, &generate_key_pair().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(users_of(&h.sim, uid).len(), 1);
+    assert!(h.key_works(uid, &k3).await && !h.key_works(uid, &k1).await);
+    // Cut after the old user went, before the rename: the replacement is the user.
+    h.sim.fail_console("/update", 502);
+    let k4 = generate_key_pair().unwrap();
+    assert!(h.backend.issue_key(&t, &k4).await.is_err());
+    let u = h.backend.user(uid).await.unwrap().unwrap();
+    assert_eq!(u.access_keys, vec![k4.access_key.clone()]);
+    assert!(h.key_works(uid, &k4).await);
+    // Paused in between: the next replacement keeps it paused, under the settled name.
+    h.backend.set_suspended(&t, true).await.unwrap();
+    let k5 = h
+        .backend
+        .issue_key(&t, &generate_key_pair().unwrap())
+        .await
+        .unwrap();
+    let users = users_of(&h.sim, uid);
+    assert_eq!(users.len(), 1);
+    assert!(
+        users[0].display_name.contains('@'),
+        "renamed: {}",
+        users[0].display_name
+    );
+    let u = h.backend.user(uid).await.unwrap().unwrap();
+    assert_eq!(u.suspension, Suspension::Suspended);
+    assert!(!h.key_works(uid, &k5).await);
+    h.backend.set_suspended(&t, false).await.unwrap();
+    assert!(h.key_works(uid, &k5).await);
+}
+
+#[tokio::test]
+async fn a_refused_console_login_says_so_without_the_secret() {
+    let h = MyfsioHarness::new(Generation::Py, json!({})).await;
+    h.backend.ping().await.unwrap();
+    h.sim.fail_console_logins(ADMIN.0);
     let e = h
         .backend
-        .ensure_user(&spec("waldur-taken"))
+        .ensure_user(&spec("waldur-locked"))
         .await
         .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{e}");
-    assert!(
-        h.sim
-            .users()
-            .iter()
-            .all(|u| !u.display_name.starts_with("waldur-taken"))
-    );
-    assert_eq!(
-        h.sim.bucket("waldur-taken").unwrap().live.len(),
-        1,
-        "their data stays"
-    );
+    assert_eq!(e.kind(), ErrorKind::Unauthorized, "{e}");
+    assert!(e.message().contains("refused the admin key pair"), "{e}");
+    let shown = format!("{e} {e:?}");
+    assert!(!shown.contains(ADMIN.1), "{shown}");
 }
 
 #[tokio::test]

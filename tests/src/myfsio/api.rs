@@ -3,7 +3,7 @@
 //! refuses it) and authorised by the caller's inline policies.
 
 use super::state::{Generation, Policy, Quota, Reply, State, User};
-use super::{Inner, MyfsioSim};
+use super::{Inner, MyfsioSim, Process};
 use crate::sigv4_check::{Received, Refusal};
 use axum::Router;
 use axum::extract::{Request, State as Sim};
@@ -73,13 +73,26 @@ async fn handle(Sim(sim): Sim<MyfsioSim>, req: Request) -> Response {
         let (status, body) = inner.api_failures.remove(0);
         return Reply::new(status, "text/html", body).into_response();
     }
+    let file = inner.enter(Process::Api);
+    let reply = serve(inner, &parts, &uri, &path, &query, &body);
+    inner.leave(Process::Api, file);
+    reply.into_response()
+}
+
+fn serve(
+    inner: &mut Inner,
+    parts: &axum::http::request::Parts,
+    uri: &str,
+    path: &str,
+    query: &HashMap<String, String>,
+    body: &[u8],
+) -> Reply {
     let g = inner.st.generation;
     if path == "/myfsio/health" && parts.method == Method::GET {
         return match g {
             Generation::Py => Reply::json(200, json!({"status": "ok"})),
             Generation::Rs => Reply::json(200, json!({"status": "ok", "version": "0.5.7"})),
-        }
-        .into_response();
+        };
     }
     let admin_prefix = match g {
         Generation::Py => "/admin/",
@@ -88,24 +101,29 @@ async fn handle(Sim(sim): Sim<MyfsioSim>, req: Request) -> Response {
     let req = Received {
         method: &parts.method,
         headers: &parts.headers,
-        uri: &uri,
-        body: &body,
+        uri,
+        body,
     };
-    if let Some(rest) = path.strip_prefix(admin_prefix) {
-        if let Some(r) = rate_limited(inner) {
-            return r.into_response();
-        }
-        let who = match authenticate(&inner.st, &req, &path) {
-            Ok(i) => i,
-            Err(r) => return r.into_response(),
-        };
-        return admin(&mut inner.st, who, &parts.method, rest).into_response();
+    let rest = path.strip_prefix(admin_prefix);
+    if rest.is_some()
+        && let Some(r) = rate_limited(inner)
+    {
+        return r;
     }
-    let who = match authenticate(&inner.st, &req, &path) {
+    let who = match authenticate(&inner.st, &req, path) {
         Ok(i) => i,
-        Err(r) => return r.into_response(),
+        Err(r) => return r,
     };
-    s3(&mut inner.st, who, &parts.method, &path, &query, &body).into_response()
+    // A path under the admin prefix that is no admin route is an S3 path (both servers
+    // route `/<bucket>/<key>` last).
+    if let Some(r) = rest.and_then(|rest| admin(&mut inner.st, who, &parts.method, rest)) {
+        return r;
+    }
+    let ct = parts
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok());
+    s3(&mut inner.st, who, &parts.method, path, query, body, ct)
 }
 
 /// Counts an admin call; the answer when it is one too many.
@@ -268,7 +286,7 @@ fn user_json(g: Generation, u: &User, listed: bool) -> Value {
 }
 
 /// The admin routes, after the generation's prefix.
-fn admin(st: &mut State, who: usize, method: &Method, rest: &str) -> Reply {
+fn admin(st: &mut State, who: usize, method: &Method, rest: &str) -> Option<Reply> {
     let g = st.generation;
     let seg: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
     let action = match (method, seg.as_slice()) {
@@ -284,8 +302,14 @@ fn admin(st: &mut State, who: usize, method: &Method, rest: &str) -> Reply {
             "iam:delete_key"
         }
         (&Method::POST, ["iam", "users", _, "disable" | "enable"]) => "iam:disable_user",
-        _ => return admin_error(404, "NotFound", "Not Found"),
+        _ => return None,
     };
+    Some(admin_do(st, who, action, &seg))
+}
+
+/// An admin route's work, once the route is known.
+fn admin_do(st: &mut State, who: usize, action: &str, seg: &[&str]) -> Reply {
+    let g = st.generation;
     if !State::allows(&st.users[who], action, None) {
         return admin_error(
             403,
@@ -394,6 +418,7 @@ fn xml_ok(body: String) -> Reply {
 }
 
 /// S3: buckets, their `?quota`, `?tagging`, `?versioning` and `?versions`, and objects.
+#[allow(clippy::too_many_arguments)]
 fn s3(
     st: &mut State,
     who: usize,
@@ -401,6 +426,7 @@ fn s3(
     path: &str,
     q: &HashMap<String, String>,
     body: &[u8],
+    content_type: Option<&str>,
 ) -> Reply {
     let g = st.generation;
     let trimmed = path.trim_start_matches('/');
@@ -436,7 +462,7 @@ fn s3(
         (&Method::PUT, None, None) => "create_bucket",
         (&Method::DELETE, None, None) => "delete_bucket",
         (&Method::GET | &Method::HEAD, None, _) => "list",
-        (&Method::PUT, Some(_), _) => "write",
+        (&Method::PUT | &Method::POST, Some(_), _) => "write",
         (&Method::GET | &Method::HEAD, Some(_), _) => "read",
         (&Method::DELETE, Some(_), _) => "delete",
         _ => return s3_error(g, 405, "MethodNotAllowed", "Method not allowed", path),
@@ -461,10 +487,35 @@ fn s3(
             );
         }
         if st.buckets.contains_key(&bucket) {
-            return s3_error(g, 409, "BucketAlreadyExists", "Bucket already exists", path);
+            // v0.5 says "yours" whoever owns it (MyFSIO has no bucket owner).
+            return match g {
+                Generation::Py => {
+                    s3_error(g, 409, "BucketAlreadyExists", "Bucket already exists", path)
+                }
+                Generation::Rs => s3_error(
+                    g,
+                    409,
+                    "BucketAlreadyOwnedByYou",
+                    "Your previous request to create the named bucket succeeded and you already own it.",
+                    path,
+                ),
+            };
         }
         st.buckets.insert(bucket, Default::default());
         return Reply::empty(200);
+    }
+    if g == Generation::Py
+        && method == Method::PUT
+        && matches!(sub, Some("tagging" | "versioning"))
+        && !content_type.is_some_and(|c| c.contains("xml"))
+    {
+        return s3_error(
+            g,
+            400,
+            "InvalidRequest",
+            "Content-Type must be application/xml",
+            path,
+        );
     }
     let Some(b) = st.buckets.get_mut(&bucket) else {
         return s3_error(g, 404, "NoSuchBucket", "Bucket does not exist", path);
@@ -531,7 +582,7 @@ fn s3(
                 );
             }
             b.tags = tags;
-            Reply::empty(200)
+            Reply::empty(if g == Generation::Py { 204 } else { 200 })
         }
         ("tagging", &Method::DELETE, _) => {
             b.tags.clear();
@@ -589,6 +640,13 @@ fn s3(
             st.buckets.remove(&bucket);
             Reply::empty(204)
         }
+        ("write", &Method::POST, Some(_)) => s3_error(
+            g,
+            501,
+            "NotImplemented",
+            "multipart uploads are not simulated",
+            path,
+        ),
         ("write", _, Some(k)) => match st.put_object(&bucket, &k, body.len() as u64) {
             Ok(()) => Reply::empty(200),
             Err((status, code, msg)) => s3_error(g, status, &code, &msg, path),
@@ -641,7 +699,12 @@ fn parse_quota(g: Generation, body: &[u8]) -> Result<Quota, (&'static str, Strin
             let field = |name: &str| -> Result<Option<u64>, (&'static str, String)> {
                 match obj.get(name) {
                     None | Some(Value::Null) => Ok(None),
-                    Some(Value::Number(n)) => match n.as_i64() {
+                    // Python's int(): a float is truncated.
+                    Some(Value::Number(n)) => match n.as_i64().or_else(|| {
+                        n.as_f64()
+                            .filter(|f| f.is_finite())
+                            .map(|f| f.trunc() as i64)
+                    }) {
                         Some(i) if i < 0 => {
                             Err(("InvalidArgument", format!("{name} must be non-negative")))
                         }

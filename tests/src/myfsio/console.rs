@@ -6,7 +6,7 @@
 //! and CSRF token after login (the login page's token is dead), a bad token is 403.
 
 use super::state::{Generation, Reply, State, User};
-use super::{Inner, MyfsioSim, Session};
+use super::{Inner, MyfsioSim, Process, Session};
 use axum::Router;
 use axum::extract::{Request, State as Sim};
 use axum::http::{HeaderMap, Method};
@@ -73,7 +73,25 @@ async fn handle(Sim(sim): Sim<MyfsioSim>, req: Request) -> Response {
         .unwrap_or_default();
     inner.calls.push(("console", parts.method.to_string(), uri));
     let path = parts.uri.path().to_string();
-    page(inner, &parts.method, &path, &parts.headers, &form).into_response()
+    let fault = (parts.method == Method::POST)
+        .then(|| {
+            inner
+                .console_faults
+                .iter()
+                .position(|f| path.contains(&f.path))
+        })
+        .flatten()
+        .map(|i| inner.console_faults.remove(i));
+    if let Some(f) = fault.as_ref().filter(|f| !f.lose) {
+        return Reply::new(f.status, "text/html", "<h1>Bad Gateway</h1>").into_response();
+    }
+    let file = inner.enter(Process::Console);
+    let reply = page(inner, &parts.method, &path, &parts.headers, &form);
+    inner.leave(Process::Console, file);
+    match fault {
+        Some(f) => Reply::new(f.status, "text/html", "<h1>Bad Gateway</h1>").into_response(),
+        None => reply.into_response(),
+    }
 }
 
 fn page(
@@ -176,6 +194,10 @@ fn page(
         .map(|c| inner.sessions[c].csrf.clone())
         .unwrap_or_default();
     if path == "/ui/iam" && method == Method::GET {
+        // v0.5's IAM pages are for admins only.
+        if g == Generation::Rs && !State::is_admin(&inner.st.users[who]) {
+            return Reply::new(403, "text/html", "<h1>Admin privileges are required</h1>");
+        }
         return html(format!(
             "<!doctype html><html><head><meta name=\"csrf-token\" content=\"{csrf}\"></head><body>IAM</body></html>"
         ));

@@ -40,6 +40,15 @@ impl IntoResponse for Reply {
     }
 }
 
+/// A console fault: the next POST whose path contains `path` is refused with `status`
+/// (nothing done), or done and its answer lost (`lose`: 502 instead).
+#[derive(Debug, Clone)]
+struct ConsoleFault {
+    path: String,
+    status: u16,
+    lose: bool,
+}
+
 /// A console session (cookie value → this).
 #[derive(Debug, Clone)]
 struct Session {
@@ -61,15 +70,31 @@ struct RateLimit {
     refused: usize,
 }
 
+/// One v0.4 process's cached copy of `iam.json` (the API and the console each keep one).
+#[derive(Debug)]
+struct Copy {
+    users: Vec<User>,
+    loaded: Instant,
+}
+
 #[derive(Debug)]
 struct Inner {
+    /// `st.users` is `iam.json` itself, except while a request runs: then it is the serving
+    /// process's view (see [`Inner::enter`]).
     st: State,
+    /// v0.4: how long a process serves its cached copy before re-reading the file (5 s and
+    /// more on a real server); zero: one shared, always current state.
+    reload_lag: Duration,
+    /// The API's and the console's copies (v0.4 with a reload lag).
+    copies: [Copy; 2],
     sessions: HashMap<String, Session>,
     /// Failed console logins per access key (v0.4 locks a key after 5 in 15 minutes).
     failed_logins: HashMap<String, Vec<Instant>>,
     limit: RateLimit,
     /// Injected failures for the API: `(status, body)` answered before anything else.
     api_failures: Vec<(u16, String)>,
+    /// Injected console faults, by path.
+    console_faults: Vec<ConsoleFault>,
     /// `(listener, method, path?query)` of every call.
     calls: Vec<(&'static str, String, String)>,
     admin_key: String,
@@ -78,6 +103,49 @@ struct Inner {
 #[derive(Clone)]
 pub struct MyfsioSim {
     inner: Arc<(Mutex<Inner>, SocketAddr, SocketAddr)>,
+}
+
+/// Which process serves a request.
+#[derive(Debug, Clone, Copy)]
+enum Process {
+    Api = 0,
+    Console = 1,
+}
+
+impl Inner {
+    fn staged(&self) -> bool {
+        self.st.generation == Generation::Py && !self.reload_lag.is_zero()
+    }
+
+    /// Before a request: `st.users` becomes the serving process's view, re-read from the file
+    /// if its copy is older than the lag. Returns the file.
+    fn enter(&mut self, p: Process) -> Option<Vec<User>> {
+        if !self.staged() {
+            return None;
+        }
+        let lag = self.reload_lag;
+        let file = std::mem::take(&mut self.st.users);
+        let c = &mut self.copies[p as usize];
+        if c.loaded.elapsed() >= lag {
+            c.users = file.clone();
+            c.loaded = Instant::now();
+        }
+        self.st.users = c.users.clone();
+        Some(file)
+    }
+
+    /// After it: a process that changed its view writes all of it back to the file.
+    fn leave(&mut self, p: Process, file: Option<Vec<User>>) {
+        let Some(file) = file else {
+            return;
+        };
+        let view = std::mem::replace(&mut self.st.users, file);
+        let c = &mut self.copies[p as usize];
+        if view != c.users {
+            self.st.users = view.clone();
+            c.users = view;
+        }
+    }
 }
 
 impl MyfsioSim {
@@ -96,6 +164,11 @@ impl MyfsioSim {
             inner: Arc::new((
                 Mutex::new(Inner {
                     st: State::new(generation, admin_key, admin_secret),
+                    reload_lag: Duration::ZERO,
+                    copies: [0, 1].map(|_| Copy {
+                        users: Vec::new(),
+                        loaded: Instant::now(),
+                    }),
                     sessions: HashMap::new(),
                     failed_logins: HashMap::new(),
                     limit: RateLimit {
@@ -106,6 +179,7 @@ impl MyfsioSim {
                         refused: 0,
                     },
                     api_failures: Vec::new(),
+                    console_faults: Vec::new(),
                     calls: Vec::new(),
                     admin_key: admin_key.into(),
                 }),
@@ -167,6 +241,19 @@ impl MyfsioSim {
         self.lock().limit.rs_status = status;
     }
 
+    /// v0.4 runs the API and the console as two processes, each serving its own cached copy
+    /// of `iam.json` until `lag` has passed since it last read it, and writing its whole copy
+    /// back on a change (so a write from a stale copy undoes the other's). No effect on v0.5.
+    pub fn set_py_reload_lag(&self, lag: Duration) {
+        let mut i = self.lock();
+        i.reload_lag = lag;
+        let users = i.st.users.clone();
+        for c in &mut i.copies {
+            c.users = users.clone();
+            c.loaded = Instant::now();
+        }
+    }
+
     /// How many admin calls the rate limit refused.
     pub fn rate_limited(&self) -> usize {
         self.lock().limit.refused
@@ -179,9 +266,19 @@ impl MyfsioSim {
         }
     }
 
-    /// The console forgets its sessions (a restart: sessions live in memory).
+    /// The console restarts: v0.5 keeps sessions in memory (all gone); v0.4's session cookie
+    /// is signed and survives, with its CSRF token, but the credentials it pointed at were in
+    /// the process (logged out).
     pub fn restart_console(&self) {
-        self.lock().sessions.clear();
+        let mut i = self.lock();
+        match i.st.generation {
+            Generation::Rs => i.sessions.clear(),
+            Generation::Py => {
+                for s in i.sessions.values_mut() {
+                    s.principal = None;
+                }
+            }
+        }
     }
 
     /// The next `n` API calls answer `status` with `body`.
@@ -190,6 +287,34 @@ impl MyfsioSim {
         for _ in 0..n {
             i.api_failures.push((status, body.to_string()));
         }
+    }
+
+    /// The next console POST to a path containing `path` answers `status`, doing nothing.
+    pub fn fail_console(&self, path: &str, status: u16) {
+        self.lock().console_faults.push(ConsoleFault {
+            path: path.into(),
+            status,
+            lose: false,
+        });
+    }
+
+    /// The next console POST to a path containing `path` is done, and its answer lost (502).
+    pub fn lose_console_answer(&self, path: &str) {
+        self.lock().console_faults.push(ConsoleFault {
+            path: path.into(),
+            status: 502,
+            lose: true,
+        });
+    }
+
+    /// Five failed console logins of `access_key` (v0.4 then locks it out for 15 minutes).
+    pub fn fail_console_logins(&self, access_key: &str) {
+        let mut i = self.lock();
+        let now = Instant::now();
+        i.failed_logins
+            .entry(access_key.to_string())
+            .or_default()
+            .extend([now; 5]);
     }
 
     /// Every user (the admin included).

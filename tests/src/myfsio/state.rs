@@ -15,7 +15,7 @@ pub enum Generation {
     Rs,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Key {
     pub access_key: String,
     pub secret_key: String,
@@ -30,7 +30,7 @@ pub struct Policy {
     pub prefix: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     pub user_id: String,
     pub display_name: String,
