@@ -83,6 +83,16 @@ async fn lifecycle(g: Generation, console_keys: bool) {
         limits: json!({}),
         ..OrderSeed::default()
     });
+    // The answer to the first key MyFSIO makes is lost: that key reaches nobody.
+    if !console_keys {
+        fs.lose_api_answer("POST", "/keys");
+        let first = run_once(&cfg);
+        assert_ne!(
+            order_state(&waldur, &create.order_uuid).0,
+            "done",
+            "{first}"
+        );
+    }
     let log = run_once(&cfg);
     let label = if g == Generation::Py {
         "v0.4 (Python)"
@@ -117,6 +127,20 @@ async fn lifecycle(g: Generation, console_keys: bool) {
     );
     let keys = waldur.api_keys(&res);
     assert_eq!(keys.len(), if console_keys { 1 } else { 2 }, "{keys:?}");
+    let real: Vec<String> = users[0]
+        .keys
+        .iter()
+        .map(|k| k.access_key.clone())
+        .filter(|k| !k.starts_with("WANCHOR"))
+        .collect();
+    let mut shown: Vec<String> = keys.iter().map(|k| k.client_id.clone()).collect();
+    let mut held = real.clone();
+    shown.sort();
+    held.sort();
+    assert_eq!(
+        held, shown,
+        "MyFSIO holds exactly the keys Waldur shows (the lost one is gone)"
+    );
     for k in &keys {
         let r = as_tenant(
             &fs,

@@ -1,10 +1,13 @@
 //! The object store of a chaos run: croit-sim, (with `CHAOS_BACKEND=rgw`) the real Ceph
 //! RadosGW of `../shared/peers`, read through its Admin Ops API and written as a customer
 //! would, over S3 with the customer's own key, or (with `CHAOS_BACKEND=ecs`) ecs-sim, where a
-//! resource holds one key whose access key is the user and keys are told apart by secret.
+//! resource holds one key whose access key is the user and keys are told apart by secret, or
+//! (with `CHAOS_BACKEND=myfsio`) myfsio-sim in its v0.5 generation, where users are made in
+//! the web console and a resource has one bucket with an exact quota.
 
 use crate::croit::{CroitAuth, CroitSim};
 use crate::ecs::EcsSim;
+use crate::myfsio::{Generation, MyfsioSim};
 use crate::s3::{RgwPeer, S3User};
 use crate::waldur::ApiKeyRow;
 use site_agent_ceph_s3::CephS3Settings;
@@ -37,6 +40,26 @@ pub enum Storage {
         prefix: String,
     },
     Ecs(EcsSim),
+    Myfsio(MyfsioSim),
+}
+
+const MYFSIO_ADMIN: (&str, &str) = ("chaos-admin", "chaos-admin-secret");
+
+/// The uid and stamp a MyFSIO display name carries (`<uid>@<resource uuid, 32 hex>`).
+fn myfsio_named(display: &str) -> Option<(String, String)> {
+    let (uid, h) = display.split_once('@')?;
+    if h.len() != 32 {
+        return None;
+    }
+    let uuid = format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    );
+    Some((uid.to_string(), format!("waldur-{uuid}-{uid}@invalid")))
 }
 
 const GIB: u64 = 1 << 30;
@@ -66,6 +89,12 @@ impl Storage {
                 prefix,
             });
         }
+        if std::env::var("CHAOS_BACKEND").as_deref() == Ok("myfsio") {
+            let sim = MyfsioSim::start(Generation::Rs, MYFSIO_ADMIN.0, MYFSIO_ADMIN.1).await?;
+            // The agent's calls of a run exceed MyFSIO's default 60 a minute by far.
+            sim.set_admin_rate_limit(1_000_000, std::time::Duration::from_secs(60));
+            return Ok(Storage::Myfsio(sim));
+        }
         if std::env::var("CHAOS_BACKEND").as_deref() == Ok("ecs") {
             return Ok(Storage::Ecs(
                 EcsSim::start("chaos-mgmt", "chaos-mgmt-secret", &["waldur"]).await?,
@@ -80,6 +109,7 @@ impl Storage {
     pub fn backend_type(&self) -> &'static str {
         match self {
             Storage::Ecs(_) => "dell_ecs",
+            Storage::Myfsio(_) => "myfsio",
             _ => "ceph_s3",
         }
     }
@@ -104,7 +134,7 @@ impl Storage {
     /// Words of the refusal of a Terminate while data remains.
     pub fn not_empty_words(&self) -> &'static str {
         match self {
-            Storage::Ecs(_) => "still holds",
+            Storage::Ecs(_) | Storage::Myfsio(_) => "still holds",
             _ => "still owns",
         }
     }
@@ -119,6 +149,8 @@ impl Storage {
         match self {
             // Whole GB (one ordered GB is a GiB here); no object quota.
             Storage::Ecs(_) => vec![("bucket", (true, (gb * GIB) as i64, -1))],
+            // Exact, both dimensions, on the resource's bucket only.
+            Storage::Myfsio(_) => vec![("bucket", (true, self.quota_bytes(gb), o))],
             _ => {
                 let b = self.quota_bytes(gb);
                 vec![("user", (true, b, o)), ("bucket", (true, b, o))]
@@ -140,6 +172,7 @@ impl Storage {
             Storage::Croit(_) => "croit-sim",
             Storage::Rgw { .. } => "real Ceph RGW",
             Storage::Ecs(_) => "ecs-sim",
+            Storage::Myfsio(_) => "myfsio-sim (v0.5)",
         }
     }
 
@@ -147,7 +180,7 @@ impl Storage {
     /// RGW (where the harness really writes the data).
     pub fn unit_factor(&self) -> u64 {
         match self {
-            Storage::Croit(_) => 1_000_000_000,
+            Storage::Croit(_) | Storage::Myfsio(_) => 1_000_000_000,
             Storage::Rgw { .. } => 1 << 20,
             // ECS quotas are whole GiB; ecs-sim stores sizes, not data.
             Storage::Ecs(_) => GIB,
@@ -159,7 +192,7 @@ impl Storage {
         let bytes = gb * self.unit_factor();
         match self {
             Storage::Croit(_) => (bytes.div_ceil(1024) * 1024) as i64,
-            Storage::Rgw { .. } | Storage::Ecs(_) => bytes as i64,
+            Storage::Rgw { .. } | Storage::Ecs(_) | Storage::Myfsio(_) => bytes as i64,
         }
     }
 
@@ -180,6 +213,13 @@ impl Storage {
                 sim.url(),
                 sim.s3_url()
             ),
+            Storage::Myfsio(sim) => format!(
+                "api_url: {}\n      console_url: {}\n      admin_access_key: {}\n      admin_secret_key: {}\n      s3_endpoint: https://s3.myfsio.chaos\n      timeout: 5",
+                sim.url(),
+                sim.console_url(),
+                MYFSIO_ADMIN.0,
+                MYFSIO_ADMIN.1
+            ),
         }
     }
 
@@ -188,6 +228,11 @@ impl Storage {
         Ok(match self {
             Storage::Croit(sim) => sim.users(),
             Storage::Ecs(sim) => sim.users(),
+            Storage::Myfsio(sim) => sim
+                .users()
+                .iter()
+                .filter_map(|u| myfsio_named(&u.display_name).map(|n| n.0))
+                .collect(),
             Storage::Rgw { admin, prefix, .. } => admin
                 .list_users()
                 .await?
@@ -255,6 +300,40 @@ impl Storage {
                     buckets: buckets.into_iter().map(|b| b.bucket).collect(),
                 }))
             }
+            Storage::Myfsio(sim) => {
+                let Some((u, stamp)) = sim.users().into_iter().find_map(|u| {
+                    let (id, stamp) = myfsio_named(&u.display_name)?;
+                    (id == uid).then_some((u, stamp))
+                }) else {
+                    return Ok(None);
+                };
+                let name = site_agent_sdk::naming::bucket_for(uid)?;
+                let bucket = sim.bucket(&name);
+                let q = bucket.as_ref().and_then(|b| b.quota);
+                let quota = match q {
+                    Some(q) => (
+                        true,
+                        q.max_bytes.map_or(-1, |b| b as i64),
+                        q.max_objects.map_or(-1, |o| o as i64),
+                    ),
+                    None => (false, -1, -1),
+                };
+                let (bytes, objects) = bucket.as_ref().map(|b| b.live_usage()).unwrap_or((0, 0));
+                Ok(Some(StoredUser {
+                    email: stamp,
+                    access_keys: u
+                        .keys
+                        .iter()
+                        .map(|k| k.access_key.clone())
+                        .filter(|k| !k.starts_with("WANCHOR"))
+                        .collect(),
+                    quotas: vec![("bucket", quota)],
+                    holds_data: bucket.is_some_and(|b| !b.is_empty()),
+                    bytes,
+                    objects,
+                    buckets: vec![name],
+                }))
+            }
             Storage::Ecs(sim) => {
                 let Some((tags, _, secrets)) = sim.user(uid) else {
                     return Ok(None);
@@ -290,6 +369,7 @@ impl Storage {
                 .user(uid)
                 .is_some_and(|u| u.keys.iter().any(|(a, s)| a == access_key && s == secret)),
             Storage::Ecs(sim) => access_key == uid && sim.key_works(access_key, secret),
+            Storage::Myfsio(sim) => sim.key_works(access_key, secret),
             Storage::Rgw { peer, .. } => {
                 // A signed listing of a bucket that does not exist: a working key gets
                 // NoSuchBucket, a wrong one InvalidAccessKeyId or SignatureDoesNotMatch.
@@ -326,6 +406,20 @@ impl Storage {
                 self.meter();
                 Ok(())
             }
+            // Into the resource's bucket, up to its exact quota (a refused write stops there).
+            Storage::Myfsio(sim) => {
+                let mine = site_agent_sdk::naming::bucket_for(uid)?;
+                let n = objects.clamp(1, 20);
+                for i in 0..n {
+                    if sim
+                        .put_object(&mine, &format!("{bucket}-o{i}"), bytes / n)
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+                Ok(())
+            }
             Storage::Rgw { peer, .. } => {
                 let (ak, sk) = key.ok_or_else(|| anyhow::anyhow!("no key to write with"))?;
                 let s3 = S3User::new(&peer.endpoint, "default", ak, sk);
@@ -355,6 +449,12 @@ impl Storage {
                     sim.delete_objects(&b);
                 }
                 self.meter();
+                Ok(())
+            }
+            Storage::Myfsio(sim) => {
+                for b in user.buckets {
+                    sim.empty_bucket(&b);
+                }
                 Ok(())
             }
             Storage::Rgw { peer, .. } => {

@@ -73,10 +73,18 @@ async fn handle(Sim(sim): Sim<MyfsioSim>, req: Request) -> Response {
         let (status, body) = inner.api_failures.remove(0);
         return Reply::new(status, "text/html", body).into_response();
     }
+    let lost = inner
+        .lost_api
+        .iter()
+        .position(|(m, p)| parts.method.as_str() == m && path.contains(p.as_str()))
+        .map(|i| inner.lost_api.remove(i));
     let file = inner.enter(Process::Api);
     let reply = serve(inner, &parts, &uri, &path, &query, &body);
     inner.leave(Process::Api, file);
-    reply.into_response()
+    match lost {
+        Some(_) => Reply::new(502, "text/html", "<h1>Bad Gateway</h1>").into_response(),
+        None => reply.into_response(),
+    }
 }
 
 fn serve(

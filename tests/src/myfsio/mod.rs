@@ -95,6 +95,8 @@ struct Inner {
     api_failures: Vec<(u16, String)>,
     /// Injected console faults, by path.
     console_faults: Vec<ConsoleFault>,
+    /// API calls to do and then answer 502 for: `(method, path part)`.
+    lost_api: Vec<(String, String)>,
     /// `(listener, method, path?query)` of every call.
     calls: Vec<(&'static str, String, String)>,
     admin_key: String,
@@ -180,6 +182,7 @@ impl MyfsioSim {
                     },
                     api_failures: Vec::new(),
                     console_faults: Vec::new(),
+                    lost_api: Vec::new(),
                     calls: Vec::new(),
                     admin_key: admin_key.into(),
                 }),
@@ -317,6 +320,12 @@ impl MyfsioSim {
             .extend([now; 5]);
     }
 
+    /// The next API call with `method` whose path contains `path` is done, and its answer
+    /// lost (502).
+    pub fn lose_api_answer(&self, method: &str, path: &str) {
+        self.lock().lost_api.push((method.into(), path.into()));
+    }
+
     /// Every user (the admin included).
     pub fn users(&self) -> Vec<User> {
         self.lock().st.users.clone()
@@ -349,6 +358,14 @@ impl MyfsioSim {
             .st
             .put_object(bucket, key, size)
             .map_err(|(_, code, msg)| format!("{code}: {msg}"))
+    }
+
+    /// Deletes every object and version of a bucket (as its tenant would), keeping it.
+    pub fn empty_bucket(&self, name: &str) {
+        if let Some(b) = self.lock().st.buckets.get_mut(name) {
+            b.live.clear();
+            b.archived.clear();
+        }
     }
 
     /// Empties and removes a bucket.
