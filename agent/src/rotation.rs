@@ -194,7 +194,10 @@ impl Rotator {
             Err(e) if e.is_retryable() => return Err(e.into()),
             Err(e) => {
                 if !set_key_applied(&self.waldur, key_uuid, &new.access_key, &e).await? {
-                    // Refused: the old key stays live (Waldur still shows it), the new goes.
+                    // Refused: the new key goes and the old stays live (Waldur still shows
+                    // it) — except where the backend replaces keys in place: there the old
+                    // one is already gone, and the next order or reconcile pass issues a
+                    // working key beside the one Waldur shows.
                     book.withdraw(&new_id).await?;
                     if let Some(o) = &old_id {
                         book.confirmed(o, KeyIntent::Revoke).await?;

@@ -294,6 +294,50 @@ async fn lifecycle(g: Generation, console_keys: bool) {
         "user and keys gone"
     );
     assert!(fs.bucket("someone-elses").is_some(), "others untouched");
+
+    // With `purge_data: true`, Terminate removes a resource's data too.
+    let second = waldur.place_order(OrderSeed {
+        offering_uuid: offering.clone(),
+        order_type: "Create".into(),
+        resource_name: "Scratch".into(),
+        customer_slug: "acme".into(),
+        project_slug: "acme-project".into(),
+        attributes: json!({"max_storage_limit": 1}),
+        limits: json!({}),
+        ..OrderSeed::default()
+    });
+    run_once(&cfg);
+    assert_eq!(order_state(&waldur, &second.order_uuid).0, "done");
+    let res2 = second.resource_uuid.clone();
+    let bucket2 = waldur.resource(&res2).unwrap()["backend_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let k2 = waldur.api_keys(&res2);
+    let r = as_tenant(
+        &fs,
+        (&k2[0].client_id, &k2[0].api_key),
+        reqwest::Method::PUT,
+        &format!("/{bucket2}/kept"),
+        &[1; 64],
+    )
+    .await;
+    assert_eq!(r.0, 200, "{r:?}");
+    let purging = std::fs::read_to_string(&cfg).unwrap().replace(
+        "      s3_region:",
+        "      purge_data: true\n      s3_region:",
+    );
+    std::fs::write(&cfg, purging).unwrap();
+    let term = terminate(&waldur, &res2);
+    run_once(&cfg);
+    assert_eq!(order_state(&waldur, &term.order_uuid).0, "done");
+    assert!(fs.bucket(&bucket2).is_none(), "purged");
+    assert!(
+        fs.users()
+            .iter()
+            .all(|u| !u.display_name.starts_with(&format!("{bucket2}@"))),
+        "and its user"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

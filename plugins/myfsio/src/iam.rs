@@ -5,9 +5,11 @@
 //! v0.4 runs the API and the console as two processes, each with its own cached copy of
 //! `iam.json`, re-read only after a few seconds, and each writes its whole copy back: a write
 //! from a stale copy silently undoes the other's (other-backends.md §6.7, "What a MyFSIO
-//! backend must get right", 1). So on v0.4 every IAM write of the agent goes through one lock;
-//! a console write waits `settle` after the last admin-route write (the console's copy is then
-//! re-read), and after each console write the agent waits until the admin API shows it.
+//! backend must get right", 1). So on v0.4 every IAM write this process makes to a server goes
+//! through one gate (shared by all offerings on it); a console write waits `settle` after the
+//! last admin-route write (the console's copy is then re-read, and at start-up after the
+//! previous process's writes); after each console write the agent waits until the admin API
+//! shows it, and an admin write waits `settle` after a console write it never saw.
 
 use crate::admin::{Admin, Generation, Listed};
 use crate::console::Console;
@@ -45,8 +47,37 @@ pub struct Resident {
     pub stamp: Option<String>,
     /// The user is a replacement not yet renamed (its predecessor is gone).
     pub pending: bool,
-    /// A replacement left beside the user by an interrupted key change (`console` key mode).
-    pub leftover: Option<Listed>,
+    /// Replacements left beside the user by interrupted key changes (`console` key mode):
+    /// none holds a key Waldur was given.
+    pub leftovers: Vec<Listed>,
+}
+
+/// The order of IAM writes on one v0.4 server, shared by every backend of this process that
+/// writes to it (offerings on one server, their loops): see the module text.
+#[derive(Default)]
+struct Gate {
+    turn: tokio::sync::Mutex<()>,
+    /// The last admin-route write; at start, now (a write of the previous process may be
+    /// just behind us).
+    last_admin_write: Mutex<Option<Instant>>,
+    /// A console write that failed or was not seen by the admin API: it may still land.
+    unseen_console_write: Mutex<Option<Instant>>,
+}
+
+/// The gate of the server at `base`.
+fn gate(base: &str) -> Arc<Gate> {
+    static GATES: std::sync::OnceLock<Mutex<std::collections::HashMap<String, Arc<Gate>>>> =
+        std::sync::OnceLock::new();
+    let mut gates = lock(GATES.get_or_init(Default::default));
+    gates
+        .entry(base.to_string())
+        .or_insert_with(|| {
+            Arc::new(Gate {
+                last_admin_write: Mutex::new(Some(Instant::now())),
+                ..Gate::default()
+            })
+        })
+        .clone()
 }
 
 /// What a console write must be seen to have done by the admin API (v0.4).
@@ -70,9 +101,8 @@ pub struct Iam {
     settle: Duration,
     found: Mutex<Option<Found>>,
     listing: Mutex<Option<(Instant, Arc<Vec<Listed>>)>>,
-    last_admin_write: Mutex<Option<Instant>>,
-    /// v0.4: one IAM write at a time (see the module text).
-    writes: tokio::sync::Mutex<()>,
+    /// v0.4: one IAM write at a time, in order (see the module text).
+    gate: Arc<Gate>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -115,6 +145,7 @@ impl Iam {
         settle: Duration,
     ) -> Self {
         Self {
+            gate: gate(admin.base()),
             admin,
             console,
             admin_key,
@@ -123,8 +154,6 @@ impl Iam {
             settle,
             found: Mutex::new(None),
             listing: Mutex::new(None),
-            last_admin_write: Mutex::new(None),
-            writes: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -265,8 +294,9 @@ impl Iam {
         Ok(l)
     }
 
-    /// The resource's user: the one whose display name is `uid`'s (stamped or bare). Two
-    /// would be a mix-up nobody can resolve automatically: refused.
+    /// The resource's user: the one whose display name is `uid`'s (stamped or bare), or if
+    /// an interrupted key change left none, its replacement. Two settled users under one name
+    /// are a mix-up nobody can resolve automatically: refused.
     pub async fn find(&self, uid: &str) -> Result<Option<Resident>, BackendError> {
         let listing = self.listing().await?;
         let (mut settled, mut pending) = (Vec::new(), Vec::new());
@@ -279,30 +309,25 @@ impl Iam {
                 }
             }
         }
-        for found in [&settled, &pending] {
-            if let [(a, _), (b, _), ..] = found.as_slice() {
-                return Err(BackendError::unexpected(format!(
-                    "MyFSIO has several users named for {uid:?} ({} and {}); remove the stray one in the console",
-                    a.user_id, b.user_id
-                )));
-            }
+        if let [(a, _), (b, _), ..] = settled.as_slice() {
+            return Err(BackendError::unexpected(format!(
+                "MyFSIO has several users named for {uid:?} ({} and {}); remove the stray one in the console",
+                a.user_id, b.user_id
+            )));
         }
-        let leftover = pending.first().map(|(u, _)| (*u).clone());
-        Ok(match (settled.pop(), pending.pop()) {
-            (Some((u, n)), _) => Some(Resident {
-                user: u.clone(),
-                stamp: n.stamp,
-                pending: false,
-                leftover,
-            }),
-            (None, Some((u, n))) => Some(Resident {
-                user: u.clone(),
-                stamp: n.stamp,
-                pending: true,
-                leftover: None,
-            }),
-            (None, None) => None,
-        })
+        // Without a settled user, one replacement (always the same one) stands in for it.
+        pending.sort_by(|a, b| a.0.user_id.cmp(&b.0.user_id));
+        let (chosen, is_pending) = match settled.pop() {
+            Some(s) => (s, false),
+            None if pending.is_empty() => return Ok(None),
+            None => (pending.remove(0), true),
+        };
+        Ok(Some(Resident {
+            user: chosen.0.clone(),
+            stamp: chosen.1.stamp,
+            pending: is_pending,
+            leftovers: pending.into_iter().map(|(u, _)| u.clone()).collect(),
+        }))
     }
 
     pub async fn require(&self, uid: &str) -> Result<Resident, BackendError> {
@@ -314,8 +339,16 @@ impl Iam {
     /// One IAM write at a time on v0.4 (see the module text).
     async fn write_turn(&self, g: Generation) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         match g {
-            Generation::V04 => Some(self.writes.lock().await),
+            Generation::V04 => Some(self.gate.turn.lock().await),
             Generation::V05 => None,
+        }
+    }
+
+    /// v0.4: waits until `settle` has passed since `since`.
+    async fn settled(&self, since: &Mutex<Option<Instant>>) {
+        let elapsed = lock(since).map(|t| t.elapsed());
+        if let Some(wait) = elapsed.and_then(|e| self.settle.checked_sub(e)) {
+            tokio::time::sleep(wait).await;
         }
     }
 
@@ -328,8 +361,12 @@ impl Iam {
     ) -> Result<Value, BackendError> {
         let g = self.generation().await?;
         let _turn = self.write_turn(g).await;
+        if g == Generation::V04 {
+            // A console write the admin API never showed may still land: let it, first.
+            self.settled(&self.gate.unseen_console_write).await;
+        }
         let r = self.admin.call(g, what, method, route).await;
-        *lock(&self.last_admin_write) = Some(Instant::now());
+        *lock(&self.gate.last_admin_write) = Some(Instant::now());
         self.drop_listing();
         r
     }
@@ -345,18 +382,21 @@ impl Iam {
         let g = self.generation().await?;
         let _turn = self.write_turn(g).await;
         if g == Generation::V04 {
-            let since = lock(&self.last_admin_write).map(|t| t.elapsed());
-            if let Some(wait) = since.and_then(|s| self.settle.checked_sub(s)) {
-                tokio::time::sleep(wait).await;
-            }
+            self.settled(&self.gate.last_admin_write).await;
         }
         let r = self.console.post(g, what, path, form).await;
         self.drop_listing();
-        let v = r?;
-        if g == Generation::V04 {
-            self.await_seen(g, &seen).await?;
+        if g != Generation::V04 {
+            return r;
         }
-        Ok(v)
+        let seen = match r {
+            Ok(v) => self.await_seen(g, &seen).await.map(|()| v),
+            Err(e) => Err(e),
+        };
+        if seen.is_err() {
+            *lock(&self.gate.unseen_console_write) = Some(Instant::now());
+        }
+        seen
     }
 
     async fn shows(&self, g: Generation, seen: &Seen<'_>) -> Result<bool, BackendError> {
@@ -496,10 +536,11 @@ impl Iam {
     }
 
     /// `console` key mode: `uid`'s user again, holding `key` and nothing else, with the same
-    /// display name, policies and state. The replacement is made under a pending name first,
-    /// the old user removed, then the replacement renamed: an interruption leaves the old user
-    /// (and a leftover, removed next time) or the replacement (renamed next time), never no
-    /// user and never two under one name.
+    /// display name, policies and state. The replacement is made under a pending name (and on
+    /// v0.4 disabled, if the user was) before the old user goes, then renamed: an interruption
+    /// leaves the old user (and a leftover, removed next time) or the replacement (renamed
+    /// next time), never no user, never two under one name, never a paused user working. A
+    /// retry with the same key carries on where the last attempt stopped.
     pub async fn replace_user(&self, uid: &str, key: &KeyPair) -> Result<(), BackendError> {
         let g = self.generation().await?;
         let mut r = self.require(uid).await?;
@@ -508,26 +549,44 @@ impl Iam {
             self.rename(&r.user.user_id, &display).await?;
             r = self.require(uid).await?;
         }
-        if let Some(left) = &r.leftover {
-            self.delete(left).await?;
+        if r.user.access_keys == [key.access_key.clone()] {
+            // Done by an earlier attempt whose answer was lost.
+            for left in &r.leftovers {
+                self.delete(left).await?;
+            }
+            return Ok(());
+        }
+        let mut made = None;
+        for left in &r.leftovers {
+            if left.access_keys.contains(&key.access_key) {
+                made = Some(left.user_id.clone());
+            } else {
+                self.delete(left).await?;
+            }
         }
         let old = r.user;
-        // A disabled v0.5 user comes back paused by its policies (its enable route may fail).
-        let paused_by_policy = !old.enabled && g == Generation::V05;
-        let policies = if paused_by_policy {
-            Value::Array(Vec::new())
-        } else {
-            Value::Array(self.policies(&old.user_id).await?)
+        let new_id = match made {
+            Some(id) => id,
+            None => {
+                // A disabled v0.5 user comes back paused by its policies (its enable route
+                // may fail); v0.4 cannot be sent an empty list, so there the copy is disabled
+                // before the old user goes.
+                let policies = if !old.enabled && g == Generation::V05 {
+                    Value::Array(Vec::new())
+                } else {
+                    Value::Array(self.policies(&old.user_id).await?)
+                };
+                self.create(&display::pending(&old.display_name), &policies, key)
+                    .await?;
+                let id = self.id_of_key(&key.access_key).await?;
+                if !old.enabled && g == Generation::V04 {
+                    self.switch(&id, false).await?;
+                }
+                id
+            }
         };
-        self.create(&display::pending(&old.display_name), &policies, key)
-            .await?;
         self.delete(&old).await?;
-        let new_id = self.id_of_key(&key.access_key).await?;
-        self.rename(&new_id, &old.display_name).await?;
-        if !old.enabled && g == Generation::V04 {
-            self.switch(&new_id, false).await?;
-        }
-        Ok(())
+        self.rename(&new_id, &old.display_name).await
     }
 }
 

@@ -189,6 +189,7 @@ impl VendorOps for MyfsioOps {
             // Refused (or its answer lost): if the anchor's user is there, it was made.
             Err(e) if self.iam.sees_key(&key.access_key).await.unwrap_or(false) => {
                 tracing::info!(uid, error = %e, "the MyFSIO user was made by an earlier attempt");
+                self.iam.drop_listing();
                 Err(exists())
             }
             Err(e) => Err(e),
@@ -285,7 +286,7 @@ impl VendorOps for MyfsioOps {
             }
         }
         let r = self.iam.require(uid).await?;
-        if let Some(left) = &r.leftover {
+        for left in &r.leftovers {
             self.iam.delete(left).await?;
         }
         self.iam.delete(&r.user).await
@@ -361,8 +362,13 @@ impl VendorOps for MyfsioOps {
         let r = self.iam.require(uid).await?;
         if self.key_mode == KeyMode::Console {
             if r.user.access_keys.iter().any(|k| k == access_key) {
-                let stamp = r.stamp.clone().unwrap_or_default();
-                return self.iam.replace_user(uid, &anchor(&stamp)?).await;
+                // The resource's anchor, unless the user holds it already (a user from the
+                // admin key mode): then any anchor does.
+                let mut a = anchor(r.stamp.as_deref().unwrap_or(uid))?;
+                if r.user.access_keys.contains(&a.access_key) {
+                    a = anchor(&generate_key_pair()?.access_key)?;
+                }
+                return self.iam.replace_user(uid, &a).await;
             }
             return Ok(());
         }

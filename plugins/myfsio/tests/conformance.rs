@@ -646,3 +646,112 @@ async fn the_admin_secret_never_shows() {
     assert_eq!(e.kind(), ErrorKind::Unauthorized, "{e}");
     assert!(!e.message().contains("canary"), "{e}");
 }
+
+#[tokio::test]
+async fn console_key_mode_carries_on_a_retried_replacement() {
+    for (g, cut) in [
+        (Generation::Rs, "/delete"),
+        (Generation::Rs, "/update"),
+        (Generation::Py, "/delete"),
+        (Generation::Py, "/update"),
+    ] {
+        let h = MyfsioHarness::new(g, json!({"key_mode": "console"})).await;
+        let uid = "waldur-retry";
+        let t = tenant(uid);
+        resource(&h, uid).await;
+        h.backend.set_suspended(&t, true).await.unwrap();
+        h.sim.fail_console(cut, 502);
+        let k = generate_key_pair().unwrap();
+        assert!(h.backend.issue_key(&t, &k).await.is_err(), "{g:?} {cut}");
+        // Paused all along: whichever user stands, its key does nothing yet.
+        assert!(
+            !h.key_works(uid, &k).await,
+            "{g:?} {cut}: a paused user's new key"
+        );
+        // The same key again (a retry): carried on, not refused as a key in use.
+        let got = h.backend.issue_key(&t, &k).await.unwrap();
+        assert_eq!(got.access_key, k.access_key);
+        let users = users_of(&h.sim, uid);
+        assert_eq!(users.len(), 1, "{g:?} {cut}: {users:?}");
+        assert!(users[0].display_name.contains('@'));
+        let u = h.backend.user(uid).await.unwrap().unwrap();
+        assert_eq!(u.access_keys, vec![k.access_key.clone()]);
+        assert_eq!(u.suspension, Suspension::Suspended, "{g:?} {cut}");
+        h.backend.set_suspended(&t, false).await.unwrap();
+        assert!(h.key_works(uid, &k).await, "{g:?} {cut}");
+    }
+}
+
+#[tokio::test]
+async fn replacements_left_without_their_user_are_sorted_out() {
+    let h = MyfsioHarness::new(Generation::Rs, json!({"key_mode": "console"})).await;
+    let uid = "waldur-two";
+    let stamp = site_agent_sdk::ownership_stamp(RESOURCE, uid);
+    let name = site_agent_myfsio::display::pending(
+        &site_agent_myfsio::display::display_name(uid, &stamp).unwrap(),
+    );
+    // Two replacements and no user: interrupted twice, the second time before the first
+    // replacement was seen.
+    let grant = vec![Policy {
+        bucket: uid.into(),
+        actions: TENANT_ACTIONS.map(String::from).to_vec(),
+        prefix: "*".into(),
+    }];
+    h.sim.add_user(&name, grant.clone());
+    h.sim.add_user(&name, grant);
+    assert!(
+        h.backend.user(uid).await.unwrap().is_some(),
+        "one stands in"
+    );
+    h.backend.ensure_user(&spec(uid)).await.unwrap();
+    let k = h
+        .backend
+        .issue_key(&tenant(uid), &generate_key_pair().unwrap())
+        .await
+        .unwrap();
+    let users = users_of(&h.sim, uid);
+    assert_eq!(users.len(), 1, "{users:?}");
+    assert!(h.key_works(uid, &k).await);
+}
+
+#[tokio::test]
+async fn offerings_on_one_v04_server_share_the_order_of_writes() {
+    let h = MyfsioHarness::new(Generation::Py, json!({"console_settle_seconds": 2.2})).await;
+    // A second offering's backend on the same server.
+    let other = Arc::new(
+        build_ops(
+            &settings(
+                &h.sim,
+                json!({"console_settle_seconds": 2.2, "allocation_prefix": "other-"}),
+            ),
+            Duration::from_millis(50),
+        )
+        .unwrap(),
+    );
+    h.sim.set_py_reload_lag(Duration::from_secs(2));
+    let (ka, _) = resource(&h, "waldur-oa").await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    reqwest::get(format!("{}/myfsio/health", h.sim.url()))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1900)).await;
+    other.ensure_user(&spec("other-ob")).await.unwrap();
+    let kb = h
+        .backend
+        .issue_key(&tenant("waldur-oa"), &generate_key_pair().unwrap())
+        .await
+        .unwrap();
+    // The other offering's console write right after this one's admin write.
+    other
+        .delete_user(&tenant("other-ob"), DeleteMode::KeepData)
+        .await
+        .unwrap();
+    let a = &users_of(&h.sim, "waldur-oa")[0];
+    for k in [&ka, &kb] {
+        assert!(
+            a.keys.iter().any(|x| x.access_key == k.access_key),
+            "{} survived the other offering's console write",
+            k.access_key
+        );
+    }
+}

@@ -274,6 +274,12 @@ impl MyfsioSim {
     /// the process (logged out).
     pub fn restart_console(&self) {
         let mut i = self.lock();
+        // A new process reads the file afresh.
+        let file = i.st.users.clone();
+        i.copies[Process::Console as usize] = Copy {
+            users: file,
+            loaded: Instant::now(),
+        };
         match i.st.generation {
             Generation::Rs => i.sessions.clear(),
             Generation::Py => {
@@ -376,6 +382,8 @@ impl MyfsioSim {
     /// A user made outside the agent, with one key: `(user id, access key, secret)`.
     pub fn add_user(&self, display_name: &str, policies: Vec<Policy>) -> (String, String, String) {
         let mut i = self.lock();
+        // Made in the console, as an operator would.
+        let file = i.enter(Process::Console);
         let id = i.st.user_id();
         let key = i.st.new_key();
         let out = (id.clone(), key.access_key.clone(), key.secret_key.clone());
@@ -387,12 +395,17 @@ impl MyfsioSim {
             keys: vec![key],
             policies,
         });
+        i.leave(Process::Console, file);
         out
     }
 
-    /// Whether S3 takes this key pair now.
+    /// Whether S3 takes this key pair now (as the API process sees it).
     pub fn key_works(&self, access_key: &str, secret: &str) -> bool {
-        self.lock().st.key_works(access_key, secret)
+        let mut i = self.lock();
+        let file = i.enter(Process::Api);
+        let works = i.st.key_works(access_key, secret);
+        i.leave(Process::Api, file);
+        works
     }
 
     /// `(listener, method, path?query)` of the calls answered so far (`"api"`, `"console"`).
