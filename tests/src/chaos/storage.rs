@@ -40,7 +40,12 @@ pub enum Storage {
         prefix: String,
     },
     Ecs(EcsSim),
-    Myfsio(MyfsioSim),
+    /// `console`: v0.5 with an encrypted IAM file, `key_mode: console` (one key per resource,
+    /// a new key replaces the user).
+    Myfsio {
+        sim: MyfsioSim,
+        console: bool,
+    },
 }
 
 const MYFSIO_ADMIN: (&str, &str) = ("chaos-admin", "chaos-admin-secret");
@@ -89,11 +94,14 @@ impl Storage {
                 prefix,
             });
         }
-        if std::env::var("CHAOS_BACKEND").as_deref() == Ok("myfsio") {
+        let backend = std::env::var("CHAOS_BACKEND").unwrap_or_default();
+        if backend == "myfsio" || backend == "myfsio-console" {
             let sim = MyfsioSim::start(Generation::Rs, MYFSIO_ADMIN.0, MYFSIO_ADMIN.1).await?;
             // The agent's calls of a run exceed MyFSIO's default 60 a minute by far.
             sim.set_admin_rate_limit(1_000_000, std::time::Duration::from_secs(60));
-            return Ok(Storage::Myfsio(sim));
+            let console = backend == "myfsio-console";
+            sim.set_encrypted_iam(console);
+            return Ok(Storage::Myfsio { sim, console });
         }
         if std::env::var("CHAOS_BACKEND").as_deref() == Ok("ecs") {
             return Ok(Storage::Ecs(
@@ -109,7 +117,7 @@ impl Storage {
     pub fn backend_type(&self) -> &'static str {
         match self {
             Storage::Ecs(_) => "dell_ecs",
-            Storage::Myfsio(_) => "myfsio",
+            Storage::Myfsio { .. } => "myfsio",
             _ => "ceph_s3",
         }
     }
@@ -117,7 +125,7 @@ impl Storage {
     /// How many Waldur keys a resource holds.
     pub fn keys_per_resource(&self) -> usize {
         match self {
-            Storage::Ecs(_) => 1,
+            Storage::Ecs(_) | Storage::Myfsio { console: true, .. } => 1,
             _ => 2,
         }
     }
@@ -134,7 +142,7 @@ impl Storage {
     /// Words of the refusal of a Terminate while data remains.
     pub fn not_empty_words(&self) -> &'static str {
         match self {
-            Storage::Ecs(_) | Storage::Myfsio(_) => "still holds",
+            Storage::Ecs(_) | Storage::Myfsio { .. } => "still holds",
             _ => "still owns",
         }
     }
@@ -150,7 +158,7 @@ impl Storage {
             // Whole GB (one ordered GB is a GiB here); no object quota.
             Storage::Ecs(_) => vec![("bucket", (true, (gb * GIB) as i64, -1))],
             // Exact, both dimensions, on the resource's bucket only.
-            Storage::Myfsio(_) => vec![("bucket", (true, self.quota_bytes(gb), o))],
+            Storage::Myfsio { .. } => vec![("bucket", (true, self.quota_bytes(gb), o))],
             _ => {
                 let b = self.quota_bytes(gb);
                 vec![("user", (true, b, o)), ("bucket", (true, b, o))]
@@ -172,7 +180,10 @@ impl Storage {
             Storage::Croit(_) => "croit-sim",
             Storage::Rgw { .. } => "real Ceph RGW",
             Storage::Ecs(_) => "ecs-sim",
-            Storage::Myfsio(_) => "myfsio-sim (v0.5)",
+            Storage::Myfsio { console: false, .. } => "myfsio-sim (v0.5)",
+            Storage::Myfsio { console: true, .. } => {
+                "myfsio-sim (v0.5, encrypted IAM, console keys)"
+            }
         }
     }
 
@@ -180,7 +191,7 @@ impl Storage {
     /// RGW (where the harness really writes the data).
     pub fn unit_factor(&self) -> u64 {
         match self {
-            Storage::Croit(_) | Storage::Myfsio(_) => 1_000_000_000,
+            Storage::Croit(_) | Storage::Myfsio { .. } => 1_000_000_000,
             Storage::Rgw { .. } => 1 << 20,
             // ECS quotas are whole GiB; ecs-sim stores sizes, not data.
             Storage::Ecs(_) => GIB,
@@ -192,7 +203,7 @@ impl Storage {
         let bytes = gb * self.unit_factor();
         match self {
             Storage::Croit(_) => (bytes.div_ceil(1024) * 1024) as i64,
-            Storage::Rgw { .. } | Storage::Ecs(_) | Storage::Myfsio(_) => bytes as i64,
+            Storage::Rgw { .. } | Storage::Ecs(_) | Storage::Myfsio { .. } => bytes as i64,
         }
     }
 
@@ -213,12 +224,13 @@ impl Storage {
                 sim.url(),
                 sim.s3_url()
             ),
-            Storage::Myfsio(sim) => format!(
-                "api_url: {}\n      console_url: {}\n      admin_access_key: {}\n      admin_secret_key: {}\n      s3_endpoint: https://s3.myfsio.chaos\n      timeout: 5",
+            Storage::Myfsio { sim, console } => format!(
+                "api_url: {}\n      console_url: {}\n      admin_access_key: {}\n      admin_secret_key: {}\n      s3_endpoint: https://s3.myfsio.chaos\n      key_mode: {}\n      timeout: 5",
                 sim.url(),
                 sim.console_url(),
                 MYFSIO_ADMIN.0,
-                MYFSIO_ADMIN.1
+                MYFSIO_ADMIN.1,
+                if *console { "console" } else { "admin" }
             ),
         }
     }
@@ -228,7 +240,7 @@ impl Storage {
         Ok(match self {
             Storage::Croit(sim) => sim.users(),
             Storage::Ecs(sim) => sim.users(),
-            Storage::Myfsio(sim) => sim
+            Storage::Myfsio { sim, .. } => sim
                 .users()
                 .iter()
                 .filter_map(|u| myfsio_named(&u.display_name).map(|n| n.0))
@@ -300,7 +312,7 @@ impl Storage {
                     buckets: buckets.into_iter().map(|b| b.bucket).collect(),
                 }))
             }
-            Storage::Myfsio(sim) => {
+            Storage::Myfsio { sim, .. } => {
                 let Some((u, stamp)) = sim.users().into_iter().find_map(|u| {
                     let (id, stamp) = myfsio_named(&u.display_name)?;
                     (id == uid).then_some((u, stamp))
@@ -369,7 +381,7 @@ impl Storage {
                 .user(uid)
                 .is_some_and(|u| u.keys.iter().any(|(a, s)| a == access_key && s == secret)),
             Storage::Ecs(sim) => access_key == uid && sim.key_works(access_key, secret),
-            Storage::Myfsio(sim) => sim.key_works(access_key, secret),
+            Storage::Myfsio { sim, .. } => sim.key_works(access_key, secret),
             Storage::Rgw { peer, .. } => {
                 // A signed listing of a bucket that does not exist: a working key gets
                 // NoSuchBucket, a wrong one InvalidAccessKeyId or SignatureDoesNotMatch.
@@ -407,7 +419,7 @@ impl Storage {
                 Ok(())
             }
             // Into the resource's bucket, up to its exact quota (a refused write stops there).
-            Storage::Myfsio(sim) => {
+            Storage::Myfsio { sim, .. } => {
                 let mine = site_agent_sdk::naming::bucket_for(uid)?;
                 let n = objects.clamp(1, 20);
                 for i in 0..n {
@@ -451,7 +463,7 @@ impl Storage {
                 self.meter();
                 Ok(())
             }
-            Storage::Myfsio(sim) => {
+            Storage::Myfsio { sim, .. } => {
                 for b in user.buckets {
                     sim.empty_bucket(&b);
                 }

@@ -486,7 +486,7 @@ offerings:
                 sim.expire_tokens();
                 Some(format!("ECS 503 x{n}, tokens expired"))
             }
-            Storage::Myfsio(sim) => {
+            Storage::Myfsio { sim, .. } => {
                 sim.fail_next(n, 503, "<h1>Service Unavailable</h1>");
                 // The console loses its sessions: the agent must log in again mid-order.
                 sim.restart_console();
