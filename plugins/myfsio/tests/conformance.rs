@@ -213,6 +213,16 @@ async fn a_tenant_writes_up_to_its_quota_exactly_and_changes_nothing_else() {
                 b"".as_slice(),
             ),
             (reqwest::Method::GET, "/", b"".as_slice()),
+            (
+                reqwest::Method::PUT,
+                &format!("/{bucket}?policy"),
+                br#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:*"}]}"#.as_slice(),
+            ),
+            (
+                reqwest::Method::PUT,
+                &format!("/{bucket}?versioning"),
+                b"<x/>".as_slice(),
+            ),
         ] {
             let r = as_tenant(&h.sim, &key, m.clone(), p, b).await;
             assert_eq!(r.0, 403, "{g:?}: tenant {m} {p}: {r:?}");

@@ -459,14 +459,14 @@ fn s3(
         out.push_str("</Buckets></ListAllMyBucketsResult>");
         return xml_ok(out);
     }
-    let sub = ["quota", "tagging", "versioning", "versions"]
+    let sub = ["quota", "tagging", "versioning", "versions", "policy"]
         .into_iter()
         .find(|s| q.contains_key(*s));
     let action = match (method, &key, sub) {
         (_, None, Some("quota")) => "quota",
         (_, None, Some("tagging")) => "tagging",
-        (&Method::GET, None, Some("versioning")) => "list",
         (_, None, Some("versioning")) => "versioning",
+        (_, None, Some("policy")) => "policy",
         (&Method::PUT, None, None) => "create_bucket",
         (&Method::DELETE, None, None) => "delete_bucket",
         (&Method::GET | &Method::HEAD, None, _) => "list",
@@ -605,7 +605,34 @@ fn s3(
             }
             Reply::empty(200)
         }
-        ("list", &Method::GET, _) if sub == Some("versioning") => xml_ok(format!(
+        ("policy", &Method::GET, _) => match &b.policy {
+            None => s3_error(
+                g,
+                404,
+                "NoSuchBucketPolicy",
+                "The bucket policy does not exist",
+                path,
+            ),
+            Some(p) => Reply::new(200, "application/json", p.clone()),
+        },
+        ("policy", &Method::PUT, _) => {
+            if serde_json::from_slice::<Value>(body).is_err() {
+                return s3_error(
+                    g,
+                    400,
+                    "MalformedPolicy",
+                    "Policies must be valid JSON",
+                    path,
+                );
+            }
+            b.policy = Some(String::from_utf8_lossy(body).into_owned());
+            Reply::empty(204)
+        }
+        ("policy", &Method::DELETE, _) => {
+            b.policy = None;
+            Reply::empty(204)
+        }
+        ("versioning", &Method::GET, _) => xml_ok(format!(
             "<VersioningConfiguration>{}</VersioningConfiguration>",
             if b.versioning {
                 "<Status>Enabled</Status>"

@@ -55,6 +55,8 @@ pub struct Bucket {
     pub versioning: bool,
     pub quota: Option<Quota>,
     pub tags: Vec<(String, String)>,
+    /// An S3 bucket policy (JSON), set with the `policy` action.
+    pub policy: Option<String>,
 }
 
 impl Bucket {
