@@ -19,6 +19,7 @@ pub mod config;
 pub mod events;
 pub mod locks;
 pub mod logging;
+pub mod metrics;
 pub mod ops;
 pub mod orders;
 pub mod reconcile;

@@ -244,6 +244,22 @@ async fn run(config: Config, mode: Option<Mode>, once: bool) -> ExitCode {
         app.close().await;
         return ExitCode::SUCCESS;
     }
+    if let Some(addr) = app.config.metrics_listen {
+        match site_agent::ops::endpoints::bind(addr).await {
+            Ok(listener) => {
+                tracing::info!(%addr, "metrics and health endpoints: /metrics, /healthz, /readyz");
+                let probe = site_agent::ops::endpoints::Probe {
+                    store: app.store.clone(),
+                    supervisor: app.supervisor.clone(),
+                };
+                tokio::spawn(site_agent::ops::endpoints::serve(listener, probe));
+            }
+            Err(e) => {
+                tracing::error!(%addr, error = %e, "`metrics_listen`: cannot listen there");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     site_agent::ops::notify::notify(&format!(
         "READY=1\nSTATUS=running: {} offering(s)",
         app.config.offerings.len()

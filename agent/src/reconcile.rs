@@ -103,7 +103,21 @@ impl Reconciler {
                 r
             };
             match self.sync_one(r).await {
-                Ok(report) => out.push((r.uuid.to_string(), report)),
+                Ok(report) => {
+                    let m = crate::metrics::get();
+                    for (found, what) in [
+                        (report.suspended, "suspended"),
+                        (report.resumed, "resumed"),
+                        (report.quota_repaired, "quota_repaired"),
+                        (report.missing, "missing"),
+                        (report.over_ceiling, "over_ceiling"),
+                    ] {
+                        if found {
+                            m.finding(&self.offering.name, what);
+                        }
+                    }
+                    out.push((r.uuid.to_string(), report))
+                }
                 Err(e) => {
                     tracing::warn!(resource = %r.uuid, error = %e, "resource sync failed; retried next pass")
                 }

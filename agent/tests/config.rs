@@ -409,6 +409,11 @@ fn values_that_would_panic_spin_or_lose_the_journal_are_refused() {
             "`history_months`: must be between 1 and 120",
         ),
         (
+            top("metrics_listen: \"localhost:9847\""),
+            "`metrics_listen`: \"localhost:9847\" is not an address and port",
+        ),
+        (top("metrics_listen: \"127.0.0.1\""), "`metrics_listen`"),
+        (
             top("waldur_timeout: 1e20"),
             "`waldur_timeout`: must be between 1 and 600",
         ),
@@ -445,6 +450,14 @@ fn values_that_would_panic_spin_or_lose_the_journal_are_refused() {
     .unwrap();
     assert_eq!(c.heartbeat_file, Path::new("/var/lib/x/heartbeat"));
     assert_eq!(c.history_months, 13);
+    assert_eq!(c.metrics_listen, None, "no endpoint unless asked for");
+    let c = load_str(
+        &top("metrics_listen: \"127.0.0.1:9847\""),
+        "t.yaml",
+        no_env(),
+    )
+    .unwrap();
+    assert_eq!(c.metrics_listen, Some("127.0.0.1:9847".parse().unwrap()));
 }
 
 #[test]

@@ -51,7 +51,14 @@ impl Layered {
         started: Instant,
         r: Result<T, BackendError>,
     ) -> Result<T, BackendError> {
-        let ms = started.elapsed().as_millis() as u64;
+        let took = started.elapsed();
+        crate::metrics::get().backend_call(
+            self.inner.kind(),
+            op,
+            r.as_ref().err().map(BackendError::kind),
+            took,
+        );
+        let ms = took.as_millis() as u64;
         match &r {
             Ok(_) => tracing::debug!(backend = self.inner.kind(), op, ms, "backend call"),
             Err(e) => {

@@ -30,6 +30,9 @@ pub struct RawConfig {
     /// site-agent: liveness heartbeat file (upstream: /tmp/waldur-site-agent-heartbeat).
     #[serde(default)]
     pub heartbeat_file: Option<String>,
+    /// site-agent: `host:port` of the metrics and health endpoints (off when unset).
+    #[serde(default)]
+    pub metrics_listen: Option<String>,
     /// site-agent: when to sample usage (5-field cron, in `timezone`).
     #[serde(default)]
     pub usage_sampling_schedule: Option<String>,

@@ -44,6 +44,8 @@ pub struct Config {
     pub global_proxy: Option<String>,
     pub database_path: PathBuf,
     pub heartbeat_file: PathBuf,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served (`None`: not served).
+    pub metrics_listen: Option<std::net::SocketAddr>,
     pub usage: UsageSettings,
     /// Months of history kept in the database (what billing still needs is always kept).
     pub history_months: u32,
@@ -365,6 +367,18 @@ pub fn validate(doc: &Value) -> Result<Config, Vec<String>> {
             .map(|d| d.join(HEARTBEAT_NAME))
             .unwrap_or_else(|| PathBuf::from(HEARTBEAT_NAME)),
     };
+    let metrics_listen = match raw.metrics_listen.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(a) => match a.parse::<std::net::SocketAddr>() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                problems.push(format!(
+                    "`metrics_listen`: {a:?} is not an address and port such as 127.0.0.1:9847 (names are not resolved)"
+                ));
+                None
+            }
+        },
+    };
     let history_months = raw.history_months.unwrap_or(DEFAULT_HISTORY_MONTHS as i64);
     if !(1..=120).contains(&history_months) {
         problems.push(format!(
@@ -419,6 +433,7 @@ pub fn validate(doc: &Value) -> Result<Config, Vec<String>> {
         global_proxy,
         database_path,
         heartbeat_file,
+        metrics_listen,
         usage: usage.ok_or_else(|| vec!["`usage_sampling_schedule` is invalid".to_string()])?,
         history_months: history_months.clamp(1, 120) as u32,
         warnings,

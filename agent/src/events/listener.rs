@@ -188,9 +188,13 @@ impl EventListener {
     /// logged (a bounded excerpt) and acknowledged: redelivering it could never help.
     async fn on_delivery(&self, d: Delivery, types: &HashMap<String, Option<String>>) {
         let offering = self.offering_key();
+        let metrics = crate::metrics::get();
+        let name = self.offering.name.as_str();
+        metrics.event(name, "received");
         if let Some(size) = d.dropped {
             tracing::warn!(subscription = %d.subscription, bytes = size, limit = crate::stomp::session::MAX_MESSAGE, "event larger than any Waldur event; acknowledged and dropped (the sweep finds any order it was about)");
             d.acker.ack();
+            metrics.event(name, "dropped");
             return;
         }
         let body: Value = match serde_json::from_slice(&d.body) {
@@ -198,6 +202,7 @@ impl EventListener {
             _ => {
                 tracing::warn!(subscription = %d.subscription, bytes = d.body.len(), excerpt = %excerpt(&d.body), "malformed event (not a JSON object); acknowledged and dropped");
                 d.acker.ack();
+                metrics.event(name, "dropped");
                 return;
             }
         };
@@ -270,6 +275,7 @@ impl EventListener {
             self.queue.push(work);
         }
         d.acker.ack();
+        metrics.event(name, "acked");
     }
 }
 

@@ -1,5 +1,6 @@
 //! Operations: systemd readiness and watchdog, and the liveness check.
 
+pub mod endpoints;
 pub mod instance;
 pub mod notify;
 pub mod supervisor;

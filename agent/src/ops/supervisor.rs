@@ -16,11 +16,12 @@ use tokio::time::Instant;
 /// Beyond its bound, how long a cycle may take to unwind before the agent counts as stuck.
 const GRACE: Duration = Duration::from_secs(60);
 
-#[derive(Default)]
 struct LoopState {
     name: String,
     /// When the running cycle started and how long it may take.
     busy: Mutex<Option<(Instant, Duration)>>,
+    /// When a cycle last finished within its bound (else when the loop was registered).
+    last_ok: Mutex<Instant>,
 }
 
 #[derive(Clone, Default)]
@@ -44,6 +45,7 @@ impl Supervisor {
         let state = Arc::new(LoopState {
             name: name.into(),
             busy: Mutex::new(None),
+            last_ok: Mutex::new(Instant::now()),
         });
         self.loops
             .lock()
@@ -90,6 +92,29 @@ impl Supervisor {
                 down.join(", ")
             )
         })
+    }
+
+    /// Each loop's name and the time since its last finished cycle (since start if none).
+    pub fn ages(&self, now: Instant) -> Vec<(String, Duration)> {
+        self.loops
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|l| {
+                let ok = *l.last_ok.lock().unwrap_or_else(|e| e.into_inner());
+                (l.name.clone(), now.saturating_duration_since(ok))
+            })
+            .collect()
+    }
+
+    /// Each STOMP session's name and whether it is connected.
+    pub fn sessions(&self) -> Vec<(String, bool)> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|w| (w.name.clone(), *w.state.borrow() == SessionState::Connected))
+            .collect()
     }
 
     /// Loops whose current cycle is past its bound and grace, with how long it has run.
@@ -150,7 +175,10 @@ impl Beat {
         let r = tokio::time::timeout(bound, work).await;
         self.set(None);
         match r {
-            Ok(v) => Some(v),
+            Ok(v) => {
+                *self.0.last_ok.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+                Some(v)
+            }
             Err(_) => {
                 tracing::warn!(work = %self.0.name, limit_s = bound.as_secs(), "cycle took longer than its limit; cut off, the next one resumes");
                 None

@@ -154,8 +154,22 @@ impl OrderProcessor {
             _ => None,
         };
         let span = tracing::info_span!("order", order = %uuid, kind = %order.order_type);
+        // A fixed set of label values: an unknown type is "other".
+        let kind = match &order.order_type {
+            OrderType::Other(_) => "other".to_string(),
+            t => t.to_string(),
+        };
+        let started = std::time::Instant::now();
         let result = self.run(order).instrument(span).await;
-        self.finish(&uuid, result).await
+        let outcome = self.finish(&uuid, result).await;
+        let label = match &outcome {
+            Outcome::Done => "done",
+            Outcome::Erred(_) => "erred",
+            Outcome::Skipped => "skipped",
+            Outcome::Retry(_) => "retry",
+        };
+        crate::metrics::get().order(&self.offering.name, &kind, label, started.elapsed());
+        outcome
     }
 
     async fn run(&self, mut order: Order) -> Result<(), StepError> {

@@ -109,7 +109,12 @@ pub async fn run(
     state: watch::Sender<SessionState>,
 ) {
     // send_replace: the state is kept even while nobody watches.
+    let connected_before = std::sync::atomic::AtomicBool::new(false);
     let report = |s: SessionState| {
+        if s == SessionState::Connected {
+            let again = connected_before.swap(true, std::sync::atomic::Ordering::Relaxed);
+            crate::metrics::get().stomp(&cfg.name, true, again);
+        }
         state.send_replace(s);
     };
     let mut attempt: u32 = 0;

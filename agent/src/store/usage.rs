@@ -349,6 +349,26 @@ impl Store {
         .await
     }
 
+    /// How many outbox rows are in each state (every state named, zeros included).
+    pub async fn outbox_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        self.call(|c| {
+            let mut st = c.prepare("SELECT state, COUNT(*) FROM usage_outbox GROUP BY state")?;
+            let found: Vec<(String, u64)> = st
+                .query_map([], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(["pending", "sent", "anomaly", "needs_staff"]
+                .iter()
+                .map(|s| {
+                    let n = found.iter().find(|(k, _)| k == s).map_or(0, |(_, n)| *n);
+                    (s.to_string(), n)
+                })
+                .collect())
+        })
+        .await
+    }
+
     /// Records a computed figure. A final figure is never changed again; a changed amount
     /// makes the row pending unless Waldur already holds exactly that amount.
     pub async fn outbox_put(&self, rows: Vec<Figure>, now: i64) -> Result<usize, StoreError> {

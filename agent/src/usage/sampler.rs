@@ -59,6 +59,12 @@ impl UsageReporter {
 
     /// A sampling pass; the caller holds the gate.
     pub(super) async fn sample_unlocked(&self) -> SampleStats {
+        let s = self.sample_pass().await;
+        crate::metrics::get().samples(&self.offering.name, s.sampled, s.failed);
+        s
+    }
+
+    async fn sample_pass(&self) -> SampleStats {
         let now = self.clock.now();
         let resources = self.known_resources().await;
         // One line for a backend that is down, not one per resource (and per retry).

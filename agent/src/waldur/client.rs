@@ -87,11 +87,12 @@ impl WaldurClient {
         if let Some(b) = body {
             req = req.json(b);
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| WaldurError::transport(what, e))?;
+        let resp = req.send().await.map_err(|e| {
+            crate::metrics::get().waldur_request(what, None);
+            WaldurError::transport(what, e)
+        })?;
         let status = resp.status().as_u16();
+        crate::metrics::get().waldur_request(what, Some(status));
         let headers = resp.headers().clone();
         let text = site_agent_sdk::http::read_text(resp, site_agent_sdk::http::MAX_BODY)
             .await
