@@ -1,5 +1,5 @@
 //! The command line: the upstream `-m MODE -c FILE` form, plus subcommands (`run`,
-//! `check-config`, `load-components`, `healthz`, `usage`, `adopt`).
+//! `check-config`, `diagnostics`, `load-components`, `healthz`, `usage`, `adopt`).
 
 use crate::logging::LogFormat;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -47,6 +47,10 @@ pub enum Command {
     Run,
     /// Validate the configuration and print a summary; exits non-zero when it is invalid.
     CheckConfig,
+    /// Online, read-only checks for each offering — Waldur reachable, token, offering,
+    /// components, clock, backend, STOMP, database — one PASS / WARN / FAIL line each; exits 1
+    /// on any FAIL.
+    Diagnostics,
     /// Push the configured backend_components to each Waldur offering (create or update by
     /// type), like upstream's waldur_site_load_components.
     LoadComponents,

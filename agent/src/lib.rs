@@ -16,6 +16,7 @@ pub mod check;
 pub mod cli;
 pub mod components;
 pub mod config;
+pub mod diagnostics;
 pub mod events;
 pub mod locks;
 pub mod logging;

@@ -27,6 +27,9 @@ fn main() -> ExitCode {
             std::time::Duration::from_secs(max_age),
         ),
         Some(Command::LoadComponents) => block_on(Threads::One, load_components(config)),
+        Some(Command::Diagnostics) => block_on(Threads::One, async move {
+            site_agent::diagnostics::print(&config).await
+        }),
         Some(Command::Usage {
             action: UsageAction::Show { resource, period },
         }) => block_on(Threads::One, async move {

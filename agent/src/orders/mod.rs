@@ -6,6 +6,7 @@ mod error;
 pub mod input;
 pub mod keybook;
 mod keys;
+pub use keys::KEYS_PER_RESOURCE;
 pub mod metadata;
 mod terminate;
 mod update;
