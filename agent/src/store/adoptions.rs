@@ -112,6 +112,29 @@ impl Store {
         Ok(tenant.with_record(adopted))
     }
 
+    /// The tenants of many `(uid, resource)` pairs at once (one read of the adoption
+    /// records instead of one per pair: a usage pass asks for every resource of an offering).
+    pub async fn tenants(
+        &self,
+        pairs: &[(String, String)],
+    ) -> Result<Vec<Result<site_agent_sdk::Tenant, site_agent_sdk::BackendError>>, StoreError> {
+        let adopted: std::collections::HashMap<String, String> = self
+            .call(|c| {
+                let mut st = c.prepare_cached("SELECT resource_uuid, uid FROM adoptions")?;
+                st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+            })
+            .await?;
+        Ok(pairs
+            .iter()
+            .map(|(uid, resource)| {
+                let t = site_agent_sdk::Tenant::new(uid, resource)?;
+                let key = resource.replace('-', "").to_lowercase();
+                let proven = adopted.get(&key).is_some_and(|u| u == uid);
+                Ok(t.with_record(proven))
+            })
+            .collect())
+    }
+
     /// Whether the records prove `uid` is `resource`'s (an adoption of exactly that pair).
     pub async fn adopted(&self, resource: &str, uid: &str) -> Result<bool, StoreError> {
         Ok(self.adoption(resource).await?.is_some_and(|a| a.uid == uid))

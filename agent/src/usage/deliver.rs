@@ -9,6 +9,9 @@ use crate::store::usage::{OutboxRow, OutboxState};
 use futures_util::StreamExt;
 use std::collections::{BTreeMap, HashMap};
 
+/// Delivered rows recorded per transaction.
+const MARK_BATCH: usize = 512;
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DeliverStats {
     pub sent: usize,
@@ -18,7 +21,8 @@ pub struct DeliverStats {
 }
 
 enum Outcome {
-    Sent(usize),
+    /// Waldur took these figures; they are recorded as sent by the caller, many at a time.
+    Sent(Vec<(crate::store::usage::FigureKey, Option<u64>)>),
     Equal,
     Anomaly,
     Failed,
@@ -56,26 +60,53 @@ impl UsageReporter {
                 .or_default()
                 .push(row);
         }
-        let outcomes: Vec<Vec<Outcome>> = futures_util::stream::iter(groups)
+        let mut progress =
+            super::progress::Progress::new("usage delivery", &self.offering.name, groups.len());
+        let mut outcomes = futures_util::stream::iter(groups)
             .map(|((resource, period), rows)| async move {
                 self.deliver_group(&resource, &period, rows).await
             })
-            .buffer_unordered(self.settings.concurrency)
-            .collect()
-            .await;
+            .buffer_unordered(self.settings.concurrency);
         let mut stats = DeliverStats::default();
-        for o in outcomes.into_iter().flatten() {
-            match o {
-                Outcome::Sent(n) => stats.sent += n,
-                Outcome::Equal => stats.skipped_equal += 1,
-                Outcome::Anomaly => stats.anomalies += 1,
-                Outcome::Failed => stats.failed += 1,
+        // Delivered rows are recorded in batches (one transaction each), not one per
+        // resource: a record lost to a crash only costs the next cycle a comparison with what
+        // Waldur holds (equal: recorded then, nothing sent twice).
+        let mut sent = Vec::new();
+        while let Some(group) = outcomes.next().await {
+            progress.add(1);
+            for o in group {
+                match o {
+                    Outcome::Sent(rows) => {
+                        stats.sent += rows.len();
+                        sent.extend(rows);
+                    }
+                    Outcome::Equal => stats.skipped_equal += 1,
+                    Outcome::Anomaly => stats.anomalies += 1,
+                    Outcome::Failed => stats.failed += 1,
+                }
             }
+            if sent.len() >= MARK_BATCH {
+                self.record_sent(std::mem::take(&mut sent)).await;
+            }
+        }
+        if !sent.is_empty() {
+            self.record_sent(sent).await;
         }
         if stats != DeliverStats::default() {
             tracing::info!(offering = %self.offering.name, ?stats, "usage delivered");
         }
         stats
+    }
+
+    async fn record_sent(&self, rows: Vec<(crate::store::usage::FigureKey, Option<u64>)>) {
+        let now = self.clock.now().timestamp();
+        if let Err(e) = self
+            .store
+            .outbox_mark_many(rows, OutboxState::Sent, "", now)
+            .await
+        {
+            tracing::error!(error = %e, "cannot record delivered usage; next cycle compares with Waldur again");
+        }
     }
 
     async fn deliver_group(
@@ -166,18 +197,12 @@ impl UsageReporter {
             .await
         {
             Ok(()) => {
-                let rows = to_send
-                    .iter()
-                    .map(|r| (r.key(), Some(r.amount_cents)))
-                    .collect();
-                if let Err(e) = self
-                    .store
-                    .outbox_mark_many(rows, OutboxState::Sent, "", now.timestamp())
-                    .await
-                {
-                    tracing::error!(error = %e, "cannot record delivered usage; next cycle compares with Waldur again");
-                }
-                outcomes.push(Outcome::Sent(to_send.len()));
+                outcomes.push(Outcome::Sent(
+                    to_send
+                        .iter()
+                        .map(|r| (r.key(), Some(r.amount_cents)))
+                        .collect(),
+                ));
             }
 
             Err(e) => {

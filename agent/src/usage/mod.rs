@@ -8,6 +8,7 @@ pub mod figures;
 pub mod finish;
 pub mod integrate;
 pub mod period;
+pub mod progress;
 pub mod reporter;
 pub mod retention;
 pub mod sampler;

@@ -19,7 +19,11 @@ impl UsageReporter {
     /// so an outage never stops sampling.
     pub async fn known_resources(&self) -> Vec<KnownResource> {
         let offering = self.offering_key();
-        match self.waldur.list_resources(&offering, &BILLED_STATES).await {
+        match self
+            .waldur
+            .list_resource_refs(&offering, &BILLED_STATES)
+            .await
+        {
             Ok(list) => {
                 let known: Vec<KnownResource> = list
                     .into_iter()
@@ -75,9 +79,25 @@ impl UsageReporter {
                 failed: resources.len(),
             };
         }
-        let results: Vec<Option<Sample>> = futures_util::stream::iter(resources)
-            .map(|r| async move {
-                let tenant = match self.store.tenant(&r.uid, &r.resource_uuid).await {
+        let pairs: Vec<(String, String)> = resources
+            .iter()
+            .map(|r| (r.uid.clone(), r.resource_uuid.clone()))
+            .collect();
+        let tenants = match self.store.tenants(&pairs).await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the adoption records; no usage samples this cycle");
+                return SampleStats {
+                    sampled: 0,
+                    failed: resources.len(),
+                };
+            }
+        };
+        let mut progress =
+            super::progress::Progress::new("usage sampling", &self.offering.name, resources.len());
+        let mut readings = futures_util::stream::iter(resources.into_iter().zip(tenants))
+            .map(|(r, tenant)| async move {
+                let tenant = match tenant {
                     Ok(t) => t,
                     Err(e) => {
                         tracing::warn!(resource = %r.resource_uuid, error = %e, "no usage sample");
@@ -96,9 +116,12 @@ impl UsageReporter {
                     }
                 }
             })
-            .buffer_unordered(self.settings.concurrency)
-            .collect()
-            .await;
+            .buffer_unordered(self.settings.concurrency);
+        let mut results: Vec<Option<Sample>> = Vec::new();
+        while let Some(r) = readings.next().await {
+            results.push(r);
+            progress.add(1);
+        }
         let failed = results.iter().filter(|r| r.is_none()).count();
         let samples: Vec<Sample> = results.into_iter().flatten().collect();
         let sampled = samples.len();

@@ -4,7 +4,7 @@ use super::OrderState;
 use super::WaldurId;
 use super::client::{Query, WaldurClient};
 use super::error::WaldurError;
-use super::types::{ApiKeyStatus, Me, Order, ProviderOffering, Resource};
+use super::types::{ApiKeyStatus, Me, Order, ProviderOffering, Resource, ResourceRef};
 use serde_json::{Value, json};
 
 fn q(pairs: &[(&str, &str)]) -> Query {
@@ -232,6 +232,28 @@ impl WaldurClient {
     ) -> Result<Vec<Resource>, WaldurError> {
         let mut query = q(&[("offering_uuid", &WaldurId::new(offering_uuid))]);
         query.extend(states.iter().map(|s| ("state".to_string(), s.to_string())));
+        self.list(
+            "list resources",
+            "/api/marketplace-provider-resources/",
+            &query,
+        )
+        .await
+    }
+
+    /// As [`Self::list_resources`], only the fields a usage pass needs (Waldur is asked for
+    /// just those with `field=`; a server that sends everything is read the same).
+    pub async fn list_resource_refs(
+        &self,
+        offering_uuid: &str,
+        states: &[&str],
+    ) -> Result<Vec<ResourceRef>, WaldurError> {
+        let mut query = q(&[("offering_uuid", &WaldurId::new(offering_uuid))]);
+        query.extend(states.iter().map(|s| ("state".to_string(), s.to_string())));
+        query.extend(
+            ["uuid", "state", "backend_id"]
+                .iter()
+                .map(|f| ("field".to_string(), f.to_string())),
+        );
         self.list(
             "list resources",
             "/api/marketplace-provider-resources/",

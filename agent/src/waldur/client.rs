@@ -5,6 +5,7 @@ use super::auth::Authenticator;
 use super::error::WaldurError;
 use crate::config::Offering;
 use crate::retry::RetryPolicy;
+use futures_util::StreamExt;
 use reqwest::Method;
 use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
@@ -143,30 +144,83 @@ impl WaldurClient {
         serde_json::from_str(&text).map_err(|e| WaldurError::decode(what, e))
     }
 
-    /// GET every page of a list (page_size 100, following `Link: rel="next"`).
-    pub async fn list<T: DeserializeOwned>(
+    /// GET every page of a list (page_size 100). Once the first page gives the total
+    /// (`X-Result-Count`), the other pages are fetched a few at a time, in order (a list of
+    /// 10,000 resources is 100 pages: one after another they took 1.5 s at 5 ms each); without
+    /// it, `Link: rel="next"` is followed page by page.
+    pub async fn list<T: DeserializeOwned + Send>(
         &self,
         what: &str,
         path: &str,
         query: &Query,
     ) -> Result<Vec<T>, WaldurError> {
-        let mut out = Vec::new();
-        let mut page = 1u32;
-        loop {
+        let page_of = |page: u32| {
             let mut q = query.clone();
-            q.push(("page_size".into(), "100".into()));
+            q.push(("page_size".into(), PAGE_SIZE.to_string()));
             q.push(("page".into(), page.to_string()));
-            let (headers, text) = self.call(what, Method::GET, path, &q, None).await?;
-            let items: Vec<T> =
-                serde_json::from_str(&text).map_err(|e| WaldurError::decode(what, e))?;
-            let got = items.len();
-            out.extend(items);
-            match next_page(&headers) {
-                Some(n) if n > page && got > 0 => page = n,
-                _ => return Ok(out),
+            async move {
+                let (headers, text) = self.call(what, Method::GET, path, &q, None).await?;
+                let items: Vec<T> =
+                    serde_json::from_str(&text).map_err(|e| WaldurError::decode(what, e))?;
+                Ok::<_, WaldurError>((headers, items))
+            }
+        };
+        let (headers, first) = page_of(1).await?;
+        let got = first.len();
+        let mut out = first;
+        let mut page = 1u32;
+        let mut next = next_page(&headers);
+        if let Some(total) = result_count(&headers)
+            && got == PAGE_SIZE as usize
+            && next.is_some()
+        {
+            let pages = total.div_ceil(PAGE_SIZE).min(MAX_PAGES);
+            let mut rest = futures_util::stream::iter(2..=pages)
+                .map(page_of)
+                .buffered(PAGES_AT_ONCE);
+            // Taken in order as they come: never more than a few pages held besides `out`.
+            while let Some(r) = rest.next().await {
+                let (h, items) = r?;
+                let n = items.len();
+                out.extend(items);
+                page += 1;
+                next = next_page(&h);
+                if n == 0 {
+                    next = None;
+                    break;
+                }
             }
         }
+        // Page by page from here (no count, or the list grew meanwhile).
+        while let Some(n) = next.filter(|n| *n > page) {
+            let (h, items) = page_of(n).await?;
+            if items.is_empty() {
+                break;
+            }
+            out.extend(items);
+            page = n;
+            next = next_page(&h);
+        }
+        Ok(out)
     }
+}
+
+/// Items per page asked for.
+const PAGE_SIZE: u32 = 100;
+/// Pages fetched at once once the total is known.
+const PAGES_AT_ONCE: usize = 4;
+/// A bound on the pages one list may take (a count that is absurd is not believed).
+const MAX_PAGES: u32 = 100_000;
+
+/// `X-Result-Count`: how many items the whole list has.
+fn result_count(headers: &reqwest::header::HeaderMap) -> Option<u32> {
+    headers
+        .get("x-result-count")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// The `page` of the `rel="next"` link, if any.

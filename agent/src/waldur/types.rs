@@ -53,6 +53,22 @@ impl Resource {
     }
 }
 
+/// A resource as a usage pass needs it: which, in what state, on which S3 user (a list of
+/// 10,000 full resources, metadata and all, took tens of megabytes).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ResourceRef {
+    pub uuid: WaldurId,
+    pub state: String,
+    pub backend_id: Option<String>,
+}
+
+impl ResourceRef {
+    pub fn backend_id(&self) -> Option<&str> {
+        self.backend_id.as_deref().filter(|s| !s.is_empty())
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct ApiKeyStatus {
