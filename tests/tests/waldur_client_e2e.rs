@@ -19,14 +19,42 @@ async fn lists_follow_pagination_to_the_last_page() {
         .await
         .unwrap();
     assert_eq!(orders.len(), 230);
-    let mut uuids: Vec<_> = orders.iter().map(|o| o.uuid.clone()).collect();
-    uuids.dedup();
-    assert_eq!(uuids.len(), 230, "no order listed twice");
+    let uuids: Vec<String> = orders.iter().map(|o| o.uuid.to_string()).collect();
+    let distinct: std::collections::HashSet<&String> = uuids.iter().collect();
+    assert_eq!(distinct.len(), 230, "no order listed twice");
     assert_eq!(
         env.waldur.count_calls("GET", "/api/marketplace-orders/"),
         3,
         "three pages of 100"
     );
+    // Pages fetched side by side still come out in Waldur's order: as page 1, 2, 3 read one
+    // after another.
+    let mut by_hand = Vec::new();
+    for page in 1..=3 {
+        let r = reqwest::Client::new()
+            .get(format!("{}marketplace-orders/", env.waldur.api_url()))
+            .header(
+                "Authorization",
+                format!("Token {}", env.waldur.provider_token()),
+            )
+            .query(&[
+                ("offering_uuid", OFFERING),
+                ("state", "pending-provider"),
+                ("state", "executing"),
+                ("page_size", "100"),
+                ("page", &page.to_string()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let items: Vec<serde_json::Value> = r.json().await.unwrap();
+        by_hand.extend(
+            items
+                .iter()
+                .map(|o| o["uuid"].as_str().unwrap().to_string()),
+        );
+    }
+    assert_eq!(uuids, by_hand);
 }
 
 #[tokio::test]
