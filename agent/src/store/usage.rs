@@ -420,6 +420,30 @@ impl Store {
         .await
     }
 
+    /// The rows waiting to be delivered (as [`Self::outbox_pending`]) of the next `resources`
+    /// resources after `after` (by UUID): a pass over 10,000 resources reads its outbox in
+    /// slices instead of all 20,000 rows at once.
+    pub async fn outbox_pending_page(
+        &self,
+        after: &str,
+        resources: usize,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let after = after.to_string();
+        self.call(move |c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {OUTBOX_COLUMNS} FROM usage_outbox
+                 WHERE state IN ('pending', 'needs_staff') AND resource_uuid IN (
+                    SELECT DISTINCT resource_uuid FROM usage_outbox
+                    WHERE state IN ('pending', 'needs_staff') AND resource_uuid > ?1
+                    ORDER BY resource_uuid LIMIT ?2)
+                 ORDER BY resource_uuid, period, component"
+            ))?;
+            let rows = st.query_map(params![after, resources as i64], outbox_row)?;
+            rows.collect()
+        })
+        .await
+    }
+
     /// Rows for the operator view, optionally filtered.
     pub async fn outbox_rows(
         &self,

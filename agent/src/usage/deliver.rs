@@ -11,6 +11,8 @@ use std::collections::{BTreeMap, HashMap};
 
 /// Delivered rows recorded per transaction.
 const MARK_BATCH: usize = 512;
+/// Resources whose outbox rows are read at a time.
+const OUTBOX_SLICE: usize = 1000;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DeliverStats {
@@ -37,13 +39,6 @@ impl UsageReporter {
 
     /// As [`Self::deliver`], for one resource only when `only` is set.
     pub async fn deliver_for(&self, only: Option<&str>) -> DeliverStats {
-        let pending = match self.store.outbox_pending().await {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the usage outbox");
-                return DeliverStats::default();
-            }
-        };
         let ours = match self.store.offering_resource_ids(&self.offering_key()).await {
             Ok(ids) => ids,
             Err(e) => {
@@ -51,42 +46,62 @@ impl UsageReporter {
                 return DeliverStats::default();
             }
         };
-        let mut groups: BTreeMap<(String, String), Vec<OutboxRow>> = BTreeMap::new();
-        for row in pending.into_iter().filter(|r| {
-            ours.contains(&r.resource_uuid) && only.is_none_or(|o| o == r.resource_uuid)
-        }) {
-            groups
-                .entry((row.resource_uuid.clone(), row.period.clone()))
-                .or_default()
-                .push(row);
-        }
+        let waiting = match self.store.outbox_counts().await {
+            Ok(c) => c
+                .iter()
+                .filter(|(s, _)| s == "pending" || s == "needs_staff")
+                .map(|(_, n)| *n as usize)
+                .sum(),
+            Err(_) => 0,
+        };
         let mut progress =
-            super::progress::Progress::new("usage delivery", &self.offering.name, groups.len());
-        let mut outcomes = futures_util::stream::iter(groups)
-            .map(|((resource, period), rows)| async move {
-                self.deliver_group(&resource, &period, rows).await
-            })
-            .buffer_unordered(self.settings.concurrency);
+            super::progress::Progress::new("usage delivery", &self.offering.name, waiting);
         let mut stats = DeliverStats::default();
         // Delivered rows are recorded in batches (one transaction each), not one per
         // resource: a record lost to a crash only costs the next cycle a comparison with what
         // Waldur holds (equal: recorded then, nothing sent twice).
         let mut sent = Vec::new();
-        while let Some(group) = outcomes.next().await {
-            progress.add(1);
-            for o in group {
-                match o {
-                    Outcome::Sent(rows) => {
-                        stats.sent += rows.len();
-                        sent.extend(rows);
-                    }
-                    Outcome::Equal => stats.skipped_equal += 1,
-                    Outcome::Anomaly => stats.anomalies += 1,
-                    Outcome::Failed => stats.failed += 1,
+        let mut after = String::new();
+        loop {
+            let page = match self.store.outbox_pending_page(&after, OUTBOX_SLICE).await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the usage outbox");
+                    break;
                 }
+            };
+            let Some(last) = page.last() else { break };
+            after = last.resource_uuid.clone();
+            let mut groups: BTreeMap<(String, String), Vec<OutboxRow>> = BTreeMap::new();
+            for row in page.into_iter().filter(|r| {
+                ours.contains(&r.resource_uuid) && only.is_none_or(|o| o == r.resource_uuid)
+            }) {
+                groups
+                    .entry((row.resource_uuid.clone(), row.period.clone()))
+                    .or_default()
+                    .push(row);
             }
-            if sent.len() >= MARK_BATCH {
-                self.record_sent(std::mem::take(&mut sent)).await;
+            let mut outcomes = futures_util::stream::iter(groups)
+                .map(|((resource, period), rows)| async move {
+                    self.deliver_group(&resource, &period, rows).await
+                })
+                .buffer_unordered(self.settings.concurrency);
+            while let Some(group) = outcomes.next().await {
+                progress.add(group.len());
+                for o in group {
+                    match o {
+                        Outcome::Sent(rows) => {
+                            stats.sent += rows.len();
+                            sent.extend(rows);
+                        }
+                        Outcome::Equal => stats.skipped_equal += 1,
+                        Outcome::Anomaly => stats.anomalies += 1,
+                        Outcome::Failed => stats.failed += 1,
+                    }
+                }
+                if sent.len() >= MARK_BATCH {
+                    self.record_sent(std::mem::take(&mut sent)).await;
+                }
             }
         }
         if !sent.is_empty() {
