@@ -460,3 +460,94 @@ async fn a_backend_that_is_down_costs_one_ping_per_cycle_not_a_call_per_resource
         "what was measured before is still billed"
     );
 }
+
+#[tokio::test]
+async fn many_figures_are_compared_with_one_offering_wide_read() {
+    // 150 resources (300 figures): past the point where Waldur's figures are read once for the
+    // offering, not once per resource. The comparison must still skip what Waldur holds and
+    // never lower a figure that only grows.
+    let b = Billing::new("2026-11-10T00:00:00Z").await;
+    let mut resources = Vec::new();
+    for i in 0..150 {
+        let uid = format!("bulk-{i}");
+        let resource = b
+            .env
+            .waldur
+            .add_resource_ok(OFFERING, &uid, &uid, json!({}));
+        let stamp = site_agent_sdk::Tenant::new(&uid, &resource)
+            .unwrap()
+            .stamp();
+        b.env.croit.add_user(&uid, &stamp);
+        b.env
+            .croit
+            .add_bucket(&uid, &format!("{uid}-data"), GB, 1 + i);
+        resources.push(resource);
+    }
+    let app = b.app();
+    b.sample_for(&app, 2).await;
+    let post = |resource: &str, amount: &str| {
+        let (url, token, date) = (
+            b.env
+                .waldur
+                .api_url()
+                .replace("/api/", "/api/marketplace-component-usages/"),
+            b.env.waldur.provider_token(),
+            b.clock.now().to_rfc3339(),
+        );
+        let body = json!({"resource": resource, "date": date,
+            "usages": [{"type": "s3_objects", "amount": amount}]});
+        async move {
+            let r = reqwest::Client::new()
+                .post(format!("{url}set_usage/"))
+                .header("Authorization", format!("Token {token}"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+        }
+    };
+    // Waldur already holds resource 0's object count (as computed: 1) and more than the
+    // agent will compute for resource 1 (2 objects).
+    post(&resources[0], "1.00").await;
+    post(&resources[1], "900.00").await;
+    let reads_before = b
+        .env
+        .waldur
+        .count_calls("GET", "/api/marketplace-component-usages/");
+    let posts_before = b.set_usage_calls();
+    app.usage_report_cycle().await;
+    let reads = b
+        .env
+        .waldur
+        .count_calls("GET", "/api/marketplace-component-usages/")
+        - reads_before;
+    assert!(
+        reads <= 4,
+        "one paged read for the offering, not one per resource: {reads}"
+    );
+    let usages = |r: &str| b.env.waldur.component_usages(r);
+    let objects = |r: &str| {
+        usages(r)
+            .into_iter()
+            .find(|u| u["type"] == "s3_objects")
+            .and_then(|u| u["usage"].as_str().map(str::to_string))
+    };
+    assert_eq!(objects(&resources[0]).as_deref(), Some("1.00"));
+    assert_eq!(
+        objects(&resources[1]).as_deref(),
+        Some("900.00"),
+        "never lowered"
+    );
+    assert_eq!(objects(&resources[2]).as_deref(), Some("3.00"));
+    let rows = app
+        .store
+        .outbox_rows(Some(resources[1].clone()), None)
+        .await
+        .unwrap();
+    let anomaly = rows.iter().find(|r| r.component == "s3_objects").unwrap();
+    assert_eq!(anomaly.state, OutboxState::Anomaly);
+    // 151 resources reported; resource 0's object figure was skipped as equal but its
+    // storage went, so every resource got exactly one set_usage.
+    assert_eq!(b.set_usage_calls() - posts_before, 151);
+}

@@ -13,6 +13,12 @@ use std::collections::{BTreeMap, HashMap};
 const MARK_BATCH: usize = 512;
 /// Resources whose outbox rows are read at a time.
 const OUTBOX_SLICE: usize = 1000;
+/// From this many figures waiting, what Waldur holds is read offering-wide, once per period,
+/// instead of once per resource.
+const BULK_READ_FROM: usize = 200;
+
+/// What Waldur holds, by (resource, component), for one period.
+type Held = HashMap<(String, String), Option<Cents>>;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DeliverStats {
@@ -62,6 +68,9 @@ impl UsageReporter {
         // Waldur holds (equal: recorded then, nothing sent twice).
         let mut sent = Vec::new();
         let mut after = String::new();
+        // Per period: Waldur's figures of the whole offering, read once (`None`: the read
+        // failed; each resource is then read on its own).
+        let mut bulk: HashMap<String, Option<std::sync::Arc<Held>>> = HashMap::new();
         loop {
             let page = match self.store.outbox_pending_page(&after, OUTBOX_SLICE).await {
                 Ok(p) => p,
@@ -81,9 +90,19 @@ impl UsageReporter {
                     .or_default()
                     .push(row);
             }
+            if waiting >= BULK_READ_FROM && only.is_none() {
+                for (_, period) in groups.keys() {
+                    if !bulk.contains_key(period) {
+                        let held = self.read_offering_usages(period).await;
+                        bulk.insert(period.clone(), held.map(std::sync::Arc::new));
+                    }
+                }
+            }
+            let bulk = &bulk;
             let mut outcomes = futures_util::stream::iter(groups)
                 .map(|((resource, period), rows)| async move {
-                    self.deliver_group(&resource, &period, rows).await
+                    let held = bulk.get(&period).cloned().flatten();
+                    self.deliver_group(&resource, &period, rows, held).await
                 })
                 .buffer_unordered(self.settings.concurrency);
             while let Some(group) = outcomes.next().await {
@@ -113,6 +132,32 @@ impl UsageReporter {
         stats
     }
 
+    /// What Waldur holds for every resource of the offering in `period`; `None` when it
+    /// cannot be read (the resources are read one by one then).
+    async fn read_offering_usages(&self, period: &str) -> Option<Held> {
+        let p = Period::parse(period)?;
+        match self
+            .waldur
+            .list_offering_usages(&self.offering_key(), &p.billing_date())
+            .await
+        {
+            Ok(list) => Some(
+                list.into_iter()
+                    .map(|u| {
+                        (
+                            (u.resource_uuid.to_string(), u.usage.component_type.clone()),
+                            Cents::parse(&u.usage.usage_text()),
+                        )
+                    })
+                    .collect(),
+            ),
+            Err(e) => {
+                tracing::warn!(period, error = %e, "cannot read the offering's usage at once; reading it resource by resource");
+                None
+            }
+        }
+    }
+
     async fn record_sent(&self, rows: Vec<(crate::store::usage::FigureKey, Option<u64>)>) {
         let now = self.clock.now().timestamp();
         if let Err(e) = self
@@ -129,20 +174,35 @@ impl UsageReporter {
         resource: &str,
         period: &str,
         rows: Vec<OutboxRow>,
+        bulk: Option<std::sync::Arc<Held>>,
     ) -> Vec<Outcome> {
         let now = self.clock.now();
         let Some(p) = Period::parse(period) else {
             return vec![Outcome::Failed];
         };
-        let held: HashMap<String, Option<Cents>> = match self
-            .waldur
-            .list_component_usages(resource, &p.billing_date())
-            .await
-        {
-            Ok(list) => list
-                .into_iter()
-                .map(|u| (u.component_type.clone(), Cents::parse(&u.usage_text())))
-                .collect(),
+        let read = match bulk {
+            Some(all) => {
+                let key = crate::waldur::WaldurId::new(resource).to_string();
+                Ok(rows
+                    .iter()
+                    .filter_map(|r| {
+                        all.get(&(key.clone(), r.component.clone()))
+                            .map(|c| (r.component.clone(), *c))
+                    })
+                    .collect::<HashMap<String, Option<Cents>>>())
+            }
+            None => self
+                .waldur
+                .list_component_usages(resource, &p.billing_date())
+                .await
+                .map(|list| {
+                    list.into_iter()
+                        .map(|u| (u.component_type.clone(), Cents::parse(&u.usage_text())))
+                        .collect()
+                }),
+        };
+        let held: HashMap<String, Option<Cents>> = match read {
+            Ok(held) => held,
             Err(e) => {
                 for r in &rows {
                     let _ = self

@@ -330,6 +330,14 @@ pub struct ComponentUsage {
     pub usage: Value,
 }
 
+/// A component usage with the resource it is of (an offering-wide listing).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ResourceUsage {
+    pub resource_uuid: WaldurId,
+    #[serde(flatten)]
+    pub usage: ComponentUsage,
+}
+
 impl ComponentUsage {
     pub fn usage_text(&self) -> String {
         match &self.usage {
@@ -352,6 +360,31 @@ impl WaldurClient {
         ]);
         self.list(
             "list component usages",
+            "/api/marketplace-component-usages/",
+            &query,
+        )
+        .await
+    }
+
+    /// Every component usage of an offering's resources in one billing period (`field=`
+    /// keeps each row to what the comparison needs): one paged read instead of one per
+    /// resource when a pass delivers many figures.
+    pub async fn list_offering_usages(
+        &self,
+        offering_uuid: &str,
+        billing_period: &str,
+    ) -> Result<Vec<ResourceUsage>, WaldurError> {
+        let mut query = q(&[
+            ("offering_uuid", &WaldurId::new(offering_uuid)),
+            ("billing_period", billing_period),
+        ]);
+        query.extend(
+            ["resource_uuid", "type", "usage"]
+                .iter()
+                .map(|f| ("field".to_string(), f.to_string())),
+        );
+        self.list(
+            "list offering usages",
             "/api/marketplace-component-usages/",
             &query,
         )
