@@ -8,6 +8,8 @@
 # the admin writes there; `dpkg --purge` removes the state and leaves that config.
 # Usage: scripts/build-deb.sh [--binary PATH]   (default: build the release binary)
 set -euo pipefail
+# Files made here are world-readable whatever the builder's umask.
+umask 022
 cd "$(dirname "$0")/.."
 TARGET=${CARGO_TARGET_DIR:-target}
 BIN=""
@@ -76,13 +78,16 @@ install -d "$P/usr/share/man/man1"
 
 install -d "$P/DEBIAN"
 SIZE=$(du -sk --exclude=DEBIAN "$P" | cut -f1)
+# The newest glibc symbol version the binary needs (a build on a newer system needs a newer
+# libc6 than the one it was written for).
+GLIBC=$(objdump -T "$P/usr/bin/site-agent" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -n1)
 cat > "$P/DEBIAN/control" <<EOF
 Package: site-agent
 Version: $VERSION
 Architecture: $ARCH
 Maintainer: site-agent maintainers <site-agent@invalid>
 Installed-Size: $SIZE
-Depends: libc6 (>= 2.31), systemd
+Depends: libc6 (>= ${GLIBC:-2.31}), systemd
 Section: net
 Priority: optional
 Homepage: https://github.com/waldur
@@ -100,7 +105,11 @@ if [ "$1" = "configure" ]; then
   systemd-tmpfiles --create site-agent.conf
   if [ -d /run/systemd/system ]; then systemctl daemon-reload || true; fi
   if [ ! -e /etc/waldur/waldur-site-agent-config.yaml ]; then
-    echo "site-agent: write /etc/waldur/waldur-site-agent-config.yaml (examples: /usr/share/doc/site-agent/examples), then: systemctl enable --now site-agent"
+    echo "site-agent: write /etc/waldur/waldur-site-agent-config.yaml (examples: /usr/share/doc/site-agent/examples) and the Waldur token to /etc/site-agent/waldur-token (mode 600; the unit loads it as the credential waldur-api-token), then: systemctl enable --now site-agent"
+  fi
+  # An upgrade: the running agent is restarted on the new binary (if it runs).
+  if [ -n "$2" ] && [ -d /run/systemd/system ]; then
+    systemctl try-restart site-agent.service || true
   fi
 fi
 EOF

@@ -10,6 +10,8 @@ if dpkg -s site-agent >/dev/null 2>&1; then
   echo "check-deb.sh: site-agent is installed already; not touching it" >&2
   exit 1
 fi
+# Whatever happens below, the machine is left without the package.
+trap 'dpkg --purge site-agent >/dev/null 2>&1 || true' EXIT
 dpkg -i "$DEB"
 FILES=$(dpkg -L site-agent | while read -r f; do [ -f "$f" ] && echo "$f"; done)
 echo "installed $(echo "$FILES" | wc -l) files"

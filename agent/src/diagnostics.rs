@@ -99,18 +99,38 @@ pub async fn print(config: &Config) -> ExitCode {
     }
 }
 
+/// The database is looked at, never opened by SQLite: opening would create it (owned by
+/// whoever runs this) or migrate a running agent's schema.
 async fn database(config: &Config, r: &mut Report) {
-    let path = config.database_path.display().to_string();
-    match crate::store::Store::open(&config.database_path) {
-        Ok(store) => match (store.writable().await, store.size_bytes().await) {
-            (Ok(()), Ok(size)) => r.add(
-                Verdict::Pass,
+    let path = &config.database_path;
+    let shown = path.display().to_string();
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return r.add(
+                Verdict::Warn,
                 "database",
-                format!("{path} is writable, {} KiB", size / 1024),
+                format!("{shown} does not exist yet (the agent makes it at its first start)"),
+            );
+        }
+        Err(e) => return r.add(Verdict::Fail, "database", format!("{shown}: {e}")),
+    };
+    let wal = std::fs::metadata(format!("{shown}-wal")).map_or(0, |m| m.len());
+    // Opened for writing without writing: the permission check the agent's own open makes.
+    match std::fs::OpenOptions::new().write(true).open(path) {
+        Ok(_) => r.add(
+            Verdict::Pass,
+            "database",
+            format!(
+                "{shown} is writable by this user, {} KiB",
+                (meta.len() + wal) / 1024
             ),
-            (Err(e), _) | (_, Err(e)) => r.add(Verdict::Fail, "database", format!("{path}: {e}")),
-        },
-        Err(e) => r.add(Verdict::Fail, "database", format!("{path}: {e}")),
+        ),
+        Err(e) => r.add(
+            Verdict::Fail,
+            "database",
+            format!("{shown} is not writable by this user: {e}"),
+        ),
     }
 }
 
@@ -162,7 +182,7 @@ async fn waldur(o: &Offering, client: &WaldurClient, r: &mut Report) -> bool {
             r.add(
                 Verdict::Pass,
                 "waldur",
-                format!("{} answers ({tls})", o.api_url),
+                format!("{} answers ({tls})", shown_url(&o.api_url)),
             );
             let (check, what) = match e.kind {
                 ErrorKind::Unauthorized => ("token", "Waldur refused the token"),
@@ -183,7 +203,7 @@ async fn waldur(o: &Offering, client: &WaldurClient, r: &mut Report) -> bool {
             Verdict::Warn
         },
         "waldur",
-        format!("{} answers ({tls})", o.api_url),
+        format!("{} answers ({tls})", shown_url(&o.api_url)),
     );
     match serde_json::from_str::<crate::waldur::types::Me>(&text) {
         Ok(me) => r.add(
@@ -206,7 +226,12 @@ async fn waldur(o: &Offering, client: &WaldurClient, r: &mut Report) -> bool {
 }
 
 fn unreachable(o: &Offering, e: &WaldurError) -> String {
-    format!("{} not reachable: {}", o.api_url, e.message)
+    format!("{} not reachable: {}", shown_url(&o.api_url), e.message)
+}
+
+/// A URL as printed: without any credentials it may carry.
+fn shown_url(url: &str) -> String {
+    site_agent_sdk::scrub::redact_url(url)
 }
 
 fn clock(headers: &reqwest::header::HeaderMap, r: &mut Report) {
@@ -376,10 +401,10 @@ async fn stomp(o: &Offering, r: &mut Report) {
             "stomp",
             format!(
                 "{} accepts a websocket connection (the agent registers its subscriptions at start)",
-                s.url
+                shown_url(&s.url)
             ),
         ),
-        Ok(Err(e)) => r.add(Verdict::Fail, "stomp", format!("{}: {e}", s.url)),
-        Err(_) => r.add(Verdict::Fail, "stomp", format!("{}: no answer in 15 s", s.url)),
+        Ok(Err(e)) => r.add(Verdict::Fail, "stomp", format!("{}: {e}", shown_url(&s.url))),
+        Err(_) => r.add(Verdict::Fail, "stomp", format!("{}: no answer in 15 s", shown_url(&s.url))),
     }
 }

@@ -110,7 +110,7 @@ pub struct Metrics {
     pub loop_age: Family<LoopLabels, Gauge>,
     pub database_bytes: Gauge,
     pub build_info: Family<BuildLabels, Gauge>,
-    /// Set once any Waldur request got an answer (readiness).
+    /// Set once a Waldur request was answered with success (readiness).
     pub waldur_reached: AtomicBool,
 }
 
@@ -260,7 +260,7 @@ impl Metrics {
 
     /// A Waldur request answered (`status`) or not (`None`: transport failure).
     pub fn waldur_request(&self, what: &str, status: Option<u16>) {
-        if status.is_some() {
+        if status.is_some_and(|s| (200..300).contains(&s)) {
             self.waldur_reached.store(true, Ordering::Relaxed);
         }
         // `what` is a fixed name in the agent's code; anything else is folded.

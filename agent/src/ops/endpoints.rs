@@ -1,7 +1,7 @@
 //! The metrics and health endpoints (`metrics_listen`; off by default): `GET /metrics`
 //! (Prometheus text), `GET /healthz` (alive and making progress: no loop is stuck past its
 //! time limit) and `GET /readyz` (the config is loaded, the database answers, and Waldur has
-//! answered at least once). Values read on each scrape are filled in here.
+//! accepted a request at least once). Values read on each scrape are filled in here.
 
 use super::supervisor::Supervisor;
 use crate::store::Store;

@@ -60,15 +60,6 @@ impl Store {
         Self::migrate(conn)
     }
 
-    /// Whether a write could be made now (takes the write lock, writes nothing).
-    pub async fn writable(&self) -> Result<(), StoreError> {
-        self.call(|c| {
-            c.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")?;
-            Ok(())
-        })
-        .await
-    }
-
     /// Bytes on disk: the database plus its write-ahead log.
     pub async fn size_bytes(&self) -> Result<u64, StoreError> {
         self.call(|c| {

@@ -358,7 +358,7 @@ impl Store {
                     Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
                 })?
                 .collect::<Result<_, _>>()?;
-            Ok(["pending", "sent", "anomaly", "needs_staff"]
+            Ok(["pending", "sent", "anomaly", "needs_staff", "rejected"]
                 .iter()
                 .map(|s| {
                     let n = found.iter().find(|(k, _)| k == s).map_or(0, |(_, n)| *n);

@@ -158,6 +158,8 @@ impl UsageReporter {
         }
     }
 
+    /// Marks rows sent with the amounts sent. Unconditional: the reporter's gate keeps a
+    /// recomputation (`outbox_put`) from running between a send and this record.
     async fn record_sent(&self, rows: Vec<(crate::store::usage::FigureKey, Option<u64>)>) {
         let now = self.clock.now().timestamp();
         if let Err(e) = self

@@ -369,6 +369,11 @@ impl WaldurClient {
     /// Every component usage of an offering's resources in one billing period (`field=`
     /// keeps each row to what the comparison needs): one paged read instead of one per
     /// resource when a pass delivers many figures.
+    ///
+    /// Waldur pages this list by page number over a sort order that is not unique, so rows
+    /// can shift between pages while it is read: the list is refused unless it holds as many
+    /// rows as Waldur announced and no (resource, component) twice — a figure missed here
+    /// would be taken for one Waldur does not hold.
     pub async fn list_offering_usages(
         &self,
         offering_uuid: &str,
@@ -383,12 +388,28 @@ impl WaldurClient {
                 .iter()
                 .map(|f| ("field".to_string(), f.to_string())),
         );
-        self.list(
-            "list offering usages",
-            "/api/marketplace-component-usages/",
-            &query,
-        )
-        .await
+        let (rows, total): (Vec<ResourceUsage>, _) = self
+            .list_counted(
+                "list offering usages",
+                "/api/marketplace-component-usages/",
+                &query,
+            )
+            .await?;
+        let distinct: std::collections::HashSet<(String, &str)> = rows
+            .iter()
+            .map(|u| (u.resource_uuid.to_string(), u.usage.component_type.as_str()))
+            .collect();
+        if total.is_some_and(|t| t as usize != rows.len()) || distinct.len() != rows.len() {
+            return Err(WaldurError::decode(
+                "list offering usages",
+                format!(
+                    "the list moved while it was read ({} rows, {} distinct, {total:?} announced)",
+                    rows.len(),
+                    distinct.len()
+                ),
+            ));
+        }
+        Ok(rows)
     }
 
     /// Sets absolute period totals (`amount` as `%.2f` text) for a resource.

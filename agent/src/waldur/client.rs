@@ -154,6 +154,16 @@ impl WaldurClient {
         path: &str,
         query: &Query,
     ) -> Result<Vec<T>, WaldurError> {
+        Ok(self.list_counted(what, path, query).await?.0)
+    }
+
+    /// As [`Self::list`], with the total the first page announced (`X-Result-Count`).
+    pub async fn list_counted<T: DeserializeOwned + Send>(
+        &self,
+        what: &str,
+        path: &str,
+        query: &Query,
+    ) -> Result<(Vec<T>, Option<u32>), WaldurError> {
         let page_of = |page: u32| {
             let mut q = query.clone();
             q.push(("page_size".into(), PAGE_SIZE.to_string()));
@@ -166,11 +176,12 @@ impl WaldurClient {
             }
         };
         let (headers, first) = page_of(1).await?;
+        let total = result_count(&headers);
         let got = first.len();
         let mut out = first;
         let mut page = 1u32;
         let mut next = next_page(&headers);
-        if let Some(total) = result_count(&headers)
+        if let Some(total) = total
             && got == PAGE_SIZE as usize
             && next.is_some()
         {
@@ -180,7 +191,15 @@ impl WaldurClient {
                 .buffered(PAGES_AT_ONCE);
             // Taken in order as they come: never more than a few pages held besides `out`.
             while let Some(r) = rest.next().await {
-                let (h, items) = r?;
+                let (h, items) = match r {
+                    Ok(page) => page,
+                    // The list shrank while it was read: its last pages are gone.
+                    Err(e) if e.kind == site_agent_sdk::ErrorKind::NotFound => {
+                        next = None;
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                };
                 let n = items.len();
                 out.extend(items);
                 page += 1;
@@ -201,7 +220,7 @@ impl WaldurClient {
             page = n;
             next = next_page(&h);
         }
-        Ok(out)
+        Ok((out, total))
     }
 }
 
