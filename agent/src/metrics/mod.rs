@@ -348,7 +348,7 @@ mod tests {
         let m = Metrics::new();
         m.order("Ceph S3", "Create", "done", Duration::from_millis(20));
         m.backend_call(
-            "myfsio",
+            "some-store",
             "issue_key",
             Some(site_agent_sdk::ErrorKind::Unavailable),
             Duration::from_millis(3),
@@ -359,7 +359,7 @@ mod tests {
         let text = m.encode();
         for want in [
             "site_agent_orders_total{offering=\"Ceph S3\",type=\"Create\",outcome=\"done\"} 1",
-            "site_agent_backend_calls_total{backend=\"myfsio\",op=\"issue_key\",result=\"unavailable\"} 1",
+            "site_agent_backend_calls_total{backend=\"some-store\",op=\"issue_key\",result=\"unavailable\"} 1",
             "site_agent_waldur_requests_total{endpoint=\"list orders\",status=\"200\"} 1",
             "site_agent_waldur_requests_total{endpoint=\"other\",status=\"transport\"} 1",
             "site_agent_usage_samples_total{offering=\"Ceph S3\",outcome=\"failed\"} 1",
