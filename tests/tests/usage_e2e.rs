@@ -551,3 +551,69 @@ async fn many_figures_are_compared_with_one_offering_wide_read() {
     // storage went, so every resource got exactly one set_usage.
     assert_eq!(b.set_usage_calls() - posts_before, 151);
 }
+
+#[tokio::test]
+async fn an_offering_wide_read_that_shifts_while_paged_is_not_trusted() {
+    // Waldur holds a figure for each of 150 resources (two pages), and its order changes
+    // between the pages: rows are missed and repeated. The agent must notice and compare
+    // resource by resource — never take a missed row for "Waldur holds nothing".
+    let b = Billing::new("2026-11-10T00:00:00Z").await;
+    let mut resources = Vec::new();
+    for i in 0..150 {
+        let uid = format!("shift-{i}");
+        let resource = b
+            .env
+            .waldur
+            .add_resource_ok(OFFERING, &uid, &uid, json!({}));
+        let stamp = site_agent_sdk::Tenant::new(&uid, &resource)
+            .unwrap()
+            .stamp();
+        b.env.croit.add_user(&uid, &stamp);
+        b.env.croit.add_bucket(&uid, &format!("{uid}-data"), GB, 1);
+        resources.push(resource);
+    }
+    let (url, token) = (
+        b.env
+            .waldur
+            .api_url()
+            .replace("/api/", "/api/marketplace-component-usages/"),
+        b.env.waldur.provider_token(),
+    );
+    // Every resource's object count is already in Waldur: 900 (more than the agent's 1).
+    for r in &resources {
+        let body = json!({"resource": r, "date": b.clock.now().to_rfc3339(),
+            "usages": [{"type": "s3_objects", "amount": "900.00"}]});
+        let resp = reqwest::Client::new()
+            .post(format!("{url}set_usage/"))
+            .header("Authorization", format!("Token {token}"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201);
+    }
+    b.env.waldur.set_unstable_usage_order(true);
+    let app = b.app();
+    b.sample_for(&app, 2).await;
+    let reads_before = b
+        .env
+        .waldur
+        .count_calls("GET", "/api/marketplace-component-usages/");
+    app.usage_report_cycle().await;
+    let reads = b
+        .env
+        .waldur
+        .count_calls("GET", "/api/marketplace-component-usages/")
+        - reads_before;
+    assert!(reads > 150, "fell back to one read per resource: {reads}");
+    for r in &resources {
+        let objects = b
+            .env
+            .waldur
+            .component_usages(r)
+            .into_iter()
+            .find(|u| u["type"] == "s3_objects")
+            .and_then(|u| u["usage"].as_str().map(str::to_string));
+        assert_eq!(objects.as_deref(), Some("900.00"), "never lowered ({r})");
+    }
+}

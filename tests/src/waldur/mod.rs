@@ -545,6 +545,11 @@ impl WaldurSim {
         }
     }
 
+    /// Component-usage lists in a different order on every request (pages shift while read).
+    pub fn set_unstable_usage_order(&self, on: bool) {
+        self.lock().unstable_usage_order = on.then(|| std::sync::atomic::AtomicU64::new(1));
+    }
+
     /// Freezes the sim clock at `now` (until the next call).
     pub fn set_now(&self, now: chrono::DateTime<chrono::Utc>) {
         self.lock().clock = Some(util::truncate_micros(now));

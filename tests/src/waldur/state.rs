@@ -239,6 +239,9 @@ pub(crate) struct State {
     pub staff: User,
     pub consumer: User,
     pub clock: Option<DateTime<Utc>>,
+    /// Component-usage lists come in a different order on every request (Waldur orders them
+    /// by a key that is not unique, so paging them is not stable): counts the requests.
+    pub unstable_usage_order: Option<std::sync::atomic::AtomicU64>,
     pub customers: Vec<Customer>,
     pub projects: Vec<Project>,
     pub offerings: Vec<Offering>,
@@ -299,6 +302,7 @@ impl State {
                 is_staff: false,
             },
             clock: None,
+            unstable_usage_order: None,
             customers: Vec::new(),
             projects: Vec::new(),
             offerings: Vec::new(),

@@ -362,7 +362,15 @@ pub(crate) fn list(st: &State, ctx: &Ctx) -> Res<Reply> {
     let date_before = f.date("date_before");
     let type_ = f.string("type");
     f.finish()?;
-    let items = sorted(st, resource)
+    let mut rows = sorted(st, resource);
+    if let Some(n) = &st.unstable_usage_order
+        && !rows.is_empty()
+    {
+        let k = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed) as usize;
+        let len = rows.len();
+        rows.rotate_left((k * 37) % len);
+    }
+    let items = rows
         .into_iter()
         .filter(|u| {
             let r = st.resource(&u.resource);
