@@ -43,6 +43,11 @@ async fn as_tenant(
     (a.status, a.body)
 }
 
+/// The status of a signed listing of `bucket` with `key`: 200 while the key works there.
+async fn lists(sim: &MyfsioSim, key: (&str, &str), bucket: &str) -> (u16, String) {
+    as_tenant(sim, key, reqwest::Method::GET, &format!("/{bucket}"), b"").await
+}
+
 async fn lifecycle(g: Generation, console_keys: bool) {
     site_agent_sdk::http::ensure_crypto_provider();
     let waldur = WaldurSim::start(SimOptions::default()).await.unwrap();
@@ -142,14 +147,7 @@ async fn lifecycle(g: Generation, console_keys: bool) {
         "MyFSIO holds exactly the keys Waldur shows (the lost one is gone)"
     );
     for k in &keys {
-        let r = as_tenant(
-            &fs,
-            (&k.client_id, &k.api_key),
-            reqwest::Method::GET,
-            &format!("/{bucket}"),
-            b"",
-        )
-        .await;
+        let r = lists(&fs, (&k.client_id, &k.api_key), &bucket).await;
         assert_eq!(r.0, 200, "the keys Waldur shows work: {r:?}");
     }
     let md = waldur.resource(&res).unwrap()["backend_metadata"].clone();
@@ -233,11 +231,11 @@ async fn lifecycle(g: Generation, console_keys: bool) {
     // Pause and restore.
     waldur.set_resource_field(&res, "paused", json!(true));
     run_once(&cfg);
-    let r = as_tenant(&fs, k, reqwest::Method::GET, &format!("/{bucket}"), b"").await;
+    let r = lists(&fs, k, &bucket).await;
     assert_eq!(r.0, 403, "paused: {r:?}");
     waldur.set_resource_field(&res, "paused", json!(false));
     run_once(&cfg);
-    let r = as_tenant(&fs, k, reqwest::Method::GET, &format!("/{bucket}"), b"").await;
+    let r = lists(&fs, k, &bucket).await;
     assert_eq!(r.0, 200, "restored: {r:?}");
 
     // A rotation: the new key works, the old one does not.
@@ -247,17 +245,10 @@ async fn lifecycle(g: Generation, console_keys: bool) {
     assert_eq!(rotated.len(), keys.len());
     for k in &rotated {
         assert_eq!(k.state, "OK");
-        let r = as_tenant(
-            &fs,
-            (&k.client_id, &k.api_key),
-            reqwest::Method::GET,
-            &format!("/{bucket}"),
-            b"",
-        )
-        .await;
+        let r = lists(&fs, (&k.client_id, &k.api_key), &bucket).await;
         assert_eq!(r.0, 200, "{r:?}");
     }
-    let r = as_tenant(&fs, k, reqwest::Method::GET, &format!("/{bucket}"), b"").await;
+    let r = lists(&fs, k, &bucket).await;
     assert_eq!(r.0, 403, "the rotated-out key is refused: {r:?}");
 
     // Usage: MyFSIO's live count.

@@ -79,6 +79,59 @@ impl Billing {
             .and_then(|u| u["usage"].as_str().map(str::to_string))
     }
 
+    /// `n` more resources of the offering (`<prefix>-<i>`), each with a stamped croit user
+    /// holding one GB in `objects(i)` objects; their UUIDs.
+    fn add_resources(&self, prefix: &str, n: u64, objects: impl Fn(u64) -> u64) -> Vec<String> {
+        (0..n)
+            .map(|i| {
+                let uid = format!("{prefix}-{i}");
+                let resource = self
+                    .env
+                    .waldur
+                    .add_resource_ok(OFFERING, &uid, &uid, json!({}));
+                let stamp = site_agent_sdk::Tenant::new(&uid, &resource)
+                    .unwrap()
+                    .stamp();
+                self.env.croit.add_user(&uid, &stamp);
+                self.env
+                    .croit
+                    .add_bucket(&uid, &format!("{uid}-data"), GB, objects(i));
+                resource
+            })
+            .collect()
+    }
+
+    /// Someone else (another agent) puts `amount` of `component` into Waldur for `resource`.
+    async fn waldur_holds(&self, resource: &str, component: &str, amount: &str) {
+        let r = reqwest::Client::new()
+            .post(format!(
+                "{}set_usage/",
+                self.env
+                    .waldur
+                    .api_url()
+                    .replace("/api/", "/api/marketplace-component-usages/")
+            ))
+            .header(
+                "Authorization",
+                format!("Token {}", self.env.waldur.provider_token()),
+            )
+            .json(
+                &json!({"resource": resource, "date": self.clock.now().to_rfc3339(),
+                "usages": [{"type": component, "amount": amount}]}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+
+    /// GET calls on Waldur's component usages so far.
+    fn usage_reads(&self) -> usize {
+        self.env
+            .waldur
+            .count_calls("GET", "/api/marketplace-component-usages/")
+    }
+
     fn set_usage_calls(&self) -> usize {
         self.env.waldur.count_calls("POST", "/set_usage/")
     }
@@ -319,14 +372,7 @@ async fn a_lower_figure_than_waldur_holds_is_an_anomaly_not_a_decrease() {
     let b = Billing::new("2026-11-10T00:00:00Z").await;
     b.env.croit.add_bucket(&b.uid, "data", GB, 1);
     // Someone put a higher figure in Waldur (e.g. the Python agent from the month's start).
-    let r = reqwest::Client::new()
-        .post(format!("{}set_usage/", b.env.waldur.api_url().replace("/api/", "/api/marketplace-component-usages/")))
-        .header("Authorization", format!("Token {}", b.env.waldur.provider_token()))
-        .json(&json!({"resource": b.resource, "date": b.clock.now().to_rfc3339(), "usages": [{"type": "s3_storage", "amount": "500.00"}]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
+    b.waldur_holds(&b.resource, "s3_storage", "500.00").await;
     let app = b.app();
     b.sample_for(&app, 3).await;
     app.usage_report_cycle().await;
@@ -467,61 +513,17 @@ async fn many_figures_are_compared_with_one_offering_wide_read() {
     // offering, not once per resource. The comparison must still skip what Waldur holds and
     // never lower a figure that only grows.
     let b = Billing::new("2026-11-10T00:00:00Z").await;
-    let mut resources = Vec::new();
-    for i in 0..150 {
-        let uid = format!("bulk-{i}");
-        let resource = b
-            .env
-            .waldur
-            .add_resource_ok(OFFERING, &uid, &uid, json!({}));
-        let stamp = site_agent_sdk::Tenant::new(&uid, &resource)
-            .unwrap()
-            .stamp();
-        b.env.croit.add_user(&uid, &stamp);
-        b.env
-            .croit
-            .add_bucket(&uid, &format!("{uid}-data"), GB, 1 + i);
-        resources.push(resource);
-    }
+    let resources = b.add_resources("bulk", 150, |i| 1 + i);
     let app = b.app();
     b.sample_for(&app, 2).await;
-    let post = |resource: &str, amount: &str| {
-        let (url, token, date) = (
-            b.env
-                .waldur
-                .api_url()
-                .replace("/api/", "/api/marketplace-component-usages/"),
-            b.env.waldur.provider_token(),
-            b.clock.now().to_rfc3339(),
-        );
-        let body = json!({"resource": resource, "date": date,
-            "usages": [{"type": "s3_objects", "amount": amount}]});
-        async move {
-            let r = reqwest::Client::new()
-                .post(format!("{url}set_usage/"))
-                .header("Authorization", format!("Token {token}"))
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 201);
-        }
-    };
     // Waldur already holds resource 0's object count (as computed: 1) and more than the
     // agent will compute for resource 1 (2 objects).
-    post(&resources[0], "1.00").await;
-    post(&resources[1], "900.00").await;
-    let reads_before = b
-        .env
-        .waldur
-        .count_calls("GET", "/api/marketplace-component-usages/");
+    b.waldur_holds(&resources[0], "s3_objects", "1.00").await;
+    b.waldur_holds(&resources[1], "s3_objects", "900.00").await;
+    let reads_before = b.usage_reads();
     let posts_before = b.set_usage_calls();
     app.usage_report_cycle().await;
-    let reads = b
-        .env
-        .waldur
-        .count_calls("GET", "/api/marketplace-component-usages/")
-        - reads_before;
+    let reads = b.usage_reads() - reads_before;
     assert!(
         reads <= 4,
         "one paged read for the offering, not one per resource: {reads}"
@@ -558,53 +560,17 @@ async fn an_offering_wide_read_that_shifts_while_paged_is_not_trusted() {
     // between the pages: rows are missed and repeated. The agent must notice and compare
     // resource by resource — never take a missed row for "Waldur holds nothing".
     let b = Billing::new("2026-11-10T00:00:00Z").await;
-    let mut resources = Vec::new();
-    for i in 0..150 {
-        let uid = format!("shift-{i}");
-        let resource = b
-            .env
-            .waldur
-            .add_resource_ok(OFFERING, &uid, &uid, json!({}));
-        let stamp = site_agent_sdk::Tenant::new(&uid, &resource)
-            .unwrap()
-            .stamp();
-        b.env.croit.add_user(&uid, &stamp);
-        b.env.croit.add_bucket(&uid, &format!("{uid}-data"), GB, 1);
-        resources.push(resource);
-    }
-    let (url, token) = (
-        b.env
-            .waldur
-            .api_url()
-            .replace("/api/", "/api/marketplace-component-usages/"),
-        b.env.waldur.provider_token(),
-    );
+    let resources = b.add_resources("shift", 150, |_| 1);
     // Every resource's object count is already in Waldur: 900 (more than the agent's 1).
     for r in &resources {
-        let body = json!({"resource": r, "date": b.clock.now().to_rfc3339(),
-            "usages": [{"type": "s3_objects", "amount": "900.00"}]});
-        let resp = reqwest::Client::new()
-            .post(format!("{url}set_usage/"))
-            .header("Authorization", format!("Token {token}"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 201);
+        b.waldur_holds(r, "s3_objects", "900.00").await;
     }
     b.env.waldur.set_unstable_usage_order(true);
     let app = b.app();
     b.sample_for(&app, 2).await;
-    let reads_before = b
-        .env
-        .waldur
-        .count_calls("GET", "/api/marketplace-component-usages/");
+    let reads_before = b.usage_reads();
     app.usage_report_cycle().await;
-    let reads = b
-        .env
-        .waldur
-        .count_calls("GET", "/api/marketplace-component-usages/")
-        - reads_before;
+    let reads = b.usage_reads() - reads_before;
     assert!(reads > 150, "fell back to one read per resource: {reads}");
     for r in &resources {
         let objects = b

@@ -194,7 +194,7 @@ impl Iam {
     }
 
     /// Finds the generation again (an upgrade changes it), checks the admin key, and on v0.5
-    /// whether the admin write routes work; logs what changed.
+    /// whether the admin write routes work (until known to); logs what changed.
     pub async fn ping(&self) -> Result<(), BackendError> {
         self.drop_listing();
         let f = self.discover().await?;
@@ -209,10 +209,16 @@ impl Iam {
                 "MyFSIO generation detected"
             );
         }
+        let known = before
+            .filter(|b| b.generation == f.generation)
+            .and_then(|b| b.admin_writes);
         if let Some(now) = lock(&self.found).as_mut() {
-            now.admin_writes = before
-                .filter(|b| b.generation == f.generation)
-                .and_then(|b| b.admin_writes);
+            now.admin_writes = known;
+        }
+        // Known to work: no probe (a write each pass); a write that fails probes again
+        // (`writes_broke`). Unknown or broken: probed, to notice a repair.
+        if known == Some(true) {
+            return Ok(());
         }
         // A probe that cannot tell (a refusal of another kind) leaves the question open.
         match self.probe(&f).await {

@@ -3,8 +3,8 @@
 use secrecy::SecretString;
 use serde_json::{Map, Value};
 use site_agent_sdk::settings::{
-    Problems, STORE_KEYS, StoreSettings, bool_setting, http_url, number_in_range, refuse_foreign,
-    secret_setting, string_setting,
+    Problems, STORE_KEYS, StoreSettings, admin_key_pair, bool_setting, http_url, number_in_range,
+    refuse_foreign, string_setting,
 };
 
 /// Which MyFSIO line the offering runs, or `Auto`: found at each ping.
@@ -120,18 +120,11 @@ impl MyfsioSettings {
             }
             String::new()
         });
-        let access = string_setting(map, "admin_access_key", &mut p).filter(|s| !s.is_empty());
-        let secret = secret_setting(map, "admin_secret_key", &mut p);
-        let (admin_access_key, admin_secret_key) = match (access, secret) {
-            (Some(a), Some(s)) => (a, s),
-            _ => {
-                p.push(
-                    "`admin_access_key` and `admin_secret_key` are required: an admin key pair (MyFSIO's ADMIN_ACCESS_KEY/ADMIN_SECRET_KEY, or a user with action * on bucket *)"
-                        .into(),
-                );
-                (String::new(), SecretString::from(String::new()))
-            }
-        };
+        let (admin_access_key, admin_secret_key) = admin_key_pair(
+            map,
+            "an admin key pair (MyFSIO's ADMIN_ACCESS_KEY/ADMIN_SECRET_KEY, or a user with action * on bucket *)",
+            &mut p,
+        );
         let generation = match string_setting(map, "generation", &mut p).as_deref() {
             None | Some("auto") | Some("") => GenerationSetting::Auto,
             Some("0.4" | "v0.4" | "python") => GenerationSetting::V04,

@@ -175,6 +175,26 @@ impl StoreSettings {
     }
 }
 
+/// The `admin_access_key` / `admin_secret_key` pair (the secret also from `_file` or
+/// `_credential`); both are required, `what` says what kind of identity it must be.
+pub fn admin_key_pair(
+    map: &Map<String, Value>,
+    what: &str,
+    p: &mut Problems,
+) -> (String, SecretString) {
+    let access = string_setting(map, "admin_access_key", p).filter(|s| !s.is_empty());
+    let secret = secret_setting(map, "admin_secret_key", p);
+    match (access, secret) {
+        (Some(a), Some(s)) => (a, s),
+        _ => {
+            p.push(format!(
+                "`admin_access_key` and `admin_secret_key` are required: {what}"
+            ));
+            (String::new(), SecretString::from(String::new()))
+        }
+    }
+}
+
 /// An http(s) URL setting without its trailing slash; `None` (with a problem) when malformed.
 pub fn http_url(map: &Map<String, Value>, key: &str, p: &mut Problems) -> Option<String> {
     match string_setting(map, key, p)? {

@@ -3,7 +3,7 @@
 use secrecy::SecretString;
 use serde_json::{Map, Value};
 use site_agent_sdk::settings::{
-    Problems, STORE_KEYS, StoreSettings, http_url, refuse_foreign, secret_setting, string_setting,
+    Problems, STORE_KEYS, StoreSettings, admin_key_pair, http_url, refuse_foreign,
 };
 
 #[derive(Clone)]
@@ -70,18 +70,8 @@ impl SeaweedSettings {
         let store = StoreSettings::from_map(map, "us-east-1", "slug", &mut p);
         let iam_endpoint =
             http_url(map, "iam_endpoint", &mut p).unwrap_or_else(|| store.s3_endpoint.clone());
-        let access = string_setting(map, "admin_access_key", &mut p).filter(|s| !s.is_empty());
-        let secret = secret_setting(map, "admin_secret_key", &mut p);
-        let (admin_access_key, admin_secret_key) = match (access, secret) {
-            (Some(a), Some(s)) => (a, s),
-            _ => {
-                p.push(
-                    "`admin_access_key` and `admin_secret_key` are required: an identity with the Admin action"
-                        .into(),
-                );
-                (String::new(), SecretString::from(String::new()))
-            }
-        };
+        let (admin_access_key, admin_secret_key) =
+            admin_key_pair(map, "an identity with the Admin action", &mut p);
         if !p.is_empty() {
             return Err(p);
         }
