@@ -294,12 +294,41 @@ pub struct Crashing {
     pub inner: Arc<dyn StorageBackend>,
     pub at: &'static str,
     pub fired: AtomicBool,
+    /// Instead of failing at `at`, do this once (something else happens meanwhile).
+    pub instead: Option<Box<dyn Fn() + Send + Sync>>,
 }
 
 impl Crashing {
+    /// Fails once at `at` as a crash would.
+    pub fn at(inner: Arc<dyn StorageBackend>, at: &'static str) -> Arc<dyn StorageBackend> {
+        Arc::new(Crashing {
+            inner,
+            at,
+            fired: AtomicBool::new(false),
+            instead: None,
+        })
+    }
+
+    /// Runs `f` once at `at` and carries on.
+    pub fn doing(
+        inner: Arc<dyn StorageBackend>,
+        at: &'static str,
+        f: impl Fn() + Send + Sync + 'static,
+    ) -> Arc<dyn StorageBackend> {
+        Arc::new(Crashing {
+            inner,
+            at,
+            fired: AtomicBool::new(false),
+            instead: Some(Box::new(f)),
+        })
+    }
+
     fn fire(&self, point: &str) -> Result<(), BackendError> {
         if point == self.at && !self.fired.swap(true, Ordering::SeqCst) {
-            return Err(BackendError::unavailable("simulated crash"));
+            match &self.instead {
+                Some(f) => f(),
+                None => return Err(BackendError::unavailable("simulated crash")),
+            }
         }
         Ok(())
     }

@@ -6,8 +6,6 @@ use common::*;
 use serde_json::json;
 use site_agent::orders::Outcome;
 use site_agent::rotation::RotationOutcome;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 async fn provisioned(env: &Env) -> (site_agent::app::App, String, String) {
     let placed = env.place_create(
@@ -136,13 +134,7 @@ async fn rotation_interrupted_at(
     let (_, resource, uid) = provisioned(env).await;
     let target = env.waldur.api_keys(&resource)[0].clone();
     env.waldur.rotate_key(&target.uuid).unwrap();
-    let app = env.app_with(|inner| {
-        Arc::new(Crashing {
-            inner,
-            at,
-            fired: AtomicBool::new(false),
-        })
-    });
+    let app = env.app_with(|inner| Crashing::at(inner, at));
     let first = app.key_cycle().await;
     assert!(
         matches!(&first[..], [(_, RotationOutcome::Retry(_))]),

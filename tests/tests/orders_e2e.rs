@@ -6,8 +6,6 @@ use common::*;
 use secrecy::ExposeSecret;
 use serde_json::json;
 use site_agent::orders::Outcome;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 #[tokio::test]
 async fn create_order_completes_with_user_quotas_keys_and_metadata() {
@@ -164,13 +162,7 @@ async fn crash_then_restart(at: &'static str) {
     let env = env().await;
     let placed = env.place_create("Crashy", json!({"max_storage_limit": 1}));
     {
-        let app = env.app_with(|inner| {
-            Arc::new(Crashing {
-                inner,
-                at,
-                fired: AtomicBool::new(false),
-            })
-        });
+        let app = env.app_with(|inner| Crashing::at(inner, at));
         let results = app.order_cycle().await;
         assert!(
             matches!(&results[..], [(_, Outcome::Retry(_))]),
@@ -210,6 +202,70 @@ async fn crash_between_user_creation_and_set_backend_id_adopts_on_restart() {
 #[tokio::test]
 async fn crash_between_key_apply_and_report_leaves_no_orphan_key() {
     crash_then_restart("after_issue_key").await;
+}
+
+/// Issue 14's budget: a Create order costs at most ten Waldur requests (the per-cycle order
+/// list and rotation sweep aside): no re-read after an approval Waldur accepted, none before
+/// completing (Waldur refuses to complete an order that is not executing).
+#[tokio::test]
+async fn a_create_order_costs_at_most_ten_waldur_requests() {
+    let env = env().await;
+    let placed = env.place_create("Counted", json!({"max_storage_limit": 5}));
+    let app = env.app();
+    env.waldur.clear_calls();
+    assert_eq!(
+        app.order_cycle().await,
+        vec![(placed.order_uuid.clone(), Outcome::Done)]
+    );
+    let per_order: Vec<String> = env
+        .waldur
+        .calls()
+        .iter()
+        .filter(|c| {
+            let order_list = c.method == "GET" && c.path == "/api/marketplace-orders/";
+            let rotation_sweep = c.path == "/api/marketplace-resource-api-keys/"
+                && c.query.contains("state=Updating");
+            !order_list && !rotation_sweep
+        })
+        .map(|c| format!("{} {} {}", c.method, c.path, c.status))
+        .collect();
+    assert!(
+        per_order.len() <= 10,
+        "{} requests: {per_order:#?}",
+        per_order.len()
+    );
+    assert_eq!(env.waldur.api_keys(&placed.resource_uuid).len(), 2);
+    assert_eq!(env.resource(&placed.resource_uuid)["state"], "OK");
+}
+
+/// Someone errs the order while the agent provisions it: the agent's completion is refused
+/// (409) and it leaves the order as it found it.
+#[tokio::test]
+async fn an_order_erred_meanwhile_is_not_marked_done() {
+    let env = env().await;
+    let placed = env.place_create("Overtaken", json!({"max_storage_limit": 5}));
+    let (waldur, order) = (env.waldur.clone(), placed.order_uuid.clone());
+    let app = env.app_with(move |inner| {
+        let (waldur, order) = (waldur.clone(), order.clone());
+        Crashing::doing(inner, "after_issue_key", move || {
+            waldur.set_order_state(&order, "erred")
+        })
+    });
+    let results = app.order_cycle().await;
+    assert!(
+        !matches!(&results[..], [(_, Outcome::Erred(_))]),
+        "{results:?}"
+    );
+    assert_eq!(env.order_state(&placed.order_uuid), "erred");
+    let refused = env
+        .waldur
+        .calls()
+        .iter()
+        .filter(|c| c.path.ends_with("/set_state_done/"))
+        .map(|c| c.status)
+        .collect::<Vec<_>>();
+    assert_eq!(refused, vec![409], "one completion, refused");
+    assert_eq!(env.waldur.count_calls("POST", "/set_state_erred/"), 0);
 }
 
 #[tokio::test]

@@ -434,18 +434,11 @@ async fn usage_figures_are_the_logical_bytes_stored() {
 /// Waldur holds stay, and they work.
 #[tokio::test]
 async fn a_generated_key_lost_in_a_crash_is_pruned() {
-    use std::sync::atomic::AtomicBool;
     let peer = SeaweedPeer::from_env();
     let env = seaweed_env(&peer, false).await;
     let placed = env.place_create("Crashy", json!({"max_storage_limit": 8}));
     {
-        let app = env.app_with(|inner| {
-            Arc::new(Crashing {
-                inner,
-                at: "after_issue_key",
-                fired: AtomicBool::new(false),
-            })
-        });
+        let app = env.app_with(|inner| Crashing::at(inner, "after_issue_key"));
         let results = app.order_cycle().await;
         assert!(
             matches!(&results[..], [(_, Outcome::Retry(_))]),

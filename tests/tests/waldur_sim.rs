@@ -1403,3 +1403,127 @@ async fn control_api_and_slug_collisions() {
     assert_eq!(r.body[0]["path"], "/api/users/me/");
     assert_eq!(r.body[0]["status"], 200);
 }
+
+/// The reads the Python agent makes at start and per order, shaped as Waldur renders them
+/// (its generated client refuses a null where Waldur omits a field).
+#[tokio::test]
+async fn service_providers_plans_and_offering_account_lists() {
+    let t = T::new().await;
+    let offering = t
+        .get(&format!(
+            "/api/marketplace-provider-offerings/{}/",
+            t.offering
+        ))
+        .await;
+    let customer = offering.body["customer_uuid"].as_str().unwrap().to_string();
+
+    // One service provider per customer that owns an offering; `customer_uuid` filters.
+    let all = t.get("/api/marketplace-service-providers/").await;
+    assert_eq!(all.status, 200);
+    assert_eq!(all.body.as_array().unwrap().len(), 1);
+    let sp = t
+        .get(&format!(
+            "/api/marketplace-service-providers/?customer_uuid={customer}&field=uuid"
+        ))
+        .await;
+    let row = &sp.body.as_array().unwrap()[0];
+    assert_eq!(row.as_object().unwrap().len(), 1, "field=uuid: {row}");
+    let sp_uuid = row["uuid"].as_str().unwrap().to_string();
+    assert_eq!(
+        all.body[0]["customer_uuid"], customer,
+        "the provider is the offering's customer"
+    );
+    let other = t
+        .get(&format!(
+            "/api/marketplace-service-providers/?customer_uuid={}",
+            "0".repeat(32)
+        ))
+        .await;
+    assert_eq!(other.body, json!([]));
+    let bad = t
+        .get("/api/marketplace-service-providers/?customer_uuid=nope")
+        .await;
+    assert_eq!(bad.status, 400, "{:?}", bad.body);
+
+    // Its SSH keys, and the offering's service / course accounts: empty for S3, 404 for
+    // an unknown owner.
+    let keys = t
+        .get(&format!(
+            "/api/marketplace-service-providers/{sp_uuid}/keys/"
+        ))
+        .await;
+    assert_eq!((keys.status, keys.body.clone()), (200, json!([])));
+    let unknown = t
+        .get(&format!(
+            "/api/marketplace-service-providers/{}/keys/",
+            "1".repeat(32)
+        ))
+        .await;
+    assert_eq!(unknown.status, 404);
+    for list in ["list_project_service_accounts", "list_course_accounts"] {
+        let r = t
+            .get(&format!(
+                "/api/marketplace-provider-offerings/{}/{list}/?page_size=100",
+                t.offering
+            ))
+            .await;
+        assert_eq!((r.status, r.body.clone()), (200, json!([])), "{list}");
+        assert_eq!(header(&r, "x-result-count"), "0");
+        let r = t
+            .get(&format!(
+                "/api/marketplace-provider-offerings/{}/{list}/",
+                "2".repeat(32)
+            ))
+            .await;
+        assert_eq!(r.status, 404, "{list}");
+    }
+
+    // The plan has the fields Waldur's ProviderPlanDetails requires.
+    let plan_uuid = offering.body["plans"][0]["uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let plan = t.get(&format!("/api/marketplace-plans/{plan_uuid}/")).await;
+    for field in [
+        "url",
+        "uuid",
+        "name",
+        "is_active",
+        "init_price",
+        "switch_price",
+        "organization_groups",
+        "components",
+        "offering",
+        "prices",
+        "future_prices",
+        "quotas",
+        "resources_count",
+        "plan_type",
+        "minimal_price",
+    ] {
+        assert!(plan.body.get(field).is_some(), "plan lacks {field}");
+    }
+    assert_eq!(plan.body["components"].as_array().unwrap().len(), 3);
+
+    // A resource of an offering with no parent or scope: those fields are absent, not null.
+    let placed = t.create("Shape check");
+    let r = t
+        .get(&format!(
+            "/api/marketplace-provider-resources/{}/",
+            placed.resource_uuid
+        ))
+        .await;
+    for absent in [
+        "parent_uuid",
+        "parent_name",
+        "parent_offering_uuid",
+        "service_settings_uuid",
+    ] {
+        assert!(
+            r.body.get(absent).is_none(),
+            "{absent} present: {}",
+            r.body[absent]
+        );
+    }
+    assert_eq!(r.body["usage_limit_restriction"], "");
+}

@@ -178,12 +178,11 @@ impl OrderProcessor {
         // Validate before approving: bad input errs the order and no backend is called.
         let quota = self.validate(&order).map_err(StepError::invalid)?;
         if order.state == OrderState::PendingProvider {
-            self.waldur.approve_order(&uuid).await?;
+            order.state = self.waldur.approve_order(&uuid).await?;
             self.store
                 .journal_record(&uuid, JournalStep::Approved, "")
                 .await?;
             tracing::info!("order approved");
-            order = self.waldur.get_order(&uuid).await?;
         }
         if order.state != OrderState::Executing {
             tracing::warn!(state = %order.state, "order is not executing after approval; left for later");
@@ -202,12 +201,14 @@ impl OrderProcessor {
                 )));
             }
         }
-        // Only complete an order that is still executing: someone may have finished it.
-        let fresh = self.waldur.get_order(&uuid).await?;
-        if fresh.state == OrderState::Executing {
-            self.waldur.set_order_done(&uuid).await?;
-        } else {
-            tracing::warn!(state = %fresh.state, "order changed state while we worked; not marking done");
+        // Waldur completes only an executing order (409 otherwise, no read needed before):
+        // someone may have finished or erred it while we worked.
+        match self.waldur.set_order_done(&uuid).await {
+            Ok(()) => {}
+            Err(e) if e.is_wrong_state() => {
+                tracing::warn!(error = %e, "order changed state while we worked; not marking done");
+            }
+            Err(e) => return Err(e.into()),
         }
         self.store
             .journal_record(&uuid, JournalStep::Done, "")

@@ -69,20 +69,24 @@ impl WaldurClient {
     /// a wrong-state 409 (typically a retry after the first attempt committed but its answer
     /// was lost, or an earlier process that crashed right after the call), the order is read
     /// again and the call counts as done if the order already is in `target`.
+    /// Runs a state action; returns the order's state afterwards. A 200 means the transition
+    /// happened (Waldur guards each with its source states, answering 409 otherwise), so the
+    /// state is `target[0]` without a read. A 409 (e.g. the retry of a call whose answer was
+    /// lost) reads the order: a state in `target` is success.
     async fn order_transition(
         &self,
         order_uuid: &str,
         action: &str,
         body: Value,
         target: &[OrderState],
-    ) -> Result<(), WaldurError> {
+    ) -> Result<OrderState, WaldurError> {
         match self.order_action(order_uuid, action, body).await {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(target[0].clone()),
             Err(e) if e.is_wrong_state() => {
                 let order = self.get_order(order_uuid).await?;
                 if target.contains(&order.state) {
                     tracing::info!(order = %WaldurId::new(order_uuid), action, state = %order.state, "Waldur already has the order where this call would put it");
-                    Ok(())
+                    Ok(order.state)
                 } else {
                     Err(e)
                 }
@@ -91,8 +95,10 @@ impl WaldurClient {
         }
     }
 
-    /// Approves; an order already approved (executing, or done since) is fine.
-    pub async fn approve_order(&self, order_uuid: &str) -> Result<(), WaldurError> {
+    /// Approves; an order already approved (executing, or done since) is fine. Returns the
+    /// order's state after the approval (`Executing` on a 200: site-agent offerings' order
+    /// processors do nothing on approval).
+    pub async fn approve_order(&self, order_uuid: &str) -> Result<OrderState, WaldurError> {
         self.order_transition(
             order_uuid,
             "approve_by_provider",
@@ -102,9 +108,12 @@ impl WaldurClient {
         .await
     }
 
+    /// Completes an executing order; 409 (with the order read) when it is no longer
+    /// executing and not done.
     pub async fn set_order_done(&self, order_uuid: &str) -> Result<(), WaldurError> {
         self.order_transition(order_uuid, "set_state_done", json!({}), &[OrderState::Done])
             .await
+            .map(drop)
     }
 
     pub async fn set_order_erred(
@@ -120,6 +129,7 @@ impl WaldurClient {
             &[OrderState::Erred],
         )
         .await
+        .map(drop)
     }
 
     pub async fn get_resource(&self, resource_uuid: &str) -> Result<Resource, WaldurError> {

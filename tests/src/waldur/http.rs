@@ -159,6 +159,7 @@ fn record(st: &mut State, ctx: &Ctx, reply: &Reply) {
         status: reply.status,
         body: ctx.recorded_body(),
         fault: None,
+        at_us: st.started.elapsed().as_micros() as u64,
     });
 }
 

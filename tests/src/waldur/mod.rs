@@ -332,6 +332,9 @@ pub struct CallRecord {
     /// The injected fault that hit this request, if any (`Fault` as text).
     #[serde(default)]
     pub fault: Option<String>,
+    /// When it was answered: microseconds since the simulator started (`WaldurSim::started`).
+    #[serde(default)]
+    pub at_us: u64,
 }
 
 impl WaldurSim {
@@ -485,6 +488,11 @@ impl WaldurSim {
             .iter()
             .filter(|c| c.method.eq_ignore_ascii_case(method) && c.path.ends_with(path_suffix))
             .count()
+    }
+
+    /// The instant `CallRecord::at_us` counts from.
+    pub fn started(&self) -> std::time::Instant {
+        self.lock().started
     }
 
     pub fn clear_calls(&self) {

@@ -106,6 +106,22 @@ pub(crate) fn render_component(c: &Component, offering: &Uuid) -> Value {
 }
 
 pub(crate) fn render_plan(o: &Offering, origin: &str) -> Value {
+    let components: Vec<Value> = o
+        .components
+        .iter()
+        .map(|c| {
+            json!({
+                "type": c.type_,
+                "name": c.name,
+                "measured_unit": c.measured_unit,
+                "amount": 0,
+                "price": "0.0000000",
+                "future_price": null,
+                "discount_formula": "",
+                "discount_description": null,
+            })
+        })
+        .collect();
     object(vec![
         ("uuid", json!(hex(&o.plan))),
         (
@@ -122,6 +138,19 @@ pub(crate) fn render_plan(o: &Offering, origin: &str) -> Value {
         ("is_active", json!(true)),
         ("backend_id", json!("")),
         ("offering_uuid", json!(hex(&o.uuid))),
+        (
+            "offering",
+            json!(format!(
+                "{origin}/api/marketplace-provider-offerings/{}/",
+                hex(&o.uuid)
+            )),
+        ),
+        ("init_price", json!(0.0)),
+        ("switch_price", json!(0.0)),
+        ("minimal_price", json!("0.0000000")),
+        ("plan_type", json!("usage-based")),
+        ("organization_groups", json!([])),
+        ("components", Value::Array(components)),
         ("quotas", json!({})),
         ("prices", json!({})),
         ("future_prices", json!({})),
@@ -402,6 +431,67 @@ pub(crate) fn check_unique_backend_id(st: &State, ctx: &Ctx, id: &str) -> Res<Re
 }
 
 /// The S3 agent does not manage offering users; the list is always empty (but validated).
+/// Service providers: one per customer that owns an offering (`?customer_uuid=` filters).
+pub(crate) fn service_providers(st: &State, ctx: &Ctx) -> Res<Reply> {
+    let mut f = super::query::Filters::new(&ctx.query);
+    let customer = f.uuid("customer_uuid");
+    f.finish()?;
+    let items = st
+        .customers
+        .iter()
+        .filter(|c| st.offerings.iter().any(|o| o.customer == c.uuid))
+        .filter(|c| customer.is_none_or(|u| u == c.uuid))
+        .map(|c| {
+            let sp = hex(&c.service_provider);
+            object(vec![
+                (
+                    "url",
+                    json!(format!(
+                        "{}/api/marketplace-service-providers/{sp}/",
+                        ctx.origin
+                    )),
+                ),
+                ("uuid", json!(sp)),
+                ("created", json!("2026-01-01T00:00:00Z")),
+                ("description", json!("")),
+                ("enable_notifications", json!(true)),
+                (
+                    "customer",
+                    json!(format!("{}/api/customers/{}/", ctx.origin, hex(&c.uuid))),
+                ),
+                ("customer_uuid", json!(hex(&c.uuid))),
+                ("customer_name", json!(c.name)),
+                ("customer_abbreviation", json!("")),
+                ("customer_slug", json!(c.slug)),
+                ("customer_country", json!("")),
+                ("image", Value::Null),
+                ("organization_groups", json!([])),
+                (
+                    "offering_count",
+                    json!(st.offerings.iter().filter(|o| o.customer == c.uuid).count()),
+                ),
+            ])
+        })
+        .collect();
+    Ok(paginate(ctx, items))
+}
+
+/// Lists this simulator keeps empty — service-provider SSH keys, an offering's project service
+/// accounts and course accounts — for an S3 offering, after the lookup Waldur does (404 for an
+/// unknown owner).
+pub(crate) fn empty_offering_list(st: &State, ctx: &Ctx, offering: &str) -> Res<Reply> {
+    find_offering(st, offering)?;
+    Ok(paginate(ctx, Vec::new()))
+}
+
+pub(crate) fn service_provider_keys(st: &State, ctx: &Ctx, id: &str) -> Res<Reply> {
+    let u = parse_uuid(id).ok_or_else(Reply::not_found)?;
+    if !st.customers.iter().any(|c| c.service_provider == u) {
+        return Err(Reply::not_found());
+    }
+    Ok(paginate(ctx, Vec::new()))
+}
+
 pub(crate) fn offering_users(ctx: &Ctx) -> Res<Reply> {
     let mut f = super::query::Filters::new(&ctx.query);
     f.uuids("offering_uuid");

@@ -155,12 +155,12 @@ pub(crate) fn render(st: &State, r: &Resource, origin: &str) -> Value {
         ),
         ("renewal_date", Value::Null),
         ("username", Value::Null),
-        ("parent_uuid", Value::Null),
-        ("parent_name", Value::Null),
-        ("parent_offering_uuid", Value::Null),
-        ("service_settings_uuid", Value::Null),
+        // `parent_*` and `service_settings_uuid` are `ReadOnlyField(source="offering.parent.…"
+        // / "offering.scope.uuid")`: with nothing there DRF skips them (SkipField) rather than
+        // rendering null — Waldur's generated client rejects null for them.
         ("scope", Value::Null),
-        ("usage_limit_restriction", Value::Null),
+        // A blank CharField with choices: "" when unset, never null.
+        ("usage_limit_restriction", json!("")),
         ("offering_account_settings", Value::Null),
     ]);
     if let Value::Object(map) = &mut v {

@@ -20,6 +20,9 @@ enum View {
     OfferingAction,
     PlanDetail,
     OfferingUsers,
+    ServiceProviderList,
+    ServiceProviderKeys,
+    OfferingAccounts,
     OrderList,
     OrderDetail,
     OrderAction,
@@ -34,6 +37,7 @@ enum View {
     UsageList,
     UsageSet,
     UsageDetail,
+    UserUsageList,
     IdentityList,
     IdentityDetail,
     IdentityRegisterService,
@@ -108,6 +112,13 @@ fn resolve<'a>(segs: &[&'a str]) -> Option<Route<'a>> {
         }
         ["marketplace-plans", id] => route(V::PlanDetail, GET, id, ""),
         ["marketplace-offering-users"] => route(V::OfferingUsers, GET, "", ""),
+        ["marketplace-service-providers"] => route(V::ServiceProviderList, GET, "", ""),
+        ["marketplace-service-providers", id, "keys"] => route(V::ServiceProviderKeys, GET, id, ""),
+        [
+            "marketplace-provider-offerings",
+            id,
+            "list_project_service_accounts" | "list_course_accounts",
+        ] => route(V::OfferingAccounts, GET, id, ""),
         ["marketplace-orders"] => route(V::OrderList, GET, "", ""),
         ["marketplace-orders", id] => route(V::OrderDetail, GET, id, ""),
         ["marketplace-orders", id, a] if ORDER_ACTIONS.contains(&a) => {
@@ -135,6 +146,7 @@ fn resolve<'a>(segs: &[&'a str]) -> Option<Route<'a>> {
         ["marketplace-component-usages"] => route(V::UsageList, GET, "", ""),
         ["marketplace-component-usages", "set_usage"] => route(V::UsageSet, POST, "", ""),
         ["marketplace-component-usages", id] => route(V::UsageDetail, GET, id, ""),
+        ["marketplace-component-user-usages"] => route(V::UserUsageList, GET, "", ""),
         ["marketplace-site-agent-identities"] => route(V::IdentityList, &["GET", "POST"], "", ""),
         ["marketplace-site-agent-identities", id] => {
             route(V::IdentityDetail, &["GET", "PUT", "DELETE"], id, "")
@@ -230,6 +242,9 @@ fn view(st: &mut State, ctx: &Ctx, who: Principal, r: &Route) -> Res<Reply> {
         },
         View::PlanDetail => offerings::plan_detail(st, ctx, id),
         View::OfferingUsers => offerings::offering_users(ctx),
+        View::ServiceProviderList => offerings::service_providers(st, ctx),
+        View::ServiceProviderKeys => offerings::service_provider_keys(st, ctx, id),
+        View::OfferingAccounts => offerings::empty_offering_list(st, ctx, id),
         View::OrderList => orders::list(st, ctx),
         View::OrderDetail => orders::detail(st, ctx, id),
         View::OrderAction => orders::action(st, ctx, who, id, action),
@@ -249,6 +264,7 @@ fn view(st: &mut State, ctx: &Ctx, who: Principal, r: &Route) -> Res<Reply> {
         View::UsageList => usage::list(st, ctx),
         View::UsageSet => usage::set_usage(st, ctx, who),
         View::UsageDetail => usage::detail(st, ctx, id),
+        View::UserUsageList => usage::user_usages(ctx),
         View::IdentityList if method == "POST" => identities::create(st, ctx, who),
         View::IdentityList => identities::list(st, ctx),
         View::IdentityDetail if method == "PUT" => identities::update(st, ctx, id),

@@ -61,6 +61,8 @@ pub(crate) struct Customer {
     pub uuid: Uuid,
     pub name: String,
     pub slug: String,
+    /// The customer's service-provider record (`/marketplace-service-providers/`).
+    pub service_provider: Uuid,
 }
 
 #[derive(Debug, Clone)]
@@ -255,6 +257,8 @@ pub(crate) struct State {
     pub oidc_clients: Vec<(String, String)>,
     pub bearer_tokens: Vec<BearerToken>,
     pub calls: Vec<CallRecord>,
+    /// When the simulator started (`CallRecord::at_us` counts from here).
+    pub started: std::time::Instant,
     pub fail_remaining: usize,
     pub fail_status: u16,
     /// Path-matched faults (`WaldurSim::inject`), first match wins.
@@ -316,6 +320,7 @@ impl State {
             oidc_clients: Vec::new(),
             bearer_tokens: Vec::new(),
             calls: Vec::new(),
+            started: std::time::Instant::now(),
             fail_remaining: 0,
             fail_status: 500,
             faults: Vec::new(),
@@ -397,6 +402,7 @@ impl State {
             uuid,
             name: slug.to_string(),
             slug: slug.to_string(),
+            service_provider: Uuid::new_v4(),
         });
         uuid
     }
@@ -412,6 +418,7 @@ impl State {
                 uuid,
                 name: name.to_string(),
                 slug,
+                service_provider: Uuid::new_v4(),
             });
         }
         uuid

@@ -397,6 +397,17 @@ pub(crate) fn detail(st: &State, ctx: &Ctx, id: &str) -> Res<Reply> {
     Ok(ctx.detail(render(st, u, &ctx.origin)))
 }
 
+/// `GET /marketplace-component-user-usages/`: per-user breakdowns, which an S3 offering never
+/// sends (one technical user per resource), so the list is empty once its filters parse.
+pub(crate) fn user_usages(ctx: &Ctx) -> Res<Reply> {
+    let mut f = Filters::new(&ctx.query);
+    f.uuid("resource_uuid");
+    f.uuids("offering_uuid");
+    f.date("component_usage__billing_period");
+    f.finish()?;
+    Ok(paginate(ctx, Vec::new()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
