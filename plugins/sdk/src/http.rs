@@ -67,6 +67,10 @@ pub fn build_client(cfg: &HttpConfig) -> Result<reqwest::Client, BackendError> {
     if !cfg.verify_tls {
         tracing::warn!(peer = %cfg.peer, "TLS certificate verification is OFF (verify_ssl: false)");
         b = b.tls_danger_accept_invalid_certs(true);
+    } else if let Ok(shared) = verifying_config() {
+        // The system's roots, loaded once for every client (reqwest would load them again
+        // for each). With none found, reqwest's own verifier reports it at the handshake.
+        b = b.tls_backend_preconfigured(shared.as_ref().clone());
     }
     match &cfg.proxy {
         Some(p) => {
@@ -238,33 +242,60 @@ mod tests {
         };
         assert!(build_client(&bad).is_err());
     }
+
+    #[test]
+    fn the_system_roots_are_loaded_once_and_shared() {
+        let a = tls_config(true).expect("this machine has CA certificates");
+        let b = tls_config(true).unwrap();
+        assert!(
+            std::sync::Arc::ptr_eq(&a, &b),
+            "one configuration per process"
+        );
+        assert!(build_client(&HttpConfig::default()).is_ok());
+        let insecure = tls_config(false).unwrap();
+        assert!(!std::sync::Arc::ptr_eq(&a, &insecure));
+    }
 }
 
 /// A rustls client configuration for non-HTTP TLS (the STOMP websocket): the system's roots,
 /// or — only when verification is switched off — any certificate.
 pub fn tls_config(verify: bool) -> Result<std::sync::Arc<rustls::ClientConfig>, BackendError> {
+    if verify {
+        return verifying_config();
+    }
     ensure_crypto_provider();
-    let builder = rustls::ClientConfig::builder();
-    let config = if verify {
-        let mut roots = rustls::RootCertStore::empty();
-        let loaded = rustls_native_certs::load_native_certs();
-        for cert in loaded.certs {
-            let _ = roots.add(cert);
-        }
-        if roots.is_empty() {
-            return Err(BackendError::invalid(
-                "no trusted CA certificates found on this system",
-            ));
-        }
-        builder.with_root_certificates(roots).with_no_client_auth()
-    } else {
-        tracing::warn!("TLS certificate verification is OFF for a websocket (verify_ssl: false)");
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(std::sync::Arc::new(insecure::AcceptAny))
-            .with_no_client_auth()
-    };
+    tracing::warn!("TLS certificate verification is OFF for a websocket (verify_ssl: false)");
+    let config = rustls::ClientConfig::builder()
+        .dangerous()
+        .with_custom_certificate_verifier(std::sync::Arc::new(insecure::AcceptAny))
+        .with_no_client_auth();
     Ok(std::sync::Arc::new(config))
+}
+
+/// The verifying configuration (the system's roots, as `SSL_CERT_FILE` / `SSL_CERT_DIR` or
+/// the distribution's store name them), built once per process: loading the roots opens and
+/// parses every file in `/etc/ssl/certs`, which took the agent's start-up three times over
+/// before its first request.
+fn verifying_config() -> Result<std::sync::Arc<rustls::ClientConfig>, BackendError> {
+    static SHARED: std::sync::OnceLock<Result<std::sync::Arc<rustls::ClientConfig>, String>> =
+        std::sync::OnceLock::new();
+    SHARED
+        .get_or_init(|| {
+            ensure_crypto_provider();
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(cert);
+            }
+            if roots.is_empty() {
+                return Err("no trusted CA certificates found on this system".to_string());
+            }
+            let config = rustls::ClientConfig::builder()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            Ok(std::sync::Arc::new(config))
+        })
+        .clone()
+        .map_err(BackendError::invalid)
 }
 
 mod insecure {
