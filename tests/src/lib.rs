@@ -3,6 +3,7 @@ pub mod cloudian;
 pub mod croit;
 pub mod ecs;
 pub mod myfsio;
+pub mod procstat;
 pub mod rmq;
 pub mod s3;
 pub mod sigv4_check;

@@ -26,6 +26,7 @@ use site_agent::app::{App, AppOptions};
 use site_agent::store::Store;
 use site_agent::usage::clock::ManualClock;
 use site_agent_sims::croit::{CroitAuth, CroitSim};
+use site_agent_sims::procstat;
 use site_agent_sims::waldur::{ComponentSeed, OfferingSeed, SimOptions, WaldurSim};
 
 const CROIT_TOKEN: &str = "bench-croit-token";
@@ -96,31 +97,14 @@ struct AgentRun {
 
 /// `VmRSS` and `VmHWM` of this process, in kB.
 fn memory_kb() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    (
+        procstat::status_kb("self", "VmRSS:"),
+        procstat::status_kb("self", "VmHWM:"),
+    )
 }
 
-/// CPU time (user + system) this process has used so far.
 fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
-    let ticks: u64 = rest
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .filter_map(|n| n.parse::<u64>().ok())
-        .sum();
-    // USER_HZ is 100 on every Linux ABI.
-    Duration::from_millis(ticks * 10)
+    procstat::cpu_time("self")
 }
 
 /// The agent's side: build the App from the config file, run one sampling cycle at
