@@ -78,9 +78,11 @@ install -d "$P/usr/share/man/man1"
 
 install -d "$P/DEBIAN"
 SIZE=$(du -sk --exclude=DEBIAN "$P" | cut -f1)
-# The newest glibc symbol version the binary needs (a build on a newer system needs a newer
-# libc6 than the one it was written for).
-GLIBC=$(objdump -T "$P/usr/bin/site-agent" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -n1)
+# The newest glibc version the binary needs (a build on a newer system needs a newer libc6
+# than the one it was written for): its version references, where packed relocations
+# (GLIBC_ABI_DT_RELR, agent/build.rs) came with glibc 2.36.
+GLIBC=$( { objdump -p "$P/usr/bin/site-agent" | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//'
+           objdump -p "$P/usr/bin/site-agent" | grep -q 'GLIBC_ABI_DT_RELR' && echo 2.36; } | sort -V | tail -n1)
 cat > "$P/DEBIAN/control" <<EOF
 Package: site-agent
 Version: $VERSION

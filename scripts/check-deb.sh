@@ -12,6 +12,15 @@ if dpkg -s site-agent >/dev/null 2>&1; then
 fi
 # Whatever happens below, the machine is left without the package.
 trap 'dpkg --purge site-agent >/dev/null 2>&1 || true' EXIT
+# The declared libc6 is at least what the binary asks the loader for (packed relocations
+# need glibc 2.36).
+NEEDS=$(dpkg-deb -f "$DEB" Depends | grep -o 'libc6 (>= [0-9.]*)' | grep -o '[0-9][0-9.]*')
+BIN=$(mktemp)
+dpkg-deb --fsys-tarfile "$DEB" | tar -xO ./usr/bin/site-agent > "$BIN"
+if objdump -p "$BIN" | grep -q GLIBC_ABI_DT_RELR; then
+  dpkg --compare-versions "$NEEDS" ge 2.36 || { echo "check-deb.sh: libc6 (>= $NEEDS) but the binary needs 2.36" >&2; exit 1; }
+fi
+rm -f "$BIN"
 dpkg -i "$DEB"
 FILES=$(dpkg -L site-agent | while read -r f; do [ -f "$f" ] && echo "$f"; done)
 echo "installed $(echo "$FILES" | wc -l) files"
