@@ -125,7 +125,6 @@ fn usage_show_and_dry_run_read_the_local_state() {
                     sampled_at: now - 60,
                     bytes: 2_500_000_000,
                     objects: 7,
-                    buckets_json: "[]".into(),
                 }],
                 now,
             )

@@ -42,7 +42,8 @@ pub struct RawConfig {
     /// site-agent: backend calls in flight while sampling.
     #[serde(default)]
     pub usage_sample_concurrency: Option<i64>,
-    /// site-agent: months of samples, figures and order journals kept (default 13).
+    /// site-agent: months of figures and order journals kept (default 13); samples are kept
+    /// only while a figure may still be computed from them.
     #[serde(default)]
     pub history_months: Option<i64>,
     /// site-agent: seconds one Waldur request may take (default 60).

@@ -13,11 +13,16 @@ pub struct PruneBefore {
     pub period: String,
     /// Journals of orders whose last step is older than this instant (unix seconds).
     pub journal: i64,
+    /// Time ranges `[from, to)` in which readings that say nothing new are dropped (see
+    /// [`Store::thin_samples`]); none straddles a period start.
+    pub thin: Vec<(i64, i64)>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PruneStats {
     pub samples: usize,
+    /// Readings dropped as repeats of their neighbours.
+    pub thinned: usize,
     pub outbox: usize,
     pub journal: usize,
     pub inbox: usize,
@@ -58,9 +63,56 @@ impl Store {
             }
             tokio::task::yield_now().await;
         }
+        let mut thinned = 0;
+        if !before.thin.is_empty() {
+            let resources: Vec<String> = self
+                .call(|c| {
+                    let mut st = c.prepare("SELECT resource_uuid FROM usage_resources")?;
+                    let rows = st.query_map([], |r| r.get(0))?;
+                    rows.collect()
+                })
+                .await?;
+            for r in resources {
+                for &(from, to) in &before.thin {
+                    thinned += self.thin_samples(&r, from, to).await?;
+                }
+            }
+        }
         let mut stats = self.prune_rest(before).await?;
         stats.samples = samples;
+        stats.thinned = thinned;
         Ok(stats)
+    }
+
+    /// Drops a resource's readings in `[from, to)` whose neighbours there (the one before
+    /// and the one after, both in the range) carry the same bytes and objects. Each reading
+    /// holds until the next one, so a run of equal readings says no more than its first and
+    /// last: the GB-days, peaks and latest values of every window that figures use (a whole
+    /// period, or a period up to now) are unchanged, as long as the range lies inside one
+    /// period — its first and last readings always stay. A resource whose usage does not
+    /// change keeps two readings per range instead of one every sampling step.
+    pub async fn thin_samples(
+        &self,
+        resource: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<usize, StoreError> {
+        let resource = resource.to_string();
+        self.call(move |c| {
+            c.execute(
+                "DELETE FROM usage_samples WHERE resource_uuid = ?1 AND sampled_at IN (
+                   SELECT sampled_at FROM (
+                     SELECT sampled_at, bytes, objects,
+                            LAG(bytes) OVER w AS pb, LAG(objects) OVER w AS po,
+                            LEAD(bytes) OVER w AS nb, LEAD(objects) OVER w AS no
+                     FROM usage_samples
+                     WHERE resource_uuid = ?1 AND sampled_at >= ?2 AND sampled_at < ?3
+                     WINDOW w AS (ORDER BY sampled_at))
+                   WHERE pb = bytes AND po = objects AND nb = bytes AND no = objects)",
+                params![resource, from, to],
+            )
+        })
+        .await
     }
 
     async fn prune_rest(&self, before: PruneBefore) -> Result<PruneStats, StoreError> {
@@ -93,6 +145,7 @@ impl Store {
             tx.commit()?;
             Ok(PruneStats {
                 samples,
+                thinned: 0,
                 outbox,
                 journal,
                 inbox,
@@ -115,7 +168,6 @@ mod tests {
             sampled_at: t,
             bytes: 1,
             objects: 1,
-            buckets_json: "[]".into(),
         };
         st.insert_samples(vec![s(10), s(20), s(30)], i64::MAX)
             .await
@@ -151,6 +203,7 @@ mod tests {
                 samples: 20,
                 period: "2025-01".into(),
                 journal: chrono::Utc::now().timestamp() + 10,
+                thin: Vec::new(),
             })
             .await
             .unwrap();
@@ -158,6 +211,7 @@ mod tests {
             stats,
             PruneStats {
                 samples: 1,
+                thinned: 0,
                 outbox: 1,
                 journal: 1,
                 inbox: 0
@@ -173,5 +227,90 @@ mod tests {
             "newer kept"
         );
         assert!(st.outbox_row("r", "c", "2024-01").await.unwrap().is_none());
+    }
+
+    /// Thinning drops only what no figure needs: for readings with runs of repeats (and
+    /// irregular gaps), every window a figure uses — the range's period whole, or up to any
+    /// instant after the range — gives the same GB-days, peak and latest, while a resource
+    /// whose usage never changes keeps two readings.
+    #[tokio::test]
+    async fn thinning_keeps_every_figure_exact() {
+        use crate::usage::integrate::{Reading, gb_days, latest, peak};
+        let (from, to) = (1_000, 100_000);
+        // A deterministic, irregular series: runs of equal values, changes, gaps, and
+        // readings before and after the range.
+        let mut t = 400;
+        let mut series = Vec::new();
+        let mut seed = 7u64;
+        while t < 130_000 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let value = [5, 5, 5, 9, 9, 0, 5][(seed >> 33) as usize % 7] * 1_000_000_000u64;
+            series.push((t, value, value / 1_000_000));
+            t += 300 + (seed >> 40) as i64 % 1_500;
+        }
+        let sample = |r: &str, (t, bytes, objects): (i64, u64, u64)| Sample {
+            resource_uuid: r.into(),
+            sampled_at: t,
+            bytes,
+            objects,
+        };
+        let st = Store::in_memory().unwrap();
+        let all = |r: &str| series.iter().map(|p| sample(r, *p)).collect::<Vec<_>>();
+        st.insert_samples(all("thin"), i64::MAX).await.unwrap();
+        st.insert_samples(all("raw"), i64::MAX).await.unwrap();
+        let flat: Vec<Sample> = (0..200)
+            .map(|i| sample("flat", (2_000 + i * 300, 7, 7)))
+            .collect();
+        st.insert_samples(flat, i64::MAX).await.unwrap();
+
+        let dropped = st.thin_samples("thin", from, to).await.unwrap();
+        assert!(dropped >= 10, "the series has runs to drop: {dropped}");
+        assert_eq!(st.thin_samples("flat", from, to).await.unwrap(), 198);
+        assert_eq!(st.samples("flat", 0, i64::MAX).await.unwrap().len(), 2);
+        assert_eq!(
+            st.thin_samples("thin", from, to).await.unwrap(),
+            0,
+            "idempotent"
+        );
+
+        let readings = |s: Vec<Sample>| -> (Vec<Reading>, Vec<Reading>) {
+            (
+                s.iter()
+                    .map(|s| Reading::new(s.sampled_at, s.bytes))
+                    .collect(),
+                s.iter()
+                    .map(|s| Reading::new(s.sampled_at, s.objects))
+                    .collect(),
+            )
+        };
+        let mut ends = vec![to, 100_500, 110_000, 129_999];
+        ends.extend((to..130_000).step_by(777));
+        for end in ends {
+            let (tb, to_) = readings(st.samples("thin", from, end).await.unwrap());
+            let (rb, ro) = readings(st.samples("raw", from, end).await.unwrap());
+            for hold in [300, 600, 3_600] {
+                assert_eq!(
+                    gb_days(&tb, from, end, Some(hold), 1_000_000_000),
+                    gb_days(&rb, from, end, Some(hold), 1_000_000_000),
+                    "window [{from}, {end}), hold {hold}"
+                );
+            }
+            assert_eq!(peak(&tb, from, end), peak(&rb, from, end));
+            assert_eq!(latest(&tb, from, end), latest(&rb, from, end));
+            assert_eq!(peak(&to_, from, end), peak(&ro, from, end));
+            assert_eq!(latest(&to_, from, end), latest(&ro, from, end));
+        }
+        // Outside the range nothing moved.
+        let outside = |s: Vec<Sample>| {
+            s.into_iter()
+                .filter(|s| s.sampled_at < from || s.sampled_at >= to)
+                .count()
+        };
+        assert_eq!(
+            outside(st.samples("thin", 0, i64::MAX).await.unwrap()),
+            outside(st.samples("raw", 0, i64::MAX).await.unwrap())
+        );
     }
 }

@@ -18,7 +18,6 @@ pub struct Sample {
     pub sampled_at: i64,
     pub bytes: u64,
     pub objects: u64,
-    pub buckets_json: String,
 }
 
 /// Which figure: one resource, component and billing period (`YYYY-MM`).
@@ -231,7 +230,7 @@ impl Store {
                     "SELECT sampled_at, bytes, objects FROM usage_samples WHERE resource_uuid = ?1 ORDER BY sampled_at DESC LIMIT 1",
                 )?;
                 let mut st = tx.prepare(
-                    "INSERT OR IGNORE INTO usage_samples (resource_uuid, sampled_at, bytes, objects, buckets) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "INSERT OR IGNORE INTO usage_samples (resource_uuid, sampled_at, bytes, objects) VALUES (?1, ?2, ?3, ?4)",
                 )?;
                 for s in &samples {
                     let latest: Option<(i64, i64, i64)> = last
@@ -248,7 +247,7 @@ impl Store {
                         }
                         _ => s.sampled_at,
                     };
-                    st.execute(params![s.resource_uuid, at, s.bytes as i64, s.objects as i64, s.buckets_json])?;
+                    st.execute(params![s.resource_uuid, at, s.bytes as i64, s.objects as i64])?;
                 }
             }
             tx.commit()
@@ -278,8 +277,8 @@ impl Store {
             }
             let at = last.map_or(s.sampled_at, |(l, _, _)| s.sampled_at.max(l + 1));
             tx.execute(
-                "INSERT INTO usage_samples (resource_uuid, sampled_at, bytes, objects, buckets) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![s.resource_uuid, at, s.bytes as i64, s.objects as i64, s.buckets_json],
+                "INSERT INTO usage_samples (resource_uuid, sampled_at, bytes, objects) VALUES (?1, ?2, ?3, ?4)",
+                params![s.resource_uuid, at, s.bytes as i64, s.objects as i64],
             )?;
             tx.commit()?;
             Ok(at)
@@ -303,19 +302,18 @@ impl Store {
                     sampled_at: r.get(1)?,
                     bytes: r.get::<_, i64>(2)? as u64,
                     objects: r.get::<_, i64>(3)? as u64,
-                    buckets_json: r.get(4)?,
                 })
             };
             let before = c
                 .query_row(
-                    "SELECT resource_uuid, sampled_at, bytes, objects, buckets FROM usage_samples
+                    "SELECT resource_uuid, sampled_at, bytes, objects FROM usage_samples
                      WHERE resource_uuid = ?1 AND sampled_at < ?2 ORDER BY sampled_at DESC LIMIT 1",
                     params![resource, from],
                     map,
                 )
                 .optional()?;
             let mut st = c.prepare(
-                "SELECT resource_uuid, sampled_at, bytes, objects, buckets FROM usage_samples
+                "SELECT resource_uuid, sampled_at, bytes, objects FROM usage_samples
                  WHERE resource_uuid = ?1 AND sampled_at >= ?2 AND sampled_at < ?3 ORDER BY sampled_at",
             )?;
             let mut out: Vec<Sample> = before.into_iter().collect();
@@ -563,7 +561,6 @@ mod tests {
             sampled_at: t,
             bytes: b,
             objects: 1,
-            buckets_json: "[]".into(),
         }
     }
 
@@ -615,7 +612,6 @@ mod tests {
             sampled_at: t,
             bytes: objects,
             objects,
-            buckets_json: "[]".into(),
         };
         st.insert_samples(vec![s(15, 425)], i64::MAX).await.unwrap();
         // The zero taken in the same second goes to the next one; the 425 stays.

@@ -92,7 +92,6 @@ impl UsageReporter {
             sampled_at: self.clock.now().timestamp(),
             bytes: 0,
             objects: 0,
-            buckets_json: "[]".into(),
         };
         if let Err(e) = self.store.append_sample(sample).await {
             tracing::error!(resource, error = %e, "cannot record the deleted user's zero usage");

@@ -1,6 +1,9 @@
 //! What the database keeps: every period that still has figures to deliver, the current and
 //! the previous period (the previous one may still be closed late), and `history_months` of
-//! history for the operator; everything older is pruned once a day.
+//! figures and order journals for the operator; everything older is pruned once a day.
+//! Samples are kept only while a figure may still be computed from them (the open periods):
+//! a month of ten-minute samples is ~4,300 rows per resource, and thirteen months of them at
+//! 10,000 resources would be tens of GB that no figure needs any more.
 
 use super::period::Period;
 use crate::store::prune::PruneBefore;
@@ -24,11 +27,26 @@ pub fn prune_before(
         .flatten()
         .min()
         .unwrap_or(history);
+    let billable_from = [Some(current.prev()), oldest_open]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(current);
     PruneBefore {
         // The last reading before a period holds into it: keep a day before its start.
-        samples: (keep_from.start(tz) - chrono::Duration::days(1)).timestamp(),
+        samples: (billable_from.start(tz) - chrono::Duration::days(1)).timestamp(),
         period: keep_from.to_string(),
         journal: history.start(tz).timestamp(),
+        // Repeated readings go from the previous period and from the current one up to a day
+        // ago (the last day stays as sampled); each range inside one period.
+        thin: [
+            (current.prev().start(tz), current.start(tz)),
+            (current.start(tz), now - chrono::Duration::days(1)),
+        ]
+        .into_iter()
+        .filter(|(from, to)| from < to)
+        .map(|(from, to)| (from.timestamp(), to.timestamp()))
+        .collect(),
     }
 }
 
@@ -43,15 +61,43 @@ mod tests {
         let now = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
         let b = prune_before(now, tz, 13, None);
         assert_eq!(b.period, "2025-10");
-        // 2025-10-01 00:00 in Tallinn (UTC+3, summer time) minus one day.
+        // 2025-10-01 00:00 in Tallinn (UTC+3, summer time).
         let start = Utc.with_ymd_and_hms(2025, 9, 30, 21, 0, 0).unwrap();
-        assert_eq!(b.samples, (start - chrono::Duration::days(1)).timestamp());
         assert_eq!(b.journal, start.timestamp());
-        // An undelivered period older than the history is kept.
+        // Samples: from a day before the previous period (2026-10-01 00:00 in Tallinn, UTC+3).
+        let previous = Utc.with_ymd_and_hms(2026, 9, 30, 21, 0, 0).unwrap();
+        assert_eq!(
+            b.samples,
+            (previous - chrono::Duration::days(1)).timestamp()
+        );
+        // An undelivered period older than the history is kept, with its samples.
         let b = prune_before(now, tz, 13, Period::parse("2024-02"));
         assert_eq!(b.period, "2024-02");
+        let feb = Utc.with_ymd_and_hms(2024, 1, 31, 22, 0, 0).unwrap();
+        assert_eq!(b.samples, (feb - chrono::Duration::days(1)).timestamp());
+        // An undelivered period inside the history keeps its samples too.
+        let b = prune_before(now, tz, 13, Period::parse("2026-06"));
+        assert_eq!(b.period, "2025-10");
+        let june = Utc.with_ymd_and_hms(2026, 5, 31, 21, 0, 0).unwrap();
+        assert_eq!(b.samples, (june - chrono::Duration::days(1)).timestamp());
         // A short history never prunes the previous period (it may still close late).
         let b = prune_before(now, tz, 0, None);
         assert_eq!(b.period, "2026-10");
+        // Thinning: the previous period whole, the current one up to a day ago.
+        let november = Utc.with_ymd_and_hms(2026, 10, 31, 22, 0, 0).unwrap();
+        let day_ago = now - chrono::Duration::days(1);
+        assert_eq!(
+            b.thin,
+            vec![
+                (previous.timestamp(), november.timestamp()),
+                (november.timestamp(), day_ago.timestamp())
+            ]
+        );
+        // On the first day of a period only the previous one is thinned.
+        let early = Utc.with_ymd_and_hms(2026, 11, 1, 6, 0, 0).unwrap();
+        assert_eq!(
+            prune_before(early, tz, 13, None).thin,
+            vec![(previous.timestamp(), november.timestamp())]
+        );
     }
 }

@@ -154,6 +154,5 @@ pub(super) fn sample_of(
         sampled_at: u.sampled_at.map_or(now, |t| t.min(now)),
         bytes: u.bytes,
         objects: u.objects,
-        buckets_json: serde_json::to_string(&u.buckets).unwrap_or_else(|_| "[]".into()),
     }
 }

@@ -97,7 +97,6 @@ async fn main() -> anyhow::Result<()> {
                 // A new value every time: nothing for the store to skip.
                 bytes: (1 + i as u64 % 100) * 1_000_000_000 + (at - start) as u64,
                 objects: 1_000 + i as u64 + (at - start) as u64 / step as u64,
-                buckets_json: format!(r#"[{{"name":"waldur-bench-{i}","bytes":1,"objects":1}}]"#),
             })
             .collect();
         rows += batch.len() as u64;
@@ -118,7 +117,7 @@ async fn main() -> anyhow::Result<()> {
     std::fs::write(
         &config,
         format!(
-            "timezone: UTC\ndatabase_path: {}\nofferings:\n  - name: bench\n    waldur_api_url: http://127.0.0.1:9/api/\n    waldur_api_token: {}\n    waldur_offering_uuid: {OFFERING}\n    backend_type: ceph_s3\n    order_processing_backend: ceph_s3\n    reporting_backend: ceph_s3\n    backend_settings: {{api_url: \"http://127.0.0.1:9\", token: bench, s3_endpoint: \"https://s3.bench\"}}\n    backend_components:\n      s3_storage: {{backend_name: storage, measured_unit: GB-day, accounting_type: usage, label: Storage, unit_factor: 1000000000, usage: gb_days}}\n",
+            "timezone: UTC\ndatabase_path: {}\nofferings:\n  - name: bench\n    waldur_api_url: http://127.0.0.1:9/api/\n    waldur_api_token: \"{}\"\n    waldur_offering_uuid: {OFFERING}\n    backend_type: ceph_s3\n    order_processing_backend: ceph_s3\n    reporting_backend: ceph_s3\n    backend_settings: {{api_url: \"http://127.0.0.1:9\", token: bench, s3_endpoint: \"https://s3.bench\"}}\n    backend_components:\n      s3_storage: {{backend_name: storage, measured_unit: GB-day, accounting_type: usage, label: Storage, unit_factor: 1000000000, usage: gb_days}}\n",
             db.display(),
             "0".repeat(40),
         ),
