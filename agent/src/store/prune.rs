@@ -90,7 +90,8 @@ impl Store {
     /// last: the GB-days, peaks and latest values of every window that figures use (a whole
     /// period, or a period up to now) are unchanged, as long as the range lies inside one
     /// period — its first and last readings always stay. A resource whose usage does not
-    /// change keeps two readings per range instead of one every sampling step.
+    /// change keeps two readings per range (and the daily passes' ranges overlap, so about
+    /// one a day) instead of one every sampling step.
     pub async fn thin_samples(
         &self,
         resource: &str,

@@ -10,6 +10,9 @@ use crate::store::prune::PruneBefore;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
+/// How far back the daily prune thins repeated readings.
+const THIN_DAYS: i64 = 8;
+
 /// The bounds for [`crate::store::Store::prune`] at `now`.
 pub fn prune_before(
     now: DateTime<Utc>,
@@ -37,13 +40,15 @@ pub fn prune_before(
         samples: (billable_from.start(tz) - chrono::Duration::days(1)).timestamp(),
         period: keep_from.to_string(),
         journal: history.start(tz).timestamp(),
-        // Repeated readings go from the previous period and from the current one up to a day
-        // ago (the last day stays as sampled); each range inside one period.
+        // Repeated readings go from the last week up to a day ago (the last day stays as
+        // sampled; a week catches up after days without a prune), each range inside one
+        // period.
         thin: [
             (current.prev().start(tz), current.start(tz)),
             (current.start(tz), now - chrono::Duration::days(1)),
         ]
         .into_iter()
+        .map(|(from, to)| (from.max(now - chrono::Duration::days(THIN_DAYS)), to))
         .filter(|(from, to)| from < to)
         .map(|(from, to)| (from.timestamp(), to.timestamp()))
         .collect(),
@@ -83,21 +88,33 @@ mod tests {
         // A short history never prunes the previous period (it may still close late).
         let b = prune_before(now, tz, 0, None);
         assert_eq!(b.period, "2026-10");
-        // Thinning: the previous period whole, the current one up to a day ago.
+        // Thinning: the last eight days up to a day ago, split at the period start.
         let november = Utc.with_ymd_and_hms(2026, 10, 31, 22, 0, 0).unwrap();
         let day_ago = now - chrono::Duration::days(1);
+        let week = now - chrono::Duration::days(8);
+        assert_eq!(b.thin, vec![(week.timestamp(), day_ago.timestamp())]);
+        let early = Utc.with_ymd_and_hms(2026, 11, 3, 6, 0, 0).unwrap();
         assert_eq!(
-            b.thin,
+            prune_before(early, tz, 13, None).thin,
             vec![
-                (previous.timestamp(), november.timestamp()),
-                (november.timestamp(), day_ago.timestamp())
+                (
+                    (early - chrono::Duration::days(8)).timestamp(),
+                    november.timestamp()
+                ),
+                (
+                    november.timestamp(),
+                    (early - chrono::Duration::days(1)).timestamp()
+                )
             ]
         );
         // On the first day of a period only the previous one is thinned.
-        let early = Utc.with_ymd_and_hms(2026, 11, 1, 6, 0, 0).unwrap();
+        let first = Utc.with_ymd_and_hms(2026, 11, 1, 6, 0, 0).unwrap();
         assert_eq!(
-            prune_before(early, tz, 13, None).thin,
-            vec![(previous.timestamp(), november.timestamp())]
+            prune_before(first, tz, 13, None).thin,
+            vec![(
+                (first - chrono::Duration::days(8)).timestamp(),
+                november.timestamp()
+            )]
         );
     }
 }
