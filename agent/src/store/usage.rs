@@ -294,7 +294,21 @@ impl Store {
         from: i64,
         to: i64,
     ) -> Result<Vec<Sample>, StoreError> {
-        let resource = resource.to_string();
+        let mut all = self
+            .samples_of(vec![resource.to_string()], from, to)
+            .await?;
+        Ok(all.pop().unwrap_or_default())
+    }
+
+    /// [`Store::samples`] for several resources in one database call (a usage pass over
+    /// thousands of resources would otherwise pay a round trip to the blocking pool for
+    /// each), in the order given.
+    pub async fn samples_of(
+        &self,
+        resources: Vec<String>,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<Vec<Sample>>, StoreError> {
         self.call(move |c| {
             let map = |r: &rusqlite::Row<'_>| {
                 Ok(Sample {
@@ -304,23 +318,27 @@ impl Store {
                     objects: r.get::<_, i64>(3)? as u64,
                 })
             };
-            let before = c
-                .query_row(
-                    "SELECT resource_uuid, sampled_at, bytes, objects FROM usage_samples
-                     WHERE resource_uuid = ?1 AND sampled_at < ?2 ORDER BY sampled_at DESC LIMIT 1",
-                    params![resource, from],
-                    map,
-                )
-                .optional()?;
-            let mut st = c.prepare(
+            let mut before = c.prepare(
+                "SELECT resource_uuid, sampled_at, bytes, objects FROM usage_samples
+                 WHERE resource_uuid = ?1 AND sampled_at < ?2 ORDER BY sampled_at DESC LIMIT 1",
+            )?;
+            let mut within = c.prepare(
                 "SELECT resource_uuid, sampled_at, bytes, objects FROM usage_samples
                  WHERE resource_uuid = ?1 AND sampled_at >= ?2 AND sampled_at < ?3 ORDER BY sampled_at",
             )?;
-            let mut out: Vec<Sample> = before.into_iter().collect();
-            for s in st.query_map(params![resource, from, to], map)? {
-                out.push(s?);
+            let mut all = Vec::with_capacity(resources.len());
+            for resource in &resources {
+                let mut out: Vec<Sample> = before
+                    .query_row(params![resource, from], map)
+                    .optional()?
+                    .into_iter()
+                    .collect();
+                for s in within.query_map(params![resource, from, to], map)? {
+                    out.push(s?);
+                }
+                all.push(out);
             }
-            Ok(out)
+            Ok(all)
         })
         .await
     }
@@ -602,6 +620,24 @@ mod tests {
             .map(|s| (s.sampled_at, s.bytes))
             .collect();
         assert_eq!(got, vec![(20, 2), (30, 3)]);
+
+        // Several resources in one call: each its own window, in the order asked, an
+        // unknown one empty.
+        let many = st
+            .samples_of(vec!["x".into(), "none".into(), "r".into()], 25, 40)
+            .await
+            .unwrap();
+        let pairs = |v: &Vec<Sample>| -> Vec<(String, i64, u64)> {
+            v.iter()
+                .map(|s| (s.resource_uuid.clone(), s.sampled_at, s.bytes))
+                .collect()
+        };
+        assert_eq!(pairs(&many[0]), vec![("x".into(), 25, 9)]);
+        assert!(many[1].is_empty());
+        assert_eq!(
+            pairs(&many[2]),
+            vec![("r".into(), 20, 2), ("r".into(), 30, 3)]
+        );
     }
 
     #[tokio::test]

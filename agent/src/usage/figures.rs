@@ -8,6 +8,9 @@ use super::reporter::UsageReporter;
 use crate::config::{UsageKind, UsageSource};
 use crate::store::usage::{Figure, FigureKey, Sample};
 
+/// Resources whose samples one database call reads while figures are computed.
+const SAMPLE_READ_CHUNK: usize = 32;
+
 impl UsageReporter {
     /// Computes the period's figures into the outbox; `is_final` closes the period (the last
     /// reading holds to its end). Returns how many outbox rows changed.
@@ -48,11 +51,28 @@ impl UsageReporter {
             .known_resources(&self.offering_key())
             .await
             .unwrap_or_default();
-        for r in resources {
-            rows.extend(
-                self.resource_figures(&r, period, window_end, hold, is_final)
-                    .await,
-            );
+        let (start, end) = (
+            period.start(self.tz).timestamp(),
+            period.end(self.tz).timestamp(),
+        );
+        // Samples are read for a few dozen resources per database call: one call each
+        // would cost a thread hand-off per resource, and all at once would hold a whole
+        // period of readings for every resource in memory.
+        for chunk in resources.chunks(SAMPLE_READ_CHUNK) {
+            let ids = chunk.iter().map(|r| r.resource_uuid.clone()).collect();
+            let samples = match self.store.samples_of(ids, start, end).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read samples");
+                    continue;
+                }
+            };
+            for (r, samples) in chunk.iter().zip(samples) {
+                rows.extend(
+                    self.figures_from(r, &samples, period, window_end, hold, is_final)
+                        .await,
+                );
+            }
         }
         rows
     }
@@ -71,14 +91,35 @@ impl UsageReporter {
             period.start(self.tz).timestamp(),
             period.end(self.tz).timestamp(),
         );
-        let mut rows = Vec::new();
-        let samples = match self.store.samples(&r.resource_uuid, start, end).await {
-            Ok(s) => s,
+        match self.store.samples(&r.resource_uuid, start, end).await {
+            Ok(samples) => {
+                self.figures_from(r, &samples, period, window_end, hold, is_final)
+                    .await
+            }
             Err(e) => {
                 tracing::error!(error = %e, "cannot read samples");
-                return rows;
+                Vec::new()
             }
-        };
+        }
+    }
+
+    /// One resource's figures for `period` from its samples there (as
+    /// [`crate::store::Store::samples`]
+    /// reads them).
+    async fn figures_from(
+        &self,
+        r: &crate::store::usage::KnownResource,
+        samples: &[Sample],
+        period: Period,
+        window_end: i64,
+        hold: i64,
+        is_final: bool,
+    ) -> Vec<Figure> {
+        let (start, end) = (
+            period.start(self.tz).timestamp(),
+            period.end(self.tz).timestamp(),
+        );
+        let mut rows = Vec::new();
         for (ctype, comp) in self.offering.reported_components() {
             let Some(kind) = comp.usage else { continue };
             let factor = comp.unit_factor.unwrap_or(1.0) as u64;
@@ -103,19 +144,19 @@ impl UsageReporter {
                     }
                 }
                 (UsageKind::GbDays, UsageSource::Samples) => {
-                    gb_days(&bytes(&samples), start, window_end, Some(hold), factor)
+                    gb_days(&bytes(samples), start, window_end, Some(hold), factor)
                 }
                 (UsageKind::StorageLatest, _) => {
-                    latest(&bytes(&samples), start, end).map(|b| in_units(b, factor))
+                    latest(&bytes(samples), start, end).map(|b| in_units(b, factor))
                 }
                 (UsageKind::StoragePeak, _) => {
-                    peak(&bytes(&samples), start, end).map(|b| in_units(b, factor))
+                    peak(&bytes(samples), start, end).map(|b| in_units(b, factor))
                 }
                 (UsageKind::ObjectsLatest, _) => {
-                    latest(&objects(&samples), start, end).map(Cents::whole)
+                    latest(&objects(samples), start, end).map(Cents::whole)
                 }
                 (UsageKind::ObjectsPeak, _) => {
-                    peak(&objects(&samples), start, end).map(Cents::whole)
+                    peak(&objects(samples), start, end).map(Cents::whole)
                 }
             };
             // Not measured: no figure at all (never a zero).
