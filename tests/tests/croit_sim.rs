@@ -792,3 +792,56 @@ async fn control_api_shows_users_and_adds_buckets() {
     // Control calls are not part of the /api call log.
     assert_eq!(api.sim.calls().len(), 1);
 }
+
+/// Bulk seeding (benchmarks) makes what `add_user` / `add_bucket` make, and refuses the same
+/// conflicts.
+#[tokio::test]
+async fn bulk_seeding_matches_one_by_one_and_refuses_the_same_conflicts() {
+    let sim = CroitSim::start(CroitAuth::Bearer("t".into()))
+        .await
+        .unwrap();
+    sim.add_user("one", "one@example.org");
+    let users: Vec<(String, String)> = (0..3)
+        .map(|i| (format!("u{i}"), format!("U{i}@Example.org")))
+        .collect();
+    sim.add_users(&users);
+    sim.add_buckets(&[
+        ("u0".into(), "b0".into(), 10, 2),
+        ("u1".into(), "b1".into(), 20, 1),
+        ("u0".into(), "b0".into(), 30, 3),
+    ]);
+    let u0 = sim.user("u0").unwrap();
+    assert_eq!(
+        u0.email, "u0@example.org",
+        "stored lower-case, as create_user does"
+    );
+    assert_eq!(u0.keys.len(), 1);
+    assert_eq!(
+        u0.buckets,
+        vec![("b0".to_string(), 30, 3)],
+        "a repeat updates"
+    );
+    let keys: std::collections::HashSet<String> = ["one", "u0", "u1", "u2"]
+        .iter()
+        .map(|u| sim.user(u).unwrap().keys[0].0.clone())
+        .collect();
+    assert_eq!(keys.len(), 4, "every key unique");
+
+    let dup_email = {
+        let sim = sim.clone();
+        std::panic::catch_unwind(move || sim.add_users(&[("x".into(), "ONE@example.org".into())]))
+    };
+    assert!(dup_email.is_err(), "an e-mail in use is refused");
+    assert!(sim.user("x").is_none());
+    let dup_uid = {
+        let sim = sim.clone();
+        std::panic::catch_unwind(move || sim.add_users(&[("u1".into(), "new@example.org".into())]))
+    };
+    assert!(dup_uid.is_err(), "an existing uid is refused");
+    let taken_bucket = {
+        let sim = sim.clone();
+        std::panic::catch_unwind(move || sim.add_buckets(&[("u2".into(), "b1".into(), 1, 1)]))
+    };
+    assert!(taken_bucket.is_err(), "another user's bucket is refused");
+    assert!(sim.user("u2").unwrap().buckets.is_empty());
+}

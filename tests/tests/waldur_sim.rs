@@ -1527,3 +1527,30 @@ async fn service_providers_plans_and_offering_account_lists() {
     }
     assert_eq!(r.body["usage_limit_restriction"], "");
 }
+
+/// Bulk seeding (benchmarks): OK resources with their backend ids and slugs as one-by-one
+/// seeding would give them.
+#[tokio::test]
+async fn bulk_resources_get_the_slugs_one_by_one_seeding_gives() {
+    let t = T::new().await;
+    let one = t
+        .sim
+        .add_resource_ok(&t.offering, "bench-1234", "b-0", json!({}));
+    let many: Vec<(String, String)> = (1..4)
+        .map(|i| ("bench-1234".to_string(), format!("b-{i}")))
+        .collect();
+    let uuids = t.sim.add_resources_ok(&t.offering, &many);
+    let slugs: Vec<String> = std::iter::once(&one)
+        .chain(&uuids)
+        .map(|u| {
+            let r = t.sim.resource(u).unwrap();
+            assert_eq!(r["state"], "OK");
+            r["slug"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(
+        slugs,
+        ["bench-1234", "bench-1234-2", "bench-1234-3", "bench-1234-4"]
+    );
+    assert_eq!(t.sim.resource(&uuids[2]).unwrap()["backend_id"], "b-3");
+}

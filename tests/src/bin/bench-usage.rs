@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use site_agent::app::{App, AppOptions};
 use site_agent::store::Store;
 use site_agent::usage::clock::ManualClock;
@@ -176,21 +175,28 @@ async fn seed(n: usize) -> anyhow::Result<World> {
         ],
         ..OfferingSeed::default()
     });
-    for i in 0..n {
-        let uid = format!("bench-{i}");
-        let resource = waldur.add_resource_ok(&offering, &uid, &uid, json!({}));
+    // In bulk: one by one, the simulators' uniqueness checks make seeding quadratic.
+    let names: Vec<(String, String)> = (0..n)
+        .map(|i| (format!("bench-{i}"), format!("bench-{i}")))
+        .collect();
+    let resources = waldur.add_resources_ok(&offering, &names);
+    let mut users = Vec::with_capacity(n);
+    let mut buckets = Vec::with_capacity(n);
+    for (i, ((uid, _), resource)) in names.iter().zip(&resources).enumerate() {
         // Stamped for its resource, as the agent makes users: usage of a user that is not
         // this resource's is refused (never billed).
-        let stamp = site_agent_sdk::Tenant::new(&uid, &resource)?.stamp();
-        croit.add_user(&uid, &stamp);
+        let stamp = site_agent_sdk::Tenant::new(uid, resource)?.stamp();
+        users.push((uid.clone(), stamp));
         let gb = 1 + (i as u64 % 100);
-        croit.add_bucket(
-            &uid,
-            &format!("{uid}-data"),
+        buckets.push((
+            uid.clone(),
+            format!("{uid}-data"),
             gb * 1_000_000_000,
             1 + i as u64 % 20,
-        );
+        ));
     }
+    croit.add_users(&users);
+    croit.add_buckets(&buckets);
     let report_at = SAMPLE_AT.parse::<DateTime<Utc>>()? + chrono::Duration::from_std(REPORT_AFTER)?;
     waldur.set_now(report_at);
     Ok(World {

@@ -231,6 +231,30 @@ impl CroitSim {
         }
     }
 
+    /// Many users (uid, e-mail) at once, for benchmarks at a scale where `add_user` one by
+    /// one is quadratic.
+    pub fn add_users(&self, users: &[(String, String)]) {
+        let news = users
+            .iter()
+            .map(|(uid, email)| NewUser {
+                uid: uid.clone(),
+                name: uid.clone(),
+                email: Some(email.clone()),
+                ..NewUser::default()
+            })
+            .collect();
+        if let Err(e) = self.lock().create_users(news) {
+            panic!("croit-sim: add_users: {}", e.message);
+        }
+    }
+
+    /// Many buckets (uid, bucket, bytes, objects) at once, as `add_bucket` each.
+    pub fn add_buckets(&self, buckets: &[(String, String, u64, u64)]) {
+        if let Err(e) = self.lock().put_buckets(buckets) {
+            panic!("croit-sim: add_buckets: {}", e.message);
+        }
+    }
+
     /// Seed a user as the croit-s3 plugin made them: no e-mail, `name` as given, and the key
     /// croit generates with every user (access, secret), which the plugin showed its
     /// customer in `s3_credentials`.

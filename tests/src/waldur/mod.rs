@@ -553,6 +553,19 @@ impl WaldurSim {
         }
     }
 
+    /// Many resources in state OK at once (`(name, backend_id)` each, no attributes), for
+    /// benchmarks at a scale where adding them one by one is quadratic.
+    pub fn add_resources_ok(
+        &self,
+        offering_uuid: &str,
+        resources: &[(String, String)],
+    ) -> Vec<String> {
+        match seed::add_resources_ok(&mut self.lock(), offering_uuid, resources) {
+            Ok(v) => v.into_iter().map(|u| u.simple().to_string()).collect(),
+            Err(e) => panic!("waldur-sim: add_resources_ok: {e}"),
+        }
+    }
+
     /// Component-usage lists in a different order on every request (pages shift while read).
     pub fn set_unstable_usage_order(&self, on: bool) {
         self.lock().unstable_usage_order = on.then(|| std::sync::atomic::AtomicU64::new(1));

@@ -10,7 +10,7 @@ use super::state::{
     BILLING_TYPES, CREATING, Component, OK, ORDER_STATES, ORDER_TYPES, Offering, Order, Resource,
     State, TERMINATED,
 };
-use super::util::{generate_slug, parse_uuid, slugify};
+use super::util::{Slugs, generate_slug, parse_uuid, slugify};
 use super::{OfferingSeed, OrderSeed, PlacedOrder};
 
 pub(crate) fn add_offering(st: &mut State, seed: &OfferingSeed) -> Result<Uuid, String> {
@@ -100,6 +100,33 @@ pub(crate) fn add_resource_ok(
     backend_id: &str,
     attributes: Value,
 ) -> Result<Uuid, String> {
+    let mut slugs = Slugs::of(st.resources.iter().map(|r| r.slug.as_str()));
+    add_resource_with(st, &mut slugs, offering_uuid, name, backend_id, attributes)
+}
+
+/// Many OK resources (name, backend_id) at once, the existing slugs read once.
+pub(crate) fn add_resources_ok(
+    st: &mut State,
+    offering_uuid: &str,
+    resources: &[(String, String)],
+) -> Result<Vec<Uuid>, String> {
+    let mut slugs = Slugs::of(st.resources.iter().map(|r| r.slug.as_str()));
+    resources
+        .iter()
+        .map(|(name, backend_id)| {
+            add_resource_with(st, &mut slugs, offering_uuid, name, backend_id, json!({}))
+        })
+        .collect()
+}
+
+fn add_resource_with(
+    st: &mut State,
+    slugs: &mut Slugs,
+    offering_uuid: &str,
+    name: &str,
+    backend_id: &str,
+    attributes: Value,
+) -> Result<Uuid, String> {
     let offering = offering_of(st, offering_uuid)?;
     let name = name.trim().to_string();
     if name.is_empty() {
@@ -110,7 +137,7 @@ pub(crate) fn add_resource_ok(
         .entry("name")
         .or_insert_with(|| Value::String(name.clone()));
     let project = st.project_by_slug("project", "customer")?;
-    let slug = generate_slug(&name, st.resources.iter().map(|r| r.slug.as_str()));
+    let slug = slugs.next(&name);
     let plan = st.offering(&offering).map(|o| o.plan).unwrap_or_default();
     let now = st.now();
     let uuid = Uuid::new_v4();

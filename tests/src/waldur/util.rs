@@ -203,28 +203,51 @@ pub(crate) fn slugify(name: &str) -> String {
 /// Mastermind's `generate_slug`: `slugify(name)[:10]`, and on collision `-N` appended with
 /// N = highest existing suffix + 1 (starting at 2).
 pub(crate) fn generate_slug<'a>(name: &str, existing: impl Iterator<Item = &'a str>) -> String {
-    let mut base: String = slugify(name).chars().take(10).collect();
-    if base.is_empty() {
-        base = "resource".to_string();
+    Slugs::of(existing).next(name)
+}
+
+/// [`generate_slug`] for many names in a row: the existing slugs are read once, and each
+/// slug handed out counts for the next (seeding 100,000 resources one scan each was
+/// quadratic).
+#[derive(Default)]
+pub(crate) struct Slugs {
+    /// Per base: whether the base itself is taken, and the highest `-N` suffix on it.
+    bases: std::collections::HashMap<String, (bool, u64)>,
+}
+
+impl Slugs {
+    pub(crate) fn of<'a>(existing: impl Iterator<Item = &'a str>) -> Self {
+        let mut slugs = Slugs::default();
+        for slug in existing {
+            slugs.record(slug);
+        }
+        slugs
     }
-    let prefix = format!("{base}-");
-    let mut taken = false;
-    let mut highest = 1u64;
-    for slug in existing {
-        if slug == base {
-            taken = true;
-        } else if let Some(rest) = slug.strip_prefix(&prefix)
+
+    fn record(&mut self, slug: &str) {
+        self.bases.entry(slug.to_string()).or_insert((false, 1)).0 = true;
+        if let Some((base, rest)) = slug.rsplit_once('-')
             && !rest.is_empty()
             && rest.bytes().all(|b| b.is_ascii_digit())
             && let Ok(n) = rest.parse::<u64>()
         {
-            highest = highest.max(n);
+            let e = self.bases.entry(base.to_string()).or_insert((false, 1));
+            e.1 = e.1.max(n);
         }
     }
-    if taken {
-        format!("{base}-{}", highest + 1)
-    } else {
-        base
+
+    /// The slug for `name`, counted as taken from now on.
+    pub(crate) fn next(&mut self, name: &str) -> String {
+        let mut base: String = slugify(name).chars().take(10).collect();
+        if base.is_empty() {
+            base = "resource".to_string();
+        }
+        let slug = match self.bases.get(&base) {
+            Some((true, highest)) => format!("{base}-{}", highest + 1),
+            _ => base,
+        };
+        self.record(&slug);
+        slug
     }
 }
 
@@ -321,6 +344,32 @@ mod tests {
             "test-proje-8"
         );
         assert_eq!(generate_slug("!!!", std::iter::empty()), "resource");
+        // Handed out one after another, as generate_slug over the growing list would.
+        let mut slugs = Slugs::of(["bench-1234", "other"].into_iter());
+        let mut list = vec!["bench-1234".to_string(), "other".to_string()];
+        for name in [
+            "bench-1234",
+            "bench-1234",
+            "a-b",
+            "a-b",
+            "other",
+            "bench-1234x",
+        ] {
+            let one = generate_slug(name, list.iter().map(String::as_str));
+            assert_eq!(slugs.next(name), one, "{name}");
+            list.push(one);
+        }
+        assert_eq!(
+            list[2..],
+            [
+                "bench-1234-2",
+                "bench-1234-3",
+                "a-b",
+                "a-b-2",
+                "other-2",
+                "bench-1234-4"
+            ]
+        );
     }
 
     #[test]

@@ -17,13 +17,21 @@ enum ListEntry {
     Other(serde::de::IgnoredAny),
 }
 
+/// The most of croit's user listing read: it is the only way to look a user up, and it grows
+/// with the cluster's users (~400 bytes each: 100,000 users are ~40 MB, past the 16 MiB every
+/// other answer is held to).
+const USER_LIST_MAX_BODY: usize = 256 << 20;
+
+/// croit's users by uid, as one listing returned them.
+pub type Users = std::collections::HashMap<String, RawUser>;
+
 pub struct CroitClient {
     http: reqwest::Client,
     base: String,
     auth: CroitAuth,
     /// croit has no get-one-user call, so every user lookup lists them all. A pass over many
     /// resources (sync, quotas) shares one listing for a few seconds; any write by us drops it.
-    users: std::sync::Mutex<Option<(std::time::Instant, Arc<Vec<RawUser>>)>>,
+    users: std::sync::Mutex<Option<(std::time::Instant, Arc<Users>)>>,
     /// Bumped before and after every write: a listing is kept only if no write began or
     /// ended while it was in flight (it might not show that write).
     writes: std::sync::atomic::AtomicU64,
@@ -86,6 +94,30 @@ impl CroitClient {
         body: Option<serde_json::Value>,
         ok: &[u16],
     ) -> Result<String, BackendError> {
+        self.send_limited(
+            what,
+            method,
+            path,
+            query,
+            body,
+            ok,
+            site_agent_sdk::http::MAX_BODY,
+        )
+        .await
+    }
+
+    /// [`Self::send`] reading at most `limit` bytes of the answer.
+    #[allow(clippy::too_many_arguments)]
+    async fn send_limited(
+        &self,
+        what: &str,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<serde_json::Value>,
+        ok: &[u16],
+        limit: usize,
+    ) -> Result<String, BackendError> {
         // A write drops the shared listing when it starts and again when it ends (however it
         // ends: the guard also runs if this future is dropped mid-way).
         let _write = (method != Method::GET).then(|| WriteGuard::new(self));
@@ -107,7 +139,7 @@ impl CroitClient {
         }
         let resp = req.send().await.map_err(|e| transport_error(what, e))?;
         let status = resp.status().as_u16();
-        let text = site_agent_sdk::http::read_text(resp, site_agent_sdk::http::MAX_BODY)
+        let text = site_agent_sdk::http::read_text(resp, limit)
             .await
             .map_err(|e| e.into_backend(what))?;
         if ok.contains(&status) {
@@ -133,12 +165,12 @@ impl CroitClient {
     }
 
     /// Lists users, fresh from croit (and keeps the listing for the next few seconds).
-    pub async fn list_users_fresh(&self) -> Result<Arc<Vec<RawUser>>, BackendError> {
+    pub async fn list_users_fresh(&self) -> Result<Arc<Users>, BackendError> {
         self.forget_users();
         self.list_users().await
     }
 
-    fn kept_users(&self) -> Option<Arc<Vec<RawUser>>> {
+    fn kept_users(&self) -> Option<Arc<Users>> {
         match self
             .users
             .lock()
@@ -150,7 +182,7 @@ impl CroitClient {
         }
     }
 
-    pub async fn list_users(&self) -> Result<Arc<Vec<RawUser>>, BackendError> {
+    pub async fn list_users(&self) -> Result<Arc<Users>, BackendError> {
         if let Some(users) = self.kept_users() {
             return Ok(users);
         }
@@ -162,23 +194,29 @@ impl CroitClient {
         let what = "croit list users";
         let generation = self.writes.load(std::sync::atomic::Ordering::SeqCst);
         let text = self
-            .send(what, Method::GET, "/s3/users", &[], None, &[200])
+            .send_limited(
+                what,
+                Method::GET,
+                "/s3/users",
+                &[],
+                None,
+                &[200],
+                USER_LIST_MAX_BODY,
+            )
             .await?;
         // Parsed straight into users (no JSON tree of the whole list): an entry that is not
         // a user is skipped, and a non-array counts as empty.
-        let users: Arc<Vec<RawUser>> = Arc::new(
-            serde_json::from_str::<Vec<ListEntry>>(&text)
-                .map(|entries| {
-                    entries
-                        .into_iter()
-                        .filter_map(|e| match e {
-                            ListEntry::User(u) => Some(u),
-                            ListEntry::Other(_) => None,
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-        );
+        let mut users = Users::default();
+        for entry in serde_json::from_str::<Vec<ListEntry>>(&text).unwrap_or_default() {
+            // By uid: a usage pass looks up every resource's user in this list (a scan per
+            // lookup grew with the square of the users). The first entry of a uid wins.
+            if let ListEntry::User(u) = entry
+                && let Some(uid) = u.uid.clone()
+            {
+                users.entry(uid).or_insert(u);
+            }
+        }
+        let users = Arc::new(users);
         drop(text);
         let mut cached = self.users.lock().unwrap_or_else(|e| e.into_inner());
         if self.writes.load(std::sync::atomic::Ordering::SeqCst) == generation {

@@ -105,13 +105,7 @@ impl CroitOps {
 
     /// croit has no get-one-user call: list and filter.
     async fn raw_user(&self, uid: &str) -> Result<Option<RawUser>, BackendError> {
-        Ok(self
-            .client
-            .list_users()
-            .await?
-            .iter()
-            .find(|u| u.uid.as_deref() == Some(uid))
-            .cloned())
+        Ok(self.client.list_users().await?.get(uid).cloned())
     }
 }
 
