@@ -117,4 +117,91 @@ mod tests {
             )]
         );
     }
+
+    /// Thinning drops only what no figure needs: for readings with runs of repeats (and
+    /// irregular gaps), every window a figure uses — the range's period whole, or up to any
+    /// instant after the range — gives the same GB-days, peak and latest, while a resource
+    /// whose usage never changes keeps two readings.
+    #[tokio::test]
+    async fn thinning_keeps_every_figure_exact() {
+        use crate::store::Store;
+        use crate::store::usage::Sample;
+        use crate::usage::integrate::{Reading, gb_days, latest, peak};
+        let (from, to) = (1_000, 100_000);
+        // A deterministic, irregular series: runs of equal values, changes, gaps, and
+        // readings before and after the range.
+        let mut t = 400;
+        let mut series = Vec::new();
+        let mut seed = 7u64;
+        while t < 130_000 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let value = [5, 5, 5, 9, 9, 0, 5][(seed >> 33) as usize % 7] * 1_000_000_000u64;
+            series.push((t, value, value / 1_000_000));
+            t += 300 + (seed >> 40) as i64 % 1_500;
+        }
+        let sample = |r: &str, (t, bytes, objects): (i64, u64, u64)| Sample {
+            resource_uuid: r.into(),
+            sampled_at: t,
+            bytes,
+            objects,
+        };
+        let st = Store::in_memory().unwrap();
+        let all = |r: &str| series.iter().map(|p| sample(r, *p)).collect::<Vec<_>>();
+        st.insert_samples(all("thin"), i64::MAX).await.unwrap();
+        st.insert_samples(all("raw"), i64::MAX).await.unwrap();
+        let flat: Vec<Sample> = (0..200)
+            .map(|i| sample("flat", (2_000 + i * 300, 7, 7)))
+            .collect();
+        st.insert_samples(flat, i64::MAX).await.unwrap();
+
+        let dropped = st.thin_samples("thin", from, to).await.unwrap();
+        assert!(dropped >= 10, "the series has runs to drop: {dropped}");
+        assert_eq!(st.thin_samples("flat", from, to).await.unwrap(), 198);
+        assert_eq!(st.samples("flat", 0, i64::MAX).await.unwrap().len(), 2);
+        assert_eq!(
+            st.thin_samples("thin", from, to).await.unwrap(),
+            0,
+            "idempotent"
+        );
+
+        let readings = |s: Vec<Sample>| -> (Vec<Reading>, Vec<Reading>) {
+            (
+                s.iter()
+                    .map(|s| Reading::new(s.sampled_at, s.bytes))
+                    .collect(),
+                s.iter()
+                    .map(|s| Reading::new(s.sampled_at, s.objects))
+                    .collect(),
+            )
+        };
+        let mut ends = vec![to, 100_500, 110_000, 129_999];
+        ends.extend((to..130_000).step_by(777));
+        for end in ends {
+            let (tb, to_) = readings(st.samples("thin", from, end).await.unwrap());
+            let (rb, ro) = readings(st.samples("raw", from, end).await.unwrap());
+            for hold in [300, 600, 3_600] {
+                assert_eq!(
+                    gb_days(&tb, from, end, Some(hold), 1_000_000_000),
+                    gb_days(&rb, from, end, Some(hold), 1_000_000_000),
+                    "window [{from}, {end}), hold {hold}"
+                );
+            }
+            assert_eq!(peak(&tb, from, end), peak(&rb, from, end));
+            assert_eq!(latest(&tb, from, end), latest(&rb, from, end));
+            assert_eq!(peak(&to_, from, end), peak(&ro, from, end));
+            assert_eq!(latest(&to_, from, end), latest(&ro, from, end));
+        }
+        // Outside the range nothing moved.
+        let outside = |s: Vec<Sample>| {
+            s.into_iter()
+                .filter(|s| s.sampled_at < from || s.sampled_at >= to)
+                .count()
+        };
+        assert_eq!(
+            outside(st.samples("thin", 0, i64::MAX).await.unwrap()),
+            outside(st.samples("raw", 0, i64::MAX).await.unwrap())
+        );
+    }
 }
