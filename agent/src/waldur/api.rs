@@ -65,14 +65,13 @@ impl WaldurClient {
         self.post(action, &path, &body).await
     }
 
-    /// An order transition that tolerates its own lost answer: when Waldur refuses it as
-    /// a wrong-state 409 (typically a retry after the first attempt committed but its answer
-    /// was lost, or an earlier process that crashed right after the call), the order is read
-    /// again and the call counts as done if the order already is in `target`.
-    /// Runs a state action; returns the order's state afterwards. A 200 means the transition
-    /// happened (Waldur guards each with its source states, answering 409 otherwise), so the
-    /// state is `target[0]` without a read. A 409 (e.g. the retry of a call whose answer was
-    /// lost) reads the order: a state in `target` is success.
+    /// An order transition that tolerates its own lost answer; returns the order's state
+    /// afterwards. A 200 means the transition happened (Waldur guards each with its source
+    /// states, answering 409 otherwise), so the state is `target[0]` without a read. When
+    /// Waldur refuses it as a wrong-state 409 (typically a retry after the first attempt
+    /// committed but its answer was lost, or an earlier process that crashed right after the
+    /// call), the order is read again and the call counts as done if it already is in
+    /// `target`.
     async fn order_transition(
         &self,
         order_uuid: &str,
