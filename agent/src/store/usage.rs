@@ -446,11 +446,15 @@ impl Store {
     ) -> Result<Vec<OutboxRow>, StoreError> {
         let after = after.to_string();
         self.call(move |c| {
+            // `+state`: walk the primary key from `after` (rows come in resource order, the
+            // scan stops at the page's end) instead of the state index, whose rows SQLite
+            // would sort again for every page: at 100,000 resources the pages took 3.1 s
+            // instead of 0.1 s.
             let mut st = c.prepare_cached(&format!(
                 "SELECT {OUTBOX_COLUMNS} FROM usage_outbox
                  WHERE state IN ('pending', 'needs_staff') AND resource_uuid IN (
                     SELECT DISTINCT resource_uuid FROM usage_outbox
-                    WHERE state IN ('pending', 'needs_staff') AND resource_uuid > ?1
+                    WHERE +state IN ('pending', 'needs_staff') AND resource_uuid > ?1
                     ORDER BY resource_uuid LIMIT ?2)
                  ORDER BY resource_uuid, period, component"
             ))?;
