@@ -671,6 +671,62 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn outbox_pages_cover_every_pending_resource_once_in_order() {
+        let st = Store::in_memory().unwrap();
+        let fig = |r: usize, c: &str, p: &str| Figure {
+            key: FigureKey {
+                resource_uuid: format!("r{r:03}"),
+                component: c.into(),
+                period: p.into(),
+            },
+            cents: 1,
+            is_final: false,
+        };
+        let mut rows = Vec::new();
+        for r in 0..25 {
+            for c in ["s3_objects", "s3_storage"] {
+                rows.push(fig(r, c, "2026-10"));
+                rows.push(fig(r, c, "2026-11"));
+            }
+        }
+        st.outbox_put(rows, 1).await.unwrap();
+        // Settled rows are skipped; a resource with nothing pending is not in any page.
+        for r in (0..25).step_by(3) {
+            for c in ["s3_objects", "s3_storage"] {
+                for p in ["2026-10", "2026-11"] {
+                    st.outbox_mark(fig(r, c, p).key, OutboxState::Sent, Some(1), "", 2)
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+        let mut after = String::new();
+        let mut seen: Vec<String> = Vec::new();
+        let mut total = 0;
+        loop {
+            let page = st.outbox_pending_page(&after, 4).await.unwrap();
+            let Some(last) = page.last() else { break };
+            after = last.resource_uuid.clone();
+            let mut ids: Vec<String> = page.iter().map(|r| r.resource_uuid.clone()).collect();
+            ids.dedup();
+            assert!(ids.len() <= 4, "{ids:?}");
+            assert!(page.iter().all(|r| r.state == OutboxState::Pending));
+            total += page.len();
+            seen.extend(ids);
+        }
+        let expected: Vec<String> = (0..25)
+            .filter(|r| r % 3 != 0)
+            .map(|r| format!("r{r:03}"))
+            .collect();
+        assert_eq!(seen, expected, "every pending resource once, in order");
+        assert_eq!(
+            total,
+            expected.len() * 4,
+            "all of each resource's rows in its page"
+        );
+    }
+
+    #[tokio::test]
     async fn outbox_rules() {
         let st = Store::in_memory().unwrap();
         let key = FigureKey {
