@@ -267,10 +267,14 @@ async fn run(config: Config, mode: Option<Mode>, once: bool) -> ExitCode {
         "READY=1\nSTATUS=running: {} offering(s)",
         app.config.offerings.len()
     ));
-    app.run(roles, shutdown_signal()).await;
+    let clean = app.run(roles, shutdown_signal()).await;
     site_agent::ops::notify::notify("STOPPING=1");
     app.close().await;
-    ExitCode::SUCCESS
+    if clean {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// `usage report`: one sample and report pass now, or a dry run over the stored samples.

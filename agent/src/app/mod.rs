@@ -168,7 +168,10 @@ impl App {
                     .entry(key.clone())
                     .or_insert_with(|| Arc::new(WorkQueue::default()))
                     .clone();
-                if offering.stomp.is_some() {
+                // STOMP's passcode is the API token: an OIDC-only offering polls instead (as
+                // check-config warns), with no listener that would only return at once.
+                let token = matches!(offering.auth, crate::config::WaldurAuth::Token(_));
+                if offering.stomp.is_some() && token {
                     listeners.push(EventListener {
                         offering: offering.clone(),
                         waldur: waldur.clone(),
@@ -294,7 +297,14 @@ impl App {
 
     /// Runs the roles until `shutdown` resolves. Shutdown interrupts whatever is in progress:
     /// every step is journaled or idempotent, so stopping mid-cycle is as safe as a crash.
-    pub async fn run(&self, roles: Roles, shutdown: impl std::future::Future<Output = ()> + Send) {
+    /// Runs the roles until `shutdown`; `false` when a role loop ended on its own first (a
+    /// bug: the caller exits non-zero, so that systemd restarts the agent rather than
+    /// leaving it half-working or stopped with success).
+    pub async fn run(
+        &self,
+        roles: Roles,
+        shutdown: impl std::future::Future<Output = ()> + Send,
+    ) -> bool {
         // Listeners end when their futures are dropped below; the sender only has to outlive
         // them (a dropped sender would read as a change).
         let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -361,12 +371,19 @@ impl App {
             self.supervisor
                 .run(self.config.heartbeat_file.clone(), watchdog),
         ));
+        let shutdown_at = loops.len();
         loops.push(Box::pin(async {
             shutdown.await;
             tracing::info!("shutting down");
         }));
         // Every role loop runs until dropped: the shutdown signal is the one that ends.
-        futures_util::future::select_all(loops).await;
+        let (_, ended, _) = futures_util::future::select_all(loops).await;
+        if ended != shutdown_at {
+            tracing::error!(
+                "a role loop ended on its own; stopping with an error so that the agent is restarted"
+            );
+        }
+        ended == shutdown_at
     }
 
     /// Polling: one offering's orders, then its keys to rotate, every `period`.
