@@ -45,34 +45,20 @@ impl UsageReporter {
         } else {
             interval
         };
-        let mut rows = Vec::new();
         let resources = self
             .store
             .known_resources(&self.offering_key())
             .await
             .unwrap_or_default();
-        let (start, end) = (
-            period.start(self.tz).timestamp(),
-            period.end(self.tz).timestamp(),
-        );
         // Samples are read for a few dozen resources per database call: one call each
         // would cost a thread hand-off per resource, and all at once would hold a whole
         // period of readings for every resource in memory.
+        let mut rows = Vec::new();
         for chunk in resources.chunks(SAMPLE_READ_CHUNK) {
-            let ids = chunk.iter().map(|r| r.resource_uuid.clone()).collect();
-            let samples = match self.store.samples_of(ids, start, end).await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot read samples");
-                    continue;
-                }
-            };
-            for (r, samples) in chunk.iter().zip(samples) {
-                rows.extend(
-                    self.figures_from(r, &samples, period, window_end, hold, is_final)
-                        .await,
-                );
-            }
+            rows.extend(
+                self.figures_of(chunk, period, window_end, hold, is_final)
+                    .await,
+            );
         }
         rows
     }
@@ -87,25 +73,43 @@ impl UsageReporter {
         hold: i64,
         is_final: bool,
     ) -> Vec<Figure> {
+        self.figures_of(std::slice::from_ref(r), period, window_end, hold, is_final)
+            .await
+    }
+
+    /// The figures of `resources` for `period`, their samples read in one database call.
+    async fn figures_of(
+        &self,
+        resources: &[crate::store::usage::KnownResource],
+        period: Period,
+        window_end: i64,
+        hold: i64,
+        is_final: bool,
+    ) -> Vec<Figure> {
+        let ids = resources.iter().map(|r| r.resource_uuid.clone()).collect();
         let (start, end) = (
             period.start(self.tz).timestamp(),
             period.end(self.tz).timestamp(),
         );
-        match self.store.samples(&r.resource_uuid, start, end).await {
-            Ok(samples) => {
-                self.figures_from(r, &samples, period, window_end, hold, is_final)
-                    .await
-            }
+        let samples = match self.store.samples_of(ids, start, end).await {
+            Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read samples");
-                Vec::new()
+                return Vec::new();
             }
+        };
+        let mut rows = Vec::new();
+        for (r, samples) in resources.iter().zip(samples) {
+            rows.extend(
+                self.figures_from(r, &samples, period, window_end, hold, is_final)
+                    .await,
+            );
         }
+        rows
     }
 
     /// One resource's figures for `period` from its samples there (as
-    /// [`crate::store::Store::samples`]
-    /// reads them).
+    /// [`crate::store::Store::samples`] reads them).
     async fn figures_from(
         &self,
         r: &crate::store::usage::KnownResource,

@@ -14,6 +14,14 @@ fn q(pairs: &[(&str, &str)]) -> Query {
         .collect()
 }
 
+/// One query parameter given several times (`state=a&state=b`, `field=x&field=y`).
+fn repeated<T: ToString>(key: &str, values: &[T]) -> Query {
+    values
+        .iter()
+        .map(|v| (key.to_string(), v.to_string()))
+        .collect()
+}
+
 impl WaldurClient {
     pub async fn me(&self) -> Result<Me, WaldurError> {
         self.get("users/me", "/api/users/me/", &Vec::new()).await
@@ -35,7 +43,7 @@ impl WaldurClient {
         modified_before: Option<&str>,
     ) -> Result<Vec<Order>, WaldurError> {
         let mut query = q(&[("offering_uuid", &WaldurId::new(offering_uuid))]);
-        query.extend(states.iter().map(|s| ("state".to_string(), s.to_string())));
+        query.extend(repeated("state", states));
         if let Some(m) = modified_before {
             query.push(("modified_before".into(), m.into()));
         }
@@ -240,7 +248,7 @@ impl WaldurClient {
         states: &[&str],
     ) -> Result<Vec<Resource>, WaldurError> {
         let mut query = q(&[("offering_uuid", &WaldurId::new(offering_uuid))]);
-        query.extend(states.iter().map(|s| ("state".to_string(), s.to_string())));
+        query.extend(repeated("state", states));
         self.list(
             "list resources",
             "/api/marketplace-provider-resources/",
@@ -257,12 +265,8 @@ impl WaldurClient {
         states: &[&str],
     ) -> Result<Vec<ResourceRef>, WaldurError> {
         let mut query = q(&[("offering_uuid", &WaldurId::new(offering_uuid))]);
-        query.extend(states.iter().map(|s| ("state".to_string(), s.to_string())));
-        query.extend(
-            ["uuid", "state", "backend_id"]
-                .iter()
-                .map(|f| ("field".to_string(), f.to_string())),
-        );
+        query.extend(repeated("state", states));
+        query.extend(repeated("field", &["uuid", "state", "backend_id"]));
         self.list(
             "list resources",
             "/api/marketplace-provider-resources/",
@@ -392,11 +396,7 @@ impl WaldurClient {
             ("offering_uuid", &WaldurId::new(offering_uuid)),
             ("billing_period", billing_period),
         ]);
-        query.extend(
-            ["resource_uuid", "type", "usage"]
-                .iter()
-                .map(|f| ("field".to_string(), f.to_string())),
-        );
+        query.extend(repeated("field", &["resource_uuid", "type", "usage"]));
         let (rows, total): (Vec<ResourceUsage>, _) = self
             .list_counted(
                 "list offering usages",

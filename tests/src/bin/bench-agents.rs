@@ -362,39 +362,54 @@ fn order_times(w: &World, order: &str) -> Option<(Duration, Duration)> {
     ))
 }
 
+/// Starts the agent polling orders every `--period-minutes` and lets it settle: returns it
+/// with its start → first Waldur request time and its idle RSS (process tree) 2 s after
+/// its first poll.
+async fn start_idle(w: &World, exe: &Path, a: &Args) -> anyhow::Result<(Agent, Duration, u64)> {
+    let minutes = a.period_minutes.to_string();
+    let mut agent = w.spawn(
+        exe,
+        "order_process",
+        &[("WALDUR_SITE_AGENT_ORDER_PROCESS_PERIOD_MINUTES", &minutes)],
+    )?;
+    let limit = poll_limit(a);
+    wait_for(
+        &mut agent,
+        "first Waldur request",
+        limit,
+        Duration::from_micros(200),
+        || !w.waldur.calls().is_empty(),
+    )
+    .await?;
+    let first = agent.started.elapsed();
+    wait_for(
+        &mut agent,
+        "first poll",
+        limit,
+        Duration::from_millis(5),
+        || w.order_lists() >= 1,
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    agent.alive()?;
+    let rss = procstat::tree_rss_kb(agent.pid());
+    Ok((agent, first, rss))
+}
+
+/// How long to wait for something that happens at the next poll.
+fn poll_limit(a: &Args) -> Duration {
+    Duration::from_secs_f64(a.period_minutes * 60.0) * 3 + Duration::from_secs(60)
+}
+
 /// Start-up, `--starts` times on fresh simulators and a fresh database: start → first Waldur
 /// request and idle RSS 2 s after the first poll; the medians are kept.
 async fn start_phase(exe: &Path, a: &Args, out: &mut Results) -> anyhow::Result<()> {
     let (mut firsts, mut rss) = (Vec::new(), Vec::new());
     for _ in 0..a.starts {
         let w = World::start().await?;
-        let minutes = a.period_minutes.to_string();
-        let mut agent = w.spawn(
-            exe,
-            "order_process",
-            &[("WALDUR_SITE_AGENT_ORDER_PROCESS_PERIOD_MINUTES", &minutes)],
-        )?;
-        let limit = Duration::from_secs(120);
-        wait_for(
-            &mut agent,
-            "first Waldur request",
-            limit,
-            Duration::from_micros(200),
-            || !w.waldur.calls().is_empty(),
-        )
-        .await?;
-        firsts.push(agent.started.elapsed());
-        wait_for(
-            &mut agent,
-            "first poll",
-            limit,
-            Duration::from_millis(5),
-            || w.order_lists() >= 1,
-        )
-        .await?;
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        agent.alive()?;
-        rss.push(procstat::tree_rss_kb(agent.pid()));
+        let (mut agent, first, idle) = start_idle(&w, exe, a).await?;
+        firsts.push(first);
+        rss.push(idle);
         agent.stop();
     }
     firsts.sort();
@@ -407,32 +422,13 @@ async fn start_phase(exe: &Path, a: &Args, out: &mut Results) -> anyhow::Result<
 async fn orders_phase(exe: &Path, a: &Args, out: &mut Results) -> anyhow::Result<()> {
     let w = World::start().await?;
     let period = Duration::from_secs_f64(a.period_minutes * 60.0);
-    let minutes = a.period_minutes.to_string();
-    let mut agent = w.spawn(
-        exe,
-        "order_process",
-        &[("WALDUR_SITE_AGENT_ORDER_PROCESS_PERIOD_MINUTES", &minutes)],
-    )?;
-    let started = agent.started;
-    let poll = Duration::from_micros(200);
-    let limit = period * 3 + Duration::from_secs(60);
-    wait_for(&mut agent, "first Waldur request", limit, poll, || {
-        !w.waldur.calls().is_empty()
-    })
-    .await?;
-    out.first_request.get_or_insert(started.elapsed());
-
-    // The first poll done, the agent idles: RSS then, and one whole idle poll's requests.
+    let limit = poll_limit(a);
     let settle = Duration::from_secs(2);
     let every = Duration::from_millis(5);
-    wait_for(&mut agent, "first poll", limit, every, || {
-        w.order_lists() >= 1
-    })
-    .await?;
-    tokio::time::sleep(settle).await;
-    agent.alive()?;
-    out.idle_rss_kb
-        .get_or_insert(procstat::tree_rss_kb(agent.pid()));
+    // The first poll done, the agent idles: then one whole idle poll's requests.
+    let (mut agent, first, idle) = start_idle(&w, exe, a).await?;
+    out.first_request.get_or_insert(first);
+    out.idle_rss_kb.get_or_insert(idle);
     let (w0, c0, l0) = w.counters();
     wait_for(&mut agent, "second poll", limit, every, || {
         w.order_lists() > l0

@@ -163,23 +163,13 @@ impl State {
 
     /// Create a user with one auto-generated key, as RGW does under croit.
     pub fn create_user(&mut self, new: NewUser) -> Result<&UserRec, ApiError> {
-        if self.users.contains_key(&new.uid) {
-            return Err(ApiError::conflict("User already exists"));
-        }
-        let email = new.email.clone().unwrap_or_default().to_ascii_lowercase();
-        if !email.is_empty() && self.users.values().any(|u| u.email == email) {
-            return Err(ApiError::conflict("Email already in use"));
-        }
-        let access = self.fresh_access_key();
         let uid = new.uid.clone();
-        Ok(self
-            .users
-            .entry(uid)
-            .or_insert(user_rec(new, email, access)))
+        self.create_users(vec![new])?;
+        self.user(&uid)
     }
 
-    /// Many users at once, as `create_user` each (the same conflicts), with the e-mails and
-    /// keys in use read once: seeding 100,000 users one scan each was quadratic.
+    /// Creates users as croit does (the same conflicts), the e-mails and keys in use read
+    /// once per call: seeding 100,000 users one scan each was quadratic.
     pub fn create_users(&mut self, news: Vec<NewUser>) -> Result<(), ApiError> {
         let mut emails: std::collections::HashSet<String> = self
             .users
@@ -212,16 +202,6 @@ impl State {
         Ok(())
     }
 
-    /// A random access key not held by anyone.
-    pub fn fresh_access_key(&self) -> String {
-        loop {
-            let k = new_access_key();
-            if self.key_owner(&k).is_none() {
-                return k;
-            }
-        }
-    }
-
     /// Add a bucket to `uid`, or update its usage if `uid` already owns it.
     pub fn put_bucket(
         &mut self,
@@ -230,15 +210,7 @@ impl State {
         size: u64,
         objects: u64,
     ) -> Result<(), ApiError> {
-        self.user(uid)?;
-        if let Some(owner) = self.bucket_owner(bucket)
-            && owner != uid
-        {
-            return Err(ApiError::conflict(format!(
-                "Bucket {bucket} is owned by {owner}"
-            )));
-        }
-        self.store_bucket(uid, bucket, size, objects)
+        self.put_buckets(&[(uid.to_string(), bucket.to_string(), size, objects)])
     }
 
     /// Many `put_bucket`s (uid, bucket, bytes, objects) at once, the owners read once.
