@@ -141,7 +141,7 @@ fn add_resource_with(
     let plan = st.offering(&offering).map(|o| o.plan).unwrap_or_default();
     let now = st.now();
     let uuid = Uuid::new_v4();
-    st.resources.push(Resource {
+    st.add_resource(Resource {
         uuid,
         name,
         slug,
@@ -219,7 +219,7 @@ pub(crate) fn place_order(st: &mut State, seed: &OrderSeed) -> Result<PlacedOrde
             let slug = generate_slug(&name, st.resources.iter().map(|r| r.slug.as_str()));
             let plan = st.offering(&offering).map(|o| o.plan).unwrap_or_default();
             let uuid = Uuid::new_v4();
-            st.resources.push(Resource {
+            st.add_resource(Resource {
                 uuid,
                 name,
                 slug,

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::body::{NOT_NULL, REQUIRED, bool_value};
 use super::context::Ctx;
-use super::pagination::paginate;
+use super::pagination::{order_window, page_window, paginate, paginate_with};
 use super::query::Filters;
 use super::reply::{Reply, Res};
 use super::state::{OK, Principal, State, TERMINATING, UPDATING, Usage};
@@ -262,9 +262,7 @@ pub(crate) fn set_usage(st: &mut State, ctx: &Ctx, who: Principal) -> Res<Reply>
     for item in items {
         let amount = item.cents as f64 / 100.0;
         current.insert(item.type_.clone(), json!(amount));
-        match st.usages.iter_mut().find(|u| {
-            u.resource == resource && u.component_type == item.type_ && u.billing_period == period
-        }) {
+        match st.usage_row_mut(&resource, &item.type_, period) {
             Some(row) => {
                 row.cents = item.cents;
                 row.date = date;
@@ -273,7 +271,7 @@ pub(crate) fn set_usage(st: &mut State, ctx: &Ctx, who: Principal) -> Res<Reply>
                 row.modified_by = modified_by;
                 row.modified = now;
             }
-            None => st.usages.push(Usage {
+            None => st.add_usage(Usage {
                 uuid: Uuid::new_v4(),
                 resource,
                 component_type: item.type_,
@@ -336,19 +334,23 @@ pub(crate) fn render(st: &State, u: &Usage, origin: &str) -> Value {
     ])
 }
 
-/// Rows in the API's order (`-date`, then component type).
+/// Waldur's order for usage rows (`-date`, then component type); ties keep insertion
+/// order, so the order is total and pages are stable.
+fn api_order(a: &(usize, &Usage), b: &(usize, &Usage)) -> std::cmp::Ordering {
+    b.1.date
+        .cmp(&a.1.date)
+        .then_with(|| a.1.component_type.cmp(&b.1.component_type))
+        .then_with(|| a.0.cmp(&b.0))
+}
+
+/// Rows in the API's order.
 pub(crate) fn sorted(st: &State, resource: Option<Uuid>) -> Vec<&Usage> {
-    let mut rows: Vec<&Usage> = st
-        .usages
-        .iter()
-        .filter(|u| resource.is_none_or(|r| u.resource == r))
-        .collect();
-    rows.sort_by(|a, b| {
-        b.date
-            .cmp(&a.date)
-            .then_with(|| a.component_type.cmp(&b.component_type))
-    });
-    rows
+    let mut rows: Vec<(usize, &Usage)> = match resource {
+        Some(r) => st.usages_of(r).enumerate().collect(),
+        None => st.usages.iter().enumerate().collect(),
+    };
+    rows.sort_by(api_order);
+    rows.into_iter().map(|(_, u)| u).collect()
 }
 
 pub(crate) fn list(st: &State, ctx: &Ctx) -> Res<Reply> {
@@ -362,16 +364,15 @@ pub(crate) fn list(st: &State, ctx: &Ctx) -> Res<Reply> {
     let date_before = f.date("date_before");
     let type_ = f.string("type");
     f.finish()?;
-    let mut rows = sorted(st, resource);
-    if let Some(n) = &st.unstable_usage_order
-        && !rows.is_empty()
-    {
-        let k = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed) as usize;
-        let len = rows.len();
-        rows.rotate_left((k * 37) % len);
-    }
-    let items = rows
-        .into_iter()
+    let rows: Box<dyn Iterator<Item = &Usage>> = match resource {
+        Some(r) => Box::new(st.usages_of(r)),
+        None => Box::new(st.usages.iter()),
+    };
+    let mut rows: Vec<(usize, &Usage)> = rows
+        .filter(|u| period.is_none_or(|p| u.billing_period == p))
+        .filter(|u| date_after.is_none_or(|d| u.date.date_naive() >= d))
+        .filter(|u| date_before.is_none_or(|d| u.date.date_naive() <= d))
+        .filter(|u| type_.as_ref().is_none_or(|t| &u.component_type == t))
         .filter(|u| {
             let r = st.resource(&u.resource);
             offering.is_none_or(|o| r.is_some_and(|r| r.offering == o))
@@ -381,13 +382,24 @@ pub(crate) fn list(st: &State, ctx: &Ctx) -> Res<Reply> {
                         .is_some_and(|p| p.customer == c)
                 })
         })
-        .filter(|u| period.is_none_or(|p| u.billing_period == p))
-        .filter(|u| date_after.is_none_or(|d| u.date.date_naive() >= d))
-        .filter(|u| date_before.is_none_or(|d| u.date.date_naive() <= d))
-        .filter(|u| type_.as_ref().is_none_or(|t| &u.component_type == t))
-        .map(|u| render(st, u, &ctx.origin))
+        .enumerate()
         .collect();
-    Ok(paginate(ctx, items))
+    match &st.unstable_usage_order {
+        Some(n) if !rows.is_empty() => {
+            rows.sort_by(api_order);
+            let k = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed) as usize;
+            let len = rows.len();
+            rows.rotate_left((k * 37) % len);
+        }
+        _ => {
+            if let Some(window) = page_window(ctx, rows.len()) {
+                order_window(&mut rows, window, api_order);
+            }
+        }
+    }
+    Ok(paginate_with(ctx, rows, |(_, u)| {
+        render(st, u, &ctx.origin)
+    }))
 }
 
 pub(crate) fn detail(st: &State, ctx: &Ctx, id: &str) -> Res<Reply> {

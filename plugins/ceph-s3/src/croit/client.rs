@@ -17,6 +17,41 @@ enum ListEntry {
     Other(serde::de::IgnoredAny),
 }
 
+/// croit's user list parsed entry by entry straight into the index: no list of all the
+/// entries next to it (at 100,000 users that doubled the listing's memory).
+struct UserIndex(Users);
+
+impl<'de> serde::Deserialize<'de> for UserIndex {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = UserIndex;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of users")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<UserIndex, A::Error> {
+                let mut users = Users::default();
+                while let Some(entry) = seq.next_element::<ListEntry>()? {
+                    // By uid: a usage pass looks up every resource's user in this list (a
+                    // scan per lookup grew with the square of the users). The first entry of
+                    // a uid wins.
+                    if let ListEntry::User(u) = entry
+                        && let Some(uid) = u.uid.clone()
+                    {
+                        users.entry(uid).or_insert(u);
+                    }
+                }
+                users.shrink_to_fit();
+                Ok(UserIndex(users))
+            }
+        }
+        d.deserialize_seq(Entries)
+    }
+}
+
 /// The most of croit's user listing read: it is the only way to look a user up, and it grows
 /// with the cluster's users (~400 bytes each: 100,000 users are ~40 MB, past the 16 MiB every
 /// other answer is held to).
@@ -171,14 +206,15 @@ impl CroitClient {
     }
 
     fn kept_users(&self) -> Option<Arc<Users>> {
-        match self
-            .users
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-        {
+        let mut kept = self.users.lock().unwrap_or_else(|e| e.into_inner());
+        match kept.as_ref() {
             Some((at, users)) if at.elapsed() < USERS_FRESH_FOR => Some(users.clone()),
-            _ => None,
+            // Dropped before the next listing is read: never two listings held at once
+            // (unless a lookup still holds the old one).
+            _ => {
+                *kept = None;
+                None
+            }
         }
     }
 
@@ -206,16 +242,8 @@ impl CroitClient {
             .await?;
         // Parsed straight into users (no JSON tree of the whole list): an entry that is not
         // a user is skipped, and a non-array counts as empty.
-        let mut users = Users::default();
-        for entry in serde_json::from_str::<Vec<ListEntry>>(&text).unwrap_or_default() {
-            // By uid: a usage pass looks up every resource's user in this list (a scan per
-            // lookup grew with the square of the users). The first entry of a uid wins.
-            if let ListEntry::User(u) = entry
-                && let Some(uid) = u.uid.clone()
-            {
-                users.entry(uid).or_insert(u);
-            }
-        }
+        let users =
+            serde_json::from_str::<UserIndex>(&text).map_or_else(|_| Users::default(), |u| u.0);
         let users = Arc::new(users);
         drop(text);
         let mut cached = self.users.lock().unwrap_or_else(|e| e.into_inner());
@@ -406,5 +434,39 @@ impl CroitClient {
         self.send(what, Method::PUT, &path, &[], Some(json), &[204])
             .await
             .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::UserIndex;
+
+    #[test]
+    fn the_user_list_is_indexed_by_uid_skipping_what_is_not_a_user() {
+        let text = r#"[
+            {"uid": "t1", "email": "a@x", "suspended": true,
+             "keys": [{"user": "t1", "access_key": "AK1", "secret_key": "S1"},
+                      {"accessKey": "AK2", "secretKey": "S2"}]},
+            "not a user",
+            {"uid": "t1", "email": "second@x"},
+            {"email": "no-uid@x"},
+            {"uid": "t2", "userQuota": {"enabled": true, "maxSize": 1024}}
+        ]"#;
+        let users = serde_json::from_str::<UserIndex>(text).unwrap().0;
+        assert_eq!(users.len(), 2);
+        let t1 = &users["t1"];
+        assert_eq!(
+            t1.email.as_deref(),
+            Some("a@x"),
+            "the first entry of a uid wins"
+        );
+        assert!(t1.suspended);
+        let keys: Vec<_> = t1.keys.iter().filter_map(|k| k.access_key()).collect();
+        assert_eq!(keys, ["AK1", "AK2"]);
+        assert_eq!(
+            users["t2"].user_quota.as_ref().unwrap().max_size,
+            Some(1024)
+        );
+        assert!(serde_json::from_str::<UserIndex>(r#"{"uid": "t1"}"#).is_err());
     }
 }

@@ -193,7 +193,11 @@ impl VendorOps for CroitOps {
             name: u.name.clone().unwrap_or_default(),
             stamp: stamp_of(u.email.clone().unwrap_or_default()),
             suspension: Suspension::of(u.suspended),
-            access_keys: u.keys.iter().filter_map(|k| k.access_key.clone()).collect(),
+            access_keys: u
+                .keys
+                .iter()
+                .filter_map(|k| k.access_key().cloned())
+                .collect(),
         }))
     }
 

@@ -9,11 +9,27 @@ pub struct RawUser {
     pub name: Option<String>,
     pub email: Option<String>,
     pub suspended: bool,
-    pub keys: Vec<RawKey>,
+    /// Access keys only: the listing's secrets are skipped while parsing, never held (keys
+    /// with secrets are read per user, `GET /s3/users/{uid}/keys`, when adopting).
+    pub keys: Vec<ListedKey>,
     #[serde(rename = "userQuota")]
     pub user_quota: Option<RawQuota>,
     #[serde(rename = "bucketQuota")]
     pub bucket_quota: Option<RawQuota>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ListedKey {
+    pub access_key: Option<String>,
+    #[serde(rename = "accessKey")]
+    pub access_key_camel: Option<String>,
+}
+
+impl ListedKey {
+    pub fn access_key(&self) -> Option<&String> {
+        self.access_key.as_ref().or(self.access_key_camel.as_ref())
+    }
 }
 
 /// The key list is snake_case, unlike everything else croit returns.
