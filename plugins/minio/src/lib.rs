@@ -1,0 +1,3 @@
+//! MinIO storage backend for site-agent.
+
+pub mod madmin;
