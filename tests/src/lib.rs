@@ -2,6 +2,7 @@ pub mod chaos;
 pub mod cloudian;
 pub mod croit;
 pub mod ecs;
+pub mod minio;
 pub mod myfsio;
 pub mod procstat;
 pub mod rmq;

@@ -21,6 +21,7 @@ pub static PLUGINS: &[&dyn BackendPlugin] = &[
     &site_agent_dell_ecs::PLUGIN,
     &site_agent_cloudian::PLUGIN,
     &site_agent_myfsio::PLUGIN,
+    &site_agent_minio::PLUGIN,
 ];
 
 /// The plugin registered under `name` (any case).

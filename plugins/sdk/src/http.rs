@@ -116,9 +116,9 @@ impl BodyError {
     }
 }
 
-/// Reads a response body as text (invalid UTF-8 replaced), refusing more than `limit` bytes
-/// without buffering them: the declared length is checked first, then every chunk.
-pub async fn read_text(mut resp: reqwest::Response, limit: usize) -> Result<String, BodyError> {
+/// Reads a response body, refusing more than `limit` bytes without buffering them: the
+/// declared length is checked first, then every chunk.
+pub async fn read_bytes(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, BodyError> {
     if resp.content_length().is_some_and(|n| n > limit as u64) {
         return Err(BodyError::TooLarge { limit });
     }
@@ -129,10 +129,20 @@ pub async fn read_text(mut resp: reqwest::Response, limit: usize) -> Result<Stri
         }
         buf.extend_from_slice(&chunk);
     }
-    Ok(match String::from_utf8(buf) {
+    Ok(buf)
+}
+
+/// As [`read_bytes`], as text (invalid UTF-8 replaced).
+pub async fn read_text(resp: reqwest::Response, limit: usize) -> Result<String, BodyError> {
+    Ok(text_of(read_bytes(resp, limit).await?))
+}
+
+/// Bytes as text, invalid UTF-8 replaced.
+pub fn text_of(buf: Vec<u8>) -> String {
+    match String::from_utf8(buf) {
         Ok(s) => s,
         Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-    })
+    }
 }
 
 /// Classifies a transport error: everything at this level is worth a retry.

@@ -164,6 +164,19 @@ impl Answer {
     }
 }
 
+/// An answer whose body is kept as bytes.
+pub struct RawAnswer {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub retry_after: Option<u64>,
+}
+
+impl RawAnswer {
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
 impl SignedHttp {
     pub fn new(http: reqwest::Client, signer: Signer) -> Self {
         Self { http, signer }
@@ -178,6 +191,23 @@ impl SignedHttp {
         content_type: Option<&str>,
         body: Vec<u8>,
     ) -> Result<Answer, BackendError> {
+        let a = self.send_raw(what, method, url, content_type, body).await?;
+        Ok(Answer {
+            status: a.status,
+            body: crate::http::text_of(a.body),
+            retry_after: a.retry_after,
+        })
+    }
+
+    /// As [`Self::send`], the answer's body as bytes (MinIO's encrypted admin answers).
+    pub async fn send_raw(
+        &self,
+        what: &str,
+        method: reqwest::Method,
+        url: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Result<RawAnswer, BackendError> {
         let ct: Vec<(&str, &str)> = content_type
             .map(|c| ("content-type", c))
             .into_iter()
@@ -212,10 +242,10 @@ impl SignedHttp {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
-        let body = crate::http::read_text(resp, crate::http::MAX_BODY)
+        let body = crate::http::read_bytes(resp, crate::http::MAX_BODY)
             .await
             .map_err(|e| e.into_backend(what))?;
-        Ok(Answer {
+        Ok(RawAnswer {
             status,
             body,
             retry_after,

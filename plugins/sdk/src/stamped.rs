@@ -83,10 +83,11 @@ impl<V: VendorOps> StampedBackend<V> {
         self.caps.stamp == StampPlace::None || owner(t, u, true) == Owner::This
     }
 
-    /// The tenant's user, only if it carries this resource's stamp.
+    /// The tenant's user, only if it carries this resource's stamp (its keys may be left
+    /// unlisted: [`VendorOps::owner_view`]).
     async fn require_owned(&self, t: &Tenant) -> Result<VendorUser, BackendError> {
         validate_identifier("S3 user id", &t.uid)?;
-        match self.ops.user(&t.uid).await? {
+        match self.ops.owner_view(&t.uid).await? {
             Some(u) if self.is_owned(t, &u) => {
                 self.remember(t);
                 Ok(u)

@@ -512,6 +512,9 @@ pub enum StampPlace {
     Email,
     Tag,
     DisplayName,
+    /// In the name of the user's policy (MinIO: no user metadata, but `user-info` names the
+    /// user's policies).
+    PolicyName,
     /// Nowhere on the backend: the agent's records and the uid prefix are the proof.
     None,
 }

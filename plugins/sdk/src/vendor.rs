@@ -79,6 +79,12 @@ pub trait VendorOps: Send + Sync {
         Ok(BucketOptions::default())
     }
     async fn user(&self, uid: &str) -> Result<Option<VendorUser>, BackendError>;
+    /// The user as an ownership check needs it: its stamp and suspension, `access_keys` left
+    /// empty where listing them is costly (MinIO's list is an encrypted answer, a 64 MiB key
+    /// derivation each). Ownership is never judged by the keys.
+    async fn owner_view(&self, uid: &str) -> Result<Option<VendorUser>, BackendError> {
+        self.user(uid).await
+    }
     /// Deletes the user; `NotFound` for an absent user; a user with data is refused with
     /// `NotEmpty` unless `purge`.
     async fn delete_user(&self, uid: &str, purge: bool) -> Result<(), BackendError>;
