@@ -56,10 +56,18 @@ impl Received<'_> {
         let time = std::time::UNIX_EPOCH
             + std::time::Duration::from_secs(date.and_utc().timestamp().max(0) as u64);
         let url = format!("http://{}{}", self.header("host").unwrap_or(""), self.uri);
-        let ct: Vec<(&str, &str)> = self
-            .header("content-type")
-            .map(|c| ("content-type", c))
-            .into_iter()
+        // Every header the client signed (SignedHeaders), as received; the signer adds
+        // `host`, `x-amz-date` and `x-amz-content-sha256` itself.
+        let signed_names: Vec<&str> = auth
+            .split("SignedHeaders=")
+            .nth(1)
+            .and_then(|s| s.split(',').next())
+            .map(|s| s.split(';').collect())
+            .unwrap_or_else(|| vec!["content-type"]);
+        let ct: Vec<(&str, &str)> = signed_names
+            .iter()
+            .filter(|n| !matches!(**n, "host" | "x-amz-date" | "x-amz-content-sha256"))
+            .filter_map(|n| self.header(n).map(|v| (*n, v)))
             .collect();
         for secret in secrets {
             let signer = Signer::new(ak.into(), secret.to_string().into(), region.into(), "s3");

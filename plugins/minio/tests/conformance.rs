@@ -40,6 +40,7 @@ impl MinioHarness {
 
 /// An S3 / admin client signing with `ak`/`sk` (header SigV4, as MinIO's clients do).
 fn client(_sim: &MinioSim, ak: &str, sk: &str) -> SignedHttp {
+    site_agent_sdk::http::ensure_crypto_provider();
     SignedHttp::new(
         reqwest::Client::new(),
         Signer::new(ak.into(), sk.to_string().into(), "us-east-1".into(), "s3"),
