@@ -30,23 +30,37 @@ async fn as_tenant(
             "s3",
         ),
     )
-    .send("tenant", method, &format!("{}{path}", sim.url()), None, body.to_vec())
+    .send(
+        "tenant",
+        method,
+        &format!("{}{path}", sim.url()),
+        None,
+        body.to_vec(),
+    )
     .await
     .unwrap();
     (a.status, a.body)
 }
 
 async fn lists(sim: &MinioSim, key: (&str, &str), bucket: &str) -> u16 {
-    as_tenant(sim, key, reqwest::Method::GET, &format!("/{bucket}?list-type=2"), b"")
-        .await
-        .0
+    as_tenant(
+        sim,
+        key,
+        reqwest::Method::GET,
+        &format!("/{bucket}?list-type=2"),
+        b"",
+    )
+    .await
+    .0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shipped_minio_config_runs_a_lifecycle() {
     site_agent_sdk::http::ensure_crypto_provider();
     let waldur = WaldurSim::start(SimOptions::default()).await.unwrap();
-    let minio = MinioSim::start("site-agent", "admin-secret-0001").await.unwrap();
+    let minio = MinioSim::start("site-agent", "admin-secret-0001")
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (offering, yaml) = shipped_config(
         &waldur,
@@ -75,7 +89,10 @@ async fn the_shipped_minio_config_runs_a_lifecycle() {
     minio.lose_answer("add-service-account");
     let log = run_once(&cfg);
     assert!(log.contains("MinIO add service account: HTTP 502"), "{log}");
-    assert!(!log.contains("admin-secret-0001"), "the admin secret never reaches the log");
+    assert!(
+        !log.contains("admin-secret-0001"),
+        "the admin secret never reaches the log"
+    );
     assert_eq!(order_state(&waldur, &create.order_uuid).0, "done", "{log}");
     let res = create.resource_uuid.clone();
     let uid = waldur.resource(&res).unwrap()["backend_id"]
@@ -86,36 +103,74 @@ async fn the_shipped_minio_config_runs_a_lifecycle() {
     let user = minio.user(&uid).expect("one MinIO user per resource");
     assert_eq!(user.policies.len(), 1);
     let named = user.policies[0].replace('-', "");
-    assert!(named.starts_with(&format!("waldur{res}")), "named after the stamp: {:?}", user.policies);
+    assert!(
+        named.starts_with(&format!("waldur{res}")),
+        "named after the stamp: {:?}",
+        user.policies
+    );
     assert_eq!(minio.bucket(&bucket).unwrap().quota, Some(2_000_000_000));
     let keys = waldur.api_keys(&res);
     assert_eq!(keys.len(), 2, "{keys:?}");
     let mut shown: Vec<String> = keys.iter().map(|k| k.client_id.clone()).collect();
-    let mut held: Vec<String> = minio.service_accounts(&uid).into_iter().map(|(k, _)| k).collect();
+    let mut held: Vec<String> = minio
+        .service_accounts(&uid)
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
     shown.sort();
     held.sort();
     assert_eq!(held, shown, "MinIO holds exactly the keys Waldur shows");
     for k in &keys {
-        assert_ne!(k.api_key, user.secret, "the user's own secret is never handed out");
-        assert_eq!(lists(&minio, (&k.client_id, &k.api_key), &bucket).await, 200);
+        assert_ne!(
+            k.api_key, user.secret,
+            "the user's own secret is never handed out"
+        );
+        assert_eq!(
+            lists(&minio, (&k.client_id, &k.api_key), &bucket).await,
+            200
+        );
     }
     let md = waldur.resource(&res).unwrap()["backend_metadata"].clone();
     assert_eq!(md["s3_bucket"], json!(bucket), "{md}");
-    assert_eq!(md["s3_quota_max_size_bytes"], json!(2_000_000_000u64), "{md}");
-    assert_eq!(md["s3_quota_max_objects"], json!(null), "the object ceiling is not enforced: {md}");
+    assert_eq!(
+        md["s3_quota_max_size_bytes"],
+        json!(2_000_000_000u64),
+        "{md}"
+    );
+    assert_eq!(
+        md["s3_quota_max_objects"],
+        json!(null),
+        "the object ceiling is not enforced: {md}"
+    );
 
     // The tenant uses its bucket and nothing else.
     let key = (keys[0].client_id.clone(), keys[0].api_key.clone());
     let k = (key.0.as_str(), key.1.as_str());
     for name in ["a", "b", "c"] {
-        let r = as_tenant(&minio, k, reqwest::Method::PUT, &format!("/{bucket}/{name}"), &[1; 700]).await;
+        let r = as_tenant(
+            &minio,
+            k,
+            reqwest::Method::PUT,
+            &format!("/{bucket}/{name}"),
+            &[1; 700],
+        )
+        .await;
         assert_eq!(r.0, 200, "{r:?}");
     }
     minio.add_bucket("someone-elses");
     for (m, p) in [
-        (reqwest::Method::PUT, format!("/minio/admin/v3/set-bucket-quota?bucket={bucket}")),
-        (reqwest::Method::PUT, "/minio/admin/v3/add-canned-policy?name=more".to_string()),
-        (reqwest::Method::GET, "/someone-elses?list-type=2".to_string()),
+        (
+            reqwest::Method::PUT,
+            format!("/minio/admin/v3/set-bucket-quota?bucket={bucket}"),
+        ),
+        (
+            reqwest::Method::PUT,
+            "/minio/admin/v3/add-canned-policy?name=more".to_string(),
+        ),
+        (
+            reqwest::Method::GET,
+            "/someone-elses?list-type=2".to_string(),
+        ),
         (reqwest::Method::PUT, "/someone-elses/x".to_string()),
         (reqwest::Method::PUT, "/a-new-bucket".to_string()),
     ] {
@@ -151,9 +206,16 @@ async fn the_shipped_minio_config_runs_a_lifecycle() {
     assert_eq!(rotated.len(), keys.len());
     for k in &rotated {
         assert_eq!(k.state, "OK");
-        assert_eq!(lists(&minio, (&k.client_id, &k.api_key), &bucket).await, 200);
+        assert_eq!(
+            lists(&minio, (&k.client_id, &k.api_key), &bucket).await,
+            200
+        );
     }
-    assert_eq!(lists(&minio, k, &bucket).await, 403, "the rotated-out key is refused");
+    assert_eq!(
+        lists(&minio, k, &bucket).await,
+        403,
+        "the rotated-out key is refused"
+    );
     assert_eq!(minio.service_accounts(&uid).len(), 2);
 
     // Usage: the scanner's figures.
@@ -170,15 +232,28 @@ async fn the_shipped_minio_config_runs_a_lifecycle() {
     assert!(minio.user(&uid).is_some());
     let k = (rotated[0].client_id.as_str(), rotated[0].api_key.as_str());
     for name in ["a", "b", "c"] {
-        let r = as_tenant(&minio, k, reqwest::Method::DELETE, &format!("/{bucket}/{name}"), b"").await;
+        let r = as_tenant(
+            &minio,
+            k,
+            reqwest::Method::DELETE,
+            &format!("/{bucket}/{name}"),
+            b"",
+        )
+        .await;
         assert_eq!(r.0, 204, "{r:?}");
     }
     let term = terminate(&waldur, &res);
     run_once(&cfg);
     assert_eq!(order_state(&waldur, &term.order_uuid).0, "done");
     assert!(minio.bucket(&bucket).is_none(), "bucket gone");
-    assert!(minio.user(&uid).is_none() && minio.service_accounts(&uid).is_empty(), "user and keys gone");
-    assert!(!minio.policy_names().contains(&user.policies[0]), "policy gone");
+    assert!(
+        minio.user(&uid).is_none() && minio.service_accounts(&uid).is_empty(),
+        "user and keys gone"
+    );
+    assert!(
+        !minio.policy_names().contains(&user.policies[0]),
+        "policy gone"
+    );
     assert!(minio.bucket("someone-elses").is_some(), "others untouched");
 
     // With `purge_data: true`, Terminate removes a resource's data too.
@@ -195,13 +270,26 @@ async fn the_shipped_minio_config_runs_a_lifecycle() {
     run_once(&cfg);
     assert_eq!(order_state(&waldur, &second.order_uuid).0, "done");
     let res2 = second.resource_uuid.clone();
-    let uid2 = waldur.resource(&res2).unwrap()["backend_id"].as_str().unwrap().to_string();
+    let uid2 = waldur.resource(&res2).unwrap()["backend_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let k2 = waldur.api_keys(&res2);
-    let r = as_tenant(&minio, (&k2[0].client_id, &k2[0].api_key), reqwest::Method::PUT, &format!("/{uid2}/kept"), &[1; 64]).await;
+    let r = as_tenant(
+        &minio,
+        (&k2[0].client_id, &k2[0].api_key),
+        reqwest::Method::PUT,
+        &format!("/{uid2}/kept"),
+        &[1; 64],
+    )
+    .await;
     assert_eq!(r.0, 200, "{r:?}");
     std::fs::write(&cfg, yaml.replace("purge_data: false", "purge_data: true")).unwrap();
     let term = terminate(&waldur, &res2);
     run_once(&cfg);
     assert_eq!(order_state(&waldur, &term.order_uuid).0, "done");
-    assert!(minio.bucket(&uid2).is_none() && minio.user(&uid2).is_none(), "purged");
+    assert!(
+        minio.bucket(&uid2).is_none() && minio.user(&uid2).is_none(),
+        "purged"
+    );
 }

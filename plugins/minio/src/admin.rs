@@ -93,10 +93,7 @@ impl Admin {
     pub fn new(http: SignedHttp, endpoint: &str, version: &str, secret: SecretString) -> Self {
         Self {
             http,
-            base: format!(
-                "{}/minio/admin/{version}",
-                endpoint.trim_end_matches('/')
-            ),
+            base: format!("{}/minio/admin/{version}", endpoint.trim_end_matches('/')),
             secret,
             seal_key: tokio::sync::OnceCell::new(),
             derivations: tokio::sync::Semaphore::new(1),
@@ -442,13 +439,7 @@ impl Admin {
     pub async fn data_usage(&self) -> Result<DataUsage, BackendError> {
         let what = "MinIO data usage";
         let b = self
-            .call(
-                what,
-                reqwest::Method::GET,
-                "datausageinfo",
-                &[],
-                Body::None,
-            )
+            .call(what, reqwest::Method::GET, "datausageinfo", &[], Body::None)
             .await?;
         Self::json(what, &b)
     }

@@ -23,8 +23,11 @@ fn kind_of_minio_code(code: &str, status: u16) -> Option<ErrorKind> {
         "XMinioAdminBucketQuotaExceeded" => ErrorKind::LimitReached,
         // The usage scanner is off: bucket quotas cannot be had on this server.
         "XMinioAdminBucketQuotaDisabled" => ErrorKind::Unsupported,
-        "XMinioStorageFull" | "XMinioServerNotInitialized" | "XMinioAdminIAMNotInitialized"
-        | "XMinioIAMNotInitialized" | "XMinioBackendDown" => ErrorKind::Unavailable,
+        "XMinioStorageFull"
+        | "XMinioServerNotInitialized"
+        | "XMinioAdminIAMNotInitialized"
+        | "XMinioIAMNotInitialized"
+        | "XMinioBackendDown" => ErrorKind::Unavailable,
         "XMinioAdminInvalidAccessKey"
         | "XMinioAdminInvalidSecretKey"
         | "XMinioAdminInvalidArgument"
@@ -87,9 +90,21 @@ mod tests {
         for (status, code, kind) in [
             (404, "XMinioAdminNoSuchUser", ErrorKind::NotFound),
             (404, "XMinioAdminNoSuchPolicy", ErrorKind::NotFound),
-            (404, "XMinioAdminNoSuchQuotaConfiguration", ErrorKind::NotFound),
-            (400, "XMinioAdminBucketQuotaExceeded", ErrorKind::LimitReached),
-            (400, "XMinioAdminBucketQuotaDisabled", ErrorKind::Unsupported),
+            (
+                404,
+                "XMinioAdminNoSuchQuotaConfiguration",
+                ErrorKind::NotFound,
+            ),
+            (
+                400,
+                "XMinioAdminBucketQuotaExceeded",
+                ErrorKind::LimitReached,
+            ),
+            (
+                400,
+                "XMinioAdminBucketQuotaDisabled",
+                ErrorKind::Unsupported,
+            ),
             (507, "XMinioStorageFull", ErrorKind::Unavailable),
             (403, "SignatureDoesNotMatch", ErrorKind::Unauthorized),
             (403, "InvalidAccessKeyId", ErrorKind::Unauthorized),

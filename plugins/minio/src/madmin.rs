@@ -126,8 +126,8 @@ impl BodyKey {
                     .map_err(|_| CryptError::Internal("argon2 derivation"))?;
             }
         }
-        let key = UnboundKey::new(cipher.aead(), &raw)
-            .map_err(|_| CryptError::Internal("aead key"))?;
+        let key =
+            UnboundKey::new(cipher.aead(), &raw).map_err(|_| CryptError::Internal("aead key"))?;
         Ok(Self {
             cipher,
             salt,
@@ -175,7 +175,8 @@ impl BodyKey {
         out.extend_from_slice(&nonce);
         let header_tag = self.header_tag(nonce)?;
         for i in 0..packages {
-            let chunk = &plaintext[(i * PACKAGE).min(plaintext.len())..((i + 1) * PACKAGE).min(plaintext.len())];
+            let chunk = &plaintext
+                [(i * PACKAGE).min(plaintext.len())..((i + 1) * PACKAGE).min(plaintext.len())];
             let flag = if i + 1 == packages { FINAL } else { 0 };
             let start = out.len();
             out.extend_from_slice(chunk);
@@ -322,7 +323,14 @@ mod tests {
     fn tampering_truncation_and_another_secret_fail() {
         let pt: Vec<u8> = (0..PACKAGE + 100).map(|i| i as u8).collect();
         let ct = key().seal(&pt).unwrap();
-        for i in [0, SALT_LEN, HEADER_LEN - 1, HEADER_LEN, ct.len() / 2, ct.len() - 1] {
+        for i in [
+            0,
+            SALT_LEN,
+            HEADER_LEN - 1,
+            HEADER_LEN,
+            ct.len() / 2,
+            ct.len() - 1,
+        ] {
             let mut bad = ct.clone();
             bad[i] ^= 1;
             assert!(decrypt(b"secret-key-1", &bad).is_err(), "byte {i} flipped");
@@ -330,11 +338,20 @@ mod tests {
         assert_eq!(decrypt(b"secret-key-2", &ct), Err(CryptError::NotAuthentic));
         // Dropping the final package leaves a non-final one last: not authentic.
         assert!(decrypt(b"secret-key-1", &ct[..HEADER_LEN + PACKAGE + 16]).is_err());
-        assert_eq!(decrypt(b"secret-key-1", &ct[..HEADER_LEN]), Err(CryptError::NotAuthentic));
-        assert_eq!(decrypt(b"secret-key-1", &ct[..10]), Err(CryptError::Truncated));
+        assert_eq!(
+            decrypt(b"secret-key-1", &ct[..HEADER_LEN]),
+            Err(CryptError::NotAuthentic)
+        );
+        assert_eq!(
+            decrypt(b"secret-key-1", &ct[..10]),
+            Err(CryptError::Truncated)
+        );
         let mut unknown = ct.clone();
         unknown[SALT_LEN] = 9;
-        assert_eq!(decrypt(b"secret-key-1", &unknown), Err(CryptError::UnknownCipher(9)));
+        assert_eq!(
+            decrypt(b"secret-key-1", &unknown),
+            Err(CryptError::UnknownCipher(9))
+        );
     }
 
     #[test]
@@ -342,7 +359,11 @@ mod tests {
         let k = key();
         let (a, b) = (k.seal(b"{}").unwrap(), k.seal(b"{}").unwrap());
         assert_eq!(a[..SALT_LEN], b[..SALT_LEN], "one salt");
-        assert_ne!(a[SALT_LEN + 1..HEADER_LEN], b[SALT_LEN + 1..HEADER_LEN], "fresh nonce");
+        assert_ne!(
+            a[SALT_LEN + 1..HEADER_LEN],
+            b[SALT_LEN + 1..HEADER_LEN],
+            "fresh nonce"
+        );
         assert_eq!(decrypt_with(&k, b"secret-key-1", &a).unwrap(), b"{}");
     }
 }

@@ -330,13 +330,16 @@ impl VendorOps for MinioOps {
                 // A write that lands meanwhile makes MinIO refuse (409 BucketNotEmpty).
                 self.buckets.delete(&bucket).await?;
             }
-            self.admin.set_bucket_quota(&bucket, None).await.or_else(|e| {
-                if e.kind() == ErrorKind::NotFound {
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            })?;
+            self.admin
+                .set_bucket_quota(&bucket, None)
+                .await
+                .or_else(|e| {
+                    if e.kind() == ErrorKind::NotFound {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                })?;
         }
         self.admin.remove_user(uid).await?;
         self.forget_keys(uid);
@@ -465,7 +468,10 @@ mod tests {
     #[test]
     fn the_scanner_time_is_read_and_its_zero_time_is_none() {
         assert_eq!(unix_of("2026-03-15T12:00:00Z"), Some(1_773_576_000));
-        assert_eq!(unix_of("2026-03-15T12:00:00.123456789Z"), Some(1_773_576_000));
+        assert_eq!(
+            unix_of("2026-03-15T12:00:00.123456789Z"),
+            Some(1_773_576_000)
+        );
         assert_eq!(unix_of("0001-01-01T00:00:00Z"), None);
         assert_eq!(unix_of(""), None);
     }

@@ -32,7 +32,10 @@ const STAMP_SUFFIX: &str = "@invalid";
 
 /// The policy named after `stamp` (`waldur-<resource>-<uid>@invalid` → without the suffix).
 pub fn name_for(stamp: &str) -> String {
-    stamp.strip_suffix(STAMP_SUFFIX).unwrap_or(stamp).to_string()
+    stamp
+        .strip_suffix(STAMP_SUFFIX)
+        .unwrap_or(stamp)
+        .to_string()
 }
 
 /// The stamp a policy name carries, for a policy of `uid` made by the agent.
@@ -75,12 +78,18 @@ mod tests {
         for s in st.iter().filter(|s| s["Effect"] == "Allow") {
             for r in s["Resource"].as_array().unwrap() {
                 let r = r.as_str().unwrap();
-                assert!(r == "arn:aws:s3:::waldur-a" || r == "arn:aws:s3:::waldur-a/*", "{r}");
+                assert!(
+                    r == "arn:aws:s3:::waldur-a" || r == "arn:aws:s3:::waldur-a/*",
+                    "{r}"
+                );
             }
             for a in s["Action"].as_array().unwrap() {
                 let a = a.as_str().unwrap();
                 assert!(a.starts_with("s3:") && !a.contains('*'), "{a}");
-                assert!(!a.contains("Policy") && !a.contains("Delete") || a == "s3:DeleteObject", "{a}");
+                assert!(
+                    !a.contains("Policy") && !a.contains("Delete") || a == "s3:DeleteObject",
+                    "{a}"
+                );
             }
         }
         let denied: Vec<_> = st.iter().filter(|s| s["Effect"] == "Deny").collect();
@@ -90,7 +99,8 @@ mod tests {
 
     #[test]
     fn the_policy_name_carries_the_stamp() {
-        let stamp = site_agent_sdk::ownership_stamp("12345678-1234-5678-9abc-123456789abc", "waldur-x");
+        let stamp =
+            site_agent_sdk::ownership_stamp("12345678-1234-5678-9abc-123456789abc", "waldur-x");
         let name = name_for(&stamp);
         assert_eq!(name, "waldur-12345678-1234-5678-9abc-123456789abc-waldur-x");
         assert!(site_agent_sdk::validate_identifier("p", &name).is_ok());

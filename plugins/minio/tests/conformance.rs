@@ -8,7 +8,9 @@ use site_agent_minio::{MinioSettings, build};
 use site_agent_sdk::conformance::{self, Harness};
 use site_agent_sdk::naming::bucket_for;
 use site_agent_sdk::sigv4::{SignedHttp, Signer};
-use site_agent_sdk::{DeleteMode, Ensured, ErrorKind, KeyPair, QuotaSpec, StorageBackend, Tenant, UserSpec};
+use site_agent_sdk::{
+    DeleteMode, Ensured, ErrorKind, KeyPair, QuotaSpec, StorageBackend, Tenant, UserSpec,
+};
 use site_agent_sims::minio::MinioSim;
 use std::sync::Arc;
 
@@ -19,7 +21,9 @@ const RESOURCE: &str = "12345678-1234-5678-9abc-123456789abc";
 fn settings(sim: &MinioSim, extra: serde_json::Value) -> MinioSettings {
     let mut m = json!({"s3_endpoint": sim.url(), "admin_access_key": ROOT,
         "admin_secret_key": ROOT_SECRET, "purge_data": true, "usage_cache_seconds": 0});
-    m.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    m.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
     MinioSettings::from_map(m.as_object().unwrap()).unwrap()
 }
 
@@ -49,7 +53,13 @@ fn client(_sim: &MinioSim, ak: &str, sk: &str) -> SignedHttp {
 
 async fn send(c: &SignedHttp, method: &str, url: &str, body: &[u8]) -> (u16, String) {
     let a = c
-        .send("test", method.parse().unwrap(), url, Some("application/octet-stream"), body.to_vec())
+        .send(
+            "test",
+            method.parse().unwrap(),
+            url,
+            Some("application/octet-stream"),
+            body.to_vec(),
+        )
         .await
         .unwrap();
     (a.status, a.body)
@@ -70,12 +80,21 @@ impl Harness for MinioHarness {
             json!({"targetUser": uid}).to_string().as_bytes(),
         )
         .unwrap();
-        let (status, _) = send(&root, "PUT", &format!("{}/minio/admin/v3/add-service-account", self.sim.url()), &body).await;
+        let (status, _) = send(
+            &root,
+            "PUT",
+            &format!("{}/minio/admin/v3/add-service-account", self.sim.url()),
+            &body,
+        )
+        .await;
         assert_eq!(status, 200);
     }
     async fn add_bucket(&self, _uid: &str, bucket: &str, bytes: u64, objects: u64) {
         self.sim.add_bucket(bucket);
-        for (i, size) in conformance::object_sizes(bytes, objects).into_iter().enumerate() {
+        for (i, size) in conformance::object_sizes(bytes, objects)
+            .into_iter()
+            .enumerate()
+        {
             self.sim.put_object(bucket, &format!("o{i}"), size);
         }
     }
@@ -84,13 +103,20 @@ impl Harness for MinioHarness {
     }
     async fn key_works(&self, uid: &str, key: &KeyPair) -> bool {
         let c = client(&self.sim, &key.access_key, key.secret_key.expose_secret());
-        let url = format!("{}/{}?list-type=2", self.sim.url(), bucket_for(uid).unwrap());
+        let url = format!(
+            "{}/{}?list-type=2",
+            self.sim.url(),
+            bucket_for(uid).unwrap()
+        );
         send(&c, "GET", &url, b"").await.0 == 200
     }
 }
 
 fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
 }
 
 fn spec(uid: &str) -> UserSpec {
@@ -117,24 +143,53 @@ async fn minio_passes_the_conformance_suite() {
 async fn a_resource_is_a_user_a_bucket_and_a_policy_named_after_its_stamp() {
     let h = MinioHarness::new().await;
     let uid = unique("waldur-shape");
-    assert_eq!(h.backend.ensure_user(&spec(&uid)).await.unwrap(), Ensured::Created);
+    assert_eq!(
+        h.backend.ensure_user(&spec(&uid)).await.unwrap(),
+        Ensured::Created
+    );
     let user = h.sim.user(&uid).unwrap();
     let stamp = tenant(&uid).stamp();
-    assert_eq!(user.policies, vec![site_agent_minio::policy::name_for(&stamp)]);
+    assert_eq!(
+        user.policies,
+        vec![site_agent_minio::policy::name_for(&stamp)]
+    );
     let doc = h.sim.policy(&user.policies[0]).unwrap();
-    assert_eq!(doc, serde_json::from_str::<serde_json::Value>(&site_agent_minio::policy::document(&bucket_for(&uid).unwrap())).unwrap());
+    assert_eq!(
+        doc,
+        serde_json::from_str::<serde_json::Value>(&site_agent_minio::policy::document(
+            &bucket_for(&uid).unwrap()
+        ))
+        .unwrap()
+    );
     assert!(h.sim.bucket(&bucket_for(&uid).unwrap()).is_some());
-    assert!(h.sim.service_accounts(&uid).is_empty(), "no key until one is issued");
+    assert!(
+        h.sim.service_accounts(&uid).is_empty(),
+        "no key until one is issued"
+    );
     // The user's own secret is random and never handed out: nothing the agent returns has it.
-    let key = h.backend.issue_key(&tenant(&uid), &site_agent_sdk::keys::generate_key_pair().unwrap()).await.unwrap();
+    let key = h
+        .backend
+        .issue_key(
+            &tenant(&uid),
+            &site_agent_sdk::keys::generate_key_pair().unwrap(),
+        )
+        .await
+        .unwrap();
     assert_ne!(key.secret_key.expose_secret(), user.secret);
     let sas = h.sim.service_accounts(&uid);
     assert_eq!(sas.len(), 1);
     assert_eq!(sas[0].0, key.access_key);
-    assert!(sas[0].1.policy.is_none(), "the key inherits the user's policy");
+    assert!(
+        sas[0].1.policy.is_none(),
+        "the key inherits the user's policy"
+    );
     // Every sealed body was sealed under one derived key (one salt), each with its own nonce.
     let calls = h.sim.calls();
-    assert!(calls.iter().any(|(m, p)| m == "PUT" && p.contains("/add-user?accessKey=")));
+    assert!(
+        calls
+            .iter()
+            .any(|(m, p)| m == "PUT" && p.contains("/add-user?accessKey="))
+    );
 }
 
 #[tokio::test]
@@ -142,17 +197,48 @@ async fn a_tenants_key_cannot_change_its_quota_or_policy_nor_touch_another_bucke
     let h = MinioHarness::new().await;
     let (a, b) = (unique("waldur-ta"), unique("waldur-tb"));
     h.backend.ensure_user(&spec(&a)).await.unwrap();
-    let other = UserSpec { resource_uuid: "87654321-1234-5678-9abc-123456789abc".into(), ..spec(&b) };
+    let other = UserSpec {
+        resource_uuid: "87654321-1234-5678-9abc-123456789abc".into(),
+        ..spec(&b)
+    };
     h.backend.ensure_user(&other).await.unwrap();
     let t = tenant(&a);
-    h.backend.apply_quota(&t, &QuotaSpec { max_bytes: Some(1000), max_objects: None }).await.unwrap();
-    let key = h.backend.issue_key(&t, &site_agent_sdk::keys::generate_key_pair().unwrap()).await.unwrap();
+    h.backend
+        .apply_quota(
+            &t,
+            &QuotaSpec {
+                max_bytes: Some(1000),
+                max_objects: None,
+            },
+        )
+        .await
+        .unwrap();
+    let key = h
+        .backend
+        .issue_key(&t, &site_agent_sdk::keys::generate_key_pair().unwrap())
+        .await
+        .unwrap();
     let c = client(&h.sim, &key.access_key, key.secret_key.expose_secret());
-    let (url, mine, theirs) = (h.sim.url(), bucket_for(&a).unwrap(), bucket_for(&b).unwrap());
+    let (url, mine, theirs) = (
+        h.sim.url(),
+        bucket_for(&a).unwrap(),
+        bucket_for(&b).unwrap(),
+    );
     // Its own bucket works.
-    assert_eq!(send(&c, "PUT", &format!("{url}/{mine}/k1"), b"hello").await.0, 200);
-    assert_eq!(send(&c, "GET", &format!("{url}/{mine}/k1"), b"").await.0, 200);
-    assert_eq!(send(&c, "DELETE", &format!("{url}/{mine}/k1"), b"").await.0, 204);
+    assert_eq!(
+        send(&c, "PUT", &format!("{url}/{mine}/k1"), b"hello")
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        send(&c, "GET", &format!("{url}/{mine}/k1"), b"").await.0,
+        200
+    );
+    assert_eq!(
+        send(&c, "DELETE", &format!("{url}/{mine}/k1"), b"").await.0,
+        204
+    );
     // Nothing else does.
     let admin = |cmd: &str| format!("{url}/minio/admin/v3/{cmd}");
     for (method, u, body) in [
@@ -170,7 +256,9 @@ async fn a_tenants_key_cannot_change_its_quota_or_policy_nor_touch_another_bucke
         assert!(body.contains("AccessDenied"), "{method} {u}: {body}");
     }
     // Nor mint a key of its own (its policy denies it, though MinIO allows it by default).
-    let sealed = site_agent_minio::madmin::encrypt(key.secret_key.expose_secret().as_bytes(), b"{}").unwrap();
+    let sealed =
+        site_agent_minio::madmin::encrypt(key.secret_key.expose_secret().as_bytes(), b"{}")
+            .unwrap();
     let (status, body) = send(&c, "PUT", &admin("add-service-account"), &sealed).await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(h.sim.bucket(&mine).unwrap().quota, Some(1000));
@@ -183,15 +271,32 @@ async fn the_quota_bites_once_the_scanner_counted_and_the_usage_carries_its_time
     let uid = unique("waldur-q");
     h.backend.ensure_user(&spec(&uid)).await.unwrap();
     let t = tenant(&uid);
-    let q = h.backend.apply_quota(&t, &QuotaSpec { max_bytes: Some(100), max_objects: Some(5) }).await.unwrap();
+    let q = h
+        .backend
+        .apply_quota(
+            &t,
+            &QuotaSpec {
+                max_bytes: Some(100),
+                max_objects: Some(5),
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(q.max_size_bytes(), Some(100));
     assert_eq!(q.max_objects(), None, "no object quota on MinIO");
-    let key = h.backend.issue_key(&t, &site_agent_sdk::keys::generate_key_pair().unwrap()).await.unwrap();
+    let key = h
+        .backend
+        .issue_key(&t, &site_agent_sdk::keys::generate_key_pair().unwrap())
+        .await
+        .unwrap();
     let c = client(&h.sim, &key.access_key, key.secret_key.expose_secret());
     let obj = |k: &str| format!("{}/{}/{k}", h.sim.url(), bucket_for(&uid).unwrap());
     // The scanner has not counted anything yet: writes under the quota each pass.
     for i in 0..3 {
-        assert_eq!(send(&c, "PUT", &obj(&format!("k{i}")), &[0u8; 40]).await.0, 200);
+        assert_eq!(
+            send(&c, "PUT", &obj(&format!("k{i}")), &[0u8; 40]).await.0,
+            200
+        );
     }
     h.sim.run_scanner();
     let (status, body) = send(&c, "PUT", &obj("k9"), &[0u8; 10]).await;
@@ -216,16 +321,31 @@ async fn a_lost_answer_to_a_key_issue_is_found_on_retry_and_terminate_refuses_da
     let again = h.backend.issue_key(&t, &proposal).await.unwrap();
     assert_eq!(again.access_key, proposal.access_key);
     assert_eq!(h.sim.service_accounts(&uid).len(), 1, "one key, not two");
-    assert!(h.backend.user(&uid).await.unwrap().unwrap().access_keys.contains(&proposal.access_key));
+    assert!(
+        h.backend
+            .user(&uid)
+            .await
+            .unwrap()
+            .unwrap()
+            .access_keys
+            .contains(&proposal.access_key)
+    );
     h.sim.put_object(&bucket_for(&uid).unwrap(), "data", 7);
-    let e = h.backend.delete_user(&t, DeleteMode::KeepData).await.unwrap_err();
+    let e = h
+        .backend
+        .delete_user(&t, DeleteMode::KeepData)
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotEmpty, "{e}");
     assert!(h.sim.user(&uid).is_some() && !h.sim.service_accounts(&uid).is_empty());
     h.backend.delete_user(&t, DeleteMode::Purge).await.unwrap();
     assert!(h.sim.user(&uid).is_none());
     assert!(h.sim.bucket(&bucket_for(&uid).unwrap()).is_none());
     assert!(h.sim.service_accounts(&uid).is_empty());
-    assert!(!h.sim.policy_names().iter().any(|p| p.ends_with(&uid)), "the policy went too");
+    assert!(
+        !h.sim.policy_names().iter().any(|p| p.ends_with(&uid)),
+        "the policy went too"
+    );
 }
 
 #[tokio::test]
@@ -247,9 +367,15 @@ async fn a_bare_user_is_claimed_with_a_new_secret() {
     let h = MinioHarness::new().await;
     let uid = unique("waldur-bare");
     h.sim.add_user(&uid, "someone-knew-this", &[]);
-    assert_eq!(h.backend.ensure_user(&spec(&uid)).await.unwrap(), Ensured::Adopted);
+    assert_eq!(
+        h.backend.ensure_user(&spec(&uid)).await.unwrap(),
+        Ensured::Adopted
+    );
     let u = h.sim.user(&uid).unwrap();
     assert_ne!(u.secret, "someone-knew-this");
     assert!(!h.sim.key_authenticates(&uid, "someone-knew-this"));
-    assert_eq!(u.policies, vec![site_agent_minio::policy::name_for(&tenant(&uid).stamp())]);
+    assert_eq!(
+        u.policies,
+        vec![site_agent_minio::policy::name_for(&tenant(&uid).stamp())]
+    );
 }

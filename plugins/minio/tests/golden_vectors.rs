@@ -5,9 +5,9 @@ use site_agent_minio::madmin::{self, BodyKey, Cipher, CryptError, HEADER_LEN, SA
 use std::path::PathBuf;
 
 fn dir() -> PathBuf {
-    let shared = std::env::var("SHARED").map(PathBuf::from).unwrap_or_else(|_| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
-    });
+    let shared = std::env::var("SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
     shared.join("reference/minio-vectors")
 }
 
@@ -26,7 +26,12 @@ fn hex(s: &str) -> Vec<u8> {
         .collect()
 }
 
-const CASES: [&str; 4] = ["add_user_json", "empty", "exact_16KiB", "two_chunks_16KiB_plus_1"];
+const CASES: [&str; 4] = [
+    "add_user_json",
+    "empty",
+    "exact_16KiB",
+    "two_chunks_16KiB_plus_1",
+];
 
 struct Fixed {
     password: Vec<u8>,
@@ -57,7 +62,12 @@ fn encrypt_reproduces_the_deterministic_vectors_of_every_cipher_byte_for_byte() 
             let pt = read(&format!("{case}.pt"));
             let want = read(&format!("{case}.{suffix}.ct"));
             let got = key.seal_with_nonce(&pt, f.nonce).unwrap();
-            assert!(got == want, "{case}.{suffix}.ct differs ({} vs {} bytes)", got.len(), want.len());
+            assert!(
+                got == want,
+                "{case}.{suffix}.ct differs ({} vs {} bytes)",
+                got.len(),
+                want.len()
+            );
         }
     }
 }
@@ -70,7 +80,12 @@ fn the_argon2id_key_is_the_listed_one() {
     let key = BodyKey::derive(&f.password, f.salt, Cipher::Argon2AesGcm).unwrap();
     for case in ["add_user_json", "exact_16KiB", "two_chunks_16KiB_plus_1"] {
         let py = read(&format!("{case}.py.ct"));
-        assert_eq!(key.seal_with_nonce(&read(&format!("{case}.pt")), f.nonce).unwrap(), py, "{case}");
+        assert_eq!(
+            key.seal_with_nonce(&read(&format!("{case}.pt")), f.nonce)
+                .unwrap(),
+            py,
+            "{case}"
+        );
     }
     let v = vectors();
     let ct = hex(v["cases"]["add_user_json"]["ct_hex"].as_str().unwrap());
@@ -87,7 +102,11 @@ fn decrypt_opens_every_vector_of_go_python_and_fips() {
                 continue; // the header-only form, refused below
             }
             let ct = read(&format!("{case}.{suffix}.ct"));
-            assert_eq!(madmin::decrypt(&f.password, &ct).unwrap(), pt, "{case}.{suffix}");
+            assert_eq!(
+                madmin::decrypt(&f.password, &ct).unwrap(),
+                pt,
+                "{case}.{suffix}"
+            );
         }
     }
 }
@@ -99,7 +118,10 @@ fn an_empty_plaintext_is_one_final_package_and_the_header_alone_is_refused() {
     assert_eq!(key.seal(b"").unwrap().len(), 57);
     let header_only = read("empty.py.ct");
     assert_eq!(header_only.len(), HEADER_LEN);
-    assert_eq!(madmin::decrypt(&f.password, &header_only), Err(CryptError::NotAuthentic));
+    assert_eq!(
+        madmin::decrypt(&f.password, &header_only),
+        Err(CryptError::NotAuthentic)
+    );
 }
 
 #[test]
@@ -109,7 +131,10 @@ fn tampering_and_a_wrong_password_fail() {
     for i in 0..ct.len() {
         let mut bad = ct.clone();
         bad[i] ^= 0x01;
-        assert!(madmin::decrypt(&f.password, &bad).is_err(), "byte {i} flipped");
+        assert!(
+            madmin::decrypt(&f.password, &bad).is_err(),
+            "byte {i} flipped"
+        );
     }
     assert_eq!(
         madmin::decrypt(b"minio-secret-key-WRONG", &read("add_user_json.det0.ct")),
@@ -152,6 +177,9 @@ fn the_signed_add_user_request_is_reproduced() {
             .map(|(_, v)| v.as_str())
     };
     assert_eq!(get("x-amz-date"), h["x-amz-date"].as_str());
-    assert_eq!(get("x-amz-content-sha256"), h["x-amz-content-sha256"].as_str());
+    assert_eq!(
+        get("x-amz-content-sha256"),
+        h["x-amz-content-sha256"].as_str()
+    );
     assert_eq!(get("authorization"), h["Authorization"].as_str());
 }

@@ -111,8 +111,13 @@ async fn handle(Sim(sim): Sim<MinioSim>, req: Request) -> Response {
     let mut inner = sim.lock();
     inner.calls.push((parts.method.to_string(), uri.clone()));
     if let Some(status) = inner.fail_next.pop() {
-        return admin_err(status, "XMinioServerNotInitialized", "Server not initialized yet, please try again.", &path)
-            .into_response();
+        return admin_err(
+            status,
+            "XMinioServerNotInitialized",
+            "Server not initialized yet, please try again.",
+            &path,
+        )
+        .into_response();
     }
     let lose = inner
         .lose
@@ -186,7 +191,11 @@ fn authenticate(st: &State, req: &Received<'_>, path: &str, admin: bool) -> Resu
 fn secret_of(st: &State, caller: &Caller) -> String {
     match caller {
         Caller::Root => st.root_secret.clone(),
-        Caller::User(u) => st.users.get(u).map(|u| u.secret.clone()).unwrap_or_default(),
+        Caller::User(u) => st
+            .users
+            .get(u)
+            .map(|u| u.secret.clone())
+            .unwrap_or_default(),
         Caller::ServiceAccount(ak, _) => st
             .service_accounts
             .get(ak)
@@ -271,25 +280,49 @@ fn admin(
         "add-user" => {
             let user = arg("accessKey");
             if user == st.root_key || st.service_accounts.contains_key(&user) {
-                return err(403, "XMinioInvalidIAMCredentials", "The credentials provided are not allowed. (Credential is not allowed to be same as admin access key or an existing service account)");
+                return err(
+                    403,
+                    "XMinioInvalidIAMCredentials",
+                    "The credentials provided are not allowed. (Credential is not allowed to be same as admin access key or an existing service account)",
+                );
             }
             if !access_key_ok(&user) {
-                return err(400, "XMinioAdminInvalidAccessKey", "access key length should be between 3 and 20");
+                return err(
+                    400,
+                    "XMinioAdminInvalidAccessKey",
+                    "access key length should be between 3 and 20",
+                );
             }
             let secret = secret_of(st, &caller);
             let Ok(plain) = inner.open(&secret, body) else {
-                return err(400, "XMinioAdminConfigBadJSON", "JSON configuration provided is of incorrect format");
+                return err(
+                    400,
+                    "XMinioAdminConfigBadJSON",
+                    "JSON configuration provided is of incorrect format",
+                );
             };
             let st = &mut inner.st;
             let Ok(v) = serde_json::from_slice::<Value>(&plain) else {
-                return err(400, "XMinioAdminConfigBadJSON", "JSON configuration provided is of incorrect format");
+                return err(
+                    400,
+                    "XMinioAdminConfigBadJSON",
+                    "JSON configuration provided is of incorrect format",
+                );
             };
             let sk = v["secretKey"].as_str().unwrap_or_default();
             if sk.len() < 8 {
-                return err(400, "XMinioAdminInvalidSecretKey", "secret key length should be between 8 and 40");
+                return err(
+                    400,
+                    "XMinioAdminInvalidSecretKey",
+                    "secret key length should be between 8 and 40",
+                );
             }
             let enabled = matches!(v["status"].as_str(), Some("enabled" | "on"));
-            let policies = st.users.get(&user).map(|u| u.policies.clone()).unwrap_or_default();
+            let policies = st
+                .users
+                .get(&user)
+                .map(|u| u.policies.clone())
+                .unwrap_or_default();
             st.users.insert(
                 user,
                 User {
@@ -316,10 +349,20 @@ fn admin(
             let enabled = match arg("status").as_str() {
                 "enabled" => true,
                 "disabled" => false,
-                _ => return err(400, "XMinioAdminInvalidArgument", "Invalid arguments specified."),
+                _ => {
+                    return err(
+                        400,
+                        "XMinioAdminInvalidArgument",
+                        "Invalid arguments specified.",
+                    );
+                }
             };
             if st.service_accounts.contains_key(&user) {
-                return err(403, "XMinioIAMActionNotAllowed", "Specified IAM action is not allowed");
+                return err(
+                    403,
+                    "XMinioIAMActionNotAllowed",
+                    "Specified IAM action is not allowed",
+                );
             }
             match st.users.get_mut(&user) {
                 None => err(404, "XMinioAdminNoSuchUser", NO_SUCH_USER),
@@ -331,8 +374,15 @@ fn admin(
         }
         "remove-user" => {
             let user = arg("accessKey");
-            if st.service_accounts.contains_key(&user) || user == st.root_key || acting_on_self(&user) {
-                return err(403, "XMinioIAMActionNotAllowed", "Specified IAM action is not allowed");
+            if st.service_accounts.contains_key(&user)
+                || user == st.root_key
+                || acting_on_self(&user)
+            {
+                return err(
+                    403,
+                    "XMinioIAMActionNotAllowed",
+                    "Specified IAM action is not allowed",
+                );
             }
             if st.users.remove(&user).is_none() {
                 return err(404, "XMinioAdminNoSuchUser", NO_SUCH_USER);
@@ -344,13 +394,25 @@ fn admin(
         "add-canned-policy" => {
             let name = arg("name");
             if name.is_empty() || name.trim() != name {
-                return err(400, "XMinioInvalidResource", "Policy, user or group names are not allowed to begin or end with space characters");
+                return err(
+                    400,
+                    "XMinioInvalidResource",
+                    "Policy, user or group names are not allowed to begin or end with space characters",
+                );
             }
             if name.contains(',') {
-                return err(400, "PolicyInvalidName", "Policy name may not contain comma");
+                return err(
+                    400,
+                    "PolicyInvalidName",
+                    "Policy name may not contain comma",
+                );
             }
             if body.is_empty() {
-                return err(411, "MissingContentLength", "You must provide the Content-Length HTTP header.");
+                return err(
+                    411,
+                    "MissingContentLength",
+                    "You must provide the Content-Length HTTP header.",
+                );
             }
             let Ok(doc) = serde_json::from_slice::<Value>(body) else {
                 return err(400, "XMinioMalformedIAMPolicy", "policy is not valid JSON");
@@ -364,7 +426,11 @@ fn admin(
         "remove-canned-policy" => {
             let name = arg("name");
             if st.policy_in_use(&name) {
-                return err(400, "XMinioIAMPolicyInUse", "Specified policy is in use and cannot be deleted.");
+                return err(
+                    400,
+                    "XMinioIAMPolicyInUse",
+                    "Specified policy is in use and cannot be deleted.",
+                );
             }
             // An unknown name is no error (the store ignores errNoSuchPolicy).
             st.policies.remove(&name);
@@ -372,14 +438,25 @@ fn admin(
         }
         "info-canned-policy" => match st.policies.get(&arg("name")) {
             Some(doc) => Reply::json(200, doc.clone()),
-            None => err(404, "XMinioAdminNoSuchPolicy", "The canned policy does not exist."),
+            None => err(
+                404,
+                "XMinioAdminNoSuchPolicy",
+                "The canned policy does not exist.",
+            ),
         },
         "set-user-or-group-policy" => {
-            if !q.contains_key("policyName") || !q.contains_key("userOrGroup") || !q.contains_key("isGroup") {
+            if !q.contains_key("policyName")
+                || !q.contains_key("userOrGroup")
+                || !q.contains_key("isGroup")
+            {
                 return err(400, "XMinioAdminInvalidRequest", "Invalid admin request");
             }
             if arg("isGroup") == "true" {
-                return err(404, "XMinioAdminNoSuchGroup", "The specified group does not exist.");
+                return err(
+                    404,
+                    "XMinioAdminNoSuchGroup",
+                    "The specified group does not exist.",
+                );
             }
             let names: Vec<String> = arg("policyName")
                 .split(',')
@@ -389,7 +466,11 @@ fn admin(
                 .collect();
             if let Some(missing) = names.iter().find(|p| !st.policies.contains_key(*p)) {
                 let _ = missing;
-                return err(404, "XMinioAdminNoSuchPolicy", "The canned policy does not exist.");
+                return err(
+                    404,
+                    "XMinioAdminNoSuchPolicy",
+                    "The canned policy does not exist.",
+                );
             }
             // A disabled user counts as absent here (IAMSys.GetUser).
             match st.users.get_mut(&arg("userOrGroup")) {
@@ -404,14 +485,26 @@ fn admin(
         "update-service-account" => {
             let ak = arg("accessKey");
             if !st.service_accounts.contains_key(&ak) {
-                return err(404, "XMinioInvalidIAMCredentials", "The specified service account is not found (Specified service account does not exist)");
+                return err(
+                    404,
+                    "XMinioInvalidIAMCredentials",
+                    "The specified service account is not found (Specified service account does not exist)",
+                );
             }
             let secret = secret_of(st, &caller);
             let Ok(plain) = inner.open(&secret, body) else {
-                return err(400, "XMinioAdminConfigBadJSON", "JSON configuration provided is of incorrect format (madmin: invalid encryption algorithm ID)");
+                return err(
+                    400,
+                    "XMinioAdminConfigBadJSON",
+                    "JSON configuration provided is of incorrect format (madmin: invalid encryption algorithm ID)",
+                );
             };
             let v: Value = serde_json::from_slice(&plain).unwrap_or(Value::Null);
-            let sa = inner.st.service_accounts.get_mut(&ak).expect("checked above");
+            let sa = inner
+                .st
+                .service_accounts
+                .get_mut(&ak)
+                .expect("checked above");
             match v["newStatus"].as_str() {
                 Some("on" | "enabled") => sa.enabled = true,
                 Some("off" | "disabled") => sa.enabled = false,
@@ -425,7 +518,11 @@ fn admin(
         "delete-service-account" => {
             let ak = arg("accessKey");
             if st.service_accounts.remove(&ak).is_none() {
-                return err(404, "XMinioInvalidIAMCredentials", "The specified service account is not found");
+                return err(
+                    404,
+                    "XMinioInvalidIAMCredentials",
+                    "The specified service account is not found",
+                );
             }
             Reply::empty(204)
         }
@@ -461,12 +558,23 @@ fn admin(
             let Some(b) = st.buckets.get_mut(&bucket) else {
                 return err(404, "NoSuchBucket", "The specified bucket does not exist");
             };
-            let internal = || s3_err(500, "InternalError", "We encountered an internal error, please try again.", path);
+            let internal = || {
+                s3_err(
+                    500,
+                    "InternalError",
+                    "We encountered an internal error, please try again.",
+                    path,
+                )
+            };
             let Ok(v) = serde_json::from_slice::<Value>(body) else {
                 return internal();
             };
             let num = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
-            let n = if num("size") > 0 { num("size") } else { num("quota") };
+            let n = if num("size") > 0 {
+                num("size")
+            } else {
+                num("quota")
+            };
             let qt = v.get("quotatype").and_then(Value::as_str).unwrap_or("");
             if n > 0 && qt != "hard" {
                 return internal();
@@ -488,8 +596,11 @@ fn admin(
                 .buckets
                 .iter()
                 .map(|(n, (size, objects))| {
-                    (n.clone(), json!({"size": size, "objectsCount": objects, "versionsCount": objects,
-                                       "deleteMarkersCount": 0, "objectsSizesHistogram": {}}))
+                    (
+                        n.clone(),
+                        json!({"size": size, "objectsCount": objects, "versionsCount": objects,
+                                       "deleteMarkersCount": 0, "objectsSizesHistogram": {}}),
+                    )
                 })
                 .collect();
             let sizes: serde_json::Map<String, Value> = scan
@@ -522,61 +633,126 @@ fn add_service_account(inner: &mut Inner, caller: &Caller, body: &[u8], path: &s
     let err = |status, code: &str, msg: &str| admin_err(status, code, msg, path);
     let secret = secret_of(&inner.st, caller);
     let Ok(plain) = inner.open(&secret, body) else {
-        return err(400, "XMinioAdminConfigBadJSON", "JSON configuration provided is of incorrect format (madmin: invalid encryption algorithm ID)");
+        return err(
+            400,
+            "XMinioAdminConfigBadJSON",
+            "JSON configuration provided is of incorrect format (madmin: invalid encryption algorithm ID)",
+        );
     };
     let st = &mut inner.st;
     let Ok(v) = serde_json::from_slice::<Value>(&plain) else {
-        return err(400, "XMinioAdminConfigBadJSON", "JSON configuration provided is of incorrect format");
+        return err(
+            400,
+            "XMinioAdminConfigBadJSON",
+            "JSON configuration provided is of incorrect format",
+        );
     };
     let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     let target = match (s("targetUser"), caller.user()) {
         (t, _) if !t.is_empty() => t,
         (_, Some(u)) => u.to_string(),
-        (_, None) => return err(400, "XMinioAdminInvalidArgument", "Invalid arguments specified."),
+        (_, None) => {
+            return err(
+                400,
+                "XMinioAdminInvalidArgument",
+                "Invalid arguments specified.",
+            );
+        }
     };
     let for_self = caller.user() == Some(target.as_str());
     if !st.allowed(caller, "admin:CreateServiceAccount", None, for_self) {
         return err(403, "AccessDenied", "Access Denied.");
     }
     if !st.users.get(&target).is_some_and(|u| u.enabled) {
-        return err(404, "XMinioAdminNoSuchUser", &format!("Specified target user {target} does not exist"));
+        return err(
+            404,
+            "XMinioAdminNoSuchUser",
+            &format!("Specified target user {target} does not exist"),
+        );
     }
     let (mut ak, mut sk) = (s("accessKey"), s("secretKey"));
     match (ak.is_empty(), sk.is_empty()) {
-        (false, true) => return err(400, "XMinioAdminNoSecretKey", "No secret key was specified."),
-        (true, false) => return err(400, "XMinioAdminNoAccessKey", "No access key was specified."),
+        (false, true) => {
+            return err(
+                400,
+                "XMinioAdminNoSecretKey",
+                "No secret key was specified.",
+            );
+        }
+        (true, false) => {
+            return err(
+                400,
+                "XMinioAdminNoAccessKey",
+                "No access key was specified.",
+            );
+        }
         (true, true) => {
             // MinIO generates 20 characters of [0-9A-Z] and a 40-character secret.
             ak = uuid::Uuid::new_v4().simple().to_string()[..20].to_uppercase();
-            sk = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())[..40].to_string();
+            sk = format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            )[..40]
+                .to_string();
         }
         (false, false) => {}
     }
     if !(3..=20).contains(&ak.len()) {
-        return err(400, "XMinioAdminInvalidAccessKey", "access key length should be between 3 and 20");
+        return err(
+            400,
+            "XMinioAdminInvalidAccessKey",
+            "access key length should be between 3 and 20",
+        );
     }
     if !(8..=40).contains(&sk.len()) {
-        return err(400, "XMinioAdminInvalidSecretKey", "secret key length should be between 8 and 40");
+        return err(
+            400,
+            "XMinioAdminInvalidSecretKey",
+            "secret key length should be between 8 and 40",
+        );
     }
     if ak == st.root_key {
-        return err(403, "XMinioInvalidIAMCredentials", "The credentials provided are not allowed. (Credential is not allowed to be same as admin access key)");
+        return err(
+            403,
+            "XMinioInvalidIAMCredentials",
+            "The credentials provided are not allowed. (Credential is not allowed to be same as admin access key)",
+        );
     }
     if ak == target {
-        return err(403, "XMinioIAMActionNotAllowed", "Specified IAM action is not allowed");
+        return err(
+            403,
+            "XMinioIAMActionNotAllowed",
+            "Specified IAM action is not allowed",
+        );
     }
     if st.users.contains_key(&ak) || st.service_accounts.contains_key(&ak) {
-        return err(400, "XMinioIAMServiceAccountNotAllowed", "Specified service account action is not allowed: the service account access key already taken");
+        return err(
+            400,
+            "XMinioIAMServiceAccountNotAllowed",
+            "Specified service account action is not allowed: the service account access key already taken",
+        );
     }
     let name = s("name");
     if !name.is_empty()
         && (name.len() > 32
             || !name.as_bytes()[0].is_ascii_alphabetic()
-            || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
     {
-        return err(400, "XMinioInvalidResource", "Policy, user or group names are not allowed to begin or end with space characters");
+        return err(
+            400,
+            "XMinioInvalidResource",
+            "Policy, user or group names are not allowed to begin or end with space characters",
+        );
     }
     if s("description").len() > 256 {
-        return err(400, "XMinioInvalidResource", "Policy, user or group names are not allowed to begin or end with space characters");
+        return err(
+            400,
+            "XMinioInvalidResource",
+            "Policy, user or group names are not allowed to begin or end with space characters",
+        );
     }
     let policy = match v.get("policy") {
         None | Some(Value::Null) => None,
@@ -604,7 +780,13 @@ fn add_service_account(inner: &mut Inner, caller: &Caller, body: &[u8], path: &s
     ))
 }
 
-fn s3(inner: &mut Inner, req: &Received<'_>, path: &str, q: &HashMap<String, String>, body: &[u8]) -> Reply {
+fn s3(
+    inner: &mut Inner,
+    req: &Received<'_>,
+    path: &str,
+    q: &HashMap<String, String>,
+    body: &[u8],
+) -> Reply {
     let caller = match authenticate(&inner.st, req, path, false) {
         Ok(c) => c,
         Err(r) => return r,
@@ -620,10 +802,15 @@ fn s3(inner: &mut Inner, req: &Received<'_>, path: &str, q: &HashMap<String, Str
     };
     let m = req.method.as_str();
     let bucket_arn = format!("arn:aws:s3:::{bucket}");
-    let allowed = |st: &State, action: &str, arn: &str| st.allowed(&caller, action, Some(arn), false);
+    let allowed =
+        |st: &State, action: &str, arn: &str| st.allowed(&caller, action, Some(arn), false);
     if bucket.is_empty() {
         if m != "GET" {
-            return err(405, "MethodNotAllowed", "The specified method is not allowed against this resource.");
+            return err(
+                405,
+                "MethodNotAllowed",
+                "The specified method is not allowed against this resource.",
+            );
         }
         let names: String = st
             .buckets
@@ -631,7 +818,10 @@ fn s3(inner: &mut Inner, req: &Received<'_>, path: &str, q: &HashMap<String, Str
             .filter(|b| allowed(st, "s3:ListBucket", &format!("arn:aws:s3:::{b}")))
             .map(|b| format!("<Bucket><Name>{b}</Name><CreationDate>2026-01-01T00:00:00.000Z</CreationDate></Bucket>"))
             .collect();
-        return Reply::xml(200, format!("<ListAllMyBucketsResult><Buckets>{names}</Buckets></ListAllMyBucketsResult>"));
+        return Reply::xml(
+            200,
+            format!("<ListAllMyBucketsResult><Buckets>{names}</Buckets></ListAllMyBucketsResult>"),
+        );
     }
     match (m, key) {
         ("PUT", None) if q.contains_key("tagging") => {
@@ -644,7 +834,12 @@ fn s3(inner: &mut Inner, req: &Received<'_>, path: &str, q: &HashMap<String, Str
             let text = String::from_utf8_lossy(body);
             b.tags = site_agent_sdk::xml::blocks(&text, "Tag")
                 .into_iter()
-                .filter_map(|t| Some((site_agent_sdk::xml::leaf(t, "Key")?, site_agent_sdk::xml::leaf(t, "Value").unwrap_or_default())))
+                .filter_map(|t| {
+                    Some((
+                        site_agent_sdk::xml::leaf(t, "Key")?,
+                        site_agent_sdk::xml::leaf(t, "Value").unwrap_or_default(),
+                    ))
+                })
                 .collect();
             Reply::empty(200)
         }
@@ -654,7 +849,9 @@ fn s3(inner: &mut Inner, req: &Received<'_>, path: &str, q: &HashMap<String, Str
             }
             match st.buckets.get(&bucket) {
                 None => err(404, "NoSuchBucket", "The specified bucket does not exist"),
-                Some(b) if b.tags.is_empty() => err(404, "NoSuchTagSet", "The TagSet does not exist"),
+                Some(b) if b.tags.is_empty() => {
+                    err(404, "NoSuchTagSet", "The TagSet does not exist")
+                }
                 Some(b) => {
                     let tags: String = b
                         .tags
@@ -669,17 +866,30 @@ fn s3(inner: &mut Inner, req: &Received<'_>, path: &str, q: &HashMap<String, Str
             if !allowed(st, "s3:CreateBucket", &bucket_arn) {
                 return denied();
             }
-            if site_agent_sdk::naming::bucket_for(&bucket).ok().as_deref() != Some(bucket.as_str()) {
-                return err(400, "InvalidBucketName", "The specified bucket is not valid.");
+            if site_agent_sdk::naming::bucket_for(&bucket).ok().as_deref() != Some(bucket.as_str())
+            {
+                return err(
+                    400,
+                    "InvalidBucketName",
+                    "The specified bucket is not valid.",
+                );
             }
             if st.buckets.contains_key(&bucket) {
-                return err(409, "BucketAlreadyOwnedByYou", "Your previous request to create the named bucket succeeded and you already own it.");
+                return err(
+                    409,
+                    "BucketAlreadyOwnedByYou",
+                    "Your previous request to create the named bucket succeeded and you already own it.",
+                );
             }
             st.buckets.insert(bucket, Bucket::default());
             Reply::empty(200)
         }
         ("DELETE", None) => {
-            let force = req.headers.get("x-minio-force-delete").and_then(|v| v.to_str().ok()).map(str::to_string);
+            let force = req
+                .headers
+                .get("x-minio-force-delete")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
             if !allowed(st, "s3:DeleteBucket", &bucket_arn)
                 || (force.is_some() && !allowed(st, "s3:ForceDeleteBucket", &bucket_arn))
             {
@@ -689,13 +899,21 @@ fn s3(inner: &mut Inner, req: &Received<'_>, path: &str, q: &HashMap<String, Str
                 None => false,
                 Some("1" | "t" | "T" | "TRUE" | "true" | "True") => true,
                 Some("0" | "f" | "F" | "FALSE" | "false" | "False") => false,
-                Some(v) => return err(400, "InvalidRequest", &format!("strconv.ParseBool: parsing {v:?}: invalid syntax")),
+                Some(v) => {
+                    return err(
+                        400,
+                        "InvalidRequest",
+                        &format!("strconv.ParseBool: parsing {v:?}: invalid syntax"),
+                    );
+                }
             };
             match st.buckets.get(&bucket) {
                 None => err(404, "NoSuchBucket", "The specified bucket does not exist"),
-                Some(b) if !b.objects.is_empty() && !force => {
-                    err(409, "BucketNotEmpty", "The bucket you tried to delete is not empty")
-                }
+                Some(b) if !b.objects.is_empty() && !force => err(
+                    409,
+                    "BucketNotEmpty",
+                    "The bucket you tried to delete is not empty",
+                ),
                 Some(_) => {
                     st.buckets.remove(&bucket);
                     Reply::empty(204)
@@ -703,16 +921,34 @@ fn s3(inner: &mut Inner, req: &Received<'_>, path: &str, q: &HashMap<String, Str
             }
         }
         ("GET", None) => {
-            let action = if q.contains_key("versions") { "s3:ListBucketVersions" } else { "s3:ListBucket" };
+            let action = if q.contains_key("versions") {
+                "s3:ListBucketVersions"
+            } else {
+                "s3:ListBucket"
+            };
             if !allowed(st, action, &bucket_arn) && !allowed(st, "s3:ListBucket", &bucket_arn) {
                 return denied();
             }
             let Some(b) = st.buckets.get(&bucket) else {
                 return err(404, "NoSuchBucket", "The specified bucket does not exist");
             };
-            let max: usize = q.get("max-keys").and_then(|v| v.parse().ok()).unwrap_or(1000).min(1000);
-            let after = q.get("key-marker").or_else(|| q.get("start-after")).or_else(|| q.get("continuation-token")).cloned().unwrap_or_default();
-            let listed: Vec<(&String, &u64)> = b.objects.iter().filter(|(k, _)| after.is_empty() || k.as_str() > after.as_str()).take(max + 1).collect();
+            let max: usize = q
+                .get("max-keys")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1000)
+                .min(1000);
+            let after = q
+                .get("key-marker")
+                .or_else(|| q.get("start-after"))
+                .or_else(|| q.get("continuation-token"))
+                .cloned()
+                .unwrap_or_default();
+            let listed: Vec<(&String, &u64)> = b
+                .objects
+                .iter()
+                .filter(|(k, _)| after.is_empty() || k.as_str() > after.as_str())
+                .take(max + 1)
+                .collect();
             let truncated = listed.len() > max;
             let page = &listed[..listed.len().min(max)];
             if q.contains_key("versions") {
@@ -721,17 +957,31 @@ fn s3(inner: &mut Inner, req: &Received<'_>, path: &str, q: &HashMap<String, Str
                     .map(|(k, s)| format!("<Version><Key>{k}</Key><VersionId>null</VersionId><IsLatest>true</IsLatest><Size>{s}</Size></Version>"))
                     .collect();
                 let next = if truncated {
-                    format!("<NextKeyMarker>{}</NextKeyMarker><NextVersionIdMarker>null</NextVersionIdMarker>", page.last().map(|p| p.0.as_str()).unwrap_or(""))
+                    format!(
+                        "<NextKeyMarker>{}</NextKeyMarker><NextVersionIdMarker>null</NextVersionIdMarker>",
+                        page.last().map(|p| p.0.as_str()).unwrap_or("")
+                    )
                 } else {
                     String::new()
                 };
-                Reply::xml(200, format!("<ListVersionsResult><Name>{bucket}</Name><IsTruncated>{truncated}</IsTruncated>{next}{entries}</ListVersionsResult>"))
+                Reply::xml(
+                    200,
+                    format!(
+                        "<ListVersionsResult><Name>{bucket}</Name><IsTruncated>{truncated}</IsTruncated>{next}{entries}</ListVersionsResult>"
+                    ),
+                )
             } else {
                 let entries: String = page
                     .iter()
                     .map(|(k, s)| format!("<Contents><Key>{k}</Key><Size>{s}</Size></Contents>"))
                     .collect();
-                Reply::xml(200, format!("<ListBucketResult><Name>{bucket}</Name><KeyCount>{}</KeyCount><IsTruncated>{truncated}</IsTruncated>{entries}</ListBucketResult>", page.len()))
+                Reply::xml(
+                    200,
+                    format!(
+                        "<ListBucketResult><Name>{bucket}</Name><KeyCount>{}</KeyCount><IsTruncated>{truncated}</IsTruncated>{entries}</ListBucketResult>",
+                        page.len()
+                    ),
+                )
             }
         }
         ("PUT", Some(k)) => {
@@ -747,7 +997,11 @@ fn s3(inner: &mut Inner, req: &Received<'_>, path: &str, q: &HashMap<String, Str
             if let Some(q) = b.quota
                 && (size >= q || (scanned > 0 && scanned + size >= q))
             {
-                return err(400, "XMinioAdminBucketQuotaExceeded", "Bucket quota exceeded");
+                return err(
+                    400,
+                    "XMinioAdminBucketQuotaExceeded",
+                    "Bucket quota exceeded",
+                );
             }
             b.objects.insert(k, size);
             Reply::empty(200)
@@ -763,7 +1017,11 @@ fn s3(inner: &mut Inner, req: &Received<'_>, path: &str, q: &HashMap<String, Str
             }
         }
         ("DELETE", Some(k)) => {
-            let action = if q.contains_key("versionId") { "s3:DeleteObjectVersion" } else { "s3:DeleteObject" };
+            let action = if q.contains_key("versionId") {
+                "s3:DeleteObjectVersion"
+            } else {
+                "s3:DeleteObject"
+            };
             let arn = format!("{bucket_arn}/{k}");
             if !allowed(st, action, &arn) && !allowed(st, "s3:DeleteObject", &arn) {
                 return denied();
@@ -776,7 +1034,11 @@ fn s3(inner: &mut Inner, req: &Received<'_>, path: &str, q: &HashMap<String, Str
                 }
             }
         }
-        _ => err(405, "MethodNotAllowed", "The specified method is not allowed against this resource."),
+        _ => err(
+            405,
+            "MethodNotAllowed",
+            "The specified method is not allowed against this resource.",
+        ),
     }
 }
 

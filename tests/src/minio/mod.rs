@@ -20,8 +20,8 @@
 mod api;
 pub mod state;
 
-pub use state::{Bucket, Caller, ServiceAccount, User};
 use state::State;
+pub use state::{Bucket, Caller, ServiceAccount, User};
 
 use site_agent_minio::madmin::{self, BodyKey, CryptError};
 use std::collections::HashMap;
@@ -202,9 +202,8 @@ impl MinioSim {
     /// Whether `access_key` may do `action` on `arn` (S3) right now.
     pub fn key_allowed(&self, access_key: &str, action: &str, arn: &str) -> bool {
         let inner = self.lock();
-        inner
-            .st
-            .identity(access_key)
-            .is_some_and(|(_, c)| !inner.st.disabled(&c) && inner.st.allowed(&c, action, Some(arn), false))
+        inner.st.identity(access_key).is_some_and(|(_, c)| {
+            !inner.st.disabled(&c) && inner.st.allowed(&c, action, Some(arn), false)
+        })
     }
 }

@@ -156,9 +156,12 @@ impl State {
         if let Some(u) = self.users.get(ak) {
             return Some((u.secret.clone(), Caller::User(ak.into())));
         }
-        self.service_accounts
-            .get(ak)
-            .map(|s| (s.secret.clone(), Caller::ServiceAccount(ak.into(), s.parent.clone())))
+        self.service_accounts.get(ak).map(|s| {
+            (
+                s.secret.clone(),
+                Caller::ServiceAccount(ak.into(), s.parent.clone()),
+            )
+        })
     }
 
     /// Why an authenticated key may not be used at all (disabled user or service account).
@@ -166,17 +169,29 @@ impl State {
         match caller {
             Caller::Root => false,
             Caller::User(u) => !self.users.get(u).is_some_and(|u| u.enabled),
-            Caller::ServiceAccount(ak, _) => !self.service_accounts.get(ak).is_some_and(|s| s.enabled),
+            Caller::ServiceAccount(ak, _) => {
+                !self.service_accounts.get(ak).is_some_and(|s| s.enabled)
+            }
         }
     }
 
     /// Whether `caller` may do `action` on `resource` (an ARN; `None` for admin actions).
     /// `deny_only`: allowed unless a statement denies it (MinIO's rule for acting on oneself).
-    pub fn allowed(&self, caller: &Caller, action: &str, resource: Option<&str>, deny_only: bool) -> bool {
+    pub fn allowed(
+        &self,
+        caller: &Caller,
+        action: &str,
+        resource: Option<&str>,
+        deny_only: bool,
+    ) -> bool {
         let user_docs = |user: &str| -> Vec<&Value> {
             match self.users.get(user) {
                 // A disabled user has no policies (so its service accounts may do nothing).
-                Some(u) if u.enabled => u.policies.iter().filter_map(|p| self.policies.get(p)).collect(),
+                Some(u) if u.enabled => u
+                    .policies
+                    .iter()
+                    .filter_map(|p| self.policies.get(p))
+                    .collect(),
                 _ => Vec::new(),
             }
         };
@@ -188,7 +203,10 @@ impl State {
                 if !parent_ok {
                     return false;
                 }
-                let own = self.service_accounts.get(ak).and_then(|s| s.policy.as_ref());
+                let own = self
+                    .service_accounts
+                    .get(ak)
+                    .and_then(|s| s.policy.as_ref());
                 judge(&user_docs(parent), action, resource, deny_only)
                     && own.is_none_or(|p| judge(&[p], action, resource, deny_only))
             }
@@ -197,7 +215,9 @@ impl State {
 
     /// Whether a policy name is in use by a user.
     pub fn policy_in_use(&self, name: &str) -> bool {
-        self.users.values().any(|u| u.policies.iter().any(|p| p == name))
+        self.users
+            .values()
+            .any(|u| u.policies.iter().any(|p| p == name))
     }
 }
 
@@ -268,12 +288,20 @@ pub fn validate_policy(doc: &Value) -> Result<(), (u16, &'static str, String)> {
     let Some(obj) = doc.as_object() else {
         return Err(bad("policy is not a JSON object".into()));
     };
-    if !obj.get("Version").and_then(Value::as_str).is_some_and(|v| v == "2012-10-17" || v == "2008-10-17") {
+    if !obj
+        .get("Version")
+        .and_then(Value::as_str)
+        .is_some_and(|v| v == "2012-10-17" || v == "2008-10-17")
+    {
         return Err((400, "MalformedPolicy", "Policy has invalid version".into()));
     }
     let st = statements(doc);
     if st.is_empty() {
-        return Err((400, "XMinioAdminInvalidArgument", "policy has no statements".into()));
+        return Err((
+            400,
+            "XMinioAdminInvalidArgument",
+            "policy has no statements".into(),
+        ));
     }
     for s in st {
         match s.get("Effect").and_then(Value::as_str) {
@@ -285,7 +313,11 @@ pub fn validate_policy(doc: &Value) -> Result<(), (u16, &'static str, String)> {
             return Err(bad("a statement without actions".into()));
         }
         for a in &actions {
-            if !(a.starts_with("s3:") || a.starts_with("admin:") || a.starts_with("kms:") || *a == "*") {
+            if !(a.starts_with("s3:")
+                || a.starts_with("admin:")
+                || a.starts_with("kms:")
+                || *a == "*")
+            {
                 return Err(bad(format!("invalid action {a:?}")));
             }
         }
@@ -319,7 +351,11 @@ mod tests {
         );
         st.users.insert(
             "u".into(),
-            User { secret: "usersecret".into(), enabled: true, policies: vec!["p".into()] },
+            User {
+                secret: "usersecret".into(),
+                enabled: true,
+                policies: vec!["p".into()],
+            },
         );
         st.service_accounts.insert(
             "SA".into(),
@@ -337,10 +373,22 @@ mod tests {
         assert!(!st.allowed(&sa, "s3:GetObject", Some("arn:aws:s3:::c/k"), false));
         assert!(!st.allowed(&sa, "s3:PutObject", Some("arn:aws:s3:::b/k"), false));
         assert!(!st.allowed(&sa, "admin:SetBucketQuota", None, false));
-        assert!(!st.allowed(&sa, "admin:CreateServiceAccount", None, true), "denied even for self");
-        assert!(st.allowed(&sa, "admin:ListServiceAccounts", None, true), "self, not denied");
+        assert!(
+            !st.allowed(&sa, "admin:CreateServiceAccount", None, true),
+            "denied even for self"
+        );
+        assert!(
+            st.allowed(&sa, "admin:ListServiceAccounts", None, true),
+            "self, not denied"
+        );
         st.users.get_mut("u").unwrap().enabled = false;
-        assert!(!st.allowed(&sa, "s3:GetObject", Some("arn:aws:s3:::b/k"), false), "parent disabled");
-        assert!(glob("arn:aws:s3:::b/*", "arn:aws:s3:::b/x/y") && !glob("arn:aws:s3:::b", "arn:aws:s3:::bb"));
+        assert!(
+            !st.allowed(&sa, "s3:GetObject", Some("arn:aws:s3:::b/k"), false),
+            "parent disabled"
+        );
+        assert!(
+            glob("arn:aws:s3:::b/*", "arn:aws:s3:::b/x/y")
+                && !glob("arn:aws:s3:::b", "arn:aws:s3:::bb")
+        );
     }
 }
