@@ -93,6 +93,12 @@ impl OrderProcessor {
         if let Some(q) = quota {
             quota_metadata(&mut md, q);
         }
+        // Where the backend has no object-count quota (MinIO, SeaweedFS, ECS) an ordered
+        // object limit is accepted but not enforced: the portal says so.
+        md.insert(
+            "s3_object_quota_enforced".into(),
+            json!(self.backend.capabilities().quota.objects()),
+        );
         if let Some(o) = options {
             options_metadata(&mut md, o);
         }

@@ -354,6 +354,27 @@ mod tests {
         );
     }
 
+    /// Whatever a server (or something posing as one) answers, opening it fails cleanly.
+    #[test]
+    fn arbitrary_bytes_never_panic() {
+        let mut x: u32 = 0x9e37_79b9;
+        for len in 0..(HEADER_LEN + 3 * (16 + 1)) {
+            let mut body: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    x as u8
+                })
+                .collect();
+            if len > SALT_LEN {
+                // The cheap derivation (an Argon2 id would cost 64 MiB per case).
+                body[SALT_LEN] = 2;
+            }
+            assert!(decrypt(b"secret", &body).is_err(), "{len} bytes");
+        }
+    }
+
     #[test]
     fn nonces_differ_between_bodies_under_one_key() {
         let k = key();
