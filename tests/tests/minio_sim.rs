@@ -45,6 +45,7 @@ async fn call(c: &SignedHttp, method: &str, url: &str, body: Vec<u8>) -> Call {
             url,
             Some("application/octet-stream"),
             body,
+            site_agent_sdk::http::MAX_BODY,
         )
         .await
         .unwrap();

@@ -18,6 +18,9 @@ use site_agent_sdk::{BackendError, ErrorKind, validate_identifier};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// The most of a `datausageinfo` answer read: room for some 200,000 buckets.
+const DATA_USAGE_MAX_BODY: usize = 256 << 20;
+
 pub struct Admin {
     http: SignedHttp,
     /// `{endpoint}/minio/admin/{version}`.
@@ -46,6 +49,13 @@ pub struct UserInfo {
     pub policy_name: String,
     /// `enabled` or `disabled`.
     pub status: String,
+    /// The groups the user belongs to (`null` or absent: none).
+    #[serde(rename = "memberOf", deserialize_with = "null_as_empty")]
+    pub member_of: Vec<String>,
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
 }
 
 impl UserInfo {
@@ -145,6 +155,12 @@ impl Admin {
         query: &[(&str, &str)],
         body: Body,
     ) -> Result<Vec<u8>, BackendError> {
+        // Only the usage of every bucket may be larger than the usual bound.
+        let limit = if command == "datausageinfo" {
+            DATA_USAGE_MAX_BODY
+        } else {
+            site_agent_sdk::http::MAX_BODY
+        };
         let mut url = format!("{}/{command}", self.base);
         if !query.is_empty() {
             url.push('?');
@@ -155,7 +171,10 @@ impl Admin {
             Body::Plain(b) => (b, Some("application/octet-stream")),
             Body::Sealed(b) => (self.seal(&b).await?, Some("application/octet-stream")),
         };
-        let a = self.http.send_raw(what, method, &url, ct, bytes).await?;
+        let a = self
+            .http
+            .send_raw(what, method, &url, ct, bytes, limit)
+            .await?;
         if a.ok() {
             Ok(a.body)
         } else {
@@ -436,6 +455,8 @@ impl Admin {
         }
     }
 
+    /// Every bucket's figures in one answer (about 1 KB a bucket with its histograms): read up
+    /// to [`DATA_USAGE_MAX_BODY`], past the bound on other answers.
     pub async fn data_usage(&self) -> Result<DataUsage, BackendError> {
         let what = "MinIO data usage";
         let b = self

@@ -17,6 +17,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// How long a listed set of service-account keys is trusted.
+const KEYS_FRESH_FOR: Duration = Duration::from_secs(3600);
+
 /// What MinIO can do through its admin API (other-backends.md §2.3).
 pub const CAPABILITIES: Capabilities = Capabilities {
     quota: QuotaCaps {
@@ -51,15 +54,17 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     options: site_agent_sdk::OptionCaps::NONE,
 };
 
-/// The tag holding the ownership stamp on the resource's bucket (MinIO has no bucket owner).
-pub const STAMP_TAG: &str = "waldur-stamp";
-
 pub struct MinioOps {
     pub admin: Admin,
     pub buckets: S3Buckets,
-    /// Service-account keys per user, as last listed or since changed by the agent (only the
-    /// agent mints keys: the tenant's policy denies it). Listing is an encrypted answer.
-    keys: Mutex<HashMap<String, Vec<String>>>,
+    /// Service-account keys per user, as listed (an encrypted answer: a 64 MiB key derivation
+    /// each) and since changed by the agent, trusted for [`KEYS_FRESH_FOR`] (only the agent
+    /// mints keys: the tenant's policy denies it; an operator's change shows within that
+    /// time). Any failed key change drops the user's entry: it may have happened anyway.
+    keys: Mutex<HashMap<String, (Instant, Vec<String>)>>,
+    /// Bumped around every key change: a listing is kept only if none began or ended while
+    /// it was read (it might not show that change).
+    key_writes: std::sync::atomic::AtomicU64,
     usage: tokio::sync::Mutex<Option<(Instant, Arc<DataUsage>)>>,
     /// How long one `datausageinfo` answer serves (`usage_cache_seconds`).
     usage_fresh_for: Duration,
@@ -71,6 +76,7 @@ impl MinioOps {
             admin,
             buckets,
             keys: Mutex::default(),
+            key_writes: Default::default(),
             usage: tokio::sync::Mutex::default(),
             usage_fresh_for,
         }
@@ -81,12 +87,18 @@ impl MinioOps {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(uid)
-            .cloned()
+            .filter(|(at, _)| at.elapsed() < KEYS_FRESH_FOR)
+            .map(|(_, k)| k.clone())
     }
 
+    /// Applies a key change the server confirmed to a kept list.
     fn update_keys(&self, uid: &str, f: impl FnOnce(&mut Vec<String>)) {
-        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(k) = keys.get_mut(uid) {
+        if let Some((_, k)) = self
+            .keys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(uid)
+        {
             f(k);
         }
     }
@@ -98,21 +110,27 @@ impl MinioOps {
             .remove(uid);
     }
 
+    fn key_write(&self) {
+        self.key_writes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
     async fn listed_keys(&self, uid: &str) -> Result<Vec<String>, BackendError> {
         if let Some(k) = self.cached_keys(uid) {
             return Ok(k);
         }
+        let writes = self.key_writes.load(std::sync::atomic::Ordering::SeqCst);
         let keys = self.admin.service_accounts(uid).await?;
-        self.keys
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(uid.to_string(), keys.clone());
+        let mut kept = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        if self.key_writes.load(std::sync::atomic::Ordering::SeqCst) == writes {
+            kept.insert(uid.to_string(), (Instant::now(), keys.clone()));
+        }
         Ok(keys)
     }
 
-    /// The user's stamp and status, or `None` when it does not exist. A user with policies
-    /// but none named after a stamp carries their names as a stamp that is no resource's: an
-    /// operator's user is never taken for a bare one.
+    /// The user's stamp and status, or `None` when it does not exist. A user with policies or
+    /// groups but no policy named after a stamp carries their names as a stamp that is no
+    /// resource's: an operator's user is never taken for a bare one.
     async fn stamp_and_status(
         &self,
         uid: &str,
@@ -122,8 +140,11 @@ impl MinioOps {
                 .policies()
                 .find_map(|p| policy::stamp_in(p, uid))
                 .or_else(|| {
-                    (!info.policy_name.is_empty())
-                        .then(|| format!("minio-policies:{}", info.policy_name))
+                    // Policies or groups of someone else's (a group's policies reach the user
+                    // and its service accounts).
+                    let groups = info.member_of.join(",");
+                    (!info.policy_name.is_empty() || !groups.is_empty())
+                        .then(|| format!("minio-policies:{};groups:{groups}", info.policy_name))
                 });
             (stamp, info.enabled())
         }))
@@ -139,45 +160,12 @@ impl MinioOps {
         self.admin.set_user_policy(uid, &name).await
     }
 
-    /// The user's bucket, made and stamped if missing; `None` if it does not exist and
-    /// `create` is off. A bucket of that name that carries another stamp, or none while
-    /// holding data, is someone else's: refused, never granted, metered or emptied.
+    /// The user's bucket, made and stamped if missing (the SDK's rule for `Granted` buckets).
     async fn own_bucket(&self, uid: &str, create: bool) -> Result<Option<String>, BackendError> {
-        let bucket = bucket_for(uid)?;
         let stamp = self.stamp_and_status(uid).await?.and_then(|(s, _)| s);
-        let Some(stamp) = stamp else {
-            if create {
-                return Err(BackendError::invalid(format!(
-                    "MinIO user {uid:?} carries no ownership stamp"
-                )));
-            }
-            return match self.buckets.tag(&bucket, STAMP_TAG).await {
-                Ok(_) => Err(foreign(&bucket)),
-                Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(e),
-            };
-        };
-        let made = create && self.buckets.create(&bucket).await?;
-        let tag = if made {
-            None
-        } else {
-            match self.buckets.tag(&bucket, STAMP_TAG).await {
-                Ok(t) => t,
-                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-                Err(e) => return Err(e),
-            }
-        };
-        match tag {
-            Some(t) if t == stamp => return Ok(Some(bucket)),
-            Some(_) => return Err(foreign(&bucket)),
-            // Unstamped: just made, or made by an attempt cut short before its stamp.
-            None if !made && self.buckets.holds_objects(&bucket).await? => {
-                return Err(foreign(&bucket));
-            }
-            None => {}
-        }
-        self.buckets.set_tag(&bucket, STAMP_TAG, &stamp).await?;
-        Ok(Some(bucket))
+        self.buckets
+            .own(&bucket_for(uid)?, stamp.as_deref(), create)
+            .await
     }
 
     /// `datausageinfo`, shared by the lookups of a usage pass for a few seconds.
@@ -193,12 +181,6 @@ impl MinioOps {
         *kept = Some((Instant::now(), u.clone()));
         Ok(u)
     }
-}
-
-fn foreign(bucket: &str) -> BackendError {
-    BackendError::already_exists(format!(
-        "bucket {bucket:?} already exists and is not this resource's; refusing to grant access to it"
-    ))
 }
 
 /// Unix seconds of an RFC 3339 time; `None` for MinIO's zero time (the scanner never ran).
@@ -230,10 +212,20 @@ impl VendorOps for MinioOps {
     /// follows at once (an interruption in between leaves a bare user the next attempt stamps).
     async fn create_user(&self, uid: &str, _name: &str, stamp: &str) -> Result<(), BackendError> {
         bucket_for(uid)?;
-        if self.admin.user_info(uid).await?.is_some() {
-            return Err(BackendError::already_exists(format!(
-                "MinIO user {uid:?} already exists"
-            )));
+        match self.admin.user_info(uid).await {
+            Ok(None) => {}
+            Ok(Some(_)) => {
+                return Err(BackendError::already_exists(format!(
+                    "MinIO user {uid:?} already exists"
+                )));
+            }
+            // The name is a service account's access key.
+            Err(e) if e.code() == Some("XMinioIAMActionNotAllowed") => {
+                return Err(BackendError::already_exists(format!(
+                    "MinIO refuses the user name {uid:?}: it is taken ({e})"
+                )));
+            }
+            Err(e) => return Err(e),
         }
         let secret = site_agent_sdk::keys::generate_key_pair()?.secret_key;
         match self.admin.add_user(uid, &secret).await {
@@ -248,7 +240,7 @@ impl VendorOps for MinioOps {
         self.keys
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(uid.to_string(), Vec::new());
+            .insert(uid.to_string(), (Instant::now(), Vec::new()));
         self.stamp_policy(uid, stamp).await
     }
 
@@ -261,12 +253,18 @@ impl VendorOps for MinioOps {
         self.stamp_policy(uid, stamp).await
     }
 
-    /// A new user whose bucket name is taken goes again: the order is refused cleanly.
+    /// A new user whose bucket name is taken goes again, with its policy: the order is
+    /// refused cleanly. (Until then its policy names that bucket, but the user holds no key and
+    /// its own secret is known to nobody, so nothing can use the grant.)
     async fn after_create(&self, uid: &str) -> Result<(), BackendError> {
         match self.own_bucket(uid, true).await {
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                let stamp = self.stamp_and_status(uid).await?.and_then(|(s, _)| s);
                 self.admin.remove_user(uid).await?;
                 self.forget_keys(uid);
+                if let Some(stamp) = stamp {
+                    self.admin.remove_policy(&policy::name_for(&stamp)).await?;
+                }
                 Err(e)
             }
             other => other.map(|_| ()),
@@ -343,8 +341,8 @@ impl VendorOps for MinioOps {
         }
         self.admin.remove_user(uid).await?;
         self.forget_keys(uid);
-        // The policy is in use until its user is gone; a crash before this leaves only an
-        // unattached policy named after the resource.
+        // The policy is in use until its user is gone; a crash or a lost answer before this
+        // leaves only an unattached policy named after the resource, granting nobody anything.
         if let Some(stamp) = stamp {
             self.admin.remove_policy(&policy::name_for(&stamp)).await?;
         }
@@ -360,32 +358,37 @@ impl VendorOps for MinioOps {
     /// A service account with the agent's pair, inheriting the user's policy. A retry after a
     /// lost answer finds the key taken: it is this user's when the user lists it.
     async fn issue_key(&self, uid: &str, proposal: &KeyPair) -> Result<KeyPair, BackendError> {
-        match self
+        self.key_write();
+        let r = self
             .admin
             .add_service_account(uid, &proposal.access_key, &proposal.secret_key)
-            .await
-        {
-            Ok(()) => {}
-            Err(e) if e.code() == Some("XMinioIAMServiceAccountNotAllowed") => {
+            .await;
+        self.key_write();
+        match r {
+            Ok(()) => self.update_keys(uid, |k| {
+                if !k.contains(&proposal.access_key) {
+                    k.push(proposal.access_key.clone());
+                }
+            }),
+            Err(e) => {
+                // Made or not, the kept list can no longer tell.
                 self.forget_keys(uid);
-                if !self.listed_keys(uid).await?.contains(&proposal.access_key) {
+                let taken = e.code() == Some("XMinioIAMServiceAccountNotAllowed");
+                if !taken || !self.listed_keys(uid).await?.contains(&proposal.access_key) {
                     return Err(e);
                 }
             }
-            Err(e) => return Err(e),
         }
-        self.update_keys(uid, |k| {
-            if !k.contains(&proposal.access_key) {
-                k.push(proposal.access_key.clone());
-            }
-        });
         Ok(proposal.clone())
     }
 
     async fn delete_key(&self, uid: &str, access_key: &str) -> Result<(), BackendError> {
+        self.key_write();
         let r = self.admin.delete_service_account(access_key).await;
-        if r.is_ok() || r.as_ref().is_err_and(|e| e.kind() == ErrorKind::NotFound) {
-            self.update_keys(uid, |k| k.retain(|x| x != access_key));
+        self.key_write();
+        match &r {
+            Err(e) if e.kind() != ErrorKind::NotFound => self.forget_keys(uid),
+            _ => self.update_keys(uid, |k| k.retain(|x| x != access_key)),
         }
         r
     }
@@ -396,7 +399,10 @@ impl VendorOps for MinioOps {
         if let Some(bytes) = quota.max_bytes
             && let Some(bucket) = self.own_bucket(uid, true).await?
         {
-            self.admin.set_bucket_quota(&bucket, Some(bytes)).await?;
+            // MinIO reads a zero quota as none; one byte admits no object with data.
+            self.admin
+                .set_bucket_quota(&bucket, Some(bytes.max(1)))
+                .await?;
         }
         Ok(())
     }
@@ -444,6 +450,13 @@ impl VendorOps for MinioOps {
     async fn metered(&self, uid: &str) -> Result<VendorUsage, BackendError> {
         let bucket = bucket_for(uid)?;
         let usage = self.data_usage().await?;
+        // Without a finished scan there is no figure: no reading, rather than a zero.
+        let Some(at) = unix_of(&usage.last_update) else {
+            return Err(BackendError::unavailable(
+                "MinIO's usage scanner has not finished a cycle yet (datausageinfo has no lastUpdate)",
+            ));
+        };
+        // A bucket made after the last scan held nothing then.
         let b = usage.buckets.get(&bucket).copied().unwrap_or_default();
         Ok(VendorUsage {
             buckets: vec![BucketUsage {
@@ -452,7 +465,7 @@ impl VendorOps for MinioOps {
                 objects: b.objects_count,
             }],
             totals: None,
-            sampled_at: unix_of(&usage.last_update),
+            sampled_at: Some(at),
         })
     }
 

@@ -112,6 +112,10 @@ impl Harness for MinioHarness {
     }
 }
 
+async fn keys_of(h: &MinioHarness, uid: &str) -> Vec<String> {
+    h.backend.user(uid).await.unwrap().unwrap().access_keys
+}
+
 fn unique(prefix: &str) -> String {
     format!(
         "{prefix}-{}",
@@ -321,15 +325,7 @@ async fn a_lost_answer_to_a_key_issue_is_found_on_retry_and_terminate_refuses_da
     let again = h.backend.issue_key(&t, &proposal).await.unwrap();
     assert_eq!(again.access_key, proposal.access_key);
     assert_eq!(h.sim.service_accounts(&uid).len(), 1, "one key, not two");
-    assert!(
-        h.backend
-            .user(&uid)
-            .await
-            .unwrap()
-            .unwrap()
-            .access_keys
-            .contains(&proposal.access_key)
-    );
+    assert!(keys_of(&h, &uid).await.contains(&proposal.access_key));
     h.sim.put_object(&bucket_for(&uid).unwrap(), "data", 7);
     let e = h
         .backend
@@ -378,4 +374,98 @@ async fn a_bare_user_is_claimed_with_a_new_secret() {
         u.policies,
         vec![site_agent_minio::policy::name_for(&tenant(&uid).stamp())]
     );
+}
+
+/// A key whose answer was lost and never retried (MinIO down meanwhile): the agent deletes it
+/// when it settles the key — the kept key list does not hide it.
+#[tokio::test]
+async fn a_key_made_behind_a_lost_answer_is_still_deleted() {
+    let h = MinioHarness::new().await;
+    let uid = unique("waldur-lost2");
+    h.backend.ensure_user(&spec(&uid)).await.unwrap();
+    let t = tenant(&uid);
+    assert!(keys_of(&h, &uid).await.is_empty());
+    let proposal = site_agent_sdk::keys::generate_key_pair().unwrap();
+    // Every try is carried out and its answer lost.
+    for _ in 0..8 {
+        h.sim.lose_answer("add-service-account");
+    }
+    h.backend.issue_key(&t, &proposal).await.unwrap_err();
+    assert_eq!(
+        h.sim.service_accounts(&uid).len(),
+        1,
+        "made, though nobody was told"
+    );
+    h.backend
+        .delete_key(&t, &proposal.access_key)
+        .await
+        .unwrap();
+    assert!(h.sim.service_accounts(&uid).is_empty(), "and gone");
+}
+
+#[tokio::test]
+async fn a_group_members_user_is_never_taken_and_a_service_accounts_name_is_refused() {
+    let h = MinioHarness::new().await;
+    let uid = unique("waldur-grp");
+    h.sim.add_user(&uid, "operators-secret", &[]);
+    h.sim.add_to_group(&uid, "staff");
+    let e = h.backend.ensure_user(&spec(&uid)).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{e}");
+    assert_eq!(h.sim.user(&uid).unwrap().secret, "operators-secret");
+    // A name that is a service account's access key.
+    let owner = unique("waldur-own");
+    h.backend.ensure_user(&spec(&owner)).await.unwrap();
+    let key = h
+        .backend
+        .issue_key(
+            &tenant(&owner),
+            &KeyPair {
+                access_key: "WALDURSAKEY000000001".into(),
+                secret_key: "a-secret-of-forty-characters-0123456789x"
+                    .to_string()
+                    .into(),
+            },
+        )
+        .await
+        .unwrap();
+    let e = h.backend.ensure_user(&spec(&key.access_key)).await;
+    assert!(e.is_err(), "{e:?}");
+    assert!(h.sim.user("WALDURSAKEY000000001").is_none());
+}
+
+#[tokio::test]
+async fn a_zero_ceiling_is_a_one_byte_quota_and_no_scan_is_no_reading() {
+    let h = MinioHarness::new().await;
+    let uid = unique("waldur-zero");
+    h.backend.ensure_user(&spec(&uid)).await.unwrap();
+    let t = tenant(&uid);
+    h.backend
+        .apply_quota(
+            &t,
+            &QuotaSpec {
+                max_bytes: Some(0),
+                max_objects: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        h.sim.bucket(&bucket_for(&uid).unwrap()).unwrap().quota,
+        Some(1),
+        "MinIO reads 0 as no quota"
+    );
+    // A fresh server whose scanner has not finished a cycle has no figure to give: no reading,
+    // rather than a zero billed as live.
+    let fresh = MinioHarness::new().await;
+    fresh
+        .sim
+        .set_scanner_lag(std::time::Duration::from_secs(3600));
+    fresh.backend.ensure_user(&spec(&uid)).await.unwrap();
+    let e = fresh.backend.usage(&t).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+    fresh.sim.run_scanner();
+    fresh.backend.ping().await.unwrap();
+    let u = fresh.backend.usage(&t).await.unwrap();
+    assert_eq!((u.bytes, u.objects), (0, 0));
+    assert!(u.sampled_at.is_some());
 }

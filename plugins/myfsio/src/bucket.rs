@@ -5,8 +5,7 @@ use serde_json::{Value, json};
 use site_agent_sdk::s3bucket::S3Buckets;
 use site_agent_sdk::{BackendError, QuotaState};
 
-/// The tag holding the ownership stamp on the resource's bucket.
-pub const STAMP_TAG: &str = "waldur-stamp";
+pub use site_agent_sdk::s3bucket::STAMP_TAG;
 
 pub struct Buckets {
     pub s3: S3Buckets,
@@ -14,62 +13,7 @@ pub struct Buckets {
     pub default_quota: u64,
 }
 
-fn foreign(bucket: &str) -> BackendError {
-    BackendError::already_exists(format!(
-        "bucket {bucket:?} already exists and is not this resource's; refusing to grant access to it"
-    ))
-}
-
-/// Only `NoSuchBucket` says the bucket is absent (a 404 of another code is no answer to that).
-fn absent(e: &BackendError) -> bool {
-    e.code() == Some("NoSuchBucket")
-}
-
 impl Buckets {
-    /// `bucket`, made and stamped if missing (`create`); `None` if it does not exist and
-    /// `create` is off. A bucket of that name carrying another stamp, or none while holding
-    /// data, is someone else's: refused, never granted, metered or emptied. `stamp`: the
-    /// user's (`None`: an unstamped user, which owns no bucket).
-    pub async fn own(
-        &self,
-        bucket: &str,
-        stamp: Option<&str>,
-        create: bool,
-    ) -> Result<Option<String>, BackendError> {
-        let Some(stamp) = stamp else {
-            if create {
-                return Err(BackendError::invalid(format!(
-                    "the MyFSIO user of bucket {bucket:?} carries no ownership stamp"
-                )));
-            }
-            return match self.s3.tag(bucket, STAMP_TAG).await {
-                Ok(_) => Err(foreign(bucket)),
-                Err(e) if absent(&e) => Ok(None),
-                Err(e) => Err(e),
-            };
-        };
-        let made = create && self.s3.create(bucket).await?;
-        let tag = if made {
-            None
-        } else {
-            match self.s3.tag(bucket, STAMP_TAG).await {
-                Ok(t) => t,
-                Err(e) if absent(&e) => return Ok(None),
-                Err(e) => return Err(e),
-            }
-        };
-        match tag {
-            Some(t) if t.eq_ignore_ascii_case(stamp) => return Ok(Some(bucket.to_string())),
-            Some(_) => return Err(foreign(bucket)),
-            // Unstamped: just made, or made by an attempt cut short before its stamp (no
-            // policy granted it to a tenant yet, so it holds nothing of anyone's).
-            None if !made && self.s3.holds_objects(bucket).await? => return Err(foreign(bucket)),
-            None => {}
-        }
-        self.s3.set_tag(bucket, STAMP_TAG, stamp).await?;
-        Ok(Some(bucket.to_string()))
-    }
-
     fn quota_url(&self, bucket: &str) -> Result<String, BackendError> {
         self.s3.url(bucket, "?quota")
     }

@@ -140,7 +140,7 @@ impl MyfsioOps {
         create: bool,
     ) -> Result<Option<String>, BackendError> {
         let stamp = r.and_then(|r| r.stamp.as_deref());
-        self.buckets.own(&bucket_for(uid)?, stamp, create).await
+        self.buckets.s3.own(&bucket_for(uid)?, stamp, create).await
     }
 
     fn broken_keys(&self) -> BackendError {

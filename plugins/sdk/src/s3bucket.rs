@@ -7,6 +7,23 @@ use crate::sigv4::{SignedHttp, encode};
 use crate::xml::{blocks, leaf};
 use crate::{BackendError, ErrorKind, s3error::classify_s3, validate_identifier};
 
+/// The tag holding the ownership stamp on a bucket the agent made for a resource (the
+/// `Granted` model: the store has no bucket owner).
+pub const STAMP_TAG: &str = "waldur-stamp";
+
+/// The refusal of a bucket name that is someone else's.
+pub fn foreign_bucket(bucket: &str) -> BackendError {
+    BackendError::already_exists(format!(
+        "bucket {bucket:?} already exists and is not this resource's; refusing to grant access to it"
+    ))
+}
+
+/// Whether an error says the bucket does not exist.
+fn no_bucket(e: &BackendError) -> bool {
+    e.code() == Some("NoSuchBucket")
+        || (e.kind() == ErrorKind::NotFound && e.code().is_none_or(str::is_empty))
+}
+
 pub struct S3Buckets {
     http: SignedHttp,
     endpoint: String,
@@ -153,6 +170,71 @@ impl S3Buckets {
     /// Whether the bucket holds any object or old version (a missing bucket holds none).
     pub async fn holds_objects(&self, bucket: &str) -> Result<bool, BackendError> {
         Ok(self.stored(bucket).await?.is_some_and(|s| s.objects > 0))
+    }
+
+    /// The resource's bucket on a `Granted` backend, made (when `create`) and stamped with the
+    /// user's `stamp`; `None` when it does not exist and `create` is off. A bucket of that name
+    /// that carries another stamp, or none while holding data, is someone else's: refused,
+    /// never granted, metered or emptied. An unstamped user owns no bucket.
+    pub async fn own(
+        &self,
+        bucket: &str,
+        stamp: Option<&str>,
+        create: bool,
+    ) -> Result<Option<String>, BackendError> {
+        self.own_with(bucket, stamp, create, || async { Ok(()) })
+            .await
+    }
+
+    /// As [`Self::own`]; `before_claim` runs before an unstamped bucket is stamped (SeaweedFS
+    /// lifts a read-only mark a deleted namesake left there).
+    pub async fn own_with<F, Fut>(
+        &self,
+        bucket: &str,
+        stamp: Option<&str>,
+        create: bool,
+        before_claim: F,
+    ) -> Result<Option<String>, BackendError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<(), BackendError>>,
+    {
+        let Some(stamp) = stamp else {
+            if create {
+                return Err(BackendError::invalid(format!(
+                    "the user of bucket {bucket:?} carries no ownership stamp"
+                )));
+            }
+            // One of its name that exists is someone else's.
+            return match self.tag(bucket, STAMP_TAG).await {
+                Ok(_) => Err(foreign_bucket(bucket)),
+                Err(e) if no_bucket(&e) => Ok(None),
+                Err(e) => Err(e),
+            };
+        };
+        let made = create && self.create(bucket).await?;
+        let tag = if made {
+            None
+        } else {
+            match self.tag(bucket, STAMP_TAG).await {
+                Ok(t) => t,
+                Err(e) if no_bucket(&e) => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        };
+        match tag {
+            Some(t) if t.eq_ignore_ascii_case(stamp) => return Ok(Some(bucket.to_string())),
+            Some(_) => return Err(foreign_bucket(bucket)),
+            // Unstamped: just made, or made by an attempt cut short before its stamp (no
+            // policy granted it to a tenant yet, so it holds nothing of anyone's).
+            None if !made && self.holds_objects(bucket).await? => {
+                return Err(foreign_bucket(bucket));
+            }
+            None => {}
+        }
+        before_claim().await?;
+        self.set_tag(bucket, STAMP_TAG, stamp).await?;
+        Ok(Some(bucket.to_string()))
     }
 
     /// The value of the bucket's tag `key` (`None`: no such tag, or no tags at all).

@@ -191,7 +191,9 @@ impl SignedHttp {
         content_type: Option<&str>,
         body: Vec<u8>,
     ) -> Result<Answer, BackendError> {
-        let a = self.send_raw(what, method, url, content_type, body).await?;
+        let a = self
+            .send_raw(what, method, url, content_type, body, crate::http::MAX_BODY)
+            .await?;
         Ok(Answer {
             status: a.status,
             body: crate::http::text_of(a.body),
@@ -199,7 +201,8 @@ impl SignedHttp {
         })
     }
 
-    /// As [`Self::send`], the answer's body as bytes (MinIO's encrypted admin answers).
+    /// As [`Self::send`], the answer's body as bytes (MinIO's encrypted admin answers), read
+    /// up to `limit` bytes (`http::MAX_BODY` but for a listing of every bucket of a store).
     pub async fn send_raw(
         &self,
         what: &str,
@@ -207,6 +210,7 @@ impl SignedHttp {
         url: &str,
         content_type: Option<&str>,
         body: Vec<u8>,
+        limit: usize,
     ) -> Result<RawAnswer, BackendError> {
         let ct: Vec<(&str, &str)> = content_type
             .map(|c| ("content-type", c))
@@ -242,7 +246,7 @@ impl SignedHttp {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
-        let body = crate::http::read_bytes(resp, crate::http::MAX_BODY)
+        let body = crate::http::read_bytes(resp, limit)
             .await
             .map_err(|e| e.into_backend(what))?;
         Ok(RawAnswer {

@@ -81,7 +81,8 @@ pub trait VendorOps: Send + Sync {
     async fn user(&self, uid: &str) -> Result<Option<VendorUser>, BackendError>;
     /// The user as an ownership check needs it: its stamp and suspension, `access_keys` left
     /// empty where listing them is costly (MinIO's list is an encrypted answer, a 64 MiB key
-    /// derivation each). Ownership is never judged by the keys.
+    /// derivation each). The checks that use it judge by the stamp alone (a bare user's keys
+    /// matter only when adopting, which reads [`Self::user`]).
     async fn owner_view(&self, uid: &str) -> Result<Option<VendorUser>, BackendError> {
         self.user(uid).await
     }

@@ -44,7 +44,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
 };
 
 /// The tag holding the ownership stamp (on the user, and the same on its bucket).
-pub const STAMP_TAG: &str = "waldur-stamp";
+pub use site_agent_sdk::s3bucket::STAMP_TAG;
 /// The tag marking a suspended user (its keys are inactive; keys made meanwhile start so).
 pub const SUSPENDED_TAG: &str = "waldur-suspended";
 
@@ -72,49 +72,17 @@ impl SeaweedOps {
         })
     }
 
-    /// The user's bucket, made and stamped if missing; `None` if it does not exist and
-    /// `create` is off. A bucket of that name that carries another stamp, or none while
-    /// holding data, is someone else's: refused, never granted, metered or emptied.
+    /// The user's bucket, made and stamped if missing (the SDK's rule for `Granted` buckets).
+    /// A bucket once deleted under this name may have left a read-only mark behind: lifted
+    /// before the bucket is claimed.
     async fn own_bucket(&self, uid: &str, create: bool) -> Result<Option<String>, BackendError> {
         let bucket = bucket_for(uid)?;
-        let Some(stamp) = self.user_tags(uid).await?.stamp else {
-            // An unstamped user (a stranger's, or one cut short before its stamp) owns no
-            // bucket: one of its name that exists is someone else's.
-            if create {
-                return Err(BackendError::invalid(format!(
-                    "S3 user {uid:?} carries no ownership stamp"
-                )));
-            }
-            return match self.buckets.tag(&bucket, STAMP_TAG).await {
-                Ok(_) => Err(foreign(&bucket)),
-                Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(e),
-            };
-        };
-        let made = create && self.buckets.create(&bucket).await?;
-        let tag = if made {
-            None
-        } else {
-            match self.buckets.tag(&bucket, STAMP_TAG).await {
-                Ok(t) => t,
-                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-                Err(e) => return Err(e),
-            }
-        };
-        match tag {
-            Some(t) if t == stamp => return Ok(Some(bucket)),
-            Some(_) => return Err(foreign(&bucket)),
-            // Unstamped: just made, or made by an attempt cut short before its stamp (no
-            // policy grants it yet, so it holds nothing).
-            None if !made && self.buckets.holds_objects(&bucket).await? => {
-                return Err(foreign(&bucket));
-            }
-            None => {}
-        }
-        // A bucket once deleted under this name may have left a read-only mark behind.
-        self.buckets.set_quota(&bucket, None).await?;
-        self.buckets.set_tag(&bucket, STAMP_TAG, &stamp).await?;
-        Ok(Some(bucket))
+        let stamp = self.user_tags(uid).await?.stamp;
+        self.buckets
+            .own_with(&bucket, stamp.as_deref(), create, || {
+                self.buckets.set_quota(&bucket, None)
+            })
+            .await
     }
 
     /// Removes the bucket: the tenant is fenced off first (its policy goes), so nothing is
@@ -155,12 +123,6 @@ impl SeaweedOps {
         }
         r
     }
-}
-
-fn foreign(bucket: &str) -> BackendError {
-    BackendError::already_exists(format!(
-        "bucket {bucket:?} already exists and is not this resource's; refusing to grant access to it"
-    ))
 }
 
 #[async_trait::async_trait]

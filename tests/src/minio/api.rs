@@ -318,10 +318,11 @@ fn admin(
                 );
             }
             let enabled = matches!(v["status"].as_str(), Some("enabled" | "on"));
-            let policies = st
+            // Add-or-update: an existing user keeps its policies and groups.
+            let (policies, groups) = st
                 .users
                 .get(&user)
-                .map(|u| u.policies.clone())
+                .map(|u| (u.policies.clone(), u.groups.clone()))
                 .unwrap_or_default();
             st.users.insert(
                 user,
@@ -329,17 +330,27 @@ fn admin(
                     secret: sk.into(),
                     enabled,
                     policies,
+                    groups,
                 },
             );
             Reply::empty(200)
         }
         "user-info" => match st.users.get(&arg("accessKey")) {
+            // A service account's (or an STS) key is not a user to ask about.
+            None if st.service_accounts.contains_key(&arg("accessKey")) => err(
+                403,
+                "XMinioIAMActionNotAllowed",
+                "Specified IAM action is not allowed",
+            ),
             None => err(404, "XMinioAdminNoSuchUser", NO_SUCH_USER),
             Some(u) => {
                 let mut o = json!({"status": if u.enabled {"enabled"} else {"disabled"},
                                    "updatedAt": "2026-01-01T00:00:00Z"});
                 if !u.policies.is_empty() {
                     o["policyName"] = json!(u.policies.join(","));
+                }
+                if !u.groups.is_empty() {
+                    o["memberOf"] = json!(u.groups);
                 }
                 Reply::json(200, o)
             }

@@ -140,8 +140,16 @@ impl MinioSim {
                 secret: secret.into(),
                 enabled: true,
                 policies: policies.iter().map(|p| p.to_string()).collect(),
+                groups: Vec::new(),
             },
         );
+    }
+
+    /// Puts a user in a group (`mc admin group add`).
+    pub fn add_to_group(&self, user: &str, group: &str) {
+        if let Some(u) = self.lock().st.users.get_mut(user) {
+            u.groups.push(group.into());
+        }
     }
 
     pub fn policy(&self, name: &str) -> Option<serde_json::Value> {

@@ -12,6 +12,8 @@ pub struct User {
     pub secret: String,
     pub enabled: bool,
     pub policies: Vec<String>,
+    /// Groups (an operator's; the simulator evaluates no group policies, it reports them).
+    pub groups: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -128,9 +130,10 @@ impl State {
         }
     }
 
-    /// The scanner's picture, re-taken once it is `scanner_lag` old.
+    /// The scanner's picture, re-taken once it is `scanner_lag` old (the first one comes
+    /// `scanner_lag` after the start: until then nothing was scanned).
     pub fn scanned(&mut self) -> &Scan {
-        if self.scan.at.is_none() || self.scan.taken.elapsed() >= self.scanner_lag {
+        if self.scan.taken.elapsed() >= self.scanner_lag {
             self.rescan();
         }
         &self.scan
@@ -355,6 +358,7 @@ mod tests {
                 secret: "usersecret".into(),
                 enabled: true,
                 policies: vec!["p".into()],
+                groups: Vec::new(),
             },
         );
         st.service_accounts.insert(
