@@ -3,10 +3,13 @@
 //! would, over S3 with the customer's own key, or (with `CHAOS_BACKEND=ecs`) ecs-sim, where a
 //! resource holds one key whose access key is the user and keys are told apart by secret, or
 //! (with `CHAOS_BACKEND=myfsio`) myfsio-sim in its v0.5 generation, where users are made in
-//! the web console and a resource has one bucket with an exact quota.
+//! the web console and a resource has one bucket with an exact quota, or (with
+//! `CHAOS_BACKEND=minio`) minio-sim, where keys are service accounts made through encrypted
+//! admin calls and the stamp is the name of the user's policy.
 
 use crate::croit::{CroitAuth, CroitSim};
 use crate::ecs::EcsSim;
+use crate::minio::MinioSim;
 use crate::myfsio::{Generation, MyfsioSim};
 use crate::s3::{RgwPeer, S3User};
 use crate::waldur::ApiKeyRow;
@@ -46,7 +49,10 @@ pub enum Storage {
         sim: MyfsioSim,
         console: bool,
     },
+    Minio(MinioSim),
 }
+
+const MINIO_ROOT: (&str, &str) = ("chaos-root", "chaos-root-secret");
 
 const MYFSIO_ADMIN: (&str, &str) = ("chaos-admin", "chaos-admin-secret");
 
@@ -103,6 +109,11 @@ impl Storage {
             sim.set_encrypted_iam(console);
             return Ok(Storage::Myfsio { sim, console });
         }
+        if backend == "minio" {
+            return Ok(Storage::Minio(
+                MinioSim::start(MINIO_ROOT.0, MINIO_ROOT.1).await?,
+            ));
+        }
         if std::env::var("CHAOS_BACKEND").as_deref() == Ok("ecs") {
             return Ok(Storage::Ecs(
                 EcsSim::start("chaos-mgmt", "chaos-mgmt-secret", &["waldur"]).await?,
@@ -118,6 +129,7 @@ impl Storage {
         match self {
             Storage::Ecs(_) => "dell_ecs",
             Storage::Myfsio { .. } => "myfsio",
+            Storage::Minio(_) => "minio",
             _ => "ceph_s3",
         }
     }
@@ -142,7 +154,7 @@ impl Storage {
     /// Words of the refusal of a Terminate while data remains.
     pub fn not_empty_words(&self) -> &'static str {
         match self {
-            Storage::Ecs(_) | Storage::Myfsio { .. } => "still holds",
+            Storage::Ecs(_) | Storage::Myfsio { .. } | Storage::Minio(_) => "still holds",
             _ => "still owns",
         }
     }
@@ -159,6 +171,9 @@ impl Storage {
             Storage::Ecs(_) => vec![("bucket", (true, (gb * GIB) as i64, -1))],
             // Exact, both dimensions, on the resource's bucket only.
             Storage::Myfsio { .. } => vec![("bucket", (true, self.quota_bytes(gb), o))],
+            // A hard size quota on the resource's bucket; MinIO has no object quota (and reads
+            // a zero quota as none: the agent sends one byte).
+            Storage::Minio(_) => vec![("bucket", (true, self.quota_bytes(gb).max(1), -1))],
             _ => {
                 let b = self.quota_bytes(gb);
                 vec![("user", (true, b, o)), ("bucket", (true, b, o))]
@@ -184,6 +199,7 @@ impl Storage {
             Storage::Myfsio { console: true, .. } => {
                 "myfsio-sim (v0.5, encrypted IAM, console keys)"
             }
+            Storage::Minio(_) => "minio-sim",
         }
     }
 
@@ -191,7 +207,7 @@ impl Storage {
     /// RGW (where the harness really writes the data).
     pub fn unit_factor(&self) -> u64 {
         match self {
-            Storage::Croit(_) | Storage::Myfsio { .. } => 1_000_000_000,
+            Storage::Croit(_) | Storage::Myfsio { .. } | Storage::Minio(_) => 1_000_000_000,
             Storage::Rgw { .. } => 1 << 20,
             // ECS quotas are whole GiB; ecs-sim stores sizes, not data.
             Storage::Ecs(_) => GIB,
@@ -203,7 +219,9 @@ impl Storage {
         let bytes = gb * self.unit_factor();
         match self {
             Storage::Croit(_) => (bytes.div_ceil(1024) * 1024) as i64,
-            Storage::Rgw { .. } | Storage::Ecs(_) | Storage::Myfsio { .. } => bytes as i64,
+            Storage::Rgw { .. } | Storage::Ecs(_) | Storage::Myfsio { .. } | Storage::Minio(_) => {
+                bytes as i64
+            }
         }
     }
 
@@ -232,6 +250,13 @@ impl Storage {
                 MYFSIO_ADMIN.1,
                 if *console { "console" } else { "admin" }
             ),
+            // Usage read live (the simulator's scanner does not lag here).
+            Storage::Minio(sim) => format!(
+                "s3_endpoint: {}\n      admin_access_key: {}\n      admin_secret_key: {}\n      usage_cache_seconds: 0\n      timeout: 5",
+                sim.url(),
+                MINIO_ROOT.0,
+                MINIO_ROOT.1
+            ),
         }
     }
 
@@ -245,6 +270,7 @@ impl Storage {
                 .iter()
                 .filter_map(|u| myfsio_named(&u.display_name).map(|n| n.0))
                 .collect(),
+            Storage::Minio(sim) => sim.users(),
             Storage::Rgw { admin, prefix, .. } => admin
                 .list_users()
                 .await?
@@ -346,6 +372,33 @@ impl Storage {
                     buckets: vec![name],
                 }))
             }
+            Storage::Minio(sim) => {
+                let Some(u) = sim.user(uid) else {
+                    return Ok(None);
+                };
+                let name = site_agent_sdk::naming::bucket_for(uid)?;
+                let bucket = sim.bucket(&name);
+                let quota = match bucket.as_ref().and_then(|b| b.quota) {
+                    Some(q) => (true, q as i64, -1),
+                    None => (false, -1, -1),
+                };
+                let (bytes, objects) = bucket.as_ref().map(|b| b.usage()).unwrap_or((0, 0));
+                Ok(Some(StoredUser {
+                    // The stamp is the policy's name.
+                    email: u
+                        .policies
+                        .iter()
+                        .find(|p| p.starts_with("waldur-"))
+                        .map(|p| format!("{p}@invalid"))
+                        .unwrap_or_default(),
+                    access_keys: sim.service_accounts(uid).into_iter().map(|s| s.0).collect(),
+                    quotas: vec![("bucket", quota)],
+                    holds_data: objects > 0,
+                    bytes,
+                    objects,
+                    buckets: vec![name],
+                }))
+            }
             Storage::Ecs(sim) => {
                 let Some((tags, _, secrets)) = sim.user(uid) else {
                     return Ok(None);
@@ -382,6 +435,10 @@ impl Storage {
                 .is_some_and(|u| u.keys.iter().any(|(a, s)| a == access_key && s == secret)),
             Storage::Ecs(sim) => access_key == uid && sim.key_works(access_key, secret),
             Storage::Myfsio { sim, .. } => sim.key_works(access_key, secret),
+            Storage::Minio(sim) => {
+                sim.service_accounts(uid).iter().any(|s| s.0 == access_key)
+                    && sim.key_authenticates(access_key, secret)
+            }
             Storage::Rgw { peer, .. } => {
                 // A signed listing of a bucket that does not exist: a working key gets
                 // NoSuchBucket, a wrong one InvalidAccessKeyId or SignatureDoesNotMatch.
@@ -416,6 +473,14 @@ impl Storage {
                         .map_err(|e| anyhow::anyhow!("put into {mine}: {e}"))?;
                 }
                 self.meter();
+                Ok(())
+            }
+            Storage::Minio(sim) => {
+                let mine = site_agent_sdk::naming::bucket_for(uid)?;
+                let n = objects.clamp(1, 20);
+                for i in 0..n {
+                    sim.put_object(&mine, &format!("{bucket}-o{i}"), bytes / n);
+                }
                 Ok(())
             }
             // Into the resource's bucket, up to its exact quota (a refused write stops there).
@@ -464,6 +529,12 @@ impl Storage {
                 Ok(())
             }
             Storage::Myfsio { sim, .. } => {
+                for b in user.buckets {
+                    sim.empty_bucket(&b);
+                }
+                Ok(())
+            }
+            Storage::Minio(sim) => {
                 for b in user.buckets {
                     sim.empty_bucket(&b);
                 }

@@ -492,6 +492,10 @@ offerings:
                 sim.restart_console();
                 Some(format!("MyFSIO 503 x{n}, console restarted"))
             }
+            Storage::Minio(sim) => {
+                sim.fail_next(n, 503);
+                Some(format!("MinIO 503 x{n}"))
+            }
             Storage::Rgw { .. } => None,
         }
     }
