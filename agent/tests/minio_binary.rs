@@ -6,45 +6,14 @@
 
 mod support;
 
-use secrecy::SecretString;
 use serde_json::json;
-use site_agent_sdk::sigv4::{SignedHttp, Signer};
 use site_agent_sims::minio::MinioSim;
 use site_agent_sims::waldur::{OrderSeed, SimOptions, WaldurSim};
-use support::{billed, next_second, order_state, run_once, shipped_config, terminate};
-
-/// `(status, body)` of a call signed with a key Waldur shows.
-async fn as_tenant(
-    sim: &MinioSim,
-    key: (&str, &str),
-    method: reqwest::Method,
-    path: &str,
-    body: &[u8],
-) -> (u16, String) {
-    let a = SignedHttp::new(
-        reqwest::Client::new(),
-        Signer::new(
-            key.0.into(),
-            SecretString::from(key.1.to_string()),
-            "us-east-1".into(),
-            "s3",
-        ),
-    )
-    .send(
-        "tenant",
-        method,
-        &format!("{}{path}", sim.url()),
-        None,
-        body.to_vec(),
-    )
-    .await
-    .unwrap();
-    (a.status, a.body)
-}
+use support::{as_tenant, billed, next_second, order_state, run_once, shipped_config, terminate};
 
 async fn lists(sim: &MinioSim, key: (&str, &str), bucket: &str) -> u16 {
     as_tenant(
-        sim,
+        &sim.url(),
         key,
         reqwest::Method::GET,
         &format!("/{bucket}?list-type=2"),
@@ -157,7 +126,7 @@ async fn the_shipped_minio_config_runs_a_lifecycle() {
     let k = (key.0.as_str(), key.1.as_str());
     for name in ["a", "b", "c"] {
         let r = as_tenant(
-            &minio,
+            &minio.url(),
             k,
             reqwest::Method::PUT,
             &format!("/{bucket}/{name}"),
@@ -183,7 +152,7 @@ async fn the_shipped_minio_config_runs_a_lifecycle() {
         (reqwest::Method::PUT, "/someone-elses/x".to_string()),
         (reqwest::Method::PUT, "/a-new-bucket".to_string()),
     ] {
-        let r = as_tenant(&minio, k, m.clone(), &p, br#"{"size":0,"quota":0}"#).await;
+        let r = as_tenant(&minio.url(), k, m.clone(), &p, br#"{"size":0,"quota":0}"#).await;
         assert_eq!(r.0, 403, "{m} {p}: {r:?}");
     }
 
@@ -242,7 +211,7 @@ async fn the_shipped_minio_config_runs_a_lifecycle() {
     let k = (rotated[0].client_id.as_str(), rotated[0].api_key.as_str());
     for name in ["a", "b", "c"] {
         let r = as_tenant(
-            &minio,
+            &minio.url(),
             k,
             reqwest::Method::DELETE,
             &format!("/{bucket}/{name}"),
@@ -285,7 +254,7 @@ async fn the_shipped_minio_config_runs_a_lifecycle() {
         .to_string();
     let k2 = waldur.api_keys(&res2);
     let r = as_tenant(
-        &minio,
+        &minio.url(),
         (&k2[0].client_id, &k2[0].api_key),
         reqwest::Method::PUT,
         &format!("/{uid2}/kept"),

@@ -7,45 +7,21 @@
 
 mod support;
 
-use secrecy::SecretString;
 use serde_json::json;
-use site_agent_sdk::sigv4::{SignedHttp, Signer};
 use site_agent_sims::myfsio::{Generation, MyfsioSim};
 use site_agent_sims::waldur::{OrderSeed, SimOptions, WaldurSim};
-use support::{billed, next_second, order_state, run_once, shipped_config, terminate};
-
-/// `(status, body)` of a call signed with a key Waldur shows.
-async fn as_tenant(
-    sim: &MyfsioSim,
-    key: (&str, &str),
-    method: reqwest::Method,
-    path: &str,
-    body: &[u8],
-) -> (u16, String) {
-    let a = SignedHttp::new(
-        reqwest::Client::new(),
-        Signer::new(
-            key.0.into(),
-            SecretString::from(key.1.to_string()),
-            "us-east-1".into(),
-            "s3",
-        ),
-    )
-    .send(
-        "tenant",
-        method,
-        &format!("{}{path}", sim.url()),
-        None,
-        body.to_vec(),
-    )
-    .await
-    .unwrap();
-    (a.status, a.body)
-}
+use support::{as_tenant, billed, next_second, order_state, run_once, shipped_config, terminate};
 
 /// The status of a signed listing of `bucket` with `key`: 200 while the key works there.
 async fn lists(sim: &MyfsioSim, key: (&str, &str), bucket: &str) -> (u16, String) {
-    as_tenant(sim, key, reqwest::Method::GET, &format!("/{bucket}"), b"").await
+    as_tenant(
+        &sim.url(),
+        key,
+        reqwest::Method::GET,
+        &format!("/{bucket}"),
+        b"",
+    )
+    .await
 }
 
 async fn lifecycle(g: Generation, console_keys: bool) {
@@ -158,7 +134,7 @@ async fn lifecycle(g: Generation, console_keys: bool) {
     let k = (key.0.as_str(), key.1.as_str());
     for name in ["a", "b"] {
         let r = as_tenant(
-            &fs,
+            &fs.url(),
             k,
             reqwest::Method::PUT,
             &format!("/{bucket}/{name}"),
@@ -168,7 +144,7 @@ async fn lifecycle(g: Generation, console_keys: bool) {
         assert_eq!(r.0, 200, "{r:?}");
     }
     let r = as_tenant(
-        &fs,
+        &fs.url(),
         k,
         reqwest::Method::PUT,
         &format!("/{bucket}/c"),
@@ -179,7 +155,7 @@ async fn lifecycle(g: Generation, console_keys: bool) {
     assert!(r.1.contains("<Code>QuotaExceeded</Code>"), "{}", r.1);
     let lift = json!({"max_size_bytes": 1u64 << 50, "max_objects": 1_000_000}).to_string();
     let r = as_tenant(
-        &fs,
+        &fs.url(),
         k,
         reqwest::Method::PUT,
         &format!("/{bucket}?quota"),
@@ -193,14 +169,14 @@ async fn lifecycle(g: Generation, console_keys: bool) {
         (reqwest::Method::PUT, "/someone-elses/x".to_string()),
         (reqwest::Method::PUT, "/a-new-bucket".to_string()),
     ] {
-        let r = as_tenant(&fs, k, m.clone(), &p, b"x").await;
+        let r = as_tenant(&fs.url(), k, m.clone(), &p, b"x").await;
         assert_eq!(r.0, 403, "{m} {p}: {r:?}");
     }
     let admin_route = match g {
         Generation::Py => format!("/admin/iam/users/{}/keys", k.0),
         Generation::Rs => format!("/myfsio/admin/iam/users/{}/access-keys", k.0),
     };
-    let r = as_tenant(&fs, k, reqwest::Method::POST, &admin_route, b"").await;
+    let r = as_tenant(&fs.url(), k, reqwest::Method::POST, &admin_route, b"").await;
     assert_eq!(r.0, 403, "nor make itself keys or touch its policy: {r:?}");
 
     // Update: a new ceiling.
@@ -219,7 +195,7 @@ async fn lifecycle(g: Generation, console_keys: bool) {
         (Some(3_000_000_000), Some(5))
     );
     let r = as_tenant(
-        &fs,
+        &fs.url(),
         k,
         reqwest::Method::PUT,
         &format!("/{bucket}/c"),
@@ -265,7 +241,7 @@ async fn lifecycle(g: Generation, console_keys: bool) {
     let k = (rotated[0].client_id.as_str(), rotated[0].api_key.as_str());
     for name in ["a", "b", "c"] {
         let r = as_tenant(
-            &fs,
+            &fs.url(),
             k,
             reqwest::Method::DELETE,
             &format!("/{bucket}/{name}"),
@@ -306,7 +282,7 @@ async fn lifecycle(g: Generation, console_keys: bool) {
         .to_string();
     let k2 = waldur.api_keys(&res2);
     let r = as_tenant(
-        &fs,
+        &fs.url(),
         (&k2[0].client_id, &k2[0].api_key),
         reqwest::Method::PUT,
         &format!("/{bucket2}/kept"),

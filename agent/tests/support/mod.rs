@@ -99,3 +99,34 @@ pub fn billed(w: &WaldurSim, resource: &str, component: &str) -> f64 {
 pub fn next_second() {
     std::thread::sleep(std::time::Duration::from_millis(1100));
 }
+
+/// `(status, body)` of a call to `base` signed with a key Waldur shows (`(access key,
+/// secret)`), as a tenant's S3 client would make it.
+pub async fn as_tenant(
+    base: &str,
+    key: (&str, &str),
+    method: reqwest::Method,
+    path: &str,
+    body: &[u8],
+) -> (u16, String) {
+    use site_agent_sdk::sigv4::{SignedHttp, Signer};
+    let a = SignedHttp::new(
+        reqwest::Client::new(),
+        Signer::new(
+            key.0.into(),
+            secrecy::SecretString::from(key.1.to_string()),
+            "us-east-1".into(),
+            "s3",
+        ),
+    )
+    .send(
+        "tenant",
+        method,
+        &format!("{base}{path}"),
+        None,
+        body.to_vec(),
+    )
+    .await
+    .unwrap();
+    (a.status, a.body)
+}

@@ -18,8 +18,7 @@ use site_agent_sdk::vendor::{VendorOps, VendorUsage, VendorUser};
 use site_agent_sdk::{
     AccessKeyOrigin, AppliedQuota, BackendError, BucketModel, BucketOptions, BucketUsage,
     Capabilities, Enforcement, ErrorKind, KeyPair, KeyPolicy, OptionCaps, OptionSupport, QuotaCaps,
-    QuotaScope, QuotaSpec, QuotaState, RotationMode, Rounding, ScopeDims, ScopeQuota, SecretOrigin,
-    StampPlace, Suspension,
+    QuotaSpec, QuotaState, RotationMode, Rounding, ScopeDims, SecretOrigin, StampPlace, Suspension,
 };
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -412,14 +411,11 @@ impl VendorOps for EcsOps {
                 None => {}
             }
         }
-        Ok(AppliedQuota(vec![ScopeQuota {
-            scope: QuotaScope::Bucket,
-            state: QuotaState {
-                enabled,
-                max_size_bytes: (total > 0).then_some(total),
-                max_objects: None,
-            },
-        }]))
+        Ok(AppliedQuota::bucket_only(QuotaState {
+            enabled,
+            max_size_bytes: (total > 0).then_some(total),
+            max_objects: None,
+        }))
     }
 
     async fn buckets(&self, uid: &str) -> Result<Vec<BucketUsage>, BackendError> {

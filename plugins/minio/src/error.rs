@@ -3,7 +3,7 @@
 //! (madmin-go `api-error-response.go`); S3 answers are the usual XML `<Error>`. Codes from
 //! minio/minio `cmd/api-errors.go` (other-backends.md §2).
 
-use site_agent_sdk::s3error::{kind_of_code, kind_of_status, xml_code};
+use site_agent_sdk::s3error::{classify_code, xml_code};
 use site_agent_sdk::{BackendError, ErrorKind};
 
 /// The kind a MinIO-specific code means.
@@ -61,18 +61,8 @@ pub fn code_of(body: &[u8]) -> Option<String> {
 /// never the body (it may echo request parameters).
 pub fn classify(what: &str, status: u16, body: &[u8]) -> BackendError {
     let code = code_of(body).unwrap_or_default();
-    let kind = kind_of_minio_code(&code, status)
-        .or_else(|| kind_of_code(&code))
-        .unwrap_or_else(|| kind_of_status(status));
-    let shown = if code.is_empty() {
-        format!("HTTP {status}")
-    } else {
-        code.clone()
-    };
-    let retryable = kind.retryable_by_default() || status == 429 || status >= 500;
-    BackendError::new(kind, format!("{what}: {shown}"))
-        .with_retryable(retryable)
-        .with_code(code)
+    let vendor = kind_of_minio_code(&code, status);
+    classify_code(what, status, code, vendor)
 }
 
 #[cfg(test)]

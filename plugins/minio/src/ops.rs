@@ -10,8 +10,8 @@ use site_agent_sdk::s3bucket::S3Buckets;
 use site_agent_sdk::vendor::{VendorOps, VendorUsage, VendorUser};
 use site_agent_sdk::{
     AccessKeyOrigin, AppliedQuota, BackendError, BucketModel, BucketUsage, Capabilities,
-    Enforcement, ErrorKind, KeyPair, KeyPolicy, QuotaCaps, QuotaScope, QuotaSpec, QuotaState,
-    RotationMode, ScopeDims, ScopeQuota, SecretOrigin, StampPlace, Suspension,
+    Enforcement, ErrorKind, KeyPair, KeyPolicy, QuotaCaps, QuotaSpec, QuotaState, RotationMode,
+    ScopeDims, SecretOrigin, StampPlace, Suspension,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -312,13 +312,24 @@ impl VendorOps for MinioOps {
                 "MinIO user {uid:?} does not exist"
             )));
         };
+        // The bucket's quota goes with it (MinIO keeps a bucket's metadata with the bucket).
         if let Some(bucket) = self.own_bucket(uid, false).await? {
             if purge {
                 if enabled {
                     self.admin.set_user_enabled(uid, false).await?;
                 }
-                let gone = self.buckets.purge(&bucket).await?;
-                tracing::info!(uid, bucket, objects = gone, "purged the resource's bucket");
+                match self.buckets.purge(&bucket).await {
+                    Ok(gone) => {
+                        tracing::info!(uid, bucket, objects = gone, "purged the resource's bucket")
+                    }
+                    Err(e) => {
+                        // The resource stays as it was: its tenant gets its keys back.
+                        if enabled && let Err(back) = self.admin.set_user_enabled(uid, true).await {
+                            tracing::error!(uid, error = %back, "could not enable the user again after a failed purge; the reconcile pass does");
+                        }
+                        return Err(e);
+                    }
+                }
             } else {
                 if self.buckets.holds_objects(&bucket).await? {
                     return Err(BackendError::not_empty(format!(
@@ -328,16 +339,6 @@ impl VendorOps for MinioOps {
                 // A write that lands meanwhile makes MinIO refuse (409 BucketNotEmpty).
                 self.buckets.delete(&bucket).await?;
             }
-            self.admin
-                .set_bucket_quota(&bucket, None)
-                .await
-                .or_else(|e| {
-                    if e.kind() == ErrorKind::NotFound {
-                        Ok(())
-                    } else {
-                        Err(e)
-                    }
-                })?;
         }
         self.admin.remove_user(uid).await?;
         self.forget_keys(uid);
@@ -408,39 +409,21 @@ impl VendorOps for MinioOps {
     }
 
     async fn quotas(&self, uid: &str) -> Result<AppliedQuota, BackendError> {
-        let state = match self.admin.bucket_quota(&bucket_for(uid)?).await {
-            Ok(Some(bytes)) => QuotaState {
-                enabled: true,
-                max_size_bytes: Some(bytes),
-                max_objects: None,
-            },
-            Ok(None) => QuotaState::default(),
-            Err(e) if e.kind() == ErrorKind::NotFound => QuotaState::default(),
+        let bytes = match self.admin.bucket_quota(&bucket_for(uid)?).await {
+            Ok(b) => b,
+            Err(e) if e.kind() == ErrorKind::NotFound => None,
             Err(e) => return Err(e),
         };
-        Ok(AppliedQuota(vec![ScopeQuota {
-            scope: QuotaScope::Bucket,
-            state,
-        }]))
+        Ok(AppliedQuota::bucket_only(QuotaState::bytes(bytes)))
     }
 
     /// The resource's bucket as it is now, by listing (every version counts): what the
     /// termination and adoption checks need.
     async fn buckets(&self, uid: &str) -> Result<Vec<BucketUsage>, BackendError> {
-        let Some(bucket) = self.own_bucket(uid, false).await? else {
-            return Ok(Vec::new());
-        };
-        Ok(self
-            .buckets
-            .stored(&bucket)
-            .await?
-            .map(|s| BucketUsage {
-                name: bucket,
-                bytes: s.bytes,
-                objects: s.objects,
-            })
-            .into_iter()
-            .collect())
+        match self.own_bucket(uid, false).await? {
+            Some(bucket) => self.buckets.usage(&bucket).await,
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Billing reads the scanner's figures (`datausageinfo`: one admin call for every bucket,

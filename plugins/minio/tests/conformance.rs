@@ -469,3 +469,27 @@ async fn a_zero_ceiling_is_a_one_byte_quota_and_no_scan_is_no_reading() {
     assert_eq!((u.bytes, u.objects), (0, 0));
     assert!(u.sampled_at.is_some());
 }
+
+/// A purge that fails half-way leaves the resource as it was: its user enabled again, so the
+/// keys Waldur shows still work.
+#[tokio::test]
+async fn a_failed_purge_gives_the_tenant_its_keys_back() {
+    let h = MinioHarness::new().await;
+    let uid = unique("waldur-pf");
+    h.backend.ensure_user(&spec(&uid)).await.unwrap();
+    let t = tenant(&uid);
+    let key = h
+        .backend
+        .issue_key(&t, &site_agent_sdk::keys::generate_key_pair().unwrap())
+        .await
+        .unwrap();
+    h.sim.put_object(&bucket_for(&uid).unwrap(), "data", 7);
+    // Every try of the object delete is refused.
+    h.sim.fail_matching("DELETE", "/data", 50, 503);
+    h.backend
+        .delete_user(&t, DeleteMode::Purge)
+        .await
+        .unwrap_err();
+    assert!(h.sim.user(&uid).unwrap().enabled);
+    assert!(h.key_works(&uid, &key).await);
+}

@@ -31,9 +31,8 @@ use site_agent_sdk::sigv4::encode;
 use site_agent_sdk::vendor::{VendorOps, VendorUser};
 use site_agent_sdk::{
     AccessKeyOrigin, AppliedQuota, BackendError, BucketModel, BucketOptions, BucketUsage,
-    Capabilities, Enforcement, ErrorKind, KeyPair, KeyPolicy, OptionCaps, QuotaCaps, QuotaScope,
-    QuotaSpec, QuotaState, RotationMode, Rounding, ScopeDims, ScopeQuota, SecretOrigin, StampPlace,
-    Suspension,
+    Capabilities, Enforcement, ErrorKind, KeyPair, KeyPolicy, OptionCaps, QuotaCaps, QuotaSpec,
+    QuotaState, RotationMode, Rounding, ScopeDims, SecretOrigin, StampPlace, Suspension,
 };
 
 /// How a resource's keys are made (see the module text).
@@ -416,10 +415,7 @@ impl VendorOps for MyfsioOps {
             Err(e) if e.code() == Some("NoSuchBucket") => QuotaState::default(),
             Err(e) => return Err(e),
         };
-        Ok(AppliedQuota(vec![ScopeQuota {
-            scope: QuotaScope::Bucket,
-            state,
-        }]))
+        Ok(AppliedQuota::bucket_only(state))
     }
 
     /// The resource's bucket: MyFSIO's own live counts from `GET ?quota` (exact and

@@ -167,6 +167,20 @@ impl S3Buckets {
         }
     }
 
+    /// The bucket as the one entry of a resource's usage (none when it does not exist).
+    pub async fn usage(&self, bucket: &str) -> Result<Vec<crate::BucketUsage>, BackendError> {
+        Ok(self
+            .stored(bucket)
+            .await?
+            .map(|s| crate::BucketUsage {
+                name: bucket.to_string(),
+                bytes: s.bytes,
+                objects: s.objects,
+            })
+            .into_iter()
+            .collect())
+    }
+
     /// Whether the bucket holds any object or old version (a missing bucket holds none).
     pub async fn holds_objects(&self, bucket: &str) -> Result<bool, BackendError> {
         Ok(self.stored(bucket).await?.is_some_and(|s| s.objects > 0))

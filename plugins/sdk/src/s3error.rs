@@ -57,8 +57,20 @@ pub fn xml_code(body: &str) -> Option<String> {
 /// Classifies an S3-style error answer; the message names the call and the code (or status),
 /// never the body (it may echo request parameters).
 pub fn classify_s3(what: &str, status: u16, body: &str) -> BackendError {
-    let code = xml_code(body).unwrap_or_default();
-    let kind = kind_of_code(&code).unwrap_or_else(|| kind_of_status(status));
+    classify_code(what, status, xml_code(body).unwrap_or_default(), None)
+}
+
+/// Classifies an answer by its status and the vendor's `code`; `vendor_kind` is what the
+/// vendor's own codes say, where they say more than S3's (MinIO's `XMinio…`).
+pub fn classify_code(
+    what: &str,
+    status: u16,
+    code: String,
+    vendor_kind: Option<ErrorKind>,
+) -> BackendError {
+    let kind = vendor_kind
+        .or_else(|| kind_of_code(&code))
+        .unwrap_or_else(|| kind_of_status(status));
     let shown = if code.is_empty() {
         format!("HTTP {status}")
     } else {

@@ -291,6 +291,13 @@ impl AppliedQuota {
     pub fn max_objects(&self) -> Option<u64> {
         self.0.iter().filter_map(|q| q.state.max_objects).min()
     }
+    /// The quota of a backend whose only scope is the resource's bucket.
+    pub fn bucket_only(state: QuotaState) -> Self {
+        Self(vec![ScopeQuota {
+            scope: QuotaScope::Bucket,
+            state,
+        }])
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -299,6 +306,17 @@ pub struct QuotaState {
     /// `None`: unlimited.
     pub max_size_bytes: Option<u64>,
     pub max_objects: Option<u64>,
+}
+
+impl QuotaState {
+    /// A size ceiling only (`None`: no quota set).
+    pub fn bytes(max: Option<u64>) -> Self {
+        Self {
+            enabled: max.is_some(),
+            max_size_bytes: max,
+            max_objects: None,
+        }
+    }
 }
 
 /// One S3 key pair. The secret never reaches `Debug` output.

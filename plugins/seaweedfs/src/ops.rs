@@ -8,8 +8,8 @@ use crate::policy::{POLICY_NAME, document};
 use site_agent_sdk::vendor::{VendorOps, VendorUser};
 use site_agent_sdk::{
     AppliedQuota, BackendError, BucketModel, BucketUsage, Capabilities, Enforcement, ErrorKind,
-    KeyPair, KeyPolicy, QuotaCaps, QuotaScope, QuotaSpec, QuotaState, RotationMode, ScopeDims,
-    ScopeQuota, SecretOrigin, StampPlace, Suspension,
+    KeyPair, KeyPolicy, QuotaCaps, QuotaSpec, QuotaState, RotationMode, ScopeDims, SecretOrigin,
+    StampPlace, Suspension,
 };
 
 /// What SeaweedFS 4.48 can do through IAM and `?seaweedfs-quota`.
@@ -259,38 +259,18 @@ impl VendorOps for SeaweedOps {
 
     async fn quotas(&self, uid: &str) -> Result<AppliedQuota, BackendError> {
         let q = self.buckets.quota(&bucket_for(uid)?).await?;
-        let state = match q {
-            Some(q) if q.quota_enabled => QuotaState {
-                enabled: true,
-                max_size_bytes: Some(q.quota_size),
-                max_objects: None,
-            },
-            _ => QuotaState::default(),
-        };
-        Ok(AppliedQuota(vec![ScopeQuota {
-            scope: QuotaScope::Bucket,
-            state,
-        }]))
+        let bytes = q.filter(|q| q.quota_enabled).map(|q| q.quota_size);
+        Ok(AppliedQuota::bucket_only(QuotaState::bytes(bytes)))
     }
 
     /// The resource's bucket, by listing: the logical size the tenant stored (SeaweedFS's own
     /// figures are compressed stored bytes, and have no object count); every kept version
     /// counts (see `Buckets::stored`).
     async fn buckets(&self, uid: &str) -> Result<Vec<BucketUsage>, BackendError> {
-        let Some(bucket) = self.own_bucket(uid, false).await? else {
-            return Ok(Vec::new());
-        };
-        Ok(self
-            .buckets
-            .stored(&bucket)
-            .await?
-            .map(|s| BucketUsage {
-                name: bucket,
-                bytes: s.bytes,
-                objects: s.objects,
-            })
-            .into_iter()
-            .collect())
+        match self.own_bucket(uid, false).await? {
+            Some(bucket) => self.buckets.usage(&bucket).await,
+            None => Ok(Vec::new()),
+        }
     }
 
     fn resource_bucket(&self, uid: &str) -> Option<String> {

@@ -110,7 +110,16 @@ async fn handle(Sim(sim): Sim<MinioSim>, req: Request) -> Response {
         .unwrap_or_default();
     let mut inner = sim.lock();
     inner.calls.push((parts.method.to_string(), uri.clone()));
-    if let Some(status) = inner.fail_next.pop() {
+    let method = parts.method.to_string();
+    let matching = inner
+        .fail_matching
+        .iter_mut()
+        .find(|(m, part, left, _)| *left > 0 && *m == method && uri.contains(part.as_str()))
+        .map(|f| {
+            f.2 -= 1;
+            f.3
+        });
+    if let Some(status) = inner.fail_next.pop().or(matching) {
         return admin_err(
             status,
             "XMinioServerNotInitialized",
@@ -293,22 +302,11 @@ fn admin(
                     "access key length should be between 3 and 20",
                 );
             }
-            let secret = secret_of(st, &caller);
-            let Ok(plain) = inner.open(&secret, body) else {
-                return err(
-                    400,
-                    "XMinioAdminConfigBadJSON",
-                    "JSON configuration provided is of incorrect format",
-                );
+            let v = match sealed_json(inner, &caller, body, path) {
+                Ok(v) => v,
+                Err(r) => return r,
             };
             let st = &mut inner.st;
-            let Ok(v) = serde_json::from_slice::<Value>(&plain) else {
-                return err(
-                    400,
-                    "XMinioAdminConfigBadJSON",
-                    "JSON configuration provided is of incorrect format",
-                );
-            };
             let sk = v["secretKey"].as_str().unwrap_or_default();
             if sk.len() < 8 {
                 return err(
@@ -502,15 +500,10 @@ fn admin(
                     "The specified service account is not found (Specified service account does not exist)",
                 );
             }
-            let secret = secret_of(st, &caller);
-            let Ok(plain) = inner.open(&secret, body) else {
-                return err(
-                    400,
-                    "XMinioAdminConfigBadJSON",
-                    "JSON configuration provided is of incorrect format (madmin: invalid encryption algorithm ID)",
-                );
+            let v = match sealed_json(inner, &caller, body, path) {
+                Ok(v) => v,
+                Err(r) => return r,
             };
-            let v: Value = serde_json::from_slice(&plain).unwrap_or(Value::Null);
             let sa = inner
                 .st
                 .service_accounts
@@ -636,28 +629,41 @@ fn admin(
     }
 }
 
+/// A sealed JSON body, opened with the caller's secret; what MinIO answers when it cannot be
+/// (a plain body, another secret, a broken one).
+fn sealed_json(
+    inner: &mut Inner,
+    caller: &Caller,
+    body: &[u8],
+    path: &str,
+) -> Result<Value, Reply> {
+    let secret = secret_of(&inner.st, caller);
+    inner
+        .open(&secret, body)
+        .ok()
+        .and_then(|plain| serde_json::from_slice::<Value>(&plain).ok())
+        .ok_or_else(|| {
+            admin_err(
+                400,
+                "XMinioAdminConfigBadJSON",
+                "JSON configuration provided is of incorrect format",
+                path,
+            )
+        })
+}
+
 fn seal(secret: &str, v: &Value) -> Vec<u8> {
     madmin::encrypt(secret.as_bytes(), v.to_string().as_bytes()).expect("madmin seal")
 }
 
 fn add_service_account(inner: &mut Inner, caller: &Caller, body: &[u8], path: &str) -> Reply {
     let err = |status, code: &str, msg: &str| admin_err(status, code, msg, path);
+    let v = match sealed_json(inner, caller, body, path) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
     let secret = secret_of(&inner.st, caller);
-    let Ok(plain) = inner.open(&secret, body) else {
-        return err(
-            400,
-            "XMinioAdminConfigBadJSON",
-            "JSON configuration provided is of incorrect format (madmin: invalid encryption algorithm ID)",
-        );
-    };
     let st = &mut inner.st;
-    let Ok(v) = serde_json::from_slice::<Value>(&plain) else {
-        return err(
-            400,
-            "XMinioAdminConfigBadJSON",
-            "JSON configuration provided is of incorrect format",
-        );
-    };
     let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     let target = match (s("targetUser"), caller.user()) {
         (t, _) if !t.is_empty() => t,

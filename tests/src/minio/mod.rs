@@ -36,6 +36,8 @@ struct Inner {
     calls: Vec<(String, String)>,
     /// Statuses to answer the next calls with (last first), before anything is done.
     fail_next: Vec<u16>,
+    /// `(method, path or query part, times left, status)`: matching calls refused so.
+    fail_matching: Vec<(String, String, usize, u16)>,
     /// Calls (a path or query part) to carry out and then answer 502.
     lose: Vec<String>,
     /// Body keys by (secret, salt): a client seals many bodies under one salt, and the
@@ -76,6 +78,7 @@ impl MinioSim {
                     st: State::new(root_user, root_password),
                     calls: Vec::new(),
                     fail_next: Vec::new(),
+                    fail_matching: Vec::new(),
                     lose: Vec::new(),
                     keys: HashMap::new(),
                 }),
@@ -113,6 +116,14 @@ impl MinioSim {
     /// The next `n` calls are answered `status` before anything is done.
     pub fn fail_next(&self, n: usize, status: u16) {
         self.lock().fail_next.extend(std::iter::repeat_n(status, n));
+    }
+
+    /// The next `n` calls of `method` whose path or query contains `part` are answered
+    /// `status` before anything is done.
+    pub fn fail_matching(&self, method: &str, part: &str, n: usize, status: u16) {
+        self.lock()
+            .fail_matching
+            .push((method.into(), part.into(), n, status));
     }
 
     /// The next call whose path or query contains `part` is carried out, then answered 502.

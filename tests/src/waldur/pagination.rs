@@ -24,12 +24,9 @@ fn page_size(ctx: &Ctx) -> usize {
     }
 }
 
-/// The items `paginate_with` will show for a list of `count` items (`None` for a HEAD
-/// request or a page that does not exist): lets a handler order just that window.
-pub(crate) fn page_window(ctx: &Ctx, count: usize) -> Option<std::ops::Range<usize>> {
-    if ctx.is_head() {
-        return None;
-    }
+/// The requested page of a list of `count` items: `(page, size, number of pages)`;
+/// `None` for a page that does not exist.
+fn requested_page(ctx: &Ctx, count: usize) -> Option<(usize, usize, usize)> {
     let size = page_size(ctx);
     let num_pages = count.div_ceil(size).max(1);
     let page = match ctx.query.get("page") {
@@ -40,6 +37,16 @@ pub(crate) fn page_window(ctx: &Ctx, count: usize) -> Option<std::ops::Range<usi
             _ => return None,
         },
     };
+    Some((page, size, num_pages))
+}
+
+/// The items `paginate_with` will show for a list of `count` items (`None` for a HEAD
+/// request or a page that does not exist): lets a handler order just that window.
+pub(crate) fn page_window(ctx: &Ctx, count: usize) -> Option<std::ops::Range<usize>> {
+    if ctx.is_head() {
+        return None;
+    }
+    let (page, size, _) = requested_page(ctx, count)?;
     let start = ((page - 1) * size).min(count);
     Some(start..(start + size).min(count))
 }
@@ -107,15 +114,8 @@ pub(crate) fn paginate_with<T>(ctx: &Ctx, items: Vec<T>, render: impl Fn(T) -> V
     if ctx.is_head() {
         return Reply::empty(200).header("X-Result-Count", count.to_string());
     }
-    let size = page_size(ctx);
-    let num_pages = count.div_ceil(size).max(1);
-    let page = match ctx.query.get("page") {
-        None => 1,
-        Some("last") => num_pages,
-        Some(raw) => match raw.trim().parse::<i64>() {
-            Ok(n) if n >= 1 && (n as usize) <= num_pages => n as usize,
-            _ => return Reply::detail(404, "Invalid page."),
-        },
+    let Some((page, size, num_pages)) = requested_page(ctx, count) else {
+        return Reply::detail(404, "Invalid page.");
     };
     let start = (page - 1) * size;
     let body: Vec<Value> = items
